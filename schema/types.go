@@ -1,0 +1,184 @@
+package schema
+
+import "strings"
+
+// APIVersion and Kind identify a rack.yaml document.
+const (
+	APIVersion = "rackctl/v1alpha1"
+	Kind       = "Rack"
+)
+
+// Provisioner selects how nodes are installed and which cluster files are rendered.
+type Provisioner string
+
+const (
+	Lokomotive Provisioner = "lokomotive"
+	Flatcar    Provisioner = "flatcar"
+)
+
+// Roles a node can have; controller and worker are for lokomotive, node for flatcar.
+const (
+	RoleController = "controller"
+	RoleWorker     = "worker"
+	RoleNode       = "node"
+)
+
+// Rack is a validated rack.yaml. Every field is filled: Load applies the
+// schema defaults, so callers never need to guess a default themselves.
+type Rack struct {
+	APIVersion  string      `json:"apiVersion"`
+	Kind        string      `json:"kind"`
+	Name        string      `json:"name"`
+	Provisioner Provisioner `json:"provisioner"`
+	Domain      string      `json:"domain"`
+	Network     Network     `json:"network"`
+	Matchbox    Matchbox    `json:"matchbox"`
+	BMC         BMC         `json:"bmc"`
+	Install     Install     `json:"install"`
+	Cluster     Cluster     `json:"cluster"`
+	Nodes       []Node      `json:"nodes"`
+}
+
+// Network describes the rack's internal (PXE/DHCP) network and the optional
+// public network on the nodes' secondary NICs.
+type Network struct {
+	Internal InternalNetwork `json:"internal"`
+	Public   *PublicNetwork  `json:"public,omitempty"`
+}
+
+// InternalNetwork is served by dnsmasq on the management node.
+type InternalNetwork struct {
+	Subnet  string   `json:"subnet"`  // CIDR, e.g. 172.24.213.0/24
+	Gateway string   `json:"gateway"` // the management node: dnsmasq, matchbox
+	DNS     []string `json:"dns"`
+	// Interface is the management node's interface dnsmasq binds to; empty
+	// means dnsmasq's default (all interfaces).
+	Interface string `json:"interface,omitempty"`
+	// DynamicRange is the pool dnsmasq hands to unknown MACs (PXE of a new
+	// server before it is in rack.yaml). Allocation never uses it.
+	DynamicRange IPRange `json:"dynamicRange"`
+}
+
+// IPRange is an inclusive range of IPv4 addresses.
+type IPRange struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// PublicNetwork is configured statically on the nodes' secondary NICs.
+type PublicNetwork struct {
+	Gateway string   `json:"gateway"`
+	DNS     []string `json:"dns"`
+}
+
+// Matchbox locates the matchbox server the provisioners talk to.
+type Matchbox struct {
+	HTTPEndpoint  string `json:"httpEndpoint"`  // e.g. http://172.24.213.1:8080
+	RPCEndpoint   string `json:"rpcEndpoint"`   // e.g. 172.24.213.1:8081
+	ClientCertDir string `json:"clientCertDir"` // ca.crt, client.crt, client.key
+}
+
+// BMC holds how rackctl logs in to the nodes' BMCs. Secrets are only ever
+// referenced by file path.
+type BMC struct {
+	UserFile     string     `json:"userFile"`
+	PasswordFile string     `json:"passwordFile"`
+	CipherSuite  int        `json:"cipherSuite"`
+	Rotate       *BMCRotate `json:"rotate,omitempty"`
+}
+
+// BMCRotate asks for the BMC credentials to be rotated to a new account.
+type BMCRotate struct {
+	User         string `json:"user"`
+	PasswordFile string `json:"passwordFile"`
+	// DeleteOld deletes the old account instead of only disabling it.
+	DeleteOld bool `json:"deleteOld,omitempty"`
+}
+
+// Install holds the Flatcar installer settings shared by all nodes.
+type Install struct {
+	KernelConsole         []string `json:"kernelConsole"`
+	InstallToSmallestDisk bool     `json:"installToSmallestDisk"`
+	CachedInstall         bool     `json:"cachedInstall"`
+	WipeAdditionalDisks   bool     `json:"wipeAdditionalDisks"`
+	InstallPreRebootCmds  string   `json:"installPreRebootCmds,omitempty"`
+	PXECommands           string   `json:"pxeCommands,omitempty"`
+}
+
+// Cluster holds settings of the cluster the nodes form (lokomotive) or share
+// (flatcar: SSH keys and update strategy only).
+type Cluster struct {
+	Name          string               `json:"name"`
+	APIServerName string               `json:"apiServerName,omitempty"`
+	SSHPubKeys    []string             `json:"sshPubKeys"`
+	Updates       Updates              `json:"updates"`
+	Components    map[string]Component `json:"components,omitempty"`
+}
+
+// Updates selects how Flatcar applies OS updates: locksmith's
+// REBOOT_STRATEGY on flatcar nodes, the update operator on lokomotive.
+type Updates struct {
+	Strategy string `json:"strategy"` // reboot | etcd-lock | off
+}
+
+// Component is a lokomotive component's configuration: its attributes are
+// written into the component block of <name>.lokocfg.
+type Component map[string]any
+
+// Node is one server of the rack.
+type Node struct {
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	MAC          string `json:"mac"`
+	BMCMAC       string `json:"bmcMac"`
+	SecondaryMAC string `json:"secondaryMac,omitempty"`
+	PublicIP     string `json:"publicIP,omitempty"` // CIDR on the secondary NIC
+	IP           string `json:"ip,omitempty"`       // pinned internal IP of the primary NIC
+	BMCIP        string `json:"bmcIP,omitempty"`    // pinned internal IP of the BMC
+	// BMCAddress overrides where rackctl reaches the BMC (host:port), e.g. a
+	// simulator on loopback; by default the BMC's internal IP, port 623.
+	BMCAddress  string            `json:"bmcAddress,omitempty"`
+	Exclude     bool              `json:"exclude,omitempty"`
+	Reprovision string            `json:"reprovision,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	// ExtraCLC is a Container Linux Config snippet appended verbatim to the
+	// node's -custom.yaml (hand edits carried over by import).
+	ExtraCLC string `json:"extraCLC,omitempty"`
+}
+
+// FQDN is the node's fully qualified name, also its name in cluster files.
+func (r *Rack) FQDN(n *Node) string { return n.Name + "." + r.Domain }
+
+// ActiveNodes returns the nodes that belong in the cluster files, in spec order.
+func (r *Rack) ActiveNodes() []*Node {
+	var out []*Node
+	for i := range r.Nodes {
+		if !r.Nodes[i].Exclude {
+			out = append(out, &r.Nodes[i])
+		}
+	}
+	return out
+}
+
+// NodesWithRole returns the active nodes of a role, in spec order.
+func (r *Rack) NodesWithRole(role string) []*Node {
+	var out []*Node
+	for _, n := range r.ActiveNodes() {
+		if n.Role == role {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Node finds a node by name, FQDN, primary MAC or BMC MAC.
+func (r *Rack) Node(target string) *Node {
+	t := strings.ToLower(target)
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		if n.Name == target || r.FQDN(n) == target || n.MAC == t || n.BMCMAC == t {
+			return n
+		}
+	}
+	return nil
+}
