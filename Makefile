@@ -1,0 +1,54 @@
+# rackctl — see README.md. Every target works on a fresh Debian machine with Go.
+SHELL := /bin/bash
+GO ?= go
+export GONOSUMDB := github.com/bmc-toolbox
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN := bin/rackctl
+
+.PHONY: all build deps tools test test-short bench fuzz lint examples demo demo-down clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rackctl
+
+# Debian packages the tests and the demo run for real (ipmi_sim, ipmitool,
+# dnsmasq, dhcp_release, busybox udhcpc, ip), then the pinned Go tools.
+deps:
+	bash scripts/install-deps.sh
+	bash scripts/build-tools.sh
+
+tools:
+	bash scripts/build-tools.sh
+
+# All tests, against the real programs. Needs root for network namespaces.
+test: deps build examples
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Unit tests only: no simulators, namespaces or terraform.
+test-short:
+	$(GO) test -short ./...
+
+examples: build
+	bash scripts/check-examples.sh
+
+bench: deps build
+	bash scripts/bench.sh
+
+fuzz:
+	$(GO) test ./schema -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./dhcp -run '^$$' -fuzz FuzzParseLeases -fuzztime 60s
+
+lint:
+	@out=$$(gofmt -l . | grep -v '^tools/'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if [ -x tools/bin/staticcheck ]; then tools/bin/staticcheck ./...; else echo "staticcheck not built (make tools)"; fi
+
+demo: deps build
+	bash scripts/demo.sh
+
+demo-down:
+	bash scripts/demo.sh down
+
+clean:
+	rm -rf bin

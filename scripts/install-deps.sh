@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rackctl's tests and demo use, if missing.
+set -euo pipefail
+pkgs=(openipmi ipmitool dnsmasq-base dnsmasq-utils busybox iproute2 git make)
+bins=(ipmi_sim ipmitool dnsmasq dhcp_release busybox ip git make)
+missing=()
+for i in "${!bins[@]}"; do
+	command -v "${bins[$i]}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${bins[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all Debian packages present"
+	exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
