@@ -1,0 +1,269 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/rackctl/rackctl/schema"
+)
+
+// This file renders the Container Linux Configs (CLC) of the nodes, the
+// files Racker kept under cl/: NAME.yaml (rackctl's part) and
+// NAME-custom.yaml (the public NIC), plus NAME-extra.yaml for the spec's
+// extraCLC. They are YAML written from fixed text; every value put in is a
+// parsed address, a MAC, or a JSON-quoted (hence valid YAML) string.
+
+// IPMIToolImage runs ipmitool on the nodes for the boot workaround, as in
+// Racker's CLC (which pinned the management node's Racker version).
+const IPMIToolImage = "quay.io/kinvolk/racker:latest"
+
+// ResolveAddr is where lokomotive nodes' systemd-resolved listens, on a
+// dummy link named resolve, so that pods and the kubelet resolve the API
+// server name to every controller in /etc/hosts.
+const ResolveAddr = "192.0.2.254"
+
+// bootWorkaroundDescription is Racker's Description= of the boot
+// workaround unit, the line its guide said to edit for a no-op change.
+const bootWorkaroundDescription = "Workaround to really persist the boot settings because they get lost when the 60 secs timeout is not disabled. The last raw command can be replaced with ipmitool chassis bootdev disk options=persistent,efiboot once a new ipmitool version is released that fixes the bootdev command (only one flag out of efiboot and persistent works in 1.8.18)."
+
+func clcPath(n *node) string       { return "cl/" + n.fqdn + ".yaml" }
+func clcCustomPath(n *node) string { return "cl/" + n.fqdn + "-custom.yaml" }
+func clcExtraPath(n *node) string  { return "cl/" + n.fqdn + "-extra.yaml" }
+
+// yamlString quotes s as a YAML double-quoted scalar (JSON's syntax is a
+// subset of it).
+func yamlString(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}
+
+// unitValue makes s safe as a systemd unit setting value on one line:
+// no line breaks, and % (a specifier) doubled.
+func unitValue(s string) string {
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	return strings.ReplaceAll(s, "%", "%%")
+}
+
+// yw writes YAML lines; indent 0 is the document level.
+type yw struct{ bytes.Buffer }
+
+func (w *yw) line(indent int, format string, args ...any) {
+	w.WriteString(strings.Repeat(" ", indent))
+	fmt.Fprintf(w, format, args...)
+	w.WriteByte('\n')
+}
+
+// literal writes text as the lines of a literal block scalar at indent.
+func (w *yw) literal(indent int, text string) {
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if l == "" {
+			w.WriteByte('\n')
+			continue
+		}
+		w.line(indent, "%s", l)
+	}
+}
+
+// unit is a networkd or systemd unit of a CLC.
+type unit struct {
+	name     string
+	enabled  bool
+	mask     bool
+	contents string
+}
+
+// file is a storage file of a CLC.
+type clcFile struct {
+	path     string
+	mode     string // octal, e.g. 0644
+	contents string
+	quoted   bool // write contents as one quoted scalar instead of a literal block
+}
+
+// clc is the subset of a Container Linux Config rackctl writes.
+type clc struct {
+	networkd []unit
+	systemd  []unit
+	files    []clcFile
+	sshKeys  []string
+}
+
+func (c *clc) bytes() []byte {
+	var w yw
+	if len(c.networkd) > 0 {
+		w.line(0, "networkd:")
+		w.line(2, "units:")
+		for _, u := range c.networkd {
+			w.line(4, "- name: %s", u.name)
+			w.line(6, "contents: |")
+			w.literal(8, u.contents)
+		}
+	}
+	if len(c.systemd) > 0 {
+		w.line(0, "systemd:")
+		w.line(2, "units:")
+		for _, u := range c.systemd {
+			w.line(4, "- name: %s", u.name)
+			if u.enabled {
+				w.line(6, "enabled: true")
+			}
+			if u.mask {
+				w.line(6, "mask: true")
+			}
+			if u.contents != "" {
+				w.line(6, "contents: |")
+				w.literal(8, u.contents)
+			}
+		}
+	}
+	if len(c.files) > 0 {
+		w.line(0, "storage:")
+		w.line(2, "files:")
+		for _, f := range c.files {
+			w.line(4, "- path: %s", f.path)
+			w.line(6, "filesystem: root")
+			w.line(6, "mode: %s", f.mode)
+			w.line(6, "contents:")
+			if f.quoted {
+				w.line(8, "inline: %s", yamlString(f.contents))
+			} else {
+				w.line(8, "inline: |")
+				w.literal(10, f.contents)
+			}
+		}
+	}
+	if len(c.sshKeys) > 0 {
+		w.line(0, "passwd:")
+		w.line(2, "users:")
+		w.line(4, "- name: core")
+		w.line(6, "ssh_authorized_keys:")
+		for _, k := range c.sshKeys {
+			w.line(8, "- %s", yamlString(k))
+		}
+	}
+	if w.Len() == 0 {
+		return []byte("{}\n")
+	}
+	return w.Bytes()
+}
+
+// nodeCLC is cl/FQDN.yaml: the internal NIC, the boot workaround, and per
+// provisioner the resolver and /etc/hosts (lokomotive) or the SSH keys and
+// update strategy (flatcar; lokomotive sets both itself).
+func nodeCLC(r *rack, n *node) []byte {
+	var c clc
+	var priv strings.Builder
+	fmt.Fprintf(&priv, "[Match]\nMACAddress=%s\n", n.MAC)
+	fmt.Fprintf(&priv, "[Link]\nRequiredForOnline=no\n")
+	fmt.Fprintf(&priv, "[Address]\nAddress=%s/%d\n", n.ip, r.subnet.Bits())
+	if n.PublicIP != "" {
+		// As Racker: the internal address is link-local in scope, the
+		// public NIC has the default route.
+		priv.WriteString("Scope=link\n")
+	}
+	priv.WriteString("[Network]\nDHCP=no\nLinkLocalAddressing=no\n")
+	if n.PublicIP == "" {
+		// No public NIC configured: the internal gateway is the way out, with
+		// a metric above networkd's DHCP default (1024) so that a DHCP-given
+		// default route on another NIC still wins. The address keeps global
+		// scope, else the kernel has no source address for that route.
+		for _, d := range r.Network.Internal.DNS {
+			fmt.Fprintf(&priv, "DNS=%s\n", d)
+		}
+		fmt.Fprintf(&priv, "[Route]\nDestination=0.0.0.0/0\nGateway=%s\nMetric=2048\n", r.gateway)
+	}
+	c.networkd = append(c.networkd, unit{name: "10-priv-stable.network", contents: priv.String()})
+
+	desc := bootWorkaroundDescription
+	if n.Reprovision != "" {
+		desc += " (reprovision: " + n.Reprovision + ")"
+	}
+	c.systemd = append(c.systemd, unit{
+		name:    "boot-workaround-efi-disk-persist.service",
+		enabled: true,
+		contents: "[Unit]\n" +
+			"Description=" + unitValue(desc) + "\n" +
+			"Requires=network-online.target\n" +
+			"After=network-online.target\n" +
+			"[Service]\n" +
+			"Type=oneshot\n" +
+			"RemainAfterExit=yes\n" +
+			"Restart=on-failure\n" +
+			"RestartSec=5s\n" +
+			"ExecStart=docker run --privileged --net host --rm " + IPMIToolImage + " sh -c 'ipmitool raw 0x0 0x8 0x3 0x1f && ipmitool raw 0x00 0x08 0x05 0xe0 0x08 0x00 0x00 0x00'\n" +
+			"[Install]\n" +
+			"WantedBy=multi-user.target\n",
+	})
+
+	switch r.Provisioner {
+	case schema.Lokomotive:
+		c.networkd = append(c.networkd,
+			unit{name: "10-resolve.netdev", contents: "[NetDev]\nName=resolve\nKind=dummy\n"},
+			unit{name: "10-resolve.network", contents: "[Match]\nName=resolve\n[Link]\nRequiredForOnline=no\n[Network]\nAddress=" + ResolveAddr + "/32\nLinkLocalAddressing=no\n"},
+		)
+		hosts := "127.0.0.1 localhost\n::1 localhost\n" +
+			"# Requires systemd-resolved used for kubectl/kubelet for returning all IP addresses in order to gain HA for the API server\n"
+		for _, l := range controllerHostLines(r) {
+			hosts += l + "\n"
+		}
+		c.files = append(c.files,
+			clcFile{path: "/etc/hosts", mode: "0644", contents: hosts},
+			clcFile{path: "/etc/systemd/resolved.conf.d/10-resolve-listener.conf", mode: "0644", contents: "[Resolve]\nDNSStubListenerExtra=" + ResolveAddr + "\n"},
+		)
+	case schema.Flatcar:
+		strategy := r.Cluster.Updates.Strategy
+		c.files = append(c.files, clcFile{path: "/etc/flatcar/update.conf", mode: "0644", contents: "REBOOT_STRATEGY=" + strategy + "\n"})
+		if strategy == "off" {
+			c.systemd = append(c.systemd, unit{name: "locksmithd.service", mask: true})
+		}
+		c.sshKeys = r.Cluster.SSHPubKeys
+	}
+	return c.bytes()
+}
+
+// customCLC is cl/FQDN-custom.yaml: the public NIC when the node has a
+// public IP (as Racker wrote it), else an empty config.
+func customCLC(r *rack, n *node) []byte {
+	if n.PublicIP == "" {
+		return []byte("{}\n")
+	}
+	var pub strings.Builder
+	fmt.Fprintf(&pub, "[Match]\nMACAddress=%s\n", n.SecondaryMAC)
+	fmt.Fprintf(&pub, "[Address]\nAddress=%s\n", n.public)
+	pub.WriteString("[Network]\nDHCP=no\nLinkLocalAddressing=no\n")
+	for _, d := range r.Network.Public.DNS {
+		fmt.Fprintf(&pub, "DNS=%s\n", d)
+	}
+	fmt.Fprintf(&pub, "[Route]\nDestination=0.0.0.0/0\nGateway=%s\n", r.Network.Public.Gateway)
+	c := clc{networkd: []unit{{name: "10-public-stable.network", contents: pub.String()}}}
+	return c.bytes()
+}
+
+// extraCLC is cl/FQDN-extra.yaml, the spec's extraCLC verbatim. It is a
+// file of its own, listed last in the node's clc_snippets, because a CLC
+// cannot be appended to another as text: lokomotive and rackctl merge the
+// snippets as separate configs.
+func extraCLC(n *node) []byte {
+	s := n.ExtraCLC
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return []byte(s)
+}
+
+// clcFiles are the cl/ files of every active node.
+func clcFiles(r *rack) []File {
+	var out []File
+	for _, n := range r.active {
+		out = append(out,
+			File{Path: clcPath(n), Content: nodeCLC(r, n), Mode: modeFile, Kind: Whole, Node: n.Name},
+			File{Path: clcCustomPath(n), Content: customCLC(r, n), Mode: modeFile, Kind: Whole, Node: n.Name},
+		)
+		if n.ExtraCLC != "" {
+			out = append(out, File{Path: clcExtraPath(n), Content: extraCLC(n), Mode: modeFile, Kind: Whole, Node: n.Name})
+		}
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package render
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/rackctl/rackctl/terraform"
+)
+
+// FlatcarAssetDir is the Terraform module's asset directory, relative to
+// the flatcar directory terraform runs in; flag files are
+// FlatcarAssetDir/<MAC>.
+const FlatcarAssetDir = "assets"
+
+// ModuleDir is where the embedded flatcar-baremetal module is copied,
+// relative to the flatcar directory.
+const ModuleDir = "modules/flatcar-baremetal"
+
+// MatchboxProvider is the provider the module uses, pinned.
+const (
+	MatchboxProviderSource  = "poseidon/matchbox"
+	MatchboxProviderVersion = "0.5.4"
+)
+
+// tfvars are the variables of terraform.tfvars, declared in variables.tf.
+var tfvars = []variable{
+	{"asset_dir", []string{"string"}},
+	{"node_macs", []string{"list", "string"}},
+	{"node_names", []string{"list", "string"}},
+	{"matchbox_addr", []string{"string"}},
+	{"matchbox_http_endpoint", []string{"string"}},
+	{"clc_snippets", []string{"map", "list", "string"}},
+	{"installer_clc_snippets", []string{"map", "list", "string"}},
+	{"kernel_console", []string{"list", "string"}},
+	{"install_pre_reboot_cmds", []string{"string"}},
+	{"pxe_commands", []string{"string"}},
+	{"ssh_keys", []string{"list", "string"}},
+}
+
+func ignitionPath(n *node) string          { return "ignition/" + n.fqdn + ".ign" }
+func installerIgnitionPath(n *node) string { return "ignition/" + n.fqdn + "-installer.ign" }
+
+// flatcarFiles are the files of the flatcar directory, paths relative to it.
+func flatcarFiles(r *rack) ([]File, error) {
+	files := []File{
+		{Path: "flatcar.tf", Content: flatcarTF(r), Mode: modeFile, Kind: Whole},
+		{Path: "versions.tf", Content: versionsTF(), Mode: modeFile, Kind: Whole},
+		{Path: "variables.tf", Content: variablesTF(), Mode: modeFile, Kind: Whole},
+		{Path: "terraform.tfvars", Content: terraformTFVars(r), Mode: modeFile, Kind: Whole},
+	}
+	mods, err := moduleFiles()
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, mods...)
+	cls := clcFiles(r)
+	files = append(files, cls...)
+
+	byPath := make(map[string][]byte, len(cls))
+	for _, f := range cls {
+		byPath[f.Path] = f.Content
+	}
+	ign, err := newIgnitions(r, byPath)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range r.active {
+		files = append(files,
+			File{Path: ignitionPath(n), Content: ign[i].final, Mode: modeFile, Kind: Whole, Node: n.Name},
+			File{Path: installerIgnitionPath(n), Content: ign[i].installer, Mode: modeFile, Kind: Whole, Node: n.Name},
+		)
+	}
+	return files, nil
+}
+
+// flatcarTF calls the flatcar-baremetal module with the rack's nodes and
+// their Ignition files, and configures the matchbox provider. The Ignition
+// paths are relative to the flatcar directory, terraform's working
+// directory.
+func flatcarTF(r *rack) []byte {
+	f := hclFile(Header)
+	body := f.Body()
+	m := body.AppendNewBlock("module", []string{"flatcar"}).Body()
+	m.SetAttributeValue("source", cty.StringVal("./"+ModuleDir))
+	m.AppendNewline()
+	m.SetAttributeTraversal("matchbox_http_endpoint", varRef("matchbox_http_endpoint"))
+	m.SetAttributeTraversal("asset_dir", varRef("asset_dir"))
+	m.SetAttributeTraversal("node_names", varRef("node_names"))
+	m.SetAttributeTraversal("node_macs", varRef("node_macs"))
+	// FQDN → ignition/FQDN.ign and ignition/FQDN-installer.ign, the paths
+	// ignitionPath and installerIgnitionPath give.
+	m.SetAttributeRaw("ignition", tokensForPathMap("node_names", "ignition/", ".ign"))
+	m.SetAttributeRaw("installer_ignition", tokensForPathMap("node_names", "ignition/", "-installer.ign"))
+	m.SetAttributeTraversal("kernel_console", varRef("kernel_console"))
+	m.SetAttributeValue("install_to_smallest_disk", cty.BoolVal(r.Install.InstallToSmallestDisk))
+	m.SetAttributeValue("cached_install", cty.BoolVal(r.Install.CachedInstall))
+
+	body.AppendNewline()
+	p := body.AppendNewBlock("provider", []string{"matchbox"}).Body()
+	p.SetAttributeTraversal("endpoint", varRef("matchbox_addr"))
+	for _, c := range []struct{ attr, file string }{
+		{"client_cert", "client.crt"},
+		{"client_key", "client.key"},
+		{"ca", "ca.crt"},
+	} {
+		p.SetAttributeRaw(c.attr, hclwrite.TokensForFunctionCall("file",
+			hclwrite.TokensForValue(cty.StringVal(path.Join(r.Matchbox.ClientCertDir, c.file)))))
+	}
+	return hclBytes(f)
+}
+
+func versionsTF() []byte {
+	f := hclFile(Header)
+	rp := f.Body().AppendNewBlock("terraform", nil).Body().AppendNewBlock("required_providers", nil).Body()
+	rp.SetAttributeValue("matchbox", cty.ObjectVal(map[string]cty.Value{
+		"source":  cty.StringVal(MatchboxProviderSource),
+		"version": cty.StringVal(MatchboxProviderVersion),
+	}))
+	return hclBytes(f)
+}
+
+func variablesTF() []byte {
+	f := hclFile(Header)
+	appendVariables(f.Body(), tfvars, false)
+	return hclBytes(f)
+}
+
+// terraformTFVars holds Racker's terraform.tfvars variables. node_macs and
+// node_names are aligned by position; the snippet maps and the install
+// commands are kept for Racker's layout (and import) although the module
+// gets rendered Ignition instead.
+func terraformTFVars(r *rack) []byte {
+	f := hclFile(Header)
+	b := f.Body()
+	macs, names := macsNames(r.active)
+	clcs, inst := snippetMaps(r)
+	b.SetAttributeValue("asset_dir", cty.StringVal(FlatcarAssetDir))
+	b.SetAttributeRaw("node_macs", tokensForStringList(macs))
+	b.SetAttributeRaw("node_names", tokensForStringList(names))
+	b.SetAttributeValue("matchbox_addr", cty.StringVal(r.Matchbox.RPCEndpoint))
+	b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	b.SetAttributeValue("clc_snippets", stringListMap(clcs))
+	b.SetAttributeValue("installer_clc_snippets", stringListMap(inst))
+	b.SetAttributeValue("kernel_console", stringList(r.Install.KernelConsole))
+	b.SetAttributeValue("install_pre_reboot_cmds", cty.StringVal(r.Install.InstallPreRebootCmds))
+	b.SetAttributeValue("pxe_commands", cty.StringVal(r.Install.PXECommands))
+	b.SetAttributeValue("ssh_keys", stringList(r.Cluster.SSHPubKeys))
+	return hclBytes(f)
+}
+
+// moduleFiles copies the embedded flatcar-baremetal module.
+func moduleFiles() ([]File, error) {
+	var out []File
+	err := fs.WalkDir(terraform.Modules, "flatcar-baremetal", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(terraform.Modules, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, File{Path: path.Join(ModuleDir, path.Base(p)), Content: b, Mode: modeFile, Kind: Whole})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render: embedded terraform module: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"sync"
+
+	igntypes "github.com/flatcar/ignition/config/v2_3/types"
+	"github.com/vincent-petithory/dataurl"
+)
+
+// Transpiling is most of a flatcar render's cost (a CLC is parsed twice and
+// validated by reflection), so the work is cut down: configs every node
+// shares ("{}" custom files, the installer's base) are transpiled once per
+// render, the installer gets the node's final Ignition put in as a data
+// URL instead of transpiling a CLC that quotes it, and nodes are handled
+// in parallel. Results land by node index, so the output does not depend
+// on scheduling.
+
+// installerPlaceholder marks the installer's /opt/ignition.json contents in
+// the shared base config.
+const installerPlaceholder = "RACKCTL-FINAL-IGNITION"
+
+type nodeIgn struct {
+	final, installer []byte
+}
+
+type ignitions struct {
+	r      *rack
+	byPath map[string][]byte
+	shared map[string]igntypes.Config // by CLC content, read-only once built
+	base   igntypes.Config            // the installer before the node's parts
+}
+
+func newIgnitions(r *rack, byPath map[string][]byte) ([]nodeIgn, error) {
+	g := &ignitions{r: r, byPath: byPath, shared: map[string]igntypes.Config{}}
+	for _, n := range r.active {
+		c := string(byPath[clcCustomPath(n)])
+		if _, ok := g.shared[c]; ok || n.PublicIP != "" {
+			continue
+		}
+		cfg, err := transpile([]byte(c))
+		if err != nil {
+			return nil, fmt.Errorf("render: node %s: %s: %w", n.Name, clcCustomPath(n), err)
+		}
+		g.shared[c] = cfg
+	}
+	var err error
+	if g.base, err = transpile(installerCLC(r, []byte(installerPlaceholder))); err != nil {
+		return nil, fmt.Errorf("render: installer config: %w", err)
+	}
+
+	out := make([]nodeIgn, len(r.active))
+	errs := make([]error, len(r.active))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(r.active)) {
+		wg.Go(func() {
+			for i := range next {
+				n := r.active[i]
+				out[i], errs[i] = g.node(n)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("render: node %s: %w", n.Name, errs[i])
+				}
+			}
+		})
+	}
+	for i := range r.active {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// merge appends cfgs onto a fresh config, so no shared config's slices are
+// ever appended to in place.
+func merge(cfgs ...igntypes.Config) igntypes.Config {
+	var out igntypes.Config
+	for _, c := range cfgs {
+		out = appendConfig(out, c)
+	}
+	if len(cfgs) > 0 {
+		out.Ignition.Version = cfgs[0].Ignition.Version
+	}
+	return out
+}
+
+func (g *ignitions) transpileCLC(p string) (igntypes.Config, error) {
+	c := g.byPath[p]
+	if cfg, ok := g.shared[string(c)]; ok {
+		return cfg, nil
+	}
+	cfg, err := transpile(c)
+	if err != nil {
+		return igntypes.Config{}, fmt.Errorf("%s: %w", p, err)
+	}
+	return cfg, nil
+}
+
+// node renders the final Ignition (the node's clc_snippets merged) and the
+// installer Ignition (the base installer with the final one as
+// /opt/ignition.json, plus the node's installer_clc_snippets).
+func (g *ignitions) node(n *node) (nodeIgn, error) {
+	var cfgs []igntypes.Config
+	var custom igntypes.Config
+	for _, p := range n.snippet {
+		cfg, err := g.transpileCLC(p)
+		if err != nil {
+			return nodeIgn{}, err
+		}
+		if p == clcCustomPath(n) {
+			custom = cfg
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	final := merge(cfgs...)
+	finalJSON, err := ignitionJSON(final, true)
+	if err != nil {
+		return nodeIgn{}, err
+	}
+	var cb bytes.Buffer
+	if err := json.Compact(&cb, finalJSON); err != nil {
+		return nodeIgn{}, fmt.Errorf("compact ignition: %w", err)
+	}
+	compact := cb.Bytes()
+
+	inst := g.base
+	inst.Storage.Files = append([]igntypes.File(nil), g.base.Storage.Files...)
+	found := false
+	for i := range inst.Storage.Files {
+		if inst.Storage.Files[i].Path == "/opt/ignition.json" {
+			inst.Storage.Files[i].Contents.Source = (&url.URL{
+				Scheme: "data",
+				Opaque: "," + dataurl.Escape(compact),
+			}).String()
+			found = true
+		}
+	}
+	if !found {
+		return nodeIgn{}, errors.New("installer config lacks /opt/ignition.json")
+	}
+	parts := []igntypes.Config{inst}
+	if n.PublicIP != "" {
+		parts = append(parts, custom)
+	}
+	instJSON, err := ignitionJSON(merge(parts...), true)
+	if err != nil {
+		return nodeIgn{}, err
+	}
+	return nodeIgn{final: finalJSON, installer: instJSON}, nil
+}
