@@ -1,0 +1,272 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"golang.org/x/crypto/ssh"
+)
+
+// sshKey makes a key of type typ with ssh-keygen; it returns the private key
+// path, the authorized-key line and the SHA256 fingerprint.
+func sshKey(t *testing.T, dir, name, typ string) (string, string, string) {
+	t.Helper()
+	needTool(t, "ssh-keygen")
+	p := filepath.Join(dir, name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", typ, "-N", "", "-C", name, "-f", p).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(p + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, strings.TrimSpace(string(pub)), ssh.FingerprintSHA256(k)
+}
+
+// gpgKey makes a key with the gpg CLI in a fresh GNUPGHOME; it returns the
+// env to sign with, the armored public key and the fingerprint.
+func gpgKey(t *testing.T) ([]string, []byte, string) {
+	t.Helper()
+	needTool(t, "gpg")
+	home, err := os.MkdirTemp("", "gpg") // short: gpg-agent's socket path is limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "GNUPGHOME="+home)
+	gpg := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("gpg", append([]string{"--batch", "--quiet"}, args...)...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			stderr := ""
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		}
+		return out
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "all")
+		cmd.Env = env
+		_ = cmd.Run()
+		os.RemoveAll(home)
+	})
+	gpg("--passphrase", "", "--pinentry-mode", "loopback", "--quick-generate-key", "Gil Gpg <gil@example.com>", "ed25519", "sign", "never")
+	armored := gpg("--armor", "--export", "gil@example.com")
+	var fpr string
+	for _, line := range strings.Split(string(gpg("--with-colons", "--list-keys", "gil@example.com")), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" {
+			fpr = f[9]
+			break
+		}
+	}
+	if fpr == "" {
+		t.Fatal("no fingerprint from gpg")
+	}
+	return env, armored, fpr
+}
+
+func TestGitVerify(t *testing.T) {
+	needTool(t, "git")
+	keys := t.TempDir()
+	trusted, trustedPub := newPGPEntity(t, "Trusted")
+	stranger, _ := newPGPEntity(t, "Stranger")
+	sshOK, sshOKPub, sshOKFpr := sshKey(t, keys, "ok", "ed25519")
+	sshRSA, sshRSAPub, sshRSAFpr := sshKey(t, keys, "rsa", "rsa")
+	sshECDSA, sshECDSAPub, sshECDSAFpr := sshKey(t, keys, "ecdsa", "ecdsa")
+	sshStranger, _, _ := sshKey(t, keys, "stranger", "ed25519")
+	sshFiles, sshFilesPub, _ := sshKey(t, keys, "files-only", "ed25519")
+	sshOld, sshOldPub, _ := sshKey(t, keys, "retired", "ed25519")
+	gpgEnv, gpgPub, gpgFpr := gpgKey(t)
+
+	keyring := append(append([]byte{}, trustedPub...), gpgPub...) // two armored blocks, as with cat a.asc b.asc
+	allowed := []byte(strings.Join([]string{
+		"# ops team",
+		"ops@example.com " + sshOKPub,
+		"rsa@example.com " + sshRSAPub,
+		"ecdsa@example.com " + sshECDSAPub,
+		`files@example.com namespaces="file" ` + sshFilesPub,
+		`old@example.com valid-before="20200101Z" ` + sshOldPub,
+	}, "\n"))
+
+	sshSign := func(key string) func(r *testRepo, content string) string {
+		return func(r *testRepo, content string) string {
+			return r.commit(content, "ssh signed", []string{"-c", "gpg.format=ssh", "-c", "user.signingkey=" + key}, "-S")
+		}
+	}
+	pgpSign := func(e *openpgp.Entity) func(r *testRepo, content string) string {
+		return func(r *testRepo, content string) string { return r.commitPGP(content, "pgp signed", e) }
+	}
+	tests := map[string]struct {
+		commit   func(r *testRepo, content string) string
+		signedBy string
+		wantErr  error
+	}{
+		"openpgp, trusted key (go-git signed)": {commit: pgpSign(trusted), signedBy: fmt.Sprintf("%X", trusted.PrimaryKey.Fingerprint)},
+		"openpgp, trusted key (gpg CLI signed)": {
+			commit: func(r *testRepo, content string) string {
+				r.env = append(r.env, gpgEnv...)
+				return r.commit(content, "gpg signed", []string{"-c", "user.signingkey=gil@example.com"}, "-S")
+			},
+			signedBy: gpgFpr,
+		},
+		"openpgp, unknown key":               {commit: pgpSign(stranger), wantErr: ErrUnknownKey},
+		"unsigned":                           {commit: func(r *testRepo, c string) string { return r.commit(c, "plain", nil) }, wantErr: ErrUnsigned},
+		"ssh, allowed key":                   {commit: sshSign(sshOK), signedBy: sshOKFpr},
+		"ssh, allowed rsa key":               {commit: sshSign(sshRSA), signedBy: sshRSAFpr},
+		"ssh, allowed ecdsa key":             {commit: sshSign(sshECDSA), signedBy: sshECDSAFpr},
+		"ssh, unknown key":                   {commit: sshSign(sshStranger), wantErr: ErrUnknownKey},
+		"ssh, key not allowed for git":       {commit: sshSign(sshFiles), wantErr: ErrBadSignature},
+		"ssh, key expired before the commit": {commit: sshSign(sshOld), wantErr: ErrBadSignature},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newTestRepo(t)
+			good := r.commitPGP("good\n", "good", trusted)
+			g, ch, synced := r.source(t, GitConfig{Verify: true, Keyring: keyring, SSHAllowedSigners: allowed})
+			if rev := nextRevision(t, ch, gitWait); rev.Commit != good {
+				t.Fatalf("start at %s, want %s", rev.Commit, good)
+			}
+			waitSync(t, synced)
+
+			c := tc.commit(r, "case\n")
+			g.Trigger()
+			if tc.wantErr == nil {
+				rev := nextRevision(t, ch, gitWait)
+				if rev.Commit != c || string(rev.Spec) != "case\n" || rev.SignedBy != tc.signedBy {
+					t.Fatalf("got %s %q signed by %q, want %s signed by %q", rev.Commit, rev.Spec, rev.SignedBy, c, tc.signedBy)
+				}
+				return
+			}
+			ev := next(t, ch, gitWait)
+			var ce *CommitError
+			if !errors.Is(ev.Err, tc.wantErr) || !errors.As(ev.Err, &ce) || ce.Commit != c || ce.Author == "" {
+				t.Fatalf("event %+v, want %v naming commit %s and its author", ev, tc.wantErr, c)
+			}
+			t.Logf("reported: %v", ev.Err)
+			waitSync(t, synced)
+
+			// Skipped: the same head is not reported again …
+			g.Trigger()
+			waitSync(t, synced)
+			none(t, ch, 50*time.Millisecond)
+			// … and a good commit on top is followed from the last good one.
+			next2 := r.commitPGP("fixed\n", "fixed", trusted)
+			g.Trigger()
+			if rev := nextRevision(t, ch, gitWait); rev.Commit != next2 || string(rev.Spec) != "fixed\n" {
+				t.Fatalf("got %s %q, want %s", rev.Commit, rev.Spec, next2)
+			}
+		})
+	}
+}
+
+func TestParseAllowedSigners(t *testing.T) {
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDuGX0QL2AL0c1x6rVPbH6V6ETLQkDPYTcXkQKxXjzNo"
+	tests := map[string]struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		"empty":             {in: "", want: 0},
+		"comments":          {in: "# x\n\n  # y\n", want: 0},
+		"plain":             {in: "a@example.com " + key + " comment", want: 1},
+		"quoted principals": {in: `"a@example.com,b@example.com" ` + key, want: 1},
+		"options":           {in: `a@example.com namespaces="git,file",valid-after="20240101" ` + key, want: 1},
+		"two lines":         {in: "a@x " + key + "\nb@x " + key + "\n", want: 2},
+		"no principals":     {in: key, wantErr: true},
+		"bad key":           {in: "a@x ssh-ed25519 %%%", wantErr: true},
+		"cert authority":    {in: "*@x cert-authority " + key, wantErr: true},
+		"bad time":          {in: `a@x valid-before="2024" ` + key, wantErr: true},
+		"unknown option":    {in: `a@x frobnicate ` + key, wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseAllowedSigners([]byte(tc.in))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if len(got) != tc.want {
+				t.Fatalf("%d signers, want %d", len(got), tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSSHTime(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		"date utc":    {in: "20240102Z", want: time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)},
+		"minutes utc": {in: "202401020304Z", want: time.Date(2024, 1, 2, 3, 4, 0, 0, time.UTC)},
+		"seconds utc": {in: "20240102030405Z", want: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)},
+		"local":       {in: "20240102", want: time.Date(2024, 1, 2, 0, 0, 0, 0, time.Local)},
+		"too short":   {in: "2024", bad: true},
+		"not a date":  {in: "20241340", bad: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseSSHTime(tc.in)
+			if (err != nil) != tc.bad {
+				t.Fatalf("err = %v", err)
+			}
+			if !tc.bad && !got.Equal(tc.want) {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// A signature must cover the commit: change the commit and it fails.
+func TestVerifyTampered(t *testing.T) {
+	r := newTestRepo(t)
+	e, pub := newPGPEntity(t, "Trusted")
+	key, keyPub, _ := sshKey(t, t.TempDir(), "k", "ed25519")
+	v, err := newVerifier(pub, []byte("k@example.com "+keyPub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := map[string]string{
+		"openpgp": r.commitPGP("a\n", "pgp", e),
+		"ssh":     r.commit("b\n", "ssh", []string{"-c", "gpg.format=ssh", "-c", "user.signingkey=" + key}, "-S"),
+	}
+	repo, err := git.PlainOpen(r.bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range commits {
+		t.Run(name, func(t *testing.T) {
+			c, err := repo.CommitObject(plumbing.NewHash(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.verify(c); err != nil {
+				t.Fatalf("untouched commit: %v", err)
+			}
+			c.Message = "evil\n"
+			if _, err := v.verify(c); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("tampered commit: err = %v, want ErrBadSignature", err)
+			}
+		})
+	}
+}
