@@ -1,0 +1,203 @@
+package dhcp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Reservation is one fixed address: the host with MAC gets IP.
+type Reservation struct {
+	MAC  string // canonical lower-case aa:bb:cc:dd:ee:ff
+	IP   netip.Addr
+	Host string // node (or BMC) name; may be empty
+	// BMC marks a BMC's reservation, so Drift suggests a BMC DHCP renew
+	// instead of a power cycle. ParseReservations cannot know it and leaves
+	// it false; callers that build reservations from the rack set it.
+	BMC bool
+}
+
+// ParseReservations reads the dhcp-host= lines of a dnsmasq config:
+// dhcp-host=MAC[,MAC…][,id:…][,set:…|tag:…][,IP][,HOSTNAME][,LEASETIME][,ignore].
+// Each MAC of a line with an IPv4 address becomes one Reservation, in file
+// order. Lines without an IPv4 address or MAC (client-id or name-only
+// entries), "ignore" entries and entries with wildcard MACs reserve nothing
+// for a MAC and are skipped. Comment lines, other options and leading
+// dashes ("--dhcp-host=") are handled as dnsmasq does. A dhcp-host line
+// dnsmasq would not accept yields a *ParseError with its line number.
+func ParseReservations(conf []byte) ([]Reservation, error) {
+	sc := bufio.NewScanner(bytes.NewReader(conf))
+	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
+	var (
+		out  []Reservation
+		errs []error
+	)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		line = strings.TrimLeft(line, "-")
+		name, val, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(name) != "dhcp-host" {
+			continue
+		}
+		rs, err := parseDHCPHost(stripComment(val))
+		if err != nil {
+			errs = append(errs, &ParseError{n, fmt.Sprintf("dhcp-host: %v", err)})
+			continue
+		}
+		out = append(out, rs...)
+	}
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		errs = append(errs, &ParseError{n + 1, "line too long"})
+	} else if err != nil {
+		return nil, fmt.Errorf("read dnsmasq config: %w", err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// stripComment drops a trailing " # comment" (dnsmasq treats # after
+// whitespace as the start of a comment).
+func stripComment(s string) string {
+	for i := 1; i < len(s); i++ {
+		if s[i] == '#' && (s[i-1] == ' ' || s[i-1] == '\t') {
+			return strings.TrimSpace(s[:i])
+		}
+	}
+	return strings.TrimSpace(s)
+}
+
+func parseDHCPHost(val string) ([]Reservation, error) {
+	if val == "" {
+		return nil, errors.New("empty value")
+	}
+	var (
+		macs   []string
+		ip     netip.Addr
+		host   string
+		ignore bool
+	)
+	for tok := range strings.SplitSeq(val, ",") {
+		tok = strings.TrimSpace(tok)
+		lower := strings.ToLower(tok)
+		switch {
+		case tok == "":
+			return nil, errors.New("empty field")
+		case lower == "ignore":
+			ignore = true
+		case strings.HasPrefix(lower, "id:"), strings.HasPrefix(lower, "set:"),
+			strings.HasPrefix(lower, "tag:"), strings.HasPrefix(lower, "net:"):
+		case tok[0] == '[':
+			// IPv6 address or suffix: not part of an IPv4 reservation.
+		case isLeaseTime(lower):
+		case strings.Contains(tok, ":"):
+			if strings.Contains(tok, "*") && isWildcardMAC(tok) {
+				continue
+			}
+			mac, err := parseHWAddr(tok)
+			if err != nil {
+				return nil, err
+			}
+			macs = append(macs, mac)
+		default:
+			if a, err := netip.ParseAddr(tok); err == nil {
+				if !a.Is4() {
+					return nil, fmt.Errorf("bad IPv4 address %q", tok)
+				}
+				if ip.IsValid() {
+					return nil, fmt.Errorf("second IPv4 address %q", tok)
+				}
+				ip = a
+				continue
+			}
+			if looksLikeIPv4(tok) {
+				return nil, fmt.Errorf("bad IPv4 address %q", tok)
+			}
+			if host != "" {
+				return nil, fmt.Errorf("unexpected field %q after hostname %q", tok, host)
+			}
+			host = tok
+		}
+	}
+	if ignore || !ip.IsValid() {
+		return nil, nil
+	}
+	if len(macs) == 0 {
+		return nil, nil // wildcard MACs or id:/name-only entries
+	}
+	out := make([]Reservation, 0, len(macs))
+	for _, m := range macs {
+		out = append(out, Reservation{MAC: m, IP: ip, Host: host})
+	}
+	return out, nil
+}
+
+// isLeaseTime matches dnsmasq lease times: "infinite" or a number with an
+// optional s/m/h/d/w suffix.
+func isLeaseTime(s string) bool {
+	if s == "infinite" {
+		return true
+	}
+	if s == "" {
+		return false
+	}
+	if c := s[len(s)-1]; strings.IndexByte("smhdw", c) >= 0 {
+		s = s[:len(s)-1]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isWildcardMAC(s string) bool {
+	if len(s) > 3 && s[2] == '-' {
+		s = s[3:]
+	}
+	for g := range strings.SplitSeq(s, ":") {
+		if g != "*" && (len(g) < 1 || len(g) > 2 || !isHex(g)) {
+			return false
+		}
+	}
+	return true
+}
+
+// looksLikeIPv4 catches dotted-number typos such as 172.24.213.300, which
+// would otherwise be taken for a hostname.
+func looksLikeIPv4(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" {
+			return false
+		}
+		for i := 0; i < len(p); i++ {
+			if p[i] < '0' || p[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// canonMAC returns the canonical form of an Ethernet MAC, or s lower-cased.
+func canonMAC(s string) string {
+	if hw, err := net.ParseMAC(s); err == nil {
+		return hw.String()
+	}
+	return strings.ToLower(s)
+}
