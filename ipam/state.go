@@ -1,0 +1,89 @@
+package ipam
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// LoadState reads allocation.json. A missing file is an empty state (a rack
+// never applied before).
+func LoadState(path string) (State, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{Version: StateVersion}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("ipam: read state: %w", err)
+	}
+	var s State
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return State{}, fmt.Errorf("ipam: parse state %s: %w", path, err)
+	}
+	if s.Version != StateVersion {
+		return State{}, fmt.Errorf("ipam: state %s: unsupported version %d (this rackctl reads version %d)", path, s.Version, StateVersion)
+	}
+	for i, e := range s.Entries {
+		if !e.IP.IsValid() || e.Node == "" || (e.NIC != Primary && e.NIC != BMC) {
+			return State{}, fmt.Errorf("ipam: state %s: entry %d (node %q, nic %q, ip %v) is incomplete", path, i, e.Node, e.NIC, e.IP)
+		}
+	}
+	return s, nil
+}
+
+// SaveState writes s to path atomically (temp file in the same directory,
+// fsync, rename) as sorted, indented JSON with mode 0644.
+func SaveState(path string, s State) error {
+	s.Version = StateVersion
+	s.Entries = slices.Clone(s.Entries)
+	if s.Entries == nil {
+		s.Entries = []Entry{}
+	}
+	sortEntries(s.Entries)
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("ipam: encode state: %w", err)
+	}
+	b = append(b, '\n')
+	if err := writeAtomic(path, b, 0o644); err != nil {
+		return fmt.Errorf("ipam: save state: %w", err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, b []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return err
+	}
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,455 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rackctl/rackctl/ipam"
+)
+
+// ErrStalePlan is returned (wrapped in a *StaleError) when something a plan
+// was made from changed before it was applied.
+var ErrStalePlan = errors.New("plan is stale: run plan again")
+
+// StaleError lists what changed since the plan was made.
+type StaleError struct {
+	Changed []StaleKey
+}
+
+// StaleKey is one Observed input that differs now.
+type StaleKey struct {
+	Key     string `json:"key"`
+	Planned string `json:"planned"`
+	Now     string `json:"now"`
+}
+
+func (e *StaleError) Error() string {
+	var b strings.Builder
+	b.WriteString("changed since the plan was made: ")
+	for i, k := range e.Changed {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if i == 5 {
+			fmt.Fprintf(&b, "and %d more", len(e.Changed)-5)
+			break
+		}
+		b.WriteString(displayAddress(k.Key))
+		switch {
+		case k.Now == Absent:
+			b.WriteString(" (deleted)")
+		case k.Planned == Absent:
+			b.WriteString(" (created)")
+		default:
+			b.WriteString(" (modified)")
+		}
+	}
+	return b.String() + ": " + ErrStalePlan.Error()
+}
+
+func (e *StaleError) Unwrap() error { return ErrStalePlan }
+
+// Executor carries out the changes of one layer. Apply is called once per
+// change, in plan order, and must be idempotent.
+type Executor interface {
+	Layer() Layer
+	Apply(ctx context.Context, c Change) error
+}
+
+// Observer is implemented by executors that can re-read what a plan
+// observed: ok is false for a key that is not theirs.
+type Observer interface {
+	Observe(ctx context.Context, key string) (value string, ok bool, err error)
+}
+
+// StatePrefix starts the Observed keys of files in the state dir, e.g.
+// "state:allocation.json"; Apply checks them itself.
+const StatePrefix = "state:"
+
+// Status is what an Event reports.
+type Status string
+
+const (
+	StatusStarted Status = "started"
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+	StatusSkipped Status = "not-attempted"
+)
+
+// Event reports the progress of one change.
+type Event struct {
+	Time   time.Time
+	Layer  Layer
+	Change *Change
+	Status Status
+	Err    error
+}
+
+// ApplyOptions configures an Applier.
+type ApplyOptions struct {
+	Root     string // host root of the files layer
+	StateDir string
+	Commit   string // recorded in the history, optional
+	// Executors of the layers after files; one with LayerFiles replaces the
+	// built-in file executor.
+	Executors []Executor
+	Log       *slog.Logger
+	Progress  func(Event) // optional
+	Now       func() time.Time
+}
+
+// String is a one-line progress message, e.g.
+// "files: create file etc/hosts: done".
+func (e Event) String() string {
+	s := string(e.Layer)
+	if e.Change != nil {
+		s += ": " + string(e.Change.Action) + " " + displayAddress(e.Change.Address)
+	}
+	s += ": " + string(e.Status)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Result tells what an apply did. Its changes carry no Content or Diff.
+type Result struct {
+	Outcome      Outcome       `json:"outcome"`
+	Done         []Change      `json:"done"`
+	Failed       []ChangeError `json:"failed"`
+	NotAttempted []Change      `json:"notAttempted"`
+	BackupDir    string        `json:"backupDir,omitempty"` // where replaced files were saved, if any were
+	Warnings     []string      `json:"warnings,omitempty"`
+}
+
+// Summary is the closing line of an apply, terraform-style.
+func (r Result) Summary() string {
+	n := countChanges(r.Done)
+	switch r.Outcome {
+	case OutcomeSuccess:
+		if len(r.Done) == 0 {
+			return "Apply complete! Nothing to do."
+		}
+		return fmt.Sprintf("Apply complete! Changes: %d added, %d changed, %d destroyed.", n.Add, n.Change, n.Destroy)
+	case "":
+		return "Nothing applied."
+	default:
+		return fmt.Sprintf("Apply %s: %d done, %d failed, %d not attempted.", r.Outcome, len(r.Done), len(r.Failed), len(r.NotAttempted))
+	}
+}
+
+// ChangeError is a change that failed, with why.
+type ChangeError struct {
+	Change Change
+	Err    error
+}
+
+// MarshalJSON writes the error as a string.
+func (e ChangeError) MarshalJSON() ([]byte, error) {
+	msg := ""
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
+	return json.Marshal(struct {
+		Change Change `json:"change"`
+		Error  string `json:"error"`
+	}{e.Change, msg})
+}
+
+func (e ChangeError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Change.Action, displayAddress(e.Change.Address), e.Err)
+}
+
+func (e ChangeError) Unwrap() error { return e.Err }
+
+// Applier runs plans against one rack.
+type Applier struct {
+	opts      ApplyOptions
+	log       *slog.Logger
+	executors map[Layer]Executor
+}
+
+// NewApplier checks opts and returns an Applier.
+func NewApplier(opts ApplyOptions) (*Applier, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("apply: no state dir")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Applier{opts: opts, log: log, executors: map[Layer]Executor{}}
+	for _, e := range opts.Executors {
+		l := e.Layer()
+		if !slices.Contains(Layers, l) {
+			return nil, fmt.Errorf("apply: executor for unknown layer %q", l)
+		}
+		if _, dup := a.executors[l]; dup {
+			return nil, fmt.Errorf("apply: two executors for layer %s", l)
+		}
+		a.executors[l] = e
+	}
+	return a, nil
+}
+
+// Apply runs p with a new Applier; see (*Applier).Apply.
+func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (Result, error) {
+	a, err := NewApplier(opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return a.Apply(ctx, p)
+}
+
+// Apply takes the apply lock, refuses a stale plan, and runs the plan's
+// changes phase by phase (files, dhcp, bmc, flags, provisioner, verify).
+// Within a phase every change is attempted; a failure stops the phases
+// after it. Once the files phase has succeeded the plan's allocation and
+// file manifest are saved. Every run that got past the checks is appended
+// to the history. Nothing is written if ctx is done before the start.
+func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("apply: %w", err)
+	}
+	if p.FormatVersion != FormatVersion {
+		return Result{}, fmt.Errorf("apply: plan format version %d is not supported", p.FormatVersion)
+	}
+	started := a.opts.Now()
+	backupDir := filepath.Join(a.opts.StateDir, BackupsDir, started.UTC().Format("20060102T150405.000000000Z"))
+	execs := maps.Clone(a.executors)
+	if _, ok := execs[LayerFiles]; !ok {
+		execs[LayerFiles] = NewFileExecutor(FileConfig{Root: a.opts.Root, BackupDir: backupDir, Log: a.log})
+	}
+	for _, c := range p.Changes {
+		if !slices.Contains(Layers, c.Layer) {
+			return Result{}, fmt.Errorf("apply: change %s: unknown layer %q", c.Address, c.Layer)
+		}
+		if _, ok := execs[c.Layer]; !ok && c.Action != ActionNoop {
+			return Result{}, fmt.Errorf("apply: change %s: no executor for layer %s", c.Address, c.Layer)
+		}
+	}
+
+	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("apply: state dir: %w", err)
+	}
+	lk, err := acquireLock(a.opts.StateDir, started, a.log)
+	if err != nil {
+		return Result{}, fmt.Errorf("apply: %w", err)
+	}
+	defer func() {
+		if err := lk.release(); err != nil {
+			a.log.Warn("apply lock", "err", err)
+		}
+	}()
+
+	if err := a.checkObserved(ctx, p, execs); err != nil {
+		return Result{}, fmt.Errorf("apply: %w", err)
+	}
+
+	res := Result{Outcome: OutcomeSuccess, Done: []Change{}, Failed: []ChangeError{}, NotAttempted: []Change{}}
+	var runErr error
+	stopped := false
+	for _, layer := range Layers {
+		var phase []Change
+		for _, c := range p.Changes {
+			if c.Layer == layer && c.Action != ActionNoop {
+				phase = append(phase, c)
+			}
+		}
+		if stopped {
+			for i := range phase {
+				a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusSkipped})
+			}
+			res.NotAttempted = append(res.NotAttempted, slim(phase...)...)
+			continue
+		}
+		if len(phase) > 0 {
+			a.log.Info("apply phase", "layer", string(layer), "changes", len(phase))
+		}
+		exec := execs[layer]
+		var phaseErrs []error
+		for i := range phase {
+			c := &phase[i]
+			if err := ctx.Err(); err != nil {
+				res.Outcome = OutcomeCancelled
+				runErr = fmt.Errorf("apply: phase %s: %w", layer, err)
+				res.NotAttempted = append(res.NotAttempted, slim(phase[i:]...)...)
+				for j := i; j < len(phase); j++ {
+					a.emit(Event{Layer: layer, Change: &phase[j], Status: StatusSkipped})
+				}
+				stopped = true
+				break
+			}
+			a.emit(Event{Layer: layer, Change: c, Status: StatusStarted})
+			if err := exec.Apply(ctx, *c); err != nil {
+				ce := ChangeError{Change: slim(*c)[0], Err: err}
+				res.Failed = append(res.Failed, ce)
+				phaseErrs = append(phaseErrs, ce)
+				a.log.Error("change failed", "layer", string(layer), "address", c.Address, "err", err)
+				a.emit(Event{Layer: layer, Change: c, Status: StatusFailed, Err: err})
+				continue
+			}
+			res.Done = append(res.Done, slim(*c)...)
+			a.emit(Event{Layer: layer, Change: c, Status: StatusDone})
+		}
+		if len(phaseErrs) > 0 {
+			res.Outcome = OutcomeFailed
+			if ctx.Err() != nil {
+				res.Outcome = OutcomeCancelled
+			}
+			runErr = fmt.Errorf("apply: phase %s: %d of %d changes failed: %w", layer, len(phaseErrs), len(phase), errors.Join(phaseErrs...))
+			stopped = true
+		}
+		if layer == LayerFiles {
+			if err := a.saveState(p, !stopped); err != nil {
+				res.Outcome = OutcomeFailed
+				runErr = errors.Join(runErr, err)
+				stopped = true
+			}
+		}
+	}
+
+	if _, err := os.Stat(backupDir); err == nil {
+		res.BackupDir = backupDir
+	}
+	rec := HistoryRecord{
+		Time: started.UTC(), Finished: a.opts.Now().UTC(),
+		RackName: p.RackName, SpecHash: p.SpecHash, Commit: a.opts.Commit,
+		Planned: p.Counts(), Allocations: len(p.Allocations),
+		Done: len(res.Done), Failed: len(res.Failed), NotAttempted: len(res.NotAttempted),
+		Outcome: res.Outcome, BackupDir: res.BackupDir,
+	}
+	if rec.Commit == "" {
+		rec.Commit = p.Commit
+	}
+	if runErr != nil {
+		rec.Error = runErr.Error()
+	}
+	if err := appendHistory(a.opts.StateDir, rec); err != nil {
+		res.Warnings = append(res.Warnings, err.Error())
+		a.log.Warn("history not written", "err", err)
+	}
+	return res, runErr
+}
+
+// saveState saves the allocation and the manifest after the files phase.
+// On success they are the plan's; after a failure only the manifest is
+// widened, so files written or not yet deleted stay managed.
+func (a *Applier) saveState(p *Plan, filesOK bool) error {
+	if filesOK && p.NextState.Version != 0 {
+		if err := ipam.SaveState(filepath.Join(a.opts.StateDir, AllocationFile), p.NextState); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
+	if p.Managed.Version == 0 {
+		return nil
+	}
+	m := p.Managed
+	if !filesOK {
+		old, err := LoadManifest(a.opts.StateDir)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		m = p.Managed.union(old)
+	}
+	if err := SaveManifest(a.opts.StateDir, m); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// checkObserved re-reads every input the plan observed. A planned delete
+// whose file is gone already is fine: its end state is reached.
+func (a *Applier) checkObserved(ctx context.Context, p *Plan, execs map[Layer]Executor) error {
+	deletes := map[string]bool{}
+	for _, c := range p.Changes {
+		if c.Action == ActionDelete {
+			deletes[c.Address] = true
+		}
+	}
+	var stale []StaleKey
+	for _, key := range slices.Sorted(maps.Keys(p.Observed)) {
+		planned := p.Observed[key]
+		now, err := a.observe(ctx, key, execs)
+		if err != nil {
+			return fmt.Errorf("check plan: %w", err)
+		}
+		if now == planned || (now == Absent && deletes[key]) {
+			continue
+		}
+		stale = append(stale, StaleKey{Key: key, Planned: planned, Now: now})
+	}
+	if len(stale) > 0 {
+		return &StaleError{Changed: stale}
+	}
+	return nil
+}
+
+func (a *Applier) observe(ctx context.Context, key string, execs map[Layer]Executor) (string, error) {
+	if name, ok := strings.CutPrefix(key, StatePrefix); ok {
+		if name == "" || strings.ContainsAny(name, `/\`) {
+			return "", fmt.Errorf("observed key %q: bad state file name", key)
+		}
+		return hashFile(filepath.Join(a.opts.StateDir, name))
+	}
+	for _, l := range Layers {
+		o, ok := execs[l].(Observer)
+		if !ok {
+			continue
+		}
+		v, mine, err := o.Observe(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("observe %s: %w", key, err)
+		}
+		if mine {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("observed key %q: no executor can check it", key)
+}
+
+// hashFile is the Observed value of a state file.
+func hashFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Absent, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+func (a *Applier) emit(e Event) {
+	if a.opts.Progress == nil {
+		return
+	}
+	e.Time = a.opts.Now()
+	a.opts.Progress(e)
+}
+
+// slim copies changes without their Content and Diff.
+func slim(cs ...Change) []Change {
+	out := make([]Change, len(cs))
+	for i, c := range cs {
+		c.Content, c.Diff = nil, ""
+		out[i] = c
+	}
+	return out
+}

@@ -1,0 +1,143 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/render"
+	"github.com/rackctl/rackctl/schema"
+)
+
+// PlanOptions configures Build.
+type PlanOptions struct {
+	Root     string        // host root the rendered paths are relative to
+	StateDir string        // allocation, manifest, lock, history
+	Layout   render.Layout // zero fields take render's defaults
+	Commit   string        // the spec's git commit, if known
+	SpecFile string        // recorded in the plan
+	// Targets limits the changes of node-specific files to these nodes
+	// (name, FQDN or MAC). Shared files (dnsmasq, hosts, cluster config)
+	// are always planned: they must match the allocation.
+	Targets []string
+	Now     func() time.Time
+}
+
+// Build makes the plan of the files layer: it loads the allocation, assigns
+// addresses, renders the desired files and compares them with root.
+func Build(ctx context.Context, rack *schema.Rack, opts PlanOptions) (*Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	allocPath := filepath.Join(opts.StateDir, AllocationFile)
+	prev, err := ipam.LoadState(allocPath)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	next, addrs, allocs, err := ipam.Allocate(rack, prev)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	files, err := render.Render(render.Input{Rack: rack, Addrs: addrs, Layout: opts.Layout})
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	p, err := filePlan(files, opts.Root, opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	hash, err := SpecHash(rack)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if len(opts.Targets) > 0 {
+		if err := target(p, rack, opts.Targets); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+	}
+	p.SpecFile = opts.SpecFile
+	p.RackName = rack.Name
+	p.Provisioner = string(rack.Provisioner)
+	p.SpecHash = hash
+	p.Commit = opts.Commit
+	p.CreatedAt = opts.Now().UTC()
+	p.Allocations = allocs
+	p.NextState = next
+	return p, nil
+}
+
+// target drops the changes of nodes not targeted. Files of other nodes
+// that were to be deleted stay in the manifest, so a later plan still
+// deletes them.
+func target(p *Plan, rack *schema.Rack, targets []string) error {
+	names := map[string]bool{}
+	for _, t := range targets {
+		n := rack.Node(t)
+		if n == nil {
+			return fmt.Errorf("target %q: no node of that name, FQDN or MAC", t)
+		}
+		names[n.Name] = true
+		p.Targets = append(p.Targets, n.Name)
+	}
+	kept := p.Changes[:0]
+	for _, c := range p.Changes {
+		switch {
+		case c.Node == "" || names[c.Node]:
+			kept = append(kept, c)
+		case c.Action == ActionDelete:
+			p.Managed.Files = append(p.Managed.Files, ManagedFile{Path: strings.TrimPrefix(c.Address, FilePrefix), Node: c.Node})
+		}
+	}
+	p.Changes = kept
+	p.Managed.normalize()
+	return nil
+}
+
+// filePlan is the files part of a plan: the changes, what they were made
+// from (the files and the state dir's files) and the next manifest.
+func filePlan(files []render.File, root, stateDir string) (*Plan, error) {
+	m, err := LoadManifest(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	changes, observed, err := PlanFiles(files, root, m)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{AllocationFile, ManifestFile} {
+		h, err := hashFile(filepath.Join(stateDir, name))
+		if err != nil {
+			return nil, fmt.Errorf("state %s: %w", name, err)
+		}
+		observed[StatePrefix+name] = h
+	}
+	if changes == nil {
+		changes = []Change{}
+	}
+	return &Plan{
+		FormatVersion: FormatVersion,
+		Changes:       changes,
+		Observed:      observed,
+		Managed:       ManifestOf(files),
+	}, nil
+}
+
+// SpecHash is "sha256:" + the SHA-256 of the rack's canonical JSON (struct
+// field order, sorted map keys).
+func SpecHash(rack *schema.Rack) (string, error) {
+	b, err := json.Marshal(rack)
+	if err != nil {
+		return "", fmt.Errorf("spec hash: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}

@@ -1,0 +1,345 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/rackctl/rackctl/render"
+)
+
+// FilePrefix starts the Address of every file change and the Observed key
+// of every file: "file:" + the slash path relative to the root.
+const FilePrefix = "file:"
+
+// Absent is the Observed value of a file that does not exist.
+const Absent = "absent"
+
+const defaultMode fs.FileMode = 0o644
+
+// PlanFiles compares the desired files with the files under root. Block
+// files are compared after merging their block into the current content;
+// files of the manifest that are no longer desired are deleted (Block
+// files have their block removed). Unchanged files yield no change but are
+// in observed, like every file the plan was made from.
+func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change, observed map[string]string, err error) {
+	observed = make(map[string]string, len(desired))
+	seen := make(map[string]bool, len(desired))
+	for _, f := range desired {
+		if err := checkPath(f.Path); err != nil {
+			return nil, nil, err
+		}
+		if seen[f.Path] {
+			return nil, nil, fmt.Errorf("plan files: %s desired twice", f.Path)
+		}
+		seen[f.Path] = true
+		cur, curMode, exists, err := readCurrent(root, f.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		observed[FilePrefix+f.Path] = hashOf(cur, exists)
+		if c, ok := planFile(f, cur, curMode, exists); ok {
+			changes = append(changes, c)
+		}
+	}
+	for _, mf := range m.Files {
+		if seen[mf.Path] {
+			continue
+		}
+		if err := checkPath(mf.Path); err != nil {
+			return nil, nil, fmt.Errorf("manifest: %w", err)
+		}
+		cur, _, exists, err := readCurrent(root, mf.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !exists {
+			continue // already gone: nothing to do
+		}
+		addr := FilePrefix + mf.Path
+		if mf.Block {
+			if _, ok := render.ExtractBlock(cur); !ok {
+				continue
+			}
+			observed[addr] = hashOf(cur, true)
+			changes = append(changes, Change{
+				Layer: LayerFiles, Action: ActionUpdate, Address: addr, Block: true, Node: mf.Node,
+				Reason: "managed block no longer desired",
+				Diff:   unifiedDiff(mf.Path, cur, render.MergeBlock(cur, nil), true, true),
+			})
+			continue
+		}
+		observed[addr] = hashOf(cur, true)
+		changes = append(changes, Change{
+			Layer: LayerFiles, Action: ActionDelete, Address: addr, Node: mf.Node,
+			Reason: "no longer in rack.yaml",
+			Diff:   unifiedDiff(mf.Path, cur, nil, true, false),
+		})
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
+	return changes, observed, nil
+}
+
+func planFile(f render.File, cur []byte, curMode fs.FileMode, exists bool) (Change, bool) {
+	c := Change{Layer: LayerFiles, Address: FilePrefix + f.Path, Node: f.Node, Content: f.Content, Mode: f.Mode}
+	if c.Mode == 0 {
+		c.Mode = defaultMode
+	}
+	want := f.Content
+	if f.Kind == render.Block {
+		c.Block = true
+		want = render.MergeBlock(cur, f.Content)
+		if exists {
+			c.Mode = curMode // a Block file's mode is the owner's
+		}
+	}
+	switch {
+	case !exists:
+		c.Action, c.Reason = ActionCreate, "not present"
+		c.Diff = unifiedDiff(f.Path, nil, want, false, true)
+	case !bytes.Equal(cur, want):
+		c.Action, c.Reason = ActionUpdate, "content differs"
+		if c.Block {
+			c.Reason = "managed block differs"
+		}
+		c.Diff = unifiedDiff(f.Path, cur, want, true, true)
+		if curMode != c.Mode {
+			c.Reason += fmt.Sprintf(", mode %04o -> %04o", curMode, c.Mode)
+		}
+	case curMode != c.Mode:
+		c.Action, c.Reason = ActionUpdate, fmt.Sprintf("mode %04o -> %04o", curMode, c.Mode)
+	default:
+		return Change{}, false
+	}
+	return c, true
+}
+
+// checkPath rejects paths that are not clean, relative and inside the root.
+func checkPath(p string) error {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\") {
+		return fmt.Errorf("file path %q: must be a clean slash path relative to the root", p)
+	}
+	return nil
+}
+
+// readCurrent reads root/p; a missing file is not an error.
+func readCurrent(root, p string) (content []byte, mode fs.FileMode, exists bool, err error) {
+	f, err := os.Open(filepath.Join(root, filepath.FromSlash(p)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("file %s: %w", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("file %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, 0, false, fmt.Errorf("file %s: not a regular file (%s)", p, fi.Mode().Type())
+	}
+	b := make([]byte, 0, fi.Size()+1)
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("file %s: %w", p, err)
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grew since the stat
+		}
+	}
+	return b, fi.Mode().Perm(), true, nil
+}
+
+func hashOf(b []byte, exists bool) string {
+	if !exists {
+		return Absent
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// FileConfig configures a FileExecutor.
+type FileConfig struct {
+	Root string // host root the file paths are relative to
+	// BackupDir receives the previous version of every replaced or deleted
+	// file, at the same relative path; empty means no backups.
+	BackupDir string
+	Log       *slog.Logger
+}
+
+// FileExecutor applies the files layer: atomic writes, backups, deletes.
+type FileExecutor struct {
+	cfg FileConfig
+	log *slog.Logger
+}
+
+var (
+	_ Executor = (*FileExecutor)(nil)
+	_ Observer = (*FileExecutor)(nil)
+)
+
+// NewFileExecutor returns the executor of the files layer.
+func NewFileExecutor(cfg FileConfig) *FileExecutor {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &FileExecutor{cfg: cfg, log: log}
+}
+
+// Layer is LayerFiles.
+func (e *FileExecutor) Layer() Layer { return LayerFiles }
+
+// Observe hashes a "file:" key's file as PlanFiles does.
+func (e *FileExecutor) Observe(ctx context.Context, key string) (string, bool, error) {
+	p, ok := strings.CutPrefix(key, FilePrefix)
+	if !ok {
+		return "", false, nil
+	}
+	if err := checkPath(p); err != nil {
+		return "", true, err
+	}
+	cur, _, exists, err := readCurrent(e.cfg.Root, p)
+	if err != nil {
+		return "", true, err
+	}
+	return hashOf(cur, exists), true, nil
+}
+
+// Apply carries out one file change. It is idempotent: writing content the
+// file already has, or deleting a missing file, does nothing.
+func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, ok := strings.CutPrefix(c.Address, FilePrefix)
+	if !ok {
+		return fmt.Errorf("files: address %q is not a file", c.Address)
+	}
+	if err := checkPath(p); err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	full := filepath.Join(e.cfg.Root, filepath.FromSlash(p))
+	cur, curMode, exists, err := readCurrent(e.cfg.Root, p)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	switch c.Action {
+	case ActionNoop:
+		return nil
+	case ActionCreate, ActionUpdate:
+		want, mode := c.Content, c.Mode
+		if c.Block {
+			want = render.MergeBlock(cur, c.Content)
+			if exists {
+				mode = curMode
+			}
+		}
+		if mode == 0 {
+			mode = defaultMode
+		}
+		if exists && bytes.Equal(cur, want) && curMode == mode {
+			return nil
+		}
+		if exists {
+			if err := e.backup(p, cur, curMode); err != nil {
+				return err
+			}
+		}
+		if err := writeAtomic(full, want, mode); err != nil {
+			return fmt.Errorf("files: write %s: %w", p, err)
+		}
+		e.log.Info("file written", "path", p, "action", string(c.Action), "bytes", len(want))
+		return nil
+	case ActionDelete:
+		if !exists {
+			return nil
+		}
+		if err := e.backup(p, cur, curMode); err != nil {
+			return err
+		}
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("files: delete %s: %w", p, err)
+		}
+		e.log.Info("file deleted", "path", p)
+		return nil
+	default:
+		return fmt.Errorf("files: %s: unsupported action %q", p, c.Action)
+	}
+}
+
+func (e *FileExecutor) backup(p string, cur []byte, mode fs.FileMode) error {
+	if e.cfg.BackupDir == "" {
+		return nil
+	}
+	dst := filepath.Join(e.cfg.BackupDir, filepath.FromSlash(p))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("files: back up %s: %w", p, err)
+	}
+	if err := writeAtomic(dst, cur, mode); err != nil {
+		return fmt.Errorf("files: back up %s: %w", p, err)
+	}
+	return nil
+}
+
+// writeAtomic replaces path with b: a temp file in the same directory,
+// fsync, rename, then fsync of the directory. Parents are created. A
+// symlink at path is followed, so its target is replaced, not the link.
+func writeAtomic(path string, b []byte, mode fs.FileMode) (err error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			path = target
+		}
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".rackctl-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return err
+	}
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: the rename itself has happened
+		d.Close()
+	}
+	return nil
+}

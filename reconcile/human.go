@@ -1,0 +1,153 @@
+package reconcile
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rackctl/rackctl/ipam"
+)
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+)
+
+// WriteHuman writes the terraform-style view of p. color adds ANSI colors;
+// callers pass false when NO_COLOR is set or the output is no terminal.
+func WriteHuman(w io.Writer, p *Plan, color bool) error {
+	bw := bufio.NewWriter(w)
+	paint := func(code, s string) string {
+		if !color || s == "" {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	if !p.HasChanges() {
+		fmt.Fprintln(bw, paint(ansiBold+ansiGreen, "No changes.")+paint(ansiBold, " Your rack matches the configuration."))
+		return flush(bw)
+	}
+	if len(p.Targets) > 0 {
+		fmt.Fprintln(bw, paint(ansiYellow, "Note: node-specific changes are limited to "+strings.Join(p.Targets, ", ")+" (-target); shared files are always planned."))
+		fmt.Fprintln(bw)
+	}
+	if len(p.Allocations) > 0 {
+		fmt.Fprintln(bw, paint(ansiBold, "IP allocation changes:"))
+		for _, a := range p.Allocations {
+			sym, code := allocSymbol(a)
+			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), a)
+		}
+		fmt.Fprintln(bw)
+	}
+	var acts []Change
+	for _, c := range p.Changes {
+		if c.Action != ActionNoop {
+			acts = append(acts, c)
+		}
+	}
+	if len(acts) > 0 {
+		fmt.Fprintln(bw, "rackctl will perform the following actions:")
+		for _, c := range acts {
+			sym, code := actionSymbol(c.Action)
+			addr := displayAddress(c.Address)
+			head := fmt.Sprintf("  # %s %s", addr, actionPhrase(c.Action))
+			if c.Reason != "" {
+				head += " (" + c.Reason + ")"
+			}
+			fmt.Fprintln(bw)
+			fmt.Fprintln(bw, paint(ansiBold, head))
+			if c.Disruptive {
+				fmt.Fprintln(bw, "    "+paint(ansiRed, "! disruptive: interrupts "+c.Node))
+			}
+			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), addr)
+			writeDiff(bw, c.Diff, paint)
+		}
+		fmt.Fprintln(bw)
+	}
+	n := p.Counts()
+	fmt.Fprintf(bw, "%s %d to add, %d to change, %d to destroy.\n", paint(ansiBold, "Plan:"), n.Add, n.Change, n.Destroy)
+	return flush(bw)
+}
+
+func flush(bw *bufio.Writer) error {
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
+
+func writeDiff(w io.Writer, diff string, paint func(code, s string) string) {
+	if diff == "" {
+		return
+	}
+	for line := range strings.Lines(diff) {
+		line = strings.TrimRight(line, "\r\n")
+		code := ""
+		switch {
+		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
+			code = ansiBold
+		case strings.HasPrefix(line, "@@"):
+			code = ansiCyan
+		case strings.HasPrefix(line, "+"):
+			code = ansiGreen
+		case strings.HasPrefix(line, "-"):
+			code = ansiRed
+		}
+		fmt.Fprintln(w, "      "+paint(code, line))
+	}
+}
+
+// displayAddress turns "file:etc/hosts" into "file etc/hosts".
+func displayAddress(a string) string {
+	kind, rest, ok := strings.Cut(a, ":")
+	if !ok {
+		return a
+	}
+	return kind + " " + rest
+}
+
+func actionSymbol(a Action) (string, string) {
+	switch a {
+	case ActionCreate:
+		return "+", ansiGreen
+	case ActionDelete:
+		return "-", ansiRed
+	case ActionUpdate:
+		return "~", ansiYellow
+	default:
+		return "!", ansiYellow
+	}
+}
+
+func actionPhrase(a Action) string {
+	switch a {
+	case ActionCreate:
+		return "will be created"
+	case ActionUpdate:
+		return "will be updated in-place"
+	case ActionDelete:
+		return "will be destroyed"
+	case ActionReload:
+		return "will be reloaded"
+	case ActionPowerCycle:
+		return "will be power-cycled"
+	default:
+		return "will get " + string(a)
+	}
+}
+
+func allocSymbol(c ipam.Change) (string, string) {
+	switch {
+	case c.Reason == ipam.ReasonNew:
+		return "+", ansiGreen
+	case c.Reason == ipam.ReasonReleased:
+		return "-", ansiRed
+	default:
+		return "~", ansiYellow
+	}
+}
