@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/reconcile"
+)
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var autoApprove bool
+	var targets []string
+	cmd := &cobra.Command{
+		Use:   "apply [PLANFILE]",
+		Short: "Make the rack match rack.yaml (or carry out a saved plan)",
+		Long: `apply builds the plan, shows it, asks for confirmation (unless
+--auto-approve) and carries it out in phases: files, DHCP, BMC, provisioner,
+verify. Given a plan saved with 'rackctl plan -out FILE', it applies exactly
+that plan, and refuses when anything the plan was made from has changed since.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p *reconcile.Plan
+			var err error
+			saved := len(args) == 1
+			if saved {
+				if p, err = readPlanFile(args[0]); err != nil {
+					return err
+				}
+			} else {
+				rack, err := g.loadSpec()
+				if err != nil {
+					return err
+				}
+				if p, err = g.buildPlan(cmd.Context(), rack, targets); err != nil {
+					return err
+				}
+				if err := g.showPlan(p); err != nil {
+					return err
+				}
+			}
+			if !p.HasChanges() {
+				if saved && g.output == "human" {
+					fmt.Fprintln(g.stdout, "The saved plan has no changes.")
+				}
+				return nil
+			}
+			if !saved && !autoApprove {
+				if err := g.confirm(); err != nil {
+					return err
+				}
+			}
+			res, err := reconcile.Apply(cmd.Context(), p, reconcile.ApplyOptions{
+				Root:     g.root,
+				StateDir: g.stateDir,
+				Log:      g.log,
+				Progress: g.progress,
+			})
+			g.reportApply(res, err)
+			if err != nil {
+				return exitCodeError{exitError}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "skip the interactive confirmation")
+	cmd.Flags().StringSliceVar(&targets, "target", nil, "limit the apply to these nodes; repeatable")
+	return cmd
+}
+
+func readPlanFile(path string) (*reconcile.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer f.Close()
+	p, err := reconcile.ReadPlan(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// confirm asks as terraform does; without a terminal it refuses rather than
+// guess.
+func (g *globals) confirm() error {
+	in, ok := g.stdin.(*os.File)
+	if !ok || !isTerminal(in) {
+		return errors.New("no terminal to confirm on: review with 'rackctl plan' and rerun with --auto-approve, or apply a saved plan")
+	}
+	fmt.Fprint(g.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return fmt.Errorf("read confirmation: %w", err)
+	}
+	if strings.TrimSpace(line) != "yes" {
+		fmt.Fprintln(g.stdout, "\nApply cancelled.")
+		return exitCodeError{exitError}
+	}
+	return nil
+}
+
+func (g *globals) progress(ev reconcile.Event) {
+	if g.output == "json" {
+		return
+	}
+	fmt.Fprintln(g.stdout, ev.String())
+}
+
+func (g *globals) reportApply(res reconcile.Result, err error) {
+	if g.output == "json" {
+		_ = writeJSON(g.stdout, struct {
+			Result reconcile.Result `json:"result"`
+			Error  string           `json:"error,omitempty"`
+		}{res, errString(err)})
+		return
+	}
+	fmt.Fprintln(g.stdout)
+	fmt.Fprintln(g.stdout, res.Summary())
+	if err != nil {
+		fmt.Fprintln(g.stderr, "Error:", err)
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/schema"
+)
+
+func newIPMICmd(g *globals) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "ipmi TARGET|--all [diag | power on|off|cycle|status | bootdev disk|pxe [--persistent] [--efi] | dhcp-renew | IPMITOOL-ARGS...]",
+		Short: "Talk to a node's BMC (replaces Racker's ipmi helper)",
+		Long: `ipmi runs a command on one BMC or, with --all, on every BMC in parallel,
+prefixing each output line with the node name. TARGET is a node name, FQDN,
+primary MAC or BMC MAC. Host, cipher suite and credentials are added; the
+password never appears in a process's argv.
+
+With no command it attaches the serial console (sol activate; refused with
+--all). USE_STDIN=0 leaves stdin detached, for scripts.
+
+  diag                         BMC MAC and address, node MAC, IP and hostname,
+                               chassis status and boot parameter 5
+  power on|off|cycle|status    chassis power
+  bootdev disk|pxe [--persistent] [--efi]
+                               next boot device; disk+persistent+efi uses the
+                               raw workaround for the ipmitool bug and is read back
+  dhcp-renew                   lan set 1 ipsrc dhcp
+  anything else                passed to ipmitool, e.g. 'user list', 'sel list'`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.loadEnv()
+			if err != nil {
+				return err
+			}
+			var nodes []*schema.Node
+			if all {
+				nodes = env.allNodes()
+			} else {
+				if len(args) == 0 {
+					return errors.New("name a TARGET (node name, FQDN, MAC or BMC MAC) or use --all")
+				}
+				n := env.rack.Node(args[0])
+				if n == nil {
+					return fmt.Errorf("%q: no node of that name, FQDN, MAC or BMC MAC in %s", args[0], g.specFile)
+				}
+				nodes, args = []*schema.Node{n}, args[1:]
+			}
+			client, err := env.bmcClient()
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				if all {
+					return errors.New("a serial console cannot be attached to --all; name one TARGET")
+				}
+				return env.sol(cmd.Context(), client, nodes[0])
+			}
+			op, err := env.ipmiOp(client, args)
+			if err != nil {
+				return err
+			}
+			return env.runOnBMCs(cmd.Context(), nodes, op, all)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "run on every node's BMC in parallel")
+	cmd.Flags().SetInterspersed(false) // everything after TARGET belongs to the command
+	return cmd
+}
+
+type bmcOp func(ctx context.Context, n *schema.Node, t bmc.Target) (string, error)
+
+func (e *rackEnv) ipmiOp(client *bmc.Client, args []string) (bmcOp, error) {
+	switch args[0] {
+	case "diag":
+		return func(ctx context.Context, n *schema.Node, t bmc.Target) (string, error) {
+			return e.diag(ctx, client, n, t)
+		}, nil
+	case "power":
+		if len(args) != 2 {
+			return nil, errors.New("usage: power on|off|cycle|reset|status")
+		}
+		action := args[1]
+		if action == "status" {
+			return func(ctx context.Context, _ *schema.Node, t bmc.Target) (string, error) {
+				s, err := client.PowerState(ctx, t)
+				return "Chassis Power is " + s + "\n", err
+			}, nil
+		}
+		switch action {
+		case "on", "off", "cycle", "reset":
+		default:
+			return nil, fmt.Errorf("power %q: want on, off, cycle, reset or status", action)
+		}
+		return func(ctx context.Context, _ *schema.Node, t bmc.Target) (string, error) {
+			return "Chassis Power Control: " + action + "\n", client.SetPower(ctx, t, action)
+		}, nil
+	case "bootdev":
+		dev, persistent, efi, err := parseBootdev(args[1:])
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, _ *schema.Node, t bmc.Target) (string, error) {
+			if err := client.SetBootDevice(ctx, t, dev, persistent, efi); err != nil {
+				return "", err
+			}
+			p, err := client.BootDevice(ctx, t)
+			return fmt.Sprintf("Boot device: %s (persistent %t, EFI %t)\n", p.Device, p.Persistent, p.EFI), err
+		}, nil
+	case "dhcp-renew":
+		return func(ctx context.Context, _ *schema.Node, t bmc.Target) (string, error) {
+			return "LAN channel 1 address source: dhcp\n", client.DHCPRenew(ctx, t)
+		}, nil
+	}
+	return func(ctx context.Context, _ *schema.Node, t bmc.Target) (string, error) {
+		out, err := client.Exec(ctx, t, args...)
+		return string(out), err
+	}, nil
+}
+
+func parseBootdev(args []string) (dev string, persistent, efi bool, err error) {
+	for _, a := range args {
+		switch a {
+		case "disk", "pxe":
+			if dev != "" {
+				return "", false, false, errors.New("bootdev: name one device, disk or pxe")
+			}
+			dev = a
+		case "--persistent", "persistent":
+			persistent = true
+		case "--efi", "efi", "options=efiboot":
+			efi = true
+		default:
+			return "", false, false, fmt.Errorf("bootdev %q: want disk or pxe, --persistent, --efi", a)
+		}
+	}
+	if dev == "" {
+		return "", false, false, errors.New("usage: bootdev disk|pxe [--persistent] [--efi]")
+	}
+	return dev, persistent, efi, nil
+}
+
+func (e *rackEnv) diag(ctx context.Context, client *bmc.Client, n *schema.Node, t bmc.Target) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "BMC MAC:      %s\nBMC address:  %s\nNode MAC:     %s\nNode IP:      %s\nHostname:     %s\n\n",
+		n.BMCMAC, t.Address, n.MAC, e.addrs[n.Name].Primary, e.rack.FQDN(n))
+	r := client.Diag(ctx, t)
+	b.WriteString(r.ChassisStatus)
+	if r.BootParam5 != "" {
+		b.WriteString("\n")
+		b.WriteString(r.BootParam5)
+	}
+	return b.String(), r.Err
+}
+
+// runOnBMCs runs op on every node in parallel; output keeps node order. With
+// several nodes (or --all) each line is prefixed with the node name.
+func (e *rackEnv) runOnBMCs(ctx context.Context, nodes []*schema.Node, op bmcOp, prefix bool) error {
+	byName := make(map[string]*schema.Node, len(nodes))
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+	res := bmc.ForEach(ctx, e.g.parallel, e.targets(nodes), func(ctx context.Context, t bmc.Target) (string, error) {
+		return op(ctx, byName[t.Node], t)
+	})
+	failed := 0
+	for _, n := range nodes {
+		r := res[n.Name]
+		writePrefixed(e.g.stdout, n.Name, r.Value, prefix)
+		if r.Err != nil {
+			failed++
+			writePrefixed(e.g.stderr, n.Name, "error: "+r.Err.Error()+"\n", prefix)
+		}
+	}
+	if failed > 0 {
+		if prefix {
+			fmt.Fprintf(e.g.stderr, "%d of %d BMCs failed\n", failed, len(nodes))
+		}
+		return exitCodeError{exitError}
+	}
+	return nil
+}
+
+func writePrefixed(w io.Writer, node, text string, prefix bool) {
+	if !prefix {
+		io.WriteString(w, text)
+		return
+	}
+	for _, line := range strings.SplitAfter(strings.TrimRight(text, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		fmt.Fprintf(w, "%s: %s", node, strings.TrimRight(line, "\n")+"\n")
+	}
+}
+
+func (e *rackEnv) sol(ctx context.Context, client *bmc.Client, n *schema.Node) error {
+	var stdin io.Reader = e.g.stdin
+	if os.Getenv("USE_STDIN") == "0" {
+		stdin = bytes.NewReader(nil)
+	}
+	fmt.Fprintf(e.g.stderr, "[serial console of %s; detach with ~. (type ~~. when inside ssh)]\n", n.Name)
+	return client.SOL(ctx, e.target(n), stdin, e.g.stdout)
+}

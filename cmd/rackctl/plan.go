@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/schema"
+)
+
+type planFlags struct {
+	out              string
+	detailedExitcode bool
+	targets          []string
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var pf planFlags
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show every change apply would make, without making it",
+		Long: `plan compares rack.yaml with the live state under --root and the state
+directory and shows every change, terraform-style. Nothing is written, except
+the plan itself with -out.
+
+Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
+2 changes present with --detailed-exitcode.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rack, err := g.loadSpec()
+			if err != nil {
+				return err
+			}
+			p, err := g.buildPlan(cmd.Context(), rack, pf.targets)
+			if err != nil {
+				return err
+			}
+			if err := g.showPlan(p); err != nil {
+				return err
+			}
+			if pf.out != "" {
+				if err := savePlan(pf.out, p); err != nil {
+					return err
+				}
+				if g.output == "human" {
+					fmt.Fprintf(g.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n    rackctl apply %s\n", pf.out, pf.out)
+				}
+			}
+			if pf.detailedExitcode && p.HasChanges() {
+				return exitCodeError{exitChanges}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&pf.out, "out", "", "save the plan to this file, for 'rackctl apply FILE'")
+	f.BoolVar(&pf.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes")
+	f.StringSliceVar(&pf.targets, "target", nil, "limit the plan to these nodes (name, FQDN or MAC); repeatable")
+	return cmd
+}
+
+func (g *globals) buildPlan(ctx context.Context, rack *schema.Rack, targets []string) (*reconcile.Plan, error) {
+	for _, t := range targets {
+		if rack.Node(t) == nil {
+			return nil, fmt.Errorf("-target %q: no node of that name, FQDN or MAC in %s", t, g.specFile)
+		}
+	}
+	return reconcile.Build(ctx, rack, reconcile.PlanOptions{
+		SpecFile: g.specFile,
+		Root:     g.root,
+		StateDir: g.stateDir,
+		Layout:   g.layout(),
+		Targets:  targets,
+	})
+}
+
+func (g *globals) showPlan(p *reconcile.Plan) error {
+	if g.output == "json" {
+		return reconcile.WriteJSON(g.stdout, p)
+	}
+	return reconcile.WriteHuman(g.stdout, p, g.color())
+}
+
+// savePlan writes the plan 0600: it holds no secrets, but it does hold the
+// full content of every file it will write.
+func savePlan(path string, p *reconcile.Plan) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".rackctl-plan-*")
+	if err != nil {
+		return fmt.Errorf("save plan %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := reconcile.WriteJSON(tmp, p); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save plan %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save plan %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save plan %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/render"
+)
+
+func newRenderCmd(g *globals) *cobra.Command {
+	var outDir string
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Write every rendered file under a directory, touching nothing else",
+		Long: `render writes the files apply would manage under --out, with the same
+relative paths apply uses under --root. IP addresses come from the state
+directory's allocation when it exists (it is only read), otherwise they are
+allocated afresh in memory. /etc/hosts holds only rackctl's managed block.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if outDir == "" {
+				return errors.New("--out is required: the directory to write the rendered tree into")
+			}
+			rack, err := g.loadSpec()
+			if err != nil {
+				return err
+			}
+			prev, err := ipam.LoadState(filepath.Join(g.stateDir, "allocation.json"))
+			if err != nil {
+				return err
+			}
+			_, addrs, _, err := ipam.Allocate(rack, prev)
+			if err != nil {
+				return err
+			}
+			files, err := render.Render(render.Input{Rack: rack, Addrs: addrs, Layout: g.layout()})
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				content := f.Content
+				if f.Kind == render.Block {
+					content = render.MergeBlock(nil, f.Content)
+				}
+				if err := writeRendered(outDir, f.Path, content, f.Mode); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(g.stdout, "Rendered %d files under %s.\n", len(files), outDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&outDir, "out", "", "directory to write the rendered tree into")
+	return cmd
+}
+
+func writeRendered(outDir, rel string, content []byte, mode os.FileMode) error {
+	path := filepath.Join(outDir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	if mode == 0 {
+		mode = 0o644
+	}
+	if err := os.WriteFile(path, content, mode); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	return nil
+}

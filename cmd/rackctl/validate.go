@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/schema"
+)
+
+func newValidateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check rack.yaml against the schema; exit 1 with positioned errors",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.output == "json" {
+				return validateJSON(g)
+			}
+			rack, err := g.loadSpec()
+			if err != nil {
+				return err
+			}
+			active := len(rack.ActiveNodes())
+			fmt.Fprintf(g.stdout, "%s is valid: rack %q, %s, %d nodes (%d excluded).\n",
+				g.specFile, rack.Name, rack.Provisioner, len(rack.Nodes), len(rack.Nodes)-active)
+			return nil
+		},
+	}
+}
+
+// validateJSON prints {"valid": bool, "errors": [...]} for scripts and editors.
+func validateJSON(g *globals) error {
+	_, err := schema.Load(g.specFile)
+	out := struct {
+		Valid  bool                `json:"valid"`
+		File   string              `json:"file"`
+		Errors []schema.Diagnostic `json:"errors"`
+	}{Valid: err == nil, File: g.specFile, Errors: []schema.Diagnostic{}}
+	var diags schema.Errors
+	switch {
+	case err == nil:
+	case errors.As(err, &diags):
+		out.Errors = diags
+	default:
+		return err
+	}
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	if encErr := enc.Encode(out); encErr != nil {
+		return encErr
+	}
+	if !out.Valid {
+		return exitCodeError{exitError}
+	}
+	return nil
+}
