@@ -13,7 +13,7 @@ import (
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
-	var autoApprove bool
+	var autoApprove, detailedExitcode bool
 	var targets []string
 	cmd := &cobra.Command{
 		Use:   "apply [PLANFILE]",
@@ -64,10 +64,14 @@ that plan, and refuses when anything the plan was made from has changed since.`,
 			if err != nil {
 				return exitCodeError{exitError}
 			}
+			if detailedExitcode {
+				return exitCodeError{exitChanges}
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "skip the interactive confirmation")
+	cmd.Flags().BoolVar(&detailedExitcode, "detailed-exitcode", false, "exit 2 when apply made changes, 0 when there was nothing to do")
 	cmd.Flags().StringSliceVar(&targets, "target", nil, "limit the apply to these nodes; repeatable")
 	return cmd
 }
