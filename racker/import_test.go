@@ -1,0 +1,405 @@
+package racker
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/render"
+	"github.com/rackctl/rackctl/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// The fixture trees are written the way Racker's bootstrap (prepare.sh),
+// exclude.sh and the guide's manual workaround leave a management node.
+var fixtures = map[string]struct {
+	mgmt     string
+	excluded []string // primary MACs of excluded nodes
+}{
+	// 3 controllers (two hosts entries each), 4 workers, public IPs on
+	// four nodes, worker-2 excluded with exclude.sh, one server in
+	// nodes.csv that was never provisioned, infinite leases.
+	"lokomotive": {mgmt: "00:25:90:00:00:01", excluded: []string{"00:25:90:00:00:07"}},
+	// node-0..3, node-2 excluded, 2m leases, no public IPs.
+	"flatcar": {mgmt: "0c:c4:7a:00:00:01", excluded: []string{"0c:c4:7a:00:00:04"}},
+	// worker-1 replaced by hand (new MACs keep .4/.8, so the address order
+	// no longer follows nodes.csv), worker-3 added at the end with .20/.21,
+	// worker-0 with a custom unit and file, worker-2 with the guide's
+	// Description edit.
+	"replaced": {mgmt: "3c:ec:ef:00:00:01"},
+}
+
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from the golden file (run go test -update and review the diff):\n%s", p, got)
+	}
+}
+
+func findingsText(fs []Finding) []byte {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.String() + "\n")
+	}
+	return []byte(b.String())
+}
+
+func reported(fs []Finding, file string, sev ...Severity) bool {
+	for _, f := range fs {
+		if f.File != file {
+			continue
+		}
+		if len(sev) == 0 {
+			return true
+		}
+		for _, s := range sev {
+			if f.Severity == s {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestImportThenPlan imports each fixture, saves the allocation, runs the
+// real planner against the same tree, and checks that the plan keeps every
+// address, reservation, hosts name, vars array and networkd unit — and that
+// every file the plan changes is named in the import report.
+func TestImportThenPlan(t *testing.T) {
+	for name, fx := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			root := copyTree(t, filepath.Join("testdata", name))
+			res, err := Import(Options{Root: root, ManagementMACs: []string{fx.mgmt}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".rack.yaml", res.Spec)
+			golden(t, name+".findings.txt", findingsText(res.Findings))
+			if res.HasErrors() {
+				t.Fatalf("consistent fixture gave errors:\n%s", findingsText(res.Findings))
+			}
+			rack, err := schema.Parse("rack.yaml", res.Spec)
+			if err != nil {
+				t.Fatalf("spec does not parse: %v", err)
+			}
+			if res.Rack == nil || len(rack.Nodes) != len(res.Rack.Nodes) {
+				t.Fatalf("Result.Rack does not match the spec")
+			}
+			for _, m := range fx.excluded {
+				n := rack.Node(m)
+				if n == nil || !n.Exclude {
+					t.Errorf("%s: want an excluded node, got %+v", m, n)
+				}
+			}
+
+			stateDir := filepath.Join(root, "var/lib/rackctl")
+			if err := ipam.SaveState(filepath.Join(stateDir, reconcile.AllocationFile), res.State); err != nil {
+				t.Fatal(err)
+			}
+			plan, err := reconcile.Build(context.Background(), rack, reconcile.PlanOptions{Root: root, StateDir: stateDir})
+			if err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			// Every address is kept: the allocation does not change.
+			if len(plan.Allocations) != 0 {
+				t.Errorf("the first plan changes the allocation: %v", plan.Allocations)
+			}
+
+			layout := render.DefaultLayout()
+			for _, c := range plan.Changes {
+				if c.Action == reconcile.ActionNoop {
+					continue
+				}
+				file := strings.TrimPrefix(c.Address, reconcile.FilePrefix)
+				if !reported(res.Findings, file) {
+					t.Errorf("%s %s is not in the import report", c.Action, file)
+				}
+				old, _ := os.ReadFile(filepath.Join(root, filepath.FromSlash(file)))
+				after := c.Content
+				if c.Block {
+					after = render.MergeBlock(old, c.Content)
+				}
+				switch {
+				case file == layout.DnsmasqConf:
+					checkDnsmasq(t, res, rack, old, after)
+				case file == layout.Hosts:
+					checkHosts(t, old, after)
+				case strings.HasSuffix(file, ".vars") || strings.HasSuffix(file, ".tfvars"):
+					checkVars(t, rack, file, old, after)
+				case strings.Contains(file, "/cl/"):
+					checkCLC(t, res, root, file, after)
+				}
+			}
+			if name == "replaced" {
+				want := map[string]string{
+					"3c:ec:ef:00:00:f3": "172.24.213.4", "3c:ec:ef:00:01:f3": "172.24.213.8",
+					"3c:ec:ef:00:00:05": "172.24.213.20", "3c:ec:ef:00:01:05": "172.24.213.21",
+				}
+				for _, e := range plan.NextState.Entries {
+					if w, ok := want[e.MAC]; ok && e.IP.String() != w {
+						t.Errorf("%s: %s, want %s (the hand-made reservation)", e.MAC, e.IP, w)
+					}
+					delete(want, e.MAC)
+				}
+				if len(want) > 0 {
+					t.Errorf("not in the allocation: %v", want)
+				}
+				if !strings.Contains(rack.Node("lokomotive-worker-0").ExtraCLC, "node-exporter.service") {
+					t.Errorf("worker-0's custom unit is not in its extraCLC")
+				}
+			}
+		})
+	}
+}
+
+// checkDnsmasq: the same MAC→IP reservations, except the primary NIC of an
+// excluded node, which must be reported.
+func checkDnsmasq(t *testing.T, res *Result, rack *schema.Rack, old, after []byte) {
+	t.Helper()
+	q := &importer{}
+	o, n := q.parseDnsmasq("old", old), q.parseDnsmasq("new", after)
+	for _, r := range o.reservations {
+		nr, ok := n.byMAC[r.mac]
+		if ok && nr.ip == r.ip {
+			continue
+		}
+		node := rack.Node(r.mac)
+		if !ok && node != nil && node.Exclude && node.MAC == r.mac {
+			if !hasMessage(res.Findings, SeverityWarning, r.mac) {
+				t.Errorf("dropped reservation of excluded %s is not reported", r.mac)
+			}
+			continue
+		}
+		t.Errorf("dnsmasq: reservation %s → %s becomes %v (present %v)", r.mac, r.ip, nr.ip, ok)
+	}
+	if len(n.reservations) > len(o.reservations) {
+		t.Errorf("dnsmasq: %d reservations added", len(n.reservations)-len(o.reservations))
+	}
+}
+
+func hasMessage(fs []Finding, sev Severity, sub string) bool {
+	for _, f := range fs {
+		if f.Severity == sev && strings.Contains(f.Message, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHosts: every name keeps exactly its addresses.
+func checkHosts(t *testing.T, old, after []byte) {
+	t.Helper()
+	o, n := hostsNames(old), hostsNames(after)
+	for name, addrs := range o {
+		if fmt.Sprint(n[name]) != fmt.Sprint(addrs) {
+			t.Errorf("hosts: %s: %v, was %v", name, n[name], addrs)
+		}
+	}
+	for name, addrs := range n {
+		if prev, ok := o[name]; ok && fmt.Sprint(prev) != fmt.Sprint(addrs) {
+			t.Errorf("hosts: %s: %v, was %v", name, addrs, prev)
+		}
+	}
+}
+
+// checkVars: the ordered arrays stay; flatcar names gain the rack's domain
+// (reported: rackctl's names are always NAME.DOMAIN).
+func checkVars(t *testing.T, rack *schema.Rack, file string, old, after []byte) {
+	t.Helper()
+	o, n := varsValues(file, old), varsValues(file, after)
+	for _, v := range []string{"controller_macs", "worker_macs", "controller_names", "worker_names", "node_macs", "kernel_console", "install_pre_reboot_cmds", "pxe_commands", "k8s_domain_name", "cluster_name", "node_specific_labels"} {
+		ov, ok := o[v]
+		if !ok {
+			continue
+		}
+		if !sameValue(ov, n[v]) {
+			t.Errorf("%s: %s = %s, was %s", file, v, short(n[v]), short(ov))
+		}
+	}
+	if ov, ok := o["node_names"]; ok {
+		names, _ := ctyStrings(ov)
+		got, _ := ctyStrings(n["node_names"])
+		for i := range names {
+			names[i] += "." + rack.Domain
+		}
+		if fmt.Sprint(names) != fmt.Sprint(got) {
+			t.Errorf("%s: node_names = %v, want %v", file, got, names)
+		}
+	}
+}
+
+// checkCLC: the node's internal and public addresses and MACs stay; any
+// other networkd change is a warning of the report.
+func checkCLC(t *testing.T, res *Result, root, file string, after []byte) {
+	t.Helper()
+	if strings.HasSuffix(file, "-extra.yaml") {
+		return
+	}
+	n, err := parseCLC(after)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	fqdn := strings.TrimSuffix(strings.TrimSuffix(path.Base(file), ".yaml"), "-custom")
+	node := res.Rack.Node(fqdn)
+	if node == nil {
+		t.Fatalf("%s: no node %s", file, fqdn)
+	}
+	var ip netip.Addr
+	for _, e := range res.State.Entries {
+		if e.Node == node.Name && e.NIC == ipam.Primary {
+			ip = e.IP
+		}
+	}
+	if u, ok := n.networkd["10-priv-stable.network"]; ok {
+		if u.first("Match", "MACAddress") != node.MAC || u.first("Address", "Address") != ip.String()+"/24" {
+			t.Errorf("%s: 10-priv-stable.network: %q", file, u.content)
+		}
+	}
+	if u, ok := n.networkd["10-public-stable.network"]; ok {
+		if u.first("Match", "MACAddress") != node.SecondaryMAC || u.first("Address", "Address") != node.PublicIP {
+			t.Errorf("%s: 10-public-stable.network: %q", file, u.content)
+		}
+	}
+	old, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(file)))
+	if err != nil {
+		return // a renamed file: compared and reported under the new name
+	}
+	o, err := parseCLC(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range unionKeys(o.networkd, n.networkd) {
+		if strings.TrimSpace(o.networkd[name].content) != strings.TrimSpace(n.networkd[name].content) && !reported(res.Findings, file, SeverityWarning) {
+			t.Errorf("%s: networkd unit %s changes without a warning", file, name)
+		}
+	}
+}
+
+// TestImportInconsistent: inputs that do not add up are errors with file
+// and line, and the import still produces a valid spec.
+func TestImportInconsistent(t *testing.T) {
+	root := copyTree(t, filepath.Join("testdata", "lokomotive"))
+	edit := func(rel string, f func(string) string) {
+		p := filepath.Join(root, rel)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f(string(b))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// worker-1's primary reservation is gone.
+	edit("opt/racker-state/dnsmasq/dnsmasq.conf", func(s string) string {
+		return strings.Replace(s, "dhcp-host=00:25:90:00:00:06,172.24.213.6,infinite\n", "", 1)
+	})
+	// worker_names lost its last entry.
+	edit("home/core/lokomotive/lokocfg.vars", func(s string) string {
+		return strings.Replace(s, `"lokomotive-worker-3.k8s.localdomain", ]`, `]`, 1)
+	})
+	// worker-0's address has a second name.
+	edit("etc/hosts", func(s string) string { return s + "172.24.213.5 intruder.example\n" })
+
+	res, err := Import(Options{Root: root, ManagementMACs: []string{"00:25:90:00:00:01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.HasErrors() {
+		t.Fatalf("want errors:\n%s", findingsText(res.Findings))
+	}
+	for _, want := range []struct {
+		file string
+		line int
+		sub  string
+	}{
+		{NodesCSV, 7, "00:25:90:00:00:06 (lokomotive-worker-1.k8s.localdomain) has no dnsmasq reservation"},
+		{"home/core/lokomotive/lokocfg.vars", 5, "worker_macs has 3 entries but worker_names (line 7) has 2"},
+		{"etc/hosts", 14, "address 172.24.213.5 has two names"},
+	} {
+		found := false
+		for _, f := range res.Findings {
+			if f.Severity == SeverityError && f.File == want.file && f.Line == want.line && strings.Contains(f.Message, want.sub) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no error %s:%d %q in:\n%s", want.file, want.line, want.sub, findingsText(res.Findings))
+		}
+	}
+	if res.Rack == nil {
+		t.Fatalf("the spec written despite the errors does not validate:\n%s", findingsText(res.Findings))
+	}
+	// worker-1 keeps the address its CLC gives it.
+	for _, e := range res.State.Entries {
+		if e.Node == "lokomotive-worker-1" && e.NIC == ipam.Primary && e.IP.String() != "172.24.213.6" {
+			t.Errorf("worker-1 primary %s, want 172.24.213.6 from its CLC", e.IP)
+		}
+	}
+}
+
+func TestImportMissingInputs(t *testing.T) {
+	for name, setup := range map[string]func(root string){
+		"empty root": func(string) {},
+		"no cluster dir": func(root string) {
+			os.MkdirAll(filepath.Join(root, "usr/share/oem"), 0o755)
+			os.WriteFile(filepath.Join(root, NodesCSV), []byte("h\n"), 0o644)
+			os.MkdirAll(filepath.Join(root, "opt/racker-state/dnsmasq"), 0o755)
+			os.WriteFile(filepath.Join(root, "opt/racker-state/dnsmasq/dnsmasq.conf"), nil, 0o644)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			setup(root)
+			if _, err := Import(Options{Root: root}); err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+}

@@ -1,0 +1,253 @@
+package racker
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rackctl/rackctl/schema"
+)
+
+// yaml.v3 node builders: the spec is written as a node tree so that every
+// value is quoted correctly and comments sit where they belong.
+
+func ymap() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
+
+func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+func boolean(b bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+func strList(ss []string, flow bool) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode}
+	if flow {
+		n.Style = yaml.FlowStyle
+	}
+	for _, s := range ss {
+		n.Content = append(n.Content, str(s))
+	}
+	return n
+}
+
+// set adds key: val to m, with an optional comment above the key.
+func set(m *yaml.Node, key string, val *yaml.Node, comment ...string) {
+	k := str(key)
+	k.Tag = ""
+	if len(comment) > 0 {
+		k.HeadComment = strings.Join(comment, "\n")
+	}
+	m.Content = append(m.Content, k, val)
+}
+
+// anyNode converts a component value (from goValue) to YAML.
+func anyNode(v any) (*yaml.Node, error) {
+	switch x := v.(type) {
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
+	case string:
+		return str(x), nil
+	case bool:
+		return boolean(x), nil
+	case int64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(x, 10)}, nil
+	case float64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strconv.FormatFloat(x, 'g', -1, 64)}, nil
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, e := range x {
+			c, err := anyNode(e)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, c)
+		}
+		return n, nil
+	case map[string]any:
+		n := ymap()
+		n.Style = 0
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			c, err := anyNode(x[k])
+			if err != nil {
+				return nil, err
+			}
+			set(n, k, c)
+		}
+		if len(keys) == 0 {
+			n.Style = yaml.FlowStyle
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("unsupported value of type %T", v)
+}
+
+// spec writes rack.yaml.
+func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error) {
+	doc := ymap()
+	doc.HeadComment = strings.Join([]string{
+		"Imported from a Racker management node by `rackctl import racker`.",
+		"",
+		"The internal addresses are not pinned here: they are kept in the state dir's",
+		"allocation.json, written by the import (each node's are in a comment below).",
+		"Install that file with this spec, or the first plan allocates new addresses.",
+		"Review the import report: warnings name what the first plan changes.",
+	}, "\n")
+	set(doc, "apiVersion", str(schema.APIVersion))
+	set(doc, "kind", str(schema.Kind))
+	set(doc, "name", str(c.name), "Racker has no rack name: this is the cluster name; rename freely.")
+	set(doc, "provisioner", str(string(c.provisioner)))
+	set(doc, "domain", str(c.domain))
+
+	netw := ymap()
+	in := ymap()
+	set(in, "subnet", str(net.subnet.String()))
+	set(in, "gateway", str(net.gateway.String()))
+	dns := strList(net.dns, true)
+	if len(net.dns) == 0 {
+		set(in, "dns", dns, "Racker sent no DNS server over DHCP.")
+	} else {
+		set(in, "dns", dns)
+	}
+	if net.iface != "" {
+		set(in, "interface", str(net.iface))
+	}
+	if net.dynStart.IsValid() {
+		dr := ymap()
+		set(dr, "start", str(net.dynStart.String()))
+		set(dr, "end", str(net.dynEnd.String()))
+		set(in, "dynamicRange", dr, "Racker's dhcp-range; static addresses stay below it.")
+	}
+	set(netw, "internal", in)
+	if net.pubFile != "" {
+		pub := ymap()
+		set(pub, "gateway", str(net.pubGW))
+		set(pub, "dns", strList(net.pubDNS, true))
+		set(netw, "public", pub)
+	}
+	set(doc, "network", netw)
+
+	gw := net.gateway.String()
+	mb := ymap()
+	if net.httpEP != "http://"+gw+":8080" {
+		set(mb, "httpEndpoint", str(net.httpEP))
+	}
+	if net.rpcEP != gw+":8081" {
+		set(mb, "rpcEndpoint", str(net.rpcEP))
+	}
+	if c.certDir != "" && c.certDir != "/opt/racker-state/matchbox-client" {
+		set(mb, "clientCertDir", str(c.certDir))
+	}
+	if len(mb.Content) > 0 {
+		set(doc, "matchbox", mb)
+	}
+
+	bmc := ymap()
+	set(bmc, "userFile", str(IPMIUserFile))
+	set(bmc, "passwordFile", str(IPMIPassFile))
+	set(doc, "bmc", bmc)
+	for _, f := range []string{IPMIUserFile, IPMIPassFile} {
+		if _, err := im.readAbs(f); err != nil {
+			im.warnf(strings.TrimPrefix(f, "/"), 0, "missing: rackctl reads the BMC credentials from it")
+		}
+	}
+
+	inst := ymap()
+	set(inst, "kernelConsole", strList(c.install.KernelConsole, true))
+	set(inst, "installToSmallestDisk", boolean(c.install.InstallToSmallestDisk))
+	set(inst, "cachedInstall", boolean(c.install.CachedInstall))
+	set(inst, "wipeAdditionalDisks", boolean(c.install.WipeAdditionalDisks))
+	if c.install.InstallPreRebootCmds != "" {
+		set(inst, "installPreRebootCmds", str(c.install.InstallPreRebootCmds))
+	}
+	if c.install.PXECommands != "" {
+		set(inst, "pxeCommands", str(c.install.PXECommands))
+	}
+	set(doc, "install", inst)
+
+	cl := ymap()
+	set(cl, "name", str(c.name))
+	set(cl, "sshPubKeys", strList(c.sshKeys, false))
+	up := ymap()
+	set(up, "strategy", str(c.strategy))
+	set(cl, "updates", up)
+	if len(c.components) > 0 {
+		comps, err := anyNode(componentsAny(c.components))
+		if err != nil {
+			return nil, err
+		}
+		set(cl, "components", comps)
+	}
+	set(doc, "cluster", cl)
+
+	list := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, n := range nodes {
+		m := ymap()
+		var head []string
+		if n.comment != "" {
+			head = append(head, "nodes.csv: "+n.comment)
+		}
+		addrs := []string{}
+		if n.ip.IsValid() {
+			addrs = append(addrs, "ip "+n.ip.String())
+		}
+		if n.bmc.IsValid() {
+			addrs = append(addrs, "bmc "+n.bmc.String())
+		}
+		if len(addrs) > 0 {
+			head = append(head, strings.Join(addrs, ", ")+" (in allocation.json)")
+		}
+		set(m, "name", str(n.Name), head...)
+		set(m, "role", str(n.Role))
+		set(m, "mac", str(n.MAC))
+		set(m, "bmcMac", str(n.BMCMAC))
+		if n.SecondaryMAC != "" {
+			set(m, "secondaryMac", str(n.SecondaryMAC))
+		}
+		if n.PublicIP != "" {
+			set(m, "publicIP", str(n.PublicIP))
+		}
+		if n.Exclude {
+			set(m, "exclude", boolean(true), "In nodes.csv and dnsmasq but not in Racker's cluster config.")
+		}
+		if len(n.Labels) > 0 {
+			lm := ymap()
+			keys := make([]string, 0, len(n.Labels))
+			for k := range n.Labels {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				set(lm, k, str(n.Labels[k]))
+			}
+			set(m, "labels", lm)
+		}
+		if n.ExtraCLC != "" {
+			v := str(n.ExtraCLC)
+			v.Style = yaml.LiteralStyle
+			set(m, "extraCLC", v, "Carried over from "+strings.Join(n.extra, ", ")+": parts rackctl does not render.")
+		}
+		list.Content = append(list.Content, m)
+	}
+	set(doc, "nodes", list)
+	s, err := encodeYAML(doc)
+	if err != nil {
+		return nil, fmt.Errorf("write spec: %w", err)
+	}
+	return []byte(s), nil
+}
+
+func componentsAny(cs map[string]schema.Component) map[string]any {
+	out := map[string]any{}
+	for k, v := range cs {
+		out[k] = map[string]any(v)
+	}
+	return out
+}
