@@ -110,6 +110,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newHistoryCmd(g),
 		newStatusCmd(g),
 		newIPMICmd(g),
+		newImportCmd(g),
 	)
 	return root
 }

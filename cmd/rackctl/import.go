@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/racker"
+	"github.com/rackctl/rackctl/reconcile"
+)
+
+func newImportCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Take over an existing rack",
+	}
+	cmd.AddCommand(newImportRackerCmd(g))
+	return cmd
+}
+
+func newImportRackerCmd(g *globals) *cobra.Command {
+	var out, domain string
+	var mgmtMACs []string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "racker --spec-out rack.yaml",
+		Short: "Write rack.yaml and the IP allocation from what a Racker management node holds",
+		Long: `import racker reads /usr/share/oem/nodes.csv, the dnsmasq config, /etc/hosts
+and ~core/lokomotive or ~core/flatcar-container-linux under --root, and writes
+a rack.yaml plus the state directory's allocation.json that keep every current
+IP, name, public IP, SSH key and excluded node. Anything that does not add up
+is reported with file and line; import still writes what it can and exits 1.
+Review the report, then run 'rackctl plan' before the first apply.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return errors.New("--spec-out is required: where to write rack.yaml")
+			}
+			if _, err := os.Stat(out); err == nil && !force {
+				return fmt.Errorf("%s exists; move it away or pass --force", out)
+			}
+			alloc := filepath.Join(g.stateDir, reconcile.AllocationFile)
+			if _, err := os.Stat(alloc); err == nil && !force {
+				return fmt.Errorf("%s exists: this host already has a rackctl allocation; pass --force to replace it", alloc)
+			}
+			res, err := racker.Import(racker.Options{Root: g.root, Layout: g.layout(), ManagementMACs: mgmtMACs, Domain: domain})
+			if err != nil {
+				return err
+			}
+			if err := writeFileAtomic(out, res.Spec, 0o644); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(g.stateDir, 0o755); err != nil {
+				return err
+			}
+			if err := ipam.SaveState(alloc, res.State); err != nil {
+				return err
+			}
+			if g.output == "json" {
+				if err := writeJSON(g.stdout, res.Findings); err != nil {
+					return err
+				}
+			} else {
+				for _, f := range res.Findings {
+					fmt.Fprintln(g.stdout, f)
+				}
+				fmt.Fprintf(g.stdout, "\nWrote %s and %s (%d findings). Next: rackctl plan -f %s --root %s\n", out, alloc, len(res.Findings), out, g.root)
+			}
+			if res.HasErrors() {
+				return exitCodeError{exitError}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "spec-out", "", "where to write the generated rack.yaml")
+	f.StringVar(&domain, "domain", "", "domain for plain Flatcar nodes, whose Racker names have none")
+	f.StringSliceVar(&mgmtMACs, "management-mac", nil, "MACs of the management node, dropped from nodes.csv; repeatable")
+	f.BoolVar(&force, "force", false, "overwrite an existing rack.yaml and allocation")
+	return cmd
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

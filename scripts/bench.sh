@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench: runs the Go benchmarks and times the CLI on the 1000-node
+# example, then writes docs/benchmarks.md. Compare ratios within one run:
+# machines here are noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=docs/benchmarks.md
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bin=bin/rackctl
+spec=spec-examples/rack-1000.yaml
+
+# measure LABEL CMD...: wall seconds and peak RSS of one run.
+measure() {
+	local label=$1; shift
+	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null 2>"$tmp/stderr" || {
+		code=$?; [ "$code" -eq 2 ] || { cat "$tmp/stderr"; return "$code"; }
+	}
+	read -r wall rss <"$tmp/time"
+	printf '| %s | %s s | %s MB |\n' "$label" "$wall" "$((rss / 1024))" >>"$tmp/cli.md"
+}
+
+echo "bench: CLI on $spec"
+root="$tmp/root"
+measure "validate, 1000 nodes" $bin validate -f $spec
+measure "validate + plan, 1000 nodes, empty host (file layer)" $bin plan -f $spec --root "$root" --bmc none --dhcp none --provisioner-run never
+$bin apply -f $spec --root "$root" --auto-approve --bmc none --dhcp none --provisioner-run never >/dev/null
+measure "validate + no-op plan, 1000 nodes, applied host" $bin plan -f $spec --root "$root" --bmc none --dhcp none --provisioner-run never --detailed-exitcode
+
+echo "bench: Go benchmarks"
+pkgs=$(go list ./... | while read -r p; do
+	d=$(go list -f '{{.Dir}}' "$p")
+	grep -lq '^func Benchmark' "$d"/*_test.go 2>/dev/null && echo "$p"
+done)
+go test -run '^$' -bench . -benchmem -benchtime 3x -timeout 30m $pkgs | tee "$tmp/go.txt"
+
+{
+	echo "# Benchmarks"
+	echo
+	echo "Written by \`make bench\` on $(date -u +%Y-%m-%dT%H:%MZ)."
+	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB,"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg). Figures from one run; compare ratios, not absolutes."
+	echo
+	echo "## CLI, one process each (wall time, peak RSS)"
+	echo
+	echo "| what | wall | peak RSS |"
+	echo "|---|---|---|"
+	cat "$tmp/cli.md"
+	echo
+	echo "## Go benchmarks"
+	echo
+	echo '```'
+	grep -E '^(Benchmark|goos|cpu|pkg:|ok)' "$tmp/go.txt"
+	echo '```'
+} >"$out"
+echo "bench: wrote $out"
