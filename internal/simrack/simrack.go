@@ -73,6 +73,12 @@ func Start(ctx context.Context, opts Options) (*Rack, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("simrack: no directory")
 	}
+	// ipmi_sim runs in each BMC's own directory: relative paths would break.
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("simrack: %w", err)
+	}
+	opts.Dir = dir
 	if opts.User == "" {
 		opts.User = "admin"
 	}
@@ -80,7 +86,7 @@ func Start(ctx context.Context, opts Options) (*Rack, error) {
 	if sim == "" {
 		sim = "ipmi_sim"
 	}
-	sim, err := exec.LookPath(sim)
+	sim, err = exec.LookPath(sim)
 	if err != nil {
 		return nil, fmt.Errorf("simrack: ipmi_sim not found (install the openipmi package): %w", err)
 	}
