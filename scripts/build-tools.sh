@@ -91,6 +91,17 @@ else
 	(cd "$root" && go build -o "$bin/lokoctl-standin" ./provision/testdata/lokoctl-standin)
 fi
 
+# staticcheck, pinned in its own module (tools/staticcheck) for CI's lint step.
+# A failed build is reported, not fatal: CI then says staticcheck was skipped.
+sc_version=$(cd "$tools/staticcheck" && go list -m -f '{{.Version}}' honnef.co/go/tools)
+if [[ -x $bin/staticcheck ]] && "$bin/staticcheck" -version 2>/dev/null | grep -q "(${sc_version#v})"; then
+	say "staticcheck $sc_version: up to date"
+else
+	say "staticcheck $sc_version: building"
+	(cd "$tools/staticcheck" && go build -trimpath -o "$bin/staticcheck" honnef.co/go/tools/cmd/staticcheck) ||
+		say "staticcheck: build failed; lint runs without it"
+fi
+
 # Terraform filesystem mirror (unpacked layout) holding the provider.
 mirror=$bin/tf-mirror
 pdir=$mirror/$provider_source/$provider_version/linux_amd64
