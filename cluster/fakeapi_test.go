@@ -262,9 +262,7 @@ func (f *fakeAPI) watchNodes(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
-		if _, ok := f.watchers[ch]; ok {
-			delete(f.watchers, ch)
-		}
+		delete(f.watchers, ch)
 		f.mu.Unlock()
 	}()
 	timeout := 5 * time.Minute

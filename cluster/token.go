@@ -132,10 +132,11 @@ func (c *Client) ensureBinding(ctx context.Context) error {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: UIClusterRole},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: UIServiceAccount, Namespace: UINamespace}},
 	}
-	got, err := crbs.Create(rctx, want, metav1.CreateOptions{})
+	_, err = crbs.Create(rctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Created concurrently: check what is there now.
-		if got, err = crbs.Get(rctx, UIBinding, metav1.GetOptions{}); err != nil {
+		got, err := crbs.Get(rctx, UIBinding, metav1.GetOptions{})
+		if err != nil {
 			return fmt.Errorf("cluster: get clusterrolebinding %s: %w", UIBinding, err)
 		}
 		return checkBinding(got)

@@ -457,11 +457,6 @@ func contains(want, got any) bool {
 	}
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
-}
-
 // testWriter sends log lines to t.Log.
 type testWriter struct{ t *testing.T }
 

@@ -1,7 +1,6 @@
 package racker
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
@@ -229,12 +228,4 @@ func indexHosts(lines []hostsLine) hostsIndex {
 		}
 	}
 	return ix
-}
-
-func fmtLines(ls []hostsLine) string {
-	var s []string
-	for _, l := range ls {
-		s = append(s, fmt.Sprint(l.line))
-	}
-	return strings.Join(s, ", ")
 }
