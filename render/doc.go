@@ -8,7 +8,9 @@
 // flatcar it is flatcar.tf, versions.tf, variables.tf, terraform.tfvars,
 // the embedded flatcar-baremetal Terraform module, the cl/ files and, per
 // node, the final and the installer Ignition under ignition/, transpiled
-// here with the container-linux-config-transpiler library. Names, variables
+// here with the container-linux-config-transpiler library (spec 2.3) and
+// translated with ign-converter to spec 3.0, the spec matchbox v0.11 serves
+// and Flatcar reads. Names, variables
 // and layout follow what Racker's bootstrap wrote, so rackctl can take over
 // a Racker rack (see RACKER-FORMATS.md); deviations are documented where
 // the file is built.

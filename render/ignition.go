@@ -4,12 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	cjson "github.com/clarketm/json"
+	"github.com/coreos/ign-converter/translate/v23tov30"
+	ign23types "github.com/coreos/ignition/config/v2_3/types"
+	ign30types "github.com/coreos/ignition/v2/config/v3_0/types"
 	ct "github.com/flatcar/container-linux-config-transpiler/config"
 	ign "github.com/flatcar/ignition/config/v2_3"
 	igntypes "github.com/flatcar/ignition/config/v2_3/types"
 	"github.com/flatcar/ignition/config/validate/report"
+	"github.com/vincent-petithory/dataurl"
 )
 
 // Flatcar install settings the installer Ignition uses; they are the
@@ -50,16 +56,18 @@ func reportErr(rep report.Report) error {
 // ct_config data source merges its snippets.
 func appendConfig(a, b igntypes.Config) igntypes.Config { return ign.Append(a, b) }
 
-// ignitionJSON is the Ignition config as indented JSON with a final line
-// break; encoding/json writes struct fields in order and map keys sorted,
-// so the bytes are stable.
-func ignitionJSON(cfg igntypes.Config, indent bool) ([]byte, error) {
+// ignitionJSON is the spec 3.0 Ignition config as JSON (indented or
+// compact) with a final line break. clarketm/json is encoding/json that
+// also omits empty structs (as Butane and ign-converter write Ignition);
+// it writes struct fields in order and map keys sorted, so the bytes are
+// stable.
+func ignitionJSON(cfg ign30types.Config, indent bool) ([]byte, error) {
 	var b []byte
 	var err error
 	if indent {
-		b, err = json.MarshalIndent(cfg, "", "  ")
+		b, err = cjson.MarshalIndent(cfg, "", "  ")
 	} else {
-		b, err = json.Marshal(cfg)
+		b, err = cjson.Marshal(cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("marshal ignition: %w", err)
@@ -71,6 +79,14 @@ func ignitionJSON(cfg igntypes.Config, indent bool) ([]byte, error) {
 // node's final Ignition to /opt/ignition.json and runs flatcar-install
 // with it, then the spec's pre-reboot commands, then reboots. It stands in
 // for the install.yaml.tmpl Racker's Terraform module used.
+//
+// The final Ignition is embedded rather than fetched from the module's
+// installed-OS URL (/ignition?mac=MAC&os=installed, which serves the same
+// config): the installer then needs nothing from the network but the
+// Flatcar image, and the install cannot pick up a config other than the
+// one rendered with it. flatcar-install -i copies the file as is to the
+// OEM partition, where the installed OS's Ignition reads it; that
+// Ignition reads spec 3, so the embedded config is the spec 3.0 one.
 func installerCLC(r *rack, final []byte) []byte {
 	disk := "-d /dev/sda"
 	if r.Install.InstallToSmallestDisk {
@@ -107,4 +123,129 @@ func installerCLC(r *rack, final []byte) []byte {
 		sshKeys: r.Cluster.SSHPubKeys,
 	}
 	return c.bytes()
+}
+
+// Ignition spec 3. matchbox v0.11 serves raw Ignition only in spec 3.x (a
+// 2.x config is served empty; a 3.x one is served re-encoded as 3.4.0) and
+// Flatcar reads spec 3 natively, while ct writes spec 2.3; so the merged
+// 2.3 configs are translated to spec 3.0 with CoreOS's ign-converter.
+
+// networkdDir is where Flatcar's Ignition wrote spec 2 networkd units; spec
+// 3 has no networkd section, so they become files there.
+const networkdDir = "/etc/systemd/network/"
+
+// toSpec3 translates a 2.3 config, as ct and Append produce it, to spec
+// 3.0. Networkd units become files under networkdDir; duplicate files,
+// units and users (which 2.x allowed, the later entry winning) are
+// collapsed the same way first. Only the root filesystem is supported:
+// spec 3 needs a mount path for every other one, which a CLC does not say.
+func toSpec3(cfg igntypes.Config) (ign30types.Config, error) {
+	cfg.Storage.Files = append(networkdFiles(cfg.Networkd.Units), cfg.Storage.Files...)
+	cfg.Networkd.Units = nil
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return ign30types.Config{}, fmt.Errorf("marshal ignition 2.3: %w", err)
+	}
+	// The converter takes coreos/ignition's 2.3 types; flatcar/ignition's
+	// are the same JSON.
+	var old ign23types.Config
+	if err := json.Unmarshal(b, &old); err != nil {
+		return ign30types.Config{}, fmt.Errorf("unmarshal ignition 2.3: %w", err)
+	}
+	if err := rootOnly(old); err != nil {
+		return ign30types.Config{}, err
+	}
+	if hasDuplicates(old) {
+		if old, err = v23tov30.RemoveDuplicateFilesUnitsUsers(old); err != nil {
+			return ign30types.Config{}, fmt.Errorf("ignition 2.3 to 3.0: %w", err)
+		}
+		// The converter keeps each last entry but lists them backwards.
+		slices.Reverse(old.Storage.Files)
+		slices.Reverse(old.Systemd.Units)
+		slices.Reverse(old.Passwd.Users)
+	}
+	// Translate adds "root" to the map it is given, so every call gets its own.
+	out, err := v23tov30.Translate(old, map[string]string{"root": "/"})
+	if err != nil {
+		return ign30types.Config{}, fmt.Errorf("ignition 2.3 to 3.0: %w", err)
+	}
+	return out, nil
+}
+
+// networkdFiles are the spec 2 networkd units as root filesystem files,
+// their drop-ins in NAME.d/.
+func networkdFiles(units []igntypes.Networkdunit) []igntypes.File {
+	var out []igntypes.File
+	file := func(p, contents string) {
+		mode := 0o644
+		out = append(out, igntypes.File{
+			Node: igntypes.Node{Filesystem: "root", Path: p},
+			FileEmbedded1: igntypes.FileEmbedded1{
+				Mode:     &mode,
+				Contents: igntypes.FileContents{Source: "data:," + dataurl.EscapeString(contents)},
+			},
+		})
+	}
+	for _, u := range units {
+		if u.Contents != "" {
+			file(networkdDir+u.Name, u.Contents)
+		}
+		for _, d := range u.Dropins {
+			file(networkdDir+u.Name+".d/"+d.Name, d.Contents)
+		}
+	}
+	return out
+}
+
+// rootOnly fails on a file, directory or link on another filesystem than
+// root: spec 3 would need the path to mount it at.
+func rootOnly(cfg ign23types.Config) error {
+	var bad []string
+	check := func(n ign23types.Node) {
+		if n.Filesystem != "root" {
+			bad = append(bad, fmt.Sprintf("%s (filesystem %q)", n.Path, n.Filesystem))
+		}
+	}
+	for _, f := range cfg.Storage.Files {
+		check(f.Node)
+	}
+	for _, d := range cfg.Storage.Directories {
+		check(d.Node)
+	}
+	for _, l := range cfg.Storage.Links {
+		check(l.Node)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("ignition 2.3 to 3.0: only the root filesystem is supported: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// hasDuplicates tells whether two files share a path, two units a name or
+// two users a name.
+func hasDuplicates(cfg ign23types.Config) bool {
+	seen := map[string]bool{}
+	dup := func(k string) bool {
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	}
+	for _, f := range cfg.Storage.Files {
+		if dup("f" + f.Path) {
+			return true
+		}
+	}
+	for _, u := range cfg.Systemd.Units {
+		if dup("u" + u.Name) {
+			return true
+		}
+	}
+	for _, u := range cfg.Passwd.Users {
+		if dup("p" + u.Name) {
+			return true
+		}
+	}
+	return false
 }

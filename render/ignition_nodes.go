@@ -1,14 +1,14 @@
 package render
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"runtime"
+	"slices"
 	"sync"
 
+	ign30types "github.com/coreos/ignition/v2/config/v3_0/types"
 	igntypes "github.com/flatcar/ignition/config/v2_3/types"
 	"github.com/vincent-petithory/dataurl"
 )
@@ -17,8 +17,10 @@ import (
 // validated by reflection), so the work is cut down: configs every node
 // shares ("{}" custom files, the installer's base) are transpiled once per
 // render, the installer gets the node's final Ignition put in as a data
-// URL instead of transpiling a CLC that quotes it, and nodes are handled
-// in parallel. Results land by node index, so the output does not depend
+// URL instead of transpiling a CLC that quotes it (and, unless the node
+// adds a public NIC to it, into the base's spec 3.0 translation, so only
+// the final config is translated per node), and nodes are handled in
+// parallel. Results land by node index, so the output does not depend
 // on scheduling.
 
 // installerPlaceholder marks the installer's /opt/ignition.json contents in
@@ -34,6 +36,7 @@ type ignitions struct {
 	byPath map[string][]byte
 	shared map[string]igntypes.Config // by CLC content, read-only once built
 	base   igntypes.Config            // the installer before the node's parts
+	base3  ign30types.Config          // base in spec 3.0
 }
 
 func newIgnitions(r *rack, byPath map[string][]byte) ([]nodeIgn, error) {
@@ -51,6 +54,9 @@ func newIgnitions(r *rack, byPath map[string][]byte) ([]nodeIgn, error) {
 	}
 	var err error
 	if g.base, err = transpile(installerCLC(r, []byte(installerPlaceholder))); err != nil {
+		return nil, fmt.Errorf("render: installer config: %w", err)
+	}
+	if g.base3, err = toSpec3(g.base); err != nil {
 		return nil, fmt.Errorf("render: installer config: %w", err)
 	}
 
@@ -107,7 +113,8 @@ func (g *ignitions) transpileCLC(p string) (igntypes.Config, error) {
 
 // node renders the final Ignition (the node's clc_snippets merged) and the
 // installer Ignition (the base installer with the final one as
-// /opt/ignition.json, plus the node's installer_clc_snippets).
+// /opt/ignition.json, plus the node's installer_clc_snippets). Both are
+// merged as spec 2.3, as ct_config did, then translated to spec 3.0.
 func (g *ignitions) node(n *node) (nodeIgn, error) {
 	var cfgs []igntypes.Config
 	var custom igntypes.Config
@@ -121,37 +128,46 @@ func (g *ignitions) node(n *node) (nodeIgn, error) {
 		}
 		cfgs = append(cfgs, cfg)
 	}
-	final := merge(cfgs...)
+	final, err := toSpec3(merge(cfgs...))
+	if err != nil {
+		return nodeIgn{}, err
+	}
 	finalJSON, err := ignitionJSON(final, true)
 	if err != nil {
 		return nodeIgn{}, err
 	}
-	var cb bytes.Buffer
-	if err := json.Compact(&cb, finalJSON); err != nil {
-		return nodeIgn{}, fmt.Errorf("compact ignition: %w", err)
+	compact, err := ignitionJSON(final, false)
+	if err != nil {
+		return nodeIgn{}, err
 	}
-	compact := cb.Bytes()
+	compact = compact[:len(compact)-1]
 
-	inst := g.base
-	inst.Storage.Files = append([]igntypes.File(nil), g.base.Storage.Files...)
-	found := false
-	for i := range inst.Storage.Files {
-		if inst.Storage.Files[i].Path == "/opt/ignition.json" {
-			inst.Storage.Files[i].Contents.Source = (&url.URL{
-				Scheme: "data",
-				Opaque: "," + dataurl.Escape(compact),
-			}).String()
-			found = true
+	src := (&url.URL{Scheme: "data", Opaque: "," + dataurl.Escape(compact)}).String()
+	var inst3 ign30types.Config
+	if n.PublicIP == "" {
+		// The base installer's translation with the node's final config put
+		// in: what translating the node's own 2.3 installer gives, without
+		// paying for a translation per node.
+		inst3 = g.base3
+		inst3.Storage.Files = slices.Clone(g.base3.Storage.Files)
+		i := slices.IndexFunc(inst3.Storage.Files, func(f ign30types.File) bool { return f.Path == "/opt/ignition.json" })
+		if i < 0 {
+			return nodeIgn{}, errors.New("installer config lacks /opt/ignition.json")
+		}
+		inst3.Storage.Files[i].Contents.Source = &src
+	} else {
+		inst := g.base
+		inst.Storage.Files = slices.Clone(g.base.Storage.Files)
+		i := slices.IndexFunc(inst.Storage.Files, func(f igntypes.File) bool { return f.Path == "/opt/ignition.json" })
+		if i < 0 {
+			return nodeIgn{}, errors.New("installer config lacks /opt/ignition.json")
+		}
+		inst.Storage.Files[i].Contents.Source = src
+		if inst3, err = toSpec3(merge(inst, custom)); err != nil {
+			return nodeIgn{}, fmt.Errorf("installer: %w", err)
 		}
 	}
-	if !found {
-		return nodeIgn{}, errors.New("installer config lacks /opt/ignition.json")
-	}
-	parts := []igntypes.Config{inst}
-	if n.PublicIP != "" {
-		parts = append(parts, custom)
-	}
-	instJSON, err := ignitionJSON(merge(parts...), true)
+	instJSON, err := ignitionJSON(inst3, true)
 	if err != nil {
 		return nodeIgn{}, err
 	}

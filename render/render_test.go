@@ -14,10 +14,14 @@ import (
 	"strings"
 	"testing"
 
+	ign30 "github.com/coreos/ignition/v2/config/v3_0"
+	ign30types "github.com/coreos/ignition/v2/config/v3_0/types"
+	vreport "github.com/coreos/vcontext/report"
 	ct "github.com/flatcar/container-linux-config-transpiler/config"
 	"github.com/flatcar/ignition/config/validate/report"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/vincent-petithory/dataurl"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/rackctl/rackctl/schema"
@@ -227,39 +231,75 @@ func checkReport(t *testing.T, what string, rep report.Report) {
 	}
 }
 
+// parseIgnition3 parses b as Ignition spec 3.0 with Ignition's own parser
+// (the one matchbox v0.11 and Flatcar run) and fails on any error-level
+// report entry.
+func parseIgnition3(t *testing.T, what string, b []byte) ign30types.Config {
+	t.Helper()
+	cfg, rep, err := ign30.Parse(b)
+	if err != nil {
+		t.Fatalf("%s: parse as ignition 3.0: %v\n%s", what, err, rep)
+	}
+	for _, e := range rep.Entries {
+		if e.Kind == vreport.Error {
+			t.Errorf("%s: ignition 3.0 report: %s", what, e)
+		}
+	}
+	if cfg.Ignition.Version != "3.0.0" {
+		t.Errorf("%s: ignition version %q, want 3.0.0", what, cfg.Ignition.Version)
+	}
+	return cfg
+}
+
+// ignFile is the decoded contents of the file at p, and whether it exists.
+func ignFile(t *testing.T, cfg ign30types.Config, p string) (string, bool) {
+	t.Helper()
+	for _, f := range cfg.Storage.Files {
+		if f.Path != p {
+			continue
+		}
+		if f.Contents.Source == nil {
+			t.Fatalf("%s has no contents", p)
+		}
+		d, err := dataurl.DecodeString(*f.Contents.Source)
+		if err != nil {
+			t.Fatalf("%s: contents %.40q: %v", p, *f.Contents.Source, err)
+		}
+		return string(d.Data), true
+	}
+	return "", false
+}
+
 func TestIgnition(t *testing.T) {
 	files := mustRender(t, flatcarFixture())
 	byPath := map[string][]byte{}
+	n := 0
 	for _, f := range files {
 		byPath[f.Path] = f.Content
+		if path.Ext(f.Path) == ".ign" {
+			n++
+			parseIgnition3(t, f.Path, f.Content)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no ignition rendered")
 	}
 	dir := DefaultLayout().FlatcarDir
 	for _, n := range flatcarFixture().Rack.Nodes {
 		fqdn := n.Name + ".k8s.localdomain"
 		final := byPath[dir+"/ignition/"+fqdn+".ign"]
-		installer := byPath[dir+"/ignition/"+fqdn+"-installer.ign"]
-		var fc, ic struct {
-			Ignition struct{ Version string }
-			Storage  struct {
-				Files []struct {
-					Path     string
-					Contents struct{ Source string }
+		fc := parseIgnition3(t, n.Name+": final", final)
+		ic := parseIgnition3(t, n.Name+": installer", byPath[dir+"/ignition/"+fqdn+"-installer.ign"])
+
+		// The spec 2 networkd units of the merged snippets are files now.
+		var units []string
+		for _, f := range fc.Storage.Files {
+			if strings.HasPrefix(f.Path, networkdDir) {
+				units = append(units, strings.TrimPrefix(f.Path, networkdDir))
+				if f.Mode == nil || *f.Mode != 0o644 {
+					t.Errorf("%s: %s mode %v, want 0644", n.Name, f.Path, f.Mode)
 				}
 			}
-			Networkd struct{ Units []struct{ Name string } }
-		}
-		if err := json.Unmarshal(final, &fc); err != nil {
-			t.Fatalf("%s: final ignition: %v", n.Name, err)
-		}
-		if err := json.Unmarshal(installer, &ic); err != nil {
-			t.Fatalf("%s: installer ignition: %v", n.Name, err)
-		}
-		if fc.Ignition.Version != "2.3.0" || ic.Ignition.Version != "2.3.0" {
-			t.Errorf("%s: ignition versions %q, %q, want 2.3.0", n.Name, fc.Ignition.Version, ic.Ignition.Version)
-		}
-		var units []string
-		for _, u := range fc.Networkd.Units {
-			units = append(units, u.Name)
 		}
 		wantUnits := []string{"10-priv-stable.network"}
 		if n.PublicIP != "" {
@@ -268,25 +308,105 @@ func TestIgnition(t *testing.T) {
 		if !reflect.DeepEqual(units, wantUnits) {
 			t.Errorf("%s: final networkd units %v, want %v (the snippets merged)", n.Name, units, wantUnits)
 		}
-		var paths []string
-		for _, f := range fc.Storage.Files {
-			paths = append(paths, f.Path)
+		priv, _ := ignFile(t, fc, networkdDir+"10-priv-stable.network")
+		if !strings.Contains(priv, "MACAddress="+n.MAC+"\n") {
+			t.Errorf("%s: private network unit lacks the MAC:\n%s", n.Name, priv)
 		}
-		if n.ExtraCLC != "" && !strings.Contains(strings.Join(paths, " "), "/etc/motd.d/rack.conf") {
-			t.Errorf("%s: extra CLC file missing from final ignition: %v", n.Name, paths)
+		if _, ok := ignFile(t, fc, "/etc/motd.d/rack.conf"); n.ExtraCLC != "" && !ok {
+			t.Errorf("%s: extra CLC file missing from final ignition", n.Name)
 		}
-		found := false
-		for _, f := range ic.Storage.Files {
-			if f.Path == "/opt/ignition.json" {
-				found = true
-				if !strings.HasPrefix(f.Contents.Source, "data:") {
-					t.Errorf("%s: installer carries the final ignition as %q", n.Name, f.Contents.Source[:20])
+
+		// The installer carries the final Ignition, byte for byte the
+		// served config in compact form.
+		emb, ok := ignFile(t, ic, "/opt/ignition.json")
+		if !ok {
+			t.Fatalf("%s: installer ignition lacks /opt/ignition.json", n.Name)
+		}
+		var cb bytes.Buffer
+		if err := json.Compact(&cb, final); err != nil {
+			t.Fatal(err)
+		}
+		if emb != cb.String() {
+			t.Errorf("%s: embedded final ignition differs from the rendered one:\n%s", n.Name, firstDiff([]byte(emb), cb.Bytes()))
+		}
+		parseIgnition3(t, n.Name+": embedded final", []byte(emb))
+		script, _ := ignFile(t, ic, "/opt/installer")
+		if !strings.Contains(script, " -i /opt/ignition.json\n") {
+			t.Errorf("%s: installer script:\n%s", n.Name, script)
+		}
+		if _, ok := ignFile(t, ic, networkdDir+"10-public-stable.network"); ok != (n.PublicIP != "") {
+			t.Errorf("%s: installer has the public network unit: %v, want %v", n.Name, ok, n.PublicIP != "")
+		}
+	}
+}
+
+// TestSpec3Translation covers what the 2.3 → 3.0 step adds over the
+// converter: networkd drop-ins, duplicates that 2.x allowed, non-root
+// filesystems.
+func TestSpec3Translation(t *testing.T) {
+	tests := map[string]struct {
+		extra   string
+		check   func(t *testing.T, cfg ign30types.Config)
+		wantErr string
+	}{
+		"networkd dropin": {
+			extra: "networkd:\n  units:\n    - name: 10-priv-stable.network\n      dropins:\n        - name: mtu.conf\n          contents: |\n            [Link]\n            MTUBytes=9000\n",
+			check: func(t *testing.T, cfg ign30types.Config) {
+				if d, ok := ignFile(t, cfg, networkdDir+"10-priv-stable.network.d/mtu.conf"); d != "[Link]\nMTUBytes=9000\n" || !ok {
+					t.Errorf("dropin = %q, %v", d, ok)
 				}
+				if _, ok := ignFile(t, cfg, networkdDir+"10-priv-stable.network"); !ok {
+					t.Error("the unit itself went missing")
+				}
+			},
+		},
+		"later file wins": {
+			extra: "storage:\n  files:\n    - path: /etc/flatcar/update.conf\n      filesystem: root\n      mode: 0600\n      contents:\n        inline: REBOOT_STRATEGY=off\n",
+			check: func(t *testing.T, cfg ign30types.Config) {
+				n := 0
+				for _, f := range cfg.Storage.Files {
+					if f.Path == "/etc/flatcar/update.conf" {
+						n++
+					}
+				}
+				if d, _ := ignFile(t, cfg, "/etc/flatcar/update.conf"); d != "REBOOT_STRATEGY=off" || n != 1 {
+					t.Errorf("update.conf = %q in %d entries, want the extra CLC's, once", d, n)
+				}
+			},
+		},
+		"user keys and units merged": {
+			extra: "passwd:\n  users:\n    - name: core\n      ssh_authorized_keys:\n        - ssh-ed25519 AAAAextra extra@example\nsystemd:\n  units:\n    - name: boot-workaround-efi-disk-persist.service\n      mask: true\n",
+			check: func(t *testing.T, cfg ign30types.Config) {
+				if len(cfg.Passwd.Users) != 1 || len(cfg.Passwd.Users[0].SSHAuthorizedKeys) != 2 {
+					t.Errorf("users = %+v, want core once with both keys", cfg.Passwd.Users)
+				}
+				if len(cfg.Systemd.Units) != 1 || cfg.Systemd.Units[0].Mask == nil || !*cfg.Systemd.Units[0].Mask {
+					t.Errorf("units = %+v, want the boot workaround once, masked", cfg.Systemd.Units)
+				}
+			},
+		},
+		"non-root filesystem": {
+			extra:   "storage:\n  filesystems:\n    - name: data\n      mount:\n        device: /dev/sdb\n        format: ext4\n  files:\n    - path: /x\n      filesystem: data\n      contents:\n        inline: x\n",
+			wantErr: `only the root filesystem is supported: /x (filesystem "data")`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := flatcarFixture()
+			in.Rack.Nodes[0].ExtraCLC = tc.extra
+			files, err := Render(in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "node-0") {
+					t.Fatalf("err = %v, want it to name node-0 and contain %q", err, tc.wantErr)
+				}
+				return
 			}
-		}
-		if !found {
-			t.Errorf("%s: installer ignition lacks /opt/ignition.json", n.Name)
-		}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := DefaultLayout().FlatcarDir + "/ignition/node-0.k8s.localdomain.ign"
+			tc.check(t, parseIgnition3(t, p, files[indexOf(files, p)].Content))
+		})
 	}
 }
 
@@ -574,5 +694,49 @@ func BenchmarkRender1000(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestInstallerShortcut checks the installer Ignition of a node without a
+// public NIC (the base translated once, the final config put in) against
+// the long way: transpiling the installer CLC that quotes the node's final
+// Ignition and translating that.
+func TestInstallerShortcut(t *testing.T) {
+	in := flatcarFixture()
+	files := mustRender(t, in)
+	r, err := resolve(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, n := range r.active {
+		if n.PublicIP != "" {
+			continue
+		}
+		checked++
+		final := files[indexOf(files, path.Join(r.dir(), ignitionPath(n)))].Content
+		var cb bytes.Buffer
+		if err := json.Compact(&cb, final); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := transpile(installerCLC(r, cb.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg3, err := toSpec3(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ignitionJSON(cfg3, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := files[indexOf(files, path.Join(r.dir(), installerIgnitionPath(n)))].Content
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: installer differs from the long way:\n%s", n.Name, firstDiff(want, got))
+		}
+	}
+	if checked == 0 {
+		t.Fatal("fixture has no node without a public IP")
 	}
 }
