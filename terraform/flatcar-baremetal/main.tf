@@ -21,8 +21,8 @@ locals {
 }
 
 # PXE install profile: boots the Flatcar PXE image, which runs the installer
-# Ignition (rendered by rackctl; it calls flatcar-install with the final-OS
-# Ignition fetched from the "installed" group below).
+# Ignition (rendered by rackctl; it embeds the final-OS Ignition and calls
+# flatcar-install -i with it).
 resource "matchbox_profile" "install" {
   for_each = local.install_nodes
 
@@ -75,7 +75,7 @@ resource "matchbox_group" "node" {
   }
 }
 
-# What the installer (and the installed OS) fetch: the final-OS Ignition.
+# The final-OS Ignition, for an installed node re-fetching its config and for tools.
 # matchbox prefers the group with more matching selectors, so
 # /ignition?mac=<mac>&os=installed always lands here.
 resource "matchbox_group" "installed" {
