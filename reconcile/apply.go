@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rackctl/rackctl/ipam"
@@ -106,8 +107,15 @@ type ApplyOptions struct {
 	// built-in file executor.
 	Executors []Executor
 	Log       *slog.Logger
-	Progress  func(Event) // optional
+	Progress  func(Event) // optional; called from one goroutine at a time
 	Now       func() time.Time
+	// Validate checks a file's new content before the built-in file
+	// executor writes it, by path relative to the root (dnsmasq --test
+	// for dnsmasq.conf); an error fails the change, nothing is written.
+	Validate map[string]func(ctx context.Context, content []byte) error
+	// BeforePhase, when set, is called before each phase that has changes
+	// to run. The CLI uses it for the test-only RACKCTL_TEST_PAUSE_PHASE.
+	BeforePhase func(ctx context.Context, l Layer)
 }
 
 // String is a one-line progress message, e.g.
@@ -176,6 +184,7 @@ func (e ChangeError) Unwrap() error { return e.Err }
 
 // Applier runs plans against one rack.
 type Applier struct {
+	emitMu    sync.Mutex
 	opts      ApplyOptions
 	log       *slog.Logger
 	executors map[Layer]Executor
@@ -217,10 +226,12 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (Result, error) {
 }
 
 // Apply takes the apply lock, refuses a stale plan, and runs the plan's
-// changes phase by phase (files, dhcp, bmc, flags, provisioner, verify).
+// changes phase by phase (files, dhcp, flags, provisioner, bmc, verify).
 // Within a phase every change is attempted; a failure stops the phases
-// after it. Once the files phase has succeeded the plan's allocation and
-// file manifest are saved. Every run that got past the checks is appended
+// after it, except that BMC failures of some nodes only stop those nodes'
+// later changes. Once the files phase has succeeded the plan's allocation
+// and file manifest are saved; once the flags phase has, the node record
+// (nodes.json). Every run that got past the checks is appended
 // to the history. Nothing is written if ctx is done before the start.
 func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if err := ctx.Err(); err != nil {
@@ -232,8 +243,10 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	started := a.opts.Now()
 	backupDir := filepath.Join(a.opts.StateDir, BackupsDir, started.UTC().Format("20060102T150405.000000000Z"))
 	execs := maps.Clone(a.executors)
+	var builtin *FileExecutor
 	if _, ok := execs[LayerFiles]; !ok {
-		execs[LayerFiles] = NewFileExecutor(FileConfig{Root: a.opts.Root, BackupDir: backupDir, Log: a.log})
+		builtin = NewFileExecutor(FileConfig{Root: a.opts.Root, BackupDir: backupDir, Log: a.log, Validate: a.opts.Validate})
+		execs[LayerFiles] = builtin
 	}
 	for _, c := range p.Changes {
 		if !slices.Contains(Layers, c.Layer) {
@@ -247,9 +260,14 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("apply: state dir: %w", err)
 	}
-	lk, err := acquireLock(a.opts.StateDir, started, a.log)
+	lk, tookOver, err := acquireLock(a.opts.StateDir, started, a.log)
 	if err != nil {
 		return Result{}, fmt.Errorf("apply: %w", err)
+	}
+	if tookOver && builtin != nil {
+		// An apply was killed: drop the temp files its writes may have
+		// left beside the files this plan writes.
+		builtin.cfg.CleanTemp = true
 	}
 	defer func() {
 		if err := lk.release(); err != nil {
@@ -257,6 +275,13 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		}
 	}()
 
+	for _, l := range Layers {
+		if pr, ok := execs[l].(Preparer); ok {
+			if err := pr.Prepare(p); err != nil {
+				return Result{}, fmt.Errorf("apply: %s: %w", l, err)
+			}
+		}
+	}
 	if err := a.checkObserved(ctx, p, execs); err != nil {
 		return Result{}, fmt.Errorf("apply: %w", err)
 	}
@@ -264,62 +289,83 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	res := Result{Outcome: OutcomeSuccess, Done: []Change{}, Failed: []ChangeError{}, NotAttempted: []Change{}}
 	var runErr error
 	stopped := false
+	// failedNodes, once a per-node phase (bmc) failed for some nodes only:
+	// later phases run for the other nodes.
+	var failedNodes map[string]bool
 	for _, layer := range Layers {
-		var phase []Change
+		var phase, skip []Change
 		for _, c := range p.Changes {
-			if c.Layer == layer && c.Action != ActionNoop {
-				phase = append(phase, c)
+			if c.Layer != layer || c.Action == ActionNoop {
+				continue
 			}
+			if failedNodes != nil && (c.Node == "" || failedNodes[c.Node]) {
+				skip = append(skip, c)
+				continue
+			}
+			phase = append(phase, c)
 		}
 		if stopped {
-			for i := range phase {
-				a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusSkipped})
-			}
-			res.NotAttempted = append(res.NotAttempted, slim(phase...)...)
+			skip, phase = append(skip, phase...), nil
+		}
+		for i := range skip {
+			a.emit(Event{Layer: layer, Change: &skip[i], Status: StatusSkipped})
+		}
+		res.NotAttempted = append(res.NotAttempted, slim(skip...)...)
+		if stopped {
 			continue
 		}
 		if len(phase) > 0 {
 			a.log.Info("apply phase", "layer", string(layer), "changes", len(phase))
-		}
-		exec := execs[layer]
-		var phaseErrs []error
-		for i := range phase {
-			c := &phase[i]
-			if err := ctx.Err(); err != nil {
-				res.Outcome = OutcomeCancelled
-				runErr = fmt.Errorf("apply: phase %s: %w", layer, err)
-				res.NotAttempted = append(res.NotAttempted, slim(phase[i:]...)...)
-				for j := i; j < len(phase); j++ {
-					a.emit(Event{Layer: layer, Change: &phase[j], Status: StatusSkipped})
-				}
-				stopped = true
-				break
+			if a.opts.BeforePhase != nil {
+				a.opts.BeforePhase(ctx, layer)
 			}
-			a.emit(Event{Layer: layer, Change: c, Status: StatusStarted})
-			if err := exec.Apply(ctx, *c); err != nil {
-				ce := ChangeError{Change: slim(*c)[0], Err: err}
-				res.Failed = append(res.Failed, ce)
-				phaseErrs = append(phaseErrs, ce)
-				a.log.Error("change failed", "layer", string(layer), "address", c.Address, "err", err)
-				a.emit(Event{Layer: layer, Change: c, Status: StatusFailed, Err: err})
-				continue
-			}
-			res.Done = append(res.Done, slim(*c)...)
-			a.emit(Event{Layer: layer, Change: c, Status: StatusDone})
 		}
-		if len(phaseErrs) > 0 {
-			res.Outcome = OutcomeFailed
+		done, failed, notRun := a.runPhase(ctx, execs[layer], layer, phase)
+		res.Done = append(res.Done, slim(done...)...)
+		res.Failed = append(res.Failed, failed...)
+		res.NotAttempted = append(res.NotAttempted, slim(notRun...)...)
+		if len(notRun) > 0 {
+			res.Outcome = OutcomeCancelled
+			runErr = fmt.Errorf("apply: phase %s: %w", layer, ctx.Err())
+			stopped = true
+		}
+		if len(failed) > 0 {
+			if res.Outcome != OutcomeCancelled {
+				res.Outcome = OutcomeFailed
+			}
 			if ctx.Err() != nil {
 				res.Outcome = OutcomeCancelled
 			}
-			runErr = fmt.Errorf("apply: phase %s: %d of %d changes failed: %w", layer, len(phaseErrs), len(phase), errors.Join(phaseErrs...))
-			stopped = true
+			errs := make([]error, len(failed))
+			for i, f := range failed {
+				errs[i] = f
+			}
+			runErr = errors.Join(runErr, fmt.Errorf("apply: phase %s: %d of %d changes failed: %w", layer, len(failed), len(phase), errors.Join(errs...)))
+			if layer == LayerBMC && ctx.Err() == nil && allNodes(failed) {
+				if failedNodes == nil {
+					failedNodes = map[string]bool{}
+				}
+				for _, f := range failed {
+					failedNodes[f.Change.Node] = true
+				}
+			} else {
+				stopped = true
+			}
 		}
-		if layer == LayerFiles {
+		switch layer {
+		case LayerFiles:
 			if err := a.saveState(p, !stopped); err != nil {
 				res.Outcome = OutcomeFailed
 				runErr = errors.Join(runErr, err)
 				stopped = true
+			}
+		case LayerFlags:
+			if !stopped && p.NextNodes.Version != 0 {
+				if err := SaveNodeState(a.opts.StateDir, p.NextNodes); err != nil {
+					res.Outcome = OutcomeFailed
+					runErr = errors.Join(runErr, fmt.Errorf("apply: %w", err))
+					stopped = true
+				}
 			}
 		}
 	}
@@ -345,6 +391,71 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		a.log.Warn("history not written", "err", err)
 	}
 	return res, runErr
+}
+
+// runPhase runs the changes of one phase, several at once when the
+// executor is Concurrent. It returns the changes done, failed, and not
+// started because ctx ended, each in plan order.
+func (a *Applier) runPhase(ctx context.Context, exec Executor, layer Layer, phase []Change) (done []Change, failed []ChangeError, notRun []Change) {
+	if len(phase) == 0 {
+		return nil, nil, nil
+	}
+	limit := 1
+	if c, ok := exec.(Concurrent); ok && c.Concurrency() > 1 {
+		limit = c.Concurrency()
+	}
+	errs := make([]error, len(phase))
+	started := make([]bool, len(phase))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range phase {
+		c := &phase[i]
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
+		started[i] = true
+		a.emit(Event{Layer: layer, Change: c, Status: StatusStarted})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := exec.Apply(ctx, *c)
+			errs[i] = err
+			if err != nil {
+				a.log.Error("change failed", "layer", string(layer), "address", c.Address, "err", err)
+				a.emit(Event{Layer: layer, Change: c, Status: StatusFailed, Err: err})
+				return
+			}
+			a.emit(Event{Layer: layer, Change: c, Status: StatusDone})
+		}()
+		if limit == 1 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	for i := range phase {
+		switch {
+		case !started[i]:
+			notRun = append(notRun, phase[i])
+			a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusSkipped})
+		case errs[i] != nil:
+			failed = append(failed, ChangeError{Change: slim(phase[i])[0], Err: errs[i]})
+		default:
+			done = append(done, phase[i])
+		}
+	}
+	return done, failed, notRun
+}
+
+func allNodes(failed []ChangeError) bool {
+	for _, f := range failed {
+		if f.Change.Node == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // saveState saves the allocation and the manifest after the files phase.
@@ -440,6 +551,8 @@ func (a *Applier) emit(e Event) {
 	if a.opts.Progress == nil {
 		return
 	}
+	a.emitMu.Lock()
+	defer a.emitMu.Unlock()
 	e.Time = a.opts.Now()
 	a.opts.Progress(e)
 }

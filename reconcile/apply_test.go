@@ -320,14 +320,14 @@ func TestFailingPhaseStopsLaterPhases(t *testing.T) {
 	p := mustPlan(t, []render.File{whole("a.conf", "a\n")}, root, state)
 	p.NextState = ipam.State{Version: 1, Entries: []ipam.Entry{{Node: "n", NIC: ipam.BMC, IP: mustAddr("10.0.0.9")}}}
 	p.Changes = append(p.Changes,
-		Change{Layer: LayerProvisioner, Action: ActionUpdate, Address: "provisioner:terraform"},
+		Change{Layer: LayerVerify, Action: ActionUpdate, Address: "verify:all"},
 		Change{Layer: LayerBMC, Action: ActionPowerCycle, Address: "bmc:node-0", Node: "node-0", Disruptive: true},
 		Change{Layer: LayerBMC, Action: ActionPowerCycle, Address: "bmc:node-1", Node: "node-1", Disruptive: true},
 		Change{Layer: LayerDHCP, Action: ActionReload, Address: "dhcp:dnsmasq"},
 	)
 	dhcp := &fakeExecutor{layer: LayerDHCP}
 	bmc := &fakeExecutor{layer: LayerBMC, err: errors.New("ipmi timeout")}
-	prov := &fakeExecutor{layer: LayerProvisioner}
+	prov := &fakeExecutor{layer: LayerVerify}
 	var events []string
 	res, err := Apply(context.Background(), p, ApplyOptions{
 		Root: root, StateDir: state, Executors: []Executor{prov, bmc, dhcp},
@@ -350,11 +350,11 @@ func TestFailingPhaseStopsLaterPhases(t *testing.T) {
 	if len(res.Failed) != 2 || res.Failed[0].Change.Address != "bmc:node-0" {
 		t.Fatalf("failed = %+v", res.Failed)
 	}
-	if got := addresses(res.NotAttempted); !slices.Equal(got, []string{"update provisioner:terraform"}) {
+	if got := addresses(res.NotAttempted); !slices.Equal(got, []string{"update verify:all"}) {
 		t.Fatalf("not attempted = %v", got)
 	}
 	if len(prov.calls) != 0 {
-		t.Fatal("provisioner ran after a failed bmc phase")
+		t.Fatal("verify ran after a failed bmc phase")
 	}
 	if got := res.Summary(); got != "Apply failed: 2 done, 2 failed, 1 not attempted." {
 		t.Fatalf("summary = %q", got)
@@ -364,7 +364,7 @@ func TestFailingPhaseStopsLaterPhases(t *testing.T) {
 		t.Fatalf("result JSON = %s, %v", js, err)
 	}
 	wantEvents := []string{"started file:a.conf", "done file:a.conf", "started dhcp:dnsmasq", "done dhcp:dnsmasq",
-		"started bmc:node-0", "failed bmc:node-0", "started bmc:node-1", "failed bmc:node-1", "not-attempted provisioner:terraform"}
+		"started bmc:node-0", "failed bmc:node-0", "started bmc:node-1", "failed bmc:node-1", "not-attempted verify:all"}
 	if !slices.Equal(events, wantEvents) {
 		t.Fatalf("events = %v", events)
 	}

@@ -27,10 +27,14 @@ type PlanOptions struct {
 	// are always planned: they must match the allocation.
 	Targets []string
 	Now     func() time.Time
+	// Layers enables and drives the layers after files; the zero value
+	// plans the files layer only.
+	Layers LayerConfig
 }
 
-// Build makes the plan of the files layer: it loads the allocation, assigns
-// addresses, renders the desired files and compares them with root.
+// Build makes the plan: it loads the allocation, assigns addresses,
+// renders the desired files and compares them with root, then plans the
+// layers opts.Layers enables (dhcp, flags, provisioner, bmc, verify).
 func Build(ctx context.Context, rack *schema.Rack, opts PlanOptions) (*Plan, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
@@ -61,6 +65,11 @@ func Build(ctx context.Context, rack *schema.Rack, opts PlanOptions) (*Plan, err
 	}
 	if len(opts.Targets) > 0 {
 		if err := target(p, rack, opts.Targets); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+	}
+	if opts.Layers.Enabled {
+		if err := planLayers(ctx, p, rack, addrs, files, opts); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
 		}
 	}

@@ -4,16 +4,66 @@
 // allocation changes, and the hash of every input it was made from). The
 // human view (WriteHuman) and the saved JSON form (WriteJSON, ReadPlan)
 // render the same model. Apply runs a plan phase by phase — files, dhcp,
-// bmc, flags, provisioner, verify — through one Executor per layer; the
+// flags, provisioner, bmc, verify — through one Executor per layer; the
 // files layer is built in (FileExecutor), later layers plug in through
-// ApplyOptions.Executors. A plan is applied only if every input it observed
-// is unchanged (ErrStalePlan), and only by one apply at a time (ErrLocked).
+// ApplyOptions.Executors (DHCPExecutor, FlagExecutor, ProvisionerExecutor,
+// BMCExecutor, VerifyExecutor over the small driver interfaces DHCPServer,
+// BMC, BMCRenewer, Terraformer, ClusterApplier, Verifier). A plan is
+// applied only if every input it observed is unchanged (ErrStalePlan), and
+// only by one apply at a time (ErrLocked).
 //
+// # Layers and their order
+//
+// Build plans the files layer, and with PlanOptions.Layers the others:
+//
+//	files        rendered files: create, update, delete, with diffs; dnsmasq.conf
+//	             is checked with dnsmasq --test at plan time and before it is written
+//	dhcp         reload dnsmasq when its config changes; release stale leases
+//	             (a replaced server's old MAC holding the reserved IP, a MAC leased
+//	             another IP); BMC DHCP renew or power cycle per --drift-fix
+//	flags        delete flag files: reprovision changed, node excluded, MAC replaced
+//	provisioner  one terraform (init, plan, apply of that plan) or lokoctl run,
+//	             only when something it reads changed or a node needs an install
+//	bmc          per node to install: next boot PXE, power cycle (on when off);
+//	             installed nodes whose boot device is not disk: disk, persistent, EFI
+//	verify       per installed node: the Verifier, then its flag file is written
+//
+// The issue proposed files → DHCP → BMC → provisioner; bmc runs after
+// provisioner instead. A node power-cycled into PXE must find its install
+// profile in matchbox already: terraform puts it there, and only for nodes
+// whose flag file is gone. Power-cycled first, the node PXE-boots into
+// nothing and falls back to its old disk.
+//
+// A failed phase stops the later ones. The bmc phase is per node: a BMC
+// that fails stops only its own node's verify, the other nodes go on, and
+// the apply still ends failed. A rerun converges: every executor is
+// idempotent and the flag files are the truth about what is installed.
+//
+// # What a saved plan relies on
+//
+// Observed keys: "file:PATH" for every rendered and flag file (and
+// terraform.tfstate when terraform runs), "state:NAME" for the state dir's
+// files, KeyLeases (the active MAC/IP pairs of dnsmasq's lease file, not
+// their expiry), "bmc:NODE:power" for every node the bmc layer PXE-boots,
+// and KeyTerraformPlan when the plan embeds a terraform plan. A terraform
+// plan is made at plan time only when the flatcar dir already matches the
+// rendered one, no flag file changes and it is initialized; its digest
+// (TerraformDigest: resource addresses and actions, not the plan file,
+// which terraform stamps with the time) is compared with a fresh plan at
+// apply time, before anything runs, and again just before terraform apply.
+//
+// # Per-node record
+//
+// nodes.json (NodeState) holds each node's MAC, reprovision value and
+// exclude flag as last applied, and the hash of the SSH keys; it is saved
+// once the flags phase has succeeded. Without a record a node whose flag
+// file exists is installed, one without is installed anew.
 // # State dir
 //
 // The state dir (default var/lib/rackctl under the root) holds:
 //
 //	allocation.json      the IP allocation (ipam.State): saved after the files phase succeeds
+//	nodes.json           the per-node record (NodeState): saved after the flags phase succeeds
 //	managed-files.json   the Manifest: every file rackctl manages; one no longer
 //	                     desired is deleted (a Block file has its block removed)
 //	apply.lock           {"pid","host","started"} of the running apply; a lock of

@@ -182,6 +182,11 @@ type FileConfig struct {
 	// file, at the same relative path; empty means no backups.
 	BackupDir string
 	Log       *slog.Logger
+	// Validate checks new content by path before it is written.
+	Validate map[string]func(ctx context.Context, content []byte) error
+	// CleanTemp removes temp files an interrupted write left beside a
+	// file before it is written (set after a stale apply lock).
+	CleanTemp bool
 }
 
 // FileExecutor applies the files layer: atomic writes, backups, deletes.
@@ -258,6 +263,14 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 		if exists && bytes.Equal(cur, want) && curMode == mode {
 			return nil
 		}
+		if v := e.cfg.Validate[p]; v != nil {
+			if err := v(ctx, want); err != nil {
+				return fmt.Errorf("files: %s not written: %w", p, err)
+			}
+		}
+		if e.cfg.CleanTemp {
+			e.cleanTemp(full)
+		}
 		if exists {
 			if err := e.backup(p, cur, curMode); err != nil {
 				return err
@@ -282,6 +295,17 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 		return nil
 	default:
 		return fmt.Errorf("files: %s: unsupported action %q", p, c.Action)
+	}
+}
+
+// cleanTemp removes the temp files writeAtomic leaves when killed
+// between creating and renaming them.
+func (e *FileExecutor) cleanTemp(full string) {
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".rackctl-*"))
+	for _, f := range left {
+		if err := os.Remove(f); err == nil {
+			e.log.Info("removed temp file of an interrupted apply", "path", f)
+		}
 	}
 }
 

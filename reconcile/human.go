@@ -28,6 +28,13 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		}
 		return code + s + ansiReset
 	}
+	if len(p.Notes) > 0 {
+		fmt.Fprintln(bw, paint(ansiBold, "Notes:"))
+		for _, n := range p.Notes {
+			fmt.Fprintln(bw, "  "+paint(ansiYellow, "- "+n))
+		}
+		fmt.Fprintln(bw)
+	}
 	if !p.HasChanges() {
 		fmt.Fprintln(bw, paint(ansiBold+ansiGreen, "No changes.")+paint(ansiBold, " Your rack matches the configuration."))
 		return flush(bw)
@@ -65,6 +72,7 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 				fmt.Fprintln(bw, "    "+paint(ansiRed, "! disruptive: interrupts "+c.Node))
 			}
 			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), addr)
+			writeDetail(bw, c, paint)
 			writeDiff(bw, c.Diff, paint)
 		}
 		fmt.Fprintln(bw)
@@ -72,6 +80,26 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 	n := p.Counts()
 	fmt.Fprintf(bw, "%s %d to add, %d to change, %d to destroy.\n", paint(ansiBold, "Plan:"), n.Add, n.Change, n.Destroy)
 	return flush(bw)
+}
+
+// writeDetail shows the terraform plan embedded in a provisioner change
+// and the change's notes.
+func writeDetail(w io.Writer, c Change, paint func(code, s string) string) {
+	if c.Detail != nil && c.Detail.Terraform != nil {
+		tf := c.Detail.Terraform
+		const max = 20
+		for i, r := range tf.Resources {
+			if i == max {
+				fmt.Fprintf(w, "      ... %d more resources\n", len(tf.Resources)-max)
+				break
+			}
+			fmt.Fprintf(w, "      %s %s\n", paint(ansiCyan, strings.Join(r.Actions, ",")), r.Address)
+		}
+		fmt.Fprintf(w, "      terraform: %d to add, %d to change, %d to destroy\n", tf.Add, tf.Change, tf.Destroy)
+	}
+	for _, n := range c.Notes {
+		fmt.Fprintln(w, "    "+paint(ansiYellow, "note: "+n))
+	}
 }
 
 func flush(bw *bufio.Writer) error {
@@ -117,8 +145,10 @@ func actionSymbol(a Action) (string, string) {
 		return "+", ansiGreen
 	case ActionDelete:
 		return "-", ansiRed
-	case ActionUpdate:
+	case ActionUpdate, ActionReload, ActionRun, ActionSetBootDisk, ActionRenew:
 		return "~", ansiYellow
+	case ActionPXEReinstall:
+		return "-/+", ansiRed
 	default:
 		return "!", ansiYellow
 	}
@@ -136,6 +166,18 @@ func actionPhrase(a Action) string {
 		return "will be reloaded"
 	case ActionPowerCycle:
 		return "will be power-cycled"
+	case ActionRelease:
+		return "will be released"
+	case ActionRenew:
+		return "will renew its DHCP lease"
+	case ActionPXEReinstall:
+		return "will be PXE-booted and power-cycled (reinstall)"
+	case ActionSetBootDisk:
+		return "will boot from disk (persistent, EFI)"
+	case ActionRun:
+		return "will run"
+	case ActionVerify:
+		return "will be verified and recorded as installed"
 	default:
 		return "will get " + string(a)
 	}

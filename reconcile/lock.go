@@ -51,7 +51,12 @@ type lock struct {
 // in a temp file and hard-linked into place, so it is never seen half
 // written. A lock of this host whose pid is gone is stale and taken over
 // with a warning.
-func acquireLock(stateDir string, now time.Time, log *slog.Logger) (*lock, error) {
+func acquireLock(stateDir string, now time.Time, log *slog.Logger) (lk *lock, tookOver bool, err error) {
+	lk, err = acquireLockFile(stateDir, now, log, &tookOver)
+	return lk, tookOver, err
+}
+
+func acquireLockFile(stateDir string, now time.Time, log *slog.Logger, tookOver *bool) (*lock, error) {
 	path := filepath.Join(stateDir, LockFile)
 	host, _ := os.Hostname()
 	info := LockInfo{PID: os.Getpid(), Host: host, Started: now.UTC()}
@@ -106,6 +111,7 @@ func acquireLock(stateDir string, now time.Time, log *slog.Logger) (*lock, error
 			return nil, &LockError{Path: path, Holder: moved}
 		}
 		os.Remove(aside)
+		*tookOver = true
 		log.Warn("took over stale apply lock", "path", path, "pid", holder.PID, "host", holder.Host, "started", holder.Started)
 	}
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // FormatVersion is the version of the saved (JSON) plan. ReadPlan rejects
-// any other.
-const FormatVersion = 1
+// any other. Version 2 added the layers after files (Change.Detail,
+// Change.Notes, Plan.Notes, Plan.NextNodes) and moved bmc after provisioner.
+const FormatVersion = 2
 
 // Layer is the part of the rack a change touches. Apply runs the layers in
 // the order of Layers.
@@ -28,8 +29,11 @@ const (
 	LayerVerify      Layer = "verify"
 )
 
-// Layers is the order Apply runs its phases in.
-var Layers = []Layer{LayerFiles, LayerDHCP, LayerBMC, LayerFlags, LayerProvisioner, LayerVerify}
+// Layers is the order Apply runs its phases in. bmc comes after
+// provisioner: a node power-cycled into PXE must find its install profile
+// in matchbox already, or it boots into nothing and falls back to its old
+// disk (see the package documentation).
+var Layers = []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify}
 
 // Action is what a change does.
 type Action string
@@ -42,6 +46,19 @@ const (
 	// Actions of the later layers; they count as changes in the summary.
 	ActionReload     Action = "reload"
 	ActionPowerCycle Action = "power-cycle"
+	// ActionRelease drops a stale DHCP lease (dhcp_release).
+	ActionRelease Action = "release-lease"
+	// ActionRenew makes a BMC request its address again.
+	ActionRenew Action = "bmc-dhcp-renew"
+	// ActionPXEReinstall sets a node's next boot to PXE and power-cycles it
+	// (powers it on when off).
+	ActionPXEReinstall Action = "pxe-reinstall"
+	// ActionSetBootDisk sets a node's boot device to disk, persistent, EFI.
+	ActionSetBootDisk Action = "set-boot-disk"
+	// ActionRun runs the provisioner (terraform apply, lokoctl cluster apply).
+	ActionRun Action = "run"
+	// ActionVerify checks an installed node and records it (flag file).
+	ActionVerify Action = "verify"
 )
 
 // Change is one action of a plan.
@@ -61,6 +78,53 @@ type Change struct {
 	Content []byte      `json:"content,omitempty"`
 	Mode    fs.FileMode `json:"mode,omitempty"`
 	Block   bool        `json:"block,omitempty"`
+	// Notes are remarks for the reviewer (warnings, manual steps).
+	Notes []string `json:"notes,omitempty"`
+	// Detail holds what the later layers' executors need.
+	Detail *Detail `json:"detail,omitempty"`
+}
+
+// Detail is the data of a change of the dhcp, flags, provisioner, bmc and
+// verify layers. It never holds a secret.
+type Detail struct {
+	MAC        string `json:"mac,omitempty"`
+	BMCAddress string `json:"bmcAddress,omitempty"` // host:port of the node's BMC
+	FlagFile   string `json:"flagFile,omitempty"`   // slash path relative to the root
+	// Lease is the lease a release-lease change drops.
+	Lease *LeaseRef `json:"lease,omitempty"`
+	// Nodes are the nodes a provisioner run acts for.
+	Nodes []string `json:"nodes,omitempty"`
+	// Dir is the provisioner's working directory, relative to the root.
+	Dir string `json:"dir,omitempty"`
+	// Terraform is the terraform plan reviewed at plan time, when one
+	// could be made (the flatcar dir already matched the rendered one).
+	Terraform *TerraformSummary `json:"terraform,omitempty"`
+}
+
+// LeaseRef names one dnsmasq lease.
+type LeaseRef struct {
+	MAC      string `json:"mac"`
+	IP       string `json:"ip"`
+	ClientID string `json:"clientId,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// TerraformSummary is a terraform plan as a reviewer sees it. Digest is
+// TerraformDigest of Resources: the saved plan is stale when terraform,
+// planning again at apply time, would do something else.
+type TerraformSummary struct {
+	Add       int                 `json:"add"`
+	Change    int                 `json:"change"`
+	Destroy   int                 `json:"destroy"`
+	Resources []TerraformResource `json:"resources,omitempty"`
+	Digest    string              `json:"digest"`
+}
+
+// TerraformResource is one resource change of a terraform plan.
+type TerraformResource struct {
+	Address string   `json:"address"`
+	Actions []string `json:"actions"`
+	Node    string   `json:"node,omitempty"`
 }
 
 // Plan is everything Apply needs, and all a reviewer sees: the human view
@@ -86,6 +150,12 @@ type Plan struct {
 	// Managed is the file manifest Apply saves: every file rackctl manages
 	// after this plan is applied.
 	Managed Manifest `json:"managed"`
+	// NextNodes is the per-node record Apply saves (nodes.json) once the
+	// flags phase has succeeded; Version 0 leaves the saved one alone.
+	NextNodes NodeState `json:"nextNodes"`
+	// Notes are plan-wide remarks: skipped layers, drift left alone,
+	// manual steps.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // HasChanges tells whether applying p would change anything: an action

@@ -109,16 +109,16 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 
 func TestReadPlanRejects(t *testing.T) {
 	tests := map[string]string{
-		"future version": `{"formatVersion": 2, "changes": []}`,
+		"future version": `{"formatVersion": 3, "changes": []}`,
 		"no version":     `{"changes": []}`,
 		"not json":       `plan`,
-		"unknown field":  `{"formatVersion": 1, "bogus": true}`,
+		"unknown field":  `{"formatVersion": 2, "bogus": true}`,
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
 			if _, err := ReadPlan(strings.NewReader(in)); err == nil {
 				t.Fatal("want an error")
-			} else if name == "future version" && !strings.Contains(err.Error(), "format version 2") {
+			} else if name == "future version" && !strings.Contains(err.Error(), "format version 3") {
 				t.Fatalf("err = %v", err)
 			}
 		})

@@ -15,20 +15,39 @@ import (
 func newApplyCmd(g *globals) *cobra.Command {
 	var autoApprove, detailedExitcode bool
 	var targets []string
+	var df driverFlags
 	cmd := &cobra.Command{
 		Use:   "apply [PLANFILE]",
 		Short: "Make the rack match rack.yaml (or carry out a saved plan)",
 		Long: `apply builds the plan, shows it, asks for confirmation (unless
---auto-approve) and carries it out in phases: files, DHCP, BMC, provisioner,
-verify. Given a plan saved with 'rackctl plan -out FILE', it applies exactly
-that plan, and refuses when anything the plan was made from has changed since.`,
+--auto-approve) and carries it out in phases: files, dhcp, flags,
+provisioner, bmc, verify. A failed phase stops the later ones (a BMC failing
+stops only its own node); a rerun converges. Given a plan saved with 'rackctl
+plan -out FILE', it applies exactly that plan, and refuses when anything the
+plan was made from has changed since (files, leases, terraform plan, power
+state of the BMCs it acts on). The driver flags must match the plan's.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p *reconcile.Plan
+			var drv *drivers
 			var err error
 			saved := len(args) == 1
 			if saved {
 				if p, err = readPlanFile(args[0]); err != nil {
+					return err
+				}
+				// The drivers need the spec (BMC credential files).
+				if !cmd.Flags().Changed("file") && p.SpecFile != "" {
+					g.specFile = p.SpecFile
+				}
+				rack, err := g.loadSpec()
+				if err != nil {
+					return err
+				}
+				if rack.Name != p.RackName {
+					return fmt.Errorf("plan %s is for rack %q, %s describes %q", args[0], p.RackName, g.specFile, rack.Name)
+				}
+				if drv, err = g.drivers(rack, &df); err != nil {
 					return err
 				}
 			} else {
@@ -36,7 +55,10 @@ that plan, and refuses when anything the plan was made from has changed since.`,
 				if err != nil {
 					return err
 				}
-				if p, err = g.buildPlan(cmd.Context(), rack, targets); err != nil {
+				if drv, err = g.drivers(rack, &df); err != nil {
+					return err
+				}
+				if p, err = g.buildPlan(cmd.Context(), rack, targets, drv); err != nil {
 					return err
 				}
 				if err := g.showPlan(p); err != nil {
@@ -55,10 +77,13 @@ that plan, and refuses when anything the plan was made from has changed since.`,
 				}
 			}
 			res, err := reconcile.Apply(cmd.Context(), p, reconcile.ApplyOptions{
-				Root:     g.root,
-				StateDir: g.stateDir,
-				Log:      g.log,
-				Progress: g.progress,
+				Root:        g.root,
+				StateDir:    g.stateDir,
+				Log:         g.log,
+				Progress:    g.progress,
+				Executors:   drv.executors,
+				Validate:    drv.validate,
+				BeforePhase: g.pauseHook(),
 			})
 			g.reportApply(res, err)
 			if err != nil {
@@ -73,6 +98,7 @@ that plan, and refuses when anything the plan was made from has changed since.`,
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "skip the interactive confirmation")
 	cmd.Flags().BoolVar(&detailedExitcode, "detailed-exitcode", false, "exit 2 when apply made changes, 0 when there was nothing to do")
 	cmd.Flags().StringSliceVar(&targets, "target", nil, "limit the apply to these nodes; repeatable")
+	df.register(cmd.Flags())
 	return cmd
 }
 

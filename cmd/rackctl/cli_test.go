@@ -135,6 +135,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// Files-only runs: --dhcp=none and --provisioner-run=never keep the host's
+// dnsmasq and any provisioner out (drivers_test.go covers those layers).
 func TestPlanApplyConverges(t *testing.T) {
 	root := t.TempDir()
 	hosts := filepath.Join(root, "etc/hosts")
@@ -142,7 +144,7 @@ func TestPlanApplyConverges(t *testing.T) {
 	const before = "127.0.0.1 localhost\n# an operator's line\n10.9.9.9 printer\n"
 	os.WriteFile(hosts, []byte(before), 0o644)
 
-	r := cli(t, "plan", "-f", example, "--root", root, "--detailed-exitcode")
+	r := cli(t, "plan", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "--detailed-exitcode")
 	if r.code != 2 {
 		t.Fatalf("first plan: exit %d, want 2 (changes)\n%s", r.code, r.stderr)
 	}
@@ -154,10 +156,10 @@ func TestPlanApplyConverges(t *testing.T) {
 	}
 
 	// Without a terminal and without --auto-approve, apply refuses.
-	if r := cli(t, "apply", "-f", example, "--root", root); r.code != 1 || !strings.Contains(r.stderr, "--auto-approve") {
+	if r := cli(t, "apply", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never"); r.code != 1 || !strings.Contains(r.stderr, "--auto-approve") {
 		t.Fatalf("apply without terminal: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if r := cli(t, "apply", "-f", example, "--root", root, "--auto-approve"); r.code != 0 {
+	if r := cli(t, "apply", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "--auto-approve"); r.code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	got, _ := os.ReadFile(hosts)
@@ -166,10 +168,10 @@ func TestPlanApplyConverges(t *testing.T) {
 	}
 
 	// A second apply is a no-op, 0 under --detailed-exitcode too.
-	if r := cli(t, "plan", "-f", example, "--root", root, "--detailed-exitcode"); r.code != 0 || !strings.Contains(r.stdout, "No changes") {
+	if r := cli(t, "plan", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "--detailed-exitcode"); r.code != 0 || !strings.Contains(r.stdout, "No changes") {
 		t.Fatalf("plan after apply: exit %d\n%s", r.code, r.stdout)
 	}
-	if r := cli(t, "apply", "-f", example, "--root", root, "--auto-approve", "-detailed-exitcode"); r.code != 0 {
+	if r := cli(t, "apply", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "--auto-approve", "-detailed-exitcode"); r.code != 0 {
 		t.Fatalf("second apply: exit %d\n%s", r.code, r.stderr)
 	}
 	if r := cli(t, "history", "--root", root, "-o", "json"); r.code != 0 || strings.Count(r.stdout, `"Outcome"`)+strings.Count(r.stdout, `"outcome"`) != 1 {
@@ -181,7 +183,7 @@ func TestSavedPlan(t *testing.T) {
 	root := t.TempDir()
 	planFile := filepath.Join(t.TempDir(), "plan.json")
 	// Terraform-style single-dash -out.
-	if r := cli(t, "plan", "-f", example, "--root", root, "-out="+planFile); r.code != 0 {
+	if r := cli(t, "plan", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "-out="+planFile); r.code != 0 {
 		t.Fatalf("plan -out: exit %d\n%s", r.code, r.stderr)
 	}
 	data, err := os.ReadFile(planFile)
@@ -196,7 +198,7 @@ func TestSavedPlan(t *testing.T) {
 	conf := filepath.Join(root, "opt/racker-state/dnsmasq/dnsmasq.conf")
 	os.MkdirAll(filepath.Dir(conf), 0o755)
 	os.WriteFile(conf, []byte("# hand edit\n"), 0o644)
-	r := cli(t, "apply", "--root", root, planFile)
+	r := cli(t, "apply", "--root", root, "--dhcp=none", "--provisioner-run=never", planFile)
 	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "dnsmasq.conf") {
 		t.Fatalf("stale plan: exit %d, want 1 naming dnsmasq.conf\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -206,13 +208,13 @@ func TestSavedPlan(t *testing.T) {
 
 	// A fresh plan applies exactly.
 	os.Remove(conf)
-	if r := cli(t, "plan", "-f", example, "--root", root, "-out", planFile); r.code != 0 {
+	if r := cli(t, "plan", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "-out", planFile); r.code != 0 {
 		t.Fatalf("plan: exit %d", r.code)
 	}
-	if r := cli(t, "apply", "--root", root, planFile); r.code != 0 {
+	if r := cli(t, "apply", "--root", root, "--dhcp=none", "--provisioner-run=never", planFile); r.code != 0 {
 		t.Fatalf("apply saved plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := cli(t, "plan", "-f", example, "--root", root, "--detailed-exitcode"); r.code != 0 {
+	if r := cli(t, "plan", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "--detailed-exitcode"); r.code != 0 {
 		t.Errorf("plan after applying the saved plan: exit %d\n%s", r.code, r.stdout)
 	}
 }

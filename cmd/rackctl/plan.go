@@ -16,6 +16,7 @@ type planFlags struct {
 	out              string
 	detailedExitcode bool
 	targets          []string
+	drivers          driverFlags
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -24,8 +25,12 @@ func newPlanCmd(g *globals) *cobra.Command {
 		Use:   "plan",
 		Short: "Show every change apply would make, without making it",
 		Long: `plan compares rack.yaml with the live state under --root and the state
-directory and shows every change, terraform-style. Nothing is written, except
-the plan itself with -out.
+directory and shows every change, terraform-style, layer by layer: files,
+dhcp (dnsmasq check and reload, stale leases), flags (flag files removed to
+force a reinstall), provisioner (terraform or lokoctl), bmc (PXE boot and
+power cycle of nodes to install, boot device back to disk) and verify.
+Nothing is written, except the plan itself with -out. With --bmc=auto the BMCs
+are read (power state, boot device) when their credentials are readable.
 
 Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 2 changes present with --detailed-exitcode.`,
@@ -35,7 +40,11 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 			if err != nil {
 				return err
 			}
-			p, err := g.buildPlan(cmd.Context(), rack, pf.targets)
+			drv, err := g.drivers(rack, &pf.drivers)
+			if err != nil {
+				return err
+			}
+			p, err := g.buildPlan(cmd.Context(), rack, pf.targets, drv)
 			if err != nil {
 				return err
 			}
@@ -60,10 +69,11 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 	f.StringVar(&pf.out, "out", "", "save the plan to this file, for 'rackctl apply FILE'")
 	f.BoolVar(&pf.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes")
 	f.StringSliceVar(&pf.targets, "target", nil, "limit the plan to these nodes (name, FQDN or MAC); repeatable")
+	pf.drivers.register(f)
 	return cmd
 }
 
-func (g *globals) buildPlan(ctx context.Context, rack *schema.Rack, targets []string) (*reconcile.Plan, error) {
+func (g *globals) buildPlan(ctx context.Context, rack *schema.Rack, targets []string, drv *drivers) (*reconcile.Plan, error) {
 	for _, t := range targets {
 		if rack.Node(t) == nil {
 			return nil, fmt.Errorf("-target %q: no node of that name, FQDN or MAC in %s", t, g.specFile)
@@ -75,6 +85,7 @@ func (g *globals) buildPlan(ctx context.Context, rack *schema.Rack, targets []st
 		StateDir: g.stateDir,
 		Layout:   g.layout(),
 		Targets:  targets,
+		Layers:   drv.layers,
 	})
 }
 

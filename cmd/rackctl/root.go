@@ -44,6 +44,8 @@ type globals struct {
 	timeout  time.Duration
 	parallel int
 
+	kubeconfigPath string
+
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -100,6 +102,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 	f.StringVar(&g.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	f.DurationVar(&g.timeout, "timeout", 5*time.Second, "timeout of each BMC, DHCP and cluster call")
 	f.IntVar(&g.parallel, "parallel", 32, "how many BMCs to talk to at once")
+	f.StringVar(&g.kubeconfigPath, "kubeconfig", "", "kubeconfig of the cluster (default: Lokomotive's assets kubeconfig under --root, else $KUBECONFIG)")
 
 	root.AddCommand(
 		newVersionCmd(g),
@@ -111,6 +114,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newStatusCmd(g),
 		newIPMICmd(g),
 		newImportCmd(g),
+		newUITokenCmd(g),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/cluster"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -28,6 +29,9 @@ type nodeStatus struct {
 	Provisioned bool     `json:"provisioned"`
 	Joined      string   `json:"joined"` // yes | no | unknown
 	Hostnames   []string `json:"hostnames"`
+	Kubelet     string   `json:"kubeletVersion,omitempty"`
+	OSImage     string   `json:"osImage,omitempty"`
+	OSVersion   string   `json:"osVersion,omitempty"`
 	Diag        *diag    `json:"diag,omitempty"`
 }
 
@@ -38,11 +42,21 @@ type diag struct {
 }
 
 type rackStatus struct {
-	Rack        string       `json:"rack"`
-	Provisioner string       `json:"provisioner"`
-	APIReached  string       `json:"kubernetesAPIReached"` // yes | no | unknown | n/a
-	APIReason   string       `json:"kubernetesAPIReason,omitempty"`
-	Nodes       []nodeStatus `json:"nodes"`
+	Rack          string       `json:"rack"`
+	Provisioner   string       `json:"provisioner"`
+	APIReached    string       `json:"kubernetesAPIReached"` // yes | no | unknown | n/a
+	APIReason     string       `json:"kubernetesAPIReason,omitempty"`
+	ServerVersion string       `json:"kubernetesVersion,omitempty"`
+	Nodes         []nodeStatus `json:"nodes"`
+
+	versions map[string]cluster.NodeStatus
+}
+
+func (st *rackStatus) setNodeVersions(node string, ns cluster.NodeStatus) {
+	if st.versions == nil {
+		st.versions = map[string]cluster.NodeStatus{}
+	}
+	st.versions[node] = ns
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -101,6 +115,9 @@ func (e *rackEnv) status(ctx context.Context, full bool) (*rackStatus, error) {
 			Excluded: n.Exclude, Provisioned: e.provisioned(n), Joined: joined(n),
 			Hostnames: e.hostnames(n),
 		}
+		if v, ok := st.versions[n.Name]; ok {
+			row.Kubelet, row.OSImage, row.OSVersion = v.KubeletVersion, v.OSImage, v.OSVersion
+		}
 		if r := power[n.Name]; r.Err != nil {
 			row.BMCError = r.Err.Error()
 		} else {
@@ -155,6 +172,9 @@ func writeStatus(g *globals, st *rackStatus, full bool) error {
 	if full {
 		for _, n := range st.Nodes {
 			fmt.Fprintf(g.stdout, "\n=== %s (BMC %s at %s)\n", n.Name, n.BMCMAC, n.BMCAddress)
+			if n.OSVersion != "" || n.Kubelet != "" {
+				fmt.Fprintf(g.stdout, "OS: %s (Flatcar %s), kubelet %s\n", orDash(n.OSImage), orDash(n.OSVersion), orDash(n.Kubelet))
+			}
 			if n.Diag.Error != "" {
 				fmt.Fprintf(g.stdout, "error: %s\n", n.Diag.Error)
 			}

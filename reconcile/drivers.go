@@ -1,0 +1,62 @@
+package reconcile
+
+import (
+	"context"
+
+	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/dhcp"
+	"github.com/rackctl/rackctl/provision"
+)
+
+// The interfaces below are what the layers after files need from the live
+// systems; *dhcp.Server, *bmc.Client, *provision.Terraform and
+// *provision.Lokoctl implement them as they are, tests use fakes.
+
+// DHCPServer checks, reloads and reads the leases of dnsmasq.
+type DHCPServer interface {
+	Check(ctx context.Context, conf []byte) error
+	Reload(ctx context.Context) error
+	Leases() ([]dhcp.Lease, error)
+	Release(ctx context.Context, l dhcp.Lease) error
+}
+
+// BMC switches a node's power and boot device.
+type BMC interface {
+	PowerState(ctx context.Context, t bmc.Target) (string, error)
+	SetPower(ctx context.Context, t bmc.Target, action string) error
+	BootDevice(ctx context.Context, t bmc.Target) (bmc.BootParam, error)
+	SetBootDevice(ctx context.Context, t bmc.Target, device string, persistent, efi bool) error
+}
+
+// BMCRenewer makes a BMC request its address from DHCP again.
+type BMCRenewer interface {
+	DHCPRenew(ctx context.Context, t bmc.Target) error
+}
+
+// Terraformer is the flatcar provisioner: terraform in the flatcar dir.
+type Terraformer interface {
+	Init(ctx context.Context) error
+	Plan(ctx context.Context) (*provision.TerraformPlan, error)
+	Apply(ctx context.Context, planFile string) error
+}
+
+// ClusterApplier is the lokomotive provisioner: lokoctl cluster apply.
+type ClusterApplier interface {
+	Apply(ctx context.Context) error
+}
+
+// Verifier tells whether a freshly installed node is up (for example
+// joined and Ready in the cluster). The verify layer records the install
+// (writes the flag file) only after Verify returns nil; without a
+// Verifier it records it right away.
+type Verifier interface {
+	Verify(ctx context.Context, node string) error
+}
+
+var (
+	_ DHCPServer     = (*dhcp.Server)(nil)
+	_ BMC            = (*bmc.Client)(nil)
+	_ BMCRenewer     = (*bmc.Client)(nil)
+	_ Terraformer    = (*provision.Terraform)(nil)
+	_ ClusterApplier = (*provision.Lokoctl)(nil)
+)

@@ -1,0 +1,536 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/dhcp"
+	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/provision"
+	"github.com/rackctl/rackctl/render"
+	"github.com/rackctl/rackctl/schema"
+)
+
+// fakeDHCP is a DHCPServer with a lease list.
+type fakeDHCP struct {
+	mu       sync.Mutex
+	checkErr error
+	leases   []dhcp.Lease // nil: no lease file
+	reloads  int
+	released []string
+}
+
+func (f *fakeDHCP) Check(ctx context.Context, conf []byte) error { return f.checkErr }
+func (f *fakeDHCP) Reload(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reloads++
+	return nil
+}
+func (f *fakeDHCP) Leases() ([]dhcp.Lease, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.leases == nil {
+		return nil, fmt.Errorf("leases: %w", os.ErrNotExist)
+	}
+	return slices.Clone(f.leases), nil
+}
+func (f *fakeDHCP) Release(ctx context.Context, l dhcp.Lease) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, l.MAC+" "+l.IP.String())
+	f.leases = slices.DeleteFunc(f.leases, func(x dhcp.Lease) bool { return x.MAC == l.MAC && x.IP == l.IP })
+	return nil
+}
+
+// fakeBMC keeps power and boot device per node; fail makes a node's
+// mutating calls fail.
+type fakeBMC struct {
+	mu    sync.Mutex
+	power map[string]string
+	boot  map[string]string
+	fail  map[string]error
+	calls []string // mutating calls, "node action"
+	reads int
+}
+
+func newFakeBMC() *fakeBMC {
+	return &fakeBMC{power: map[string]string{}, boot: map[string]string{}, fail: map[string]error{}}
+}
+
+func (f *fakeBMC) PowerState(ctx context.Context, t bmc.Target) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if p, ok := f.power[t.Node]; ok {
+		return p, nil
+	}
+	return "on", nil
+}
+func (f *fakeBMC) SetPower(ctx context.Context, t bmc.Target, action string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[t.Node]; err != nil {
+		return err
+	}
+	f.calls = append(f.calls, t.Node+" power "+action)
+	f.power[t.Node] = "on"
+	return nil
+}
+func (f *fakeBMC) BootDevice(ctx context.Context, t bmc.Target) (bmc.BootParam, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	d := f.boot[t.Node]
+	if d == "" {
+		d = bmc.BootDisk
+	}
+	return bmc.BootParam{Device: d, Persistent: true, EFI: true}, nil
+}
+func (f *fakeBMC) SetBootDevice(ctx context.Context, t bmc.Target, device string, persistent, efi bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[t.Node]; err != nil {
+		return err
+	}
+	f.calls = append(f.calls, t.Node+" boot "+device)
+	f.boot[t.Node] = device
+	return nil
+}
+
+func (f *fakeBMC) mutations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := slices.Clone(f.calls)
+	slices.Sort(out)
+	return out
+}
+
+// fakeTF records terraform runs; every Plan has changes unless noChanges.
+type fakeTF struct {
+	mu                   sync.Mutex
+	applyErr             error
+	noChanges            bool
+	inits, plans, applys int
+}
+
+func (f *fakeTF) Init(ctx context.Context) error { f.mu.Lock(); f.inits++; f.mu.Unlock(); return nil }
+func (f *fakeTF) Plan(ctx context.Context) (*provision.TerraformPlan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.plans++
+	if f.noChanges {
+		return &provision.TerraformPlan{PlanFile: "p"}, nil
+	}
+	return &provision.TerraformPlan{PlanFile: "p", Summary: provision.PlanSummary{Change: 1},
+		Changes: []provision.ResourceChange{{Address: "module.flatcar.matchbox_group.node[\"x\"]", Actions: []string{"update"}}}}, nil
+}
+func (f *fakeTF) Apply(ctx context.Context, planFile string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applyErr != nil {
+		return f.applyErr
+	}
+	f.applys++
+	return nil
+}
+
+// rackEnv is a rack under test with fake drivers.
+type rackEnv struct {
+	t          testing.TB
+	root, st   string
+	rack       *schema.Rack
+	dhcp       *fakeDHCP
+	bmc        *fakeBMC
+	tf         *fakeTF
+	loko       *fakeExecutorLoko
+	targets    []string
+	now        time.Time
+	lastResult Result
+}
+
+type fakeExecutorLoko struct{ applies int }
+
+func (f *fakeExecutorLoko) Apply(ctx context.Context) error { f.applies++; return nil }
+
+func newRackEnv(t testing.TB, prov schema.Provisioner, n int) *rackEnv {
+	root := t.TempDir()
+	return &rackEnv{t: t, root: root, st: filepath.Join(root, "var/lib/rackctl"), rack: buildRack(prov, n),
+		dhcp: &fakeDHCP{}, bmc: newFakeBMC(), tf: &fakeTF{}, loko: &fakeExecutorLoko{}, now: time.Unix(1_800_000_000, 0)}
+}
+
+func (e *rackEnv) layers() LayerConfig {
+	return LayerConfig{Enabled: true, DHCP: e.dhcp, BMC: e.bmc, Provisioner: ProvisionerAuto, Terraform: e.tf, Verify: true}
+}
+
+func (e *rackEnv) plan() *Plan {
+	e.t.Helper()
+	timeNow = func() time.Time { return e.now }
+	p, err := Build(context.Background(), e.rack, PlanOptions{Root: e.root, StateDir: e.st, Targets: e.targets, Layers: e.layers(), Now: func() time.Time { return e.now }})
+	if err != nil {
+		e.t.Fatalf("plan: %v", err)
+	}
+	return p
+}
+
+func (e *rackEnv) apply(p *Plan) (Result, error) {
+	res, err := Apply(context.Background(), p, ApplyOptions{Root: e.root, StateDir: e.st, Executors: []Executor{
+		&DHCPExecutor{Server: e.dhcp, BMC: e.bmc}, &FlagExecutor{Root: e.root},
+		&ProvisionerExecutor{Terraform: e.tf, Lokoctl: e.loko}, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
+	}})
+	e.lastResult = res
+	return res, err
+}
+
+func (e *rackEnv) mustApply(p *Plan) Result {
+	e.t.Helper()
+	res, err := e.apply(p)
+	if err != nil {
+		e.t.Fatalf("apply: %v", err)
+	}
+	return res
+}
+
+// converge applies until the plan is empty (at most 3 times), so the rack
+// is installed and settled, then clears the fakes' records.
+func (e *rackEnv) converge() {
+	e.t.Helper()
+	if e.rack.Provisioner == schema.Flatcar {
+		os.MkdirAll(filepath.Join(e.root, render.DefaultLayout().FlatcarDir, ".terraform"), 0o755)
+	}
+	for range 3 {
+		e.tf.noChanges = false
+		p := e.plan()
+		if !p.HasChanges() {
+			break
+		}
+		e.mustApply(p)
+		e.tf.noChanges = true // terraform has applied everything
+	}
+	e.tf.noChanges = true
+	if p := e.plan(); p.HasChanges() {
+		e.t.Fatalf("not converged: %v", layerAddrs(p.Changes, ""))
+	}
+	e.bmc.calls, e.tf.applys, e.dhcp.reloads, e.loko.applies = nil, 0, 0, 0
+}
+
+// layerAddrs lists "layer action address node" of the changes (of layer, or all).
+func layerAddrs(cs []Change, layer Layer) []string {
+	var out []string
+	for _, c := range cs {
+		if c.Action == ActionNoop || (layer != "" && c.Layer != layer) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %s", c.Layer, c.Action, c.Address, c.Node))
+	}
+	return out
+}
+
+func changedNodes(cs []Change) []string {
+	var out []string
+	for _, c := range cs {
+		if c.Node != "" && c.Action != ActionNoop && !slices.Contains(out, c.Node) {
+			out = append(out, c.Node)
+		}
+	}
+	return out
+}
+
+func TestFirstApplyInstallsEveryNode(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	p := e.plan()
+	if got := layerAddrs(p.Changes, LayerBMC); len(got) != 3 {
+		t.Fatalf("bmc changes = %v", got)
+	}
+	res := e.mustApply(p)
+	if res.Outcome != OutcomeSuccess {
+		t.Fatalf("outcome %s", res.Outcome)
+	}
+	want := []string{"node-0 boot pxe", "node-0 power cycle", "node-1 boot pxe", "node-1 power cycle", "node-2 boot pxe", "node-2 power cycle"}
+	if got := e.bmc.mutations(); !slices.Equal(got, want) {
+		t.Fatalf("bmc calls = %v", got)
+	}
+	for _, n := range e.rack.Nodes {
+		if !exists(e.root, render.FlagFilePath(render.Layout{}, schema.Flatcar, n.MAC)) {
+			t.Errorf("no flag file for %s", n.Name)
+		}
+	}
+	if e.tf.applys != 1 || e.dhcp.reloads != 1 {
+		t.Errorf("terraform applies %d, reloads %d", e.tf.applys, e.dhcp.reloads)
+	}
+	e.converge()
+}
+
+func TestReprovisionOneNode(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	e.converge()
+	e.rack.Nodes[1].Reprovision = "2026-11-25"
+	e.tf.noChanges = false
+	p := e.plan()
+	if got := changedNodes(p.Changes); !slices.Equal(got, []string{"node-1"}) {
+		t.Fatalf("nodes with changes = %v\n%v", got, layerAddrs(p.Changes, ""))
+	}
+	flag := render.FlagFilePath(render.Layout{}, schema.Flatcar, e.rack.Nodes[1].MAC)
+	wantLayers := map[Layer][]string{
+		LayerFlags:       {"flags delete file:" + flag + " node-1"},
+		LayerProvisioner: {"provisioner run provisioner:terraform "},
+		LayerBMC:         {"bmc pxe-reinstall bmc:node-1 node-1"},
+		LayerVerify:      {"verify verify verify:node-1 node-1"},
+		LayerDHCP:        nil,
+	}
+	for l, want := range wantLayers {
+		if got := layerAddrs(p.Changes, l); !slices.Equal(got, want) {
+			t.Errorf("%s changes = %v, want %v", l, got, want)
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Layer == LayerFlags && (!c.Disruptive || !strings.Contains(c.Reason, "nodes[1].reprovision")) {
+			t.Errorf("flag change %+v: want disruptive with the spec field as reason", c)
+		}
+	}
+	e.mustApply(p)
+	if got := e.bmc.mutations(); !slices.Equal(got, []string{"node-1 boot pxe", "node-1 power cycle"}) {
+		t.Fatalf("bmc calls = %v", got)
+	}
+	if !exists(e.root, flag) {
+		t.Fatal("flag file not recorded again after the reinstall")
+	}
+	e.converge()
+}
+
+// snapshot reads every file under the provisioner dir and /etc/hosts.
+func snapshot(t testing.TB, root string) map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "var/lib/rackctl") || strings.Contains(p, "/assets/") || strings.Contains(p, ".terraform") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		out[rel] = string(b)
+		return nil
+	})
+	return out
+}
+
+func TestExcludeAndReAdd(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	e.converge()
+	before := snapshot(t, e.root)
+	allocBefore, _ := ipam.LoadState(filepath.Join(e.st, AllocationFile))
+
+	e.rack.Nodes[1].Exclude = true
+	e.tf.noChanges = false
+	p := e.plan()
+	if got := layerAddrs(p.Changes, LayerFlags); len(got) != 1 || !strings.Contains(got[0], e.rack.Nodes[1].MAC) {
+		t.Fatalf("flag changes = %v", got)
+	}
+	if got := layerAddrs(p.Changes, LayerBMC); len(got) != 0 {
+		t.Fatalf("bmc changes for an exclude: %v", got)
+	}
+	e.mustApply(p)
+	tfvars := readFile(t, e.root, "home/core/flatcar-container-linux/terraform.tfvars")
+	if strings.Contains(tfvars, "node-1") || strings.Contains(tfvars, e.rack.Nodes[1].MAC) {
+		t.Fatalf("excluded node still in terraform.tfvars:\n%s", tfvars)
+	}
+	// Arrays stay aligned: node-2's MAC is second, as node-2 is.
+	macs := tfvars[strings.Index(tfvars, "node_macs"):strings.Index(tfvars, "node_names")]
+	names := tfvars[strings.Index(tfvars, "node_names"):strings.Index(tfvars, "matchbox_addr")]
+	if strings.Index(macs, e.rack.Nodes[2].MAC) < strings.Index(macs, e.rack.Nodes[0].MAC) || strings.Index(names, "node-2") < strings.Index(names, "node-0") {
+		t.Fatalf("arrays misaligned:\n%s", tfvars)
+	}
+	conf := readFile(t, e.root, render.DefaultLayout().DnsmasqConf)
+	if !strings.Contains(conf, e.rack.Nodes[1].BMCMAC) {
+		t.Fatal("the excluded node's BMC lost its DHCP reservation")
+	}
+	e.converge()
+
+	e.rack.Nodes[1].Exclude = false
+	e.tf.noChanges = false
+	p = e.plan()
+	if got := layerAddrs(p.Changes, LayerBMC); len(got) != 1 || !strings.Contains(p.Changes[slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerBMC })].Reason, "added back") {
+		t.Fatalf("bmc changes = %v", got)
+	}
+	e.mustApply(p)
+	e.converge()
+	after := snapshot(t, e.root)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s differs after exclude and re-add", k)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d files after, %d before", len(after), len(before))
+	}
+	allocAfter, _ := ipam.LoadState(filepath.Join(e.st, AllocationFile))
+	if fmt.Sprint(allocBefore) != fmt.Sprint(allocAfter) {
+		t.Errorf("allocation changed:\n%v\n%v", allocBefore, allocAfter)
+	}
+}
+
+func TestReplaceMACReleasesOldLease(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	e.converge()
+	alloc, _ := ipam.LoadState(filepath.Join(e.st, AllocationFile))
+	var ip netip.Addr
+	for _, en := range alloc.Entries {
+		if en.Node == "node-1" && en.NIC == ipam.Primary {
+			ip = en.IP
+		}
+	}
+	oldMAC := e.rack.Nodes[1].MAC
+	e.dhcp.leases = []dhcp.Lease{{Expiry: e.now.Add(time.Hour), MAC: oldMAC, IP: ip, Hostname: "node-1"}}
+	e.rack.Nodes[1].MAC = "aa:bb:01:00:00:99"
+	e.tf.noChanges = false
+	p := e.plan()
+	if got := layerAddrs(p.Changes, LayerDHCP); !slices.Equal(got, []string{
+		"dhcp reload dhcp:dnsmasq ",
+		"dhcp release-lease dhcp:lease:" + oldMAC + "/" + ip.String() + " node-1",
+	}) {
+		t.Fatalf("dhcp changes = %v", got)
+	}
+	if len(p.Allocations) != 1 || p.Allocations[0].Reason != ipam.ReasonMACReplaced || p.Allocations[0].New != ip {
+		t.Fatalf("allocations = %v", p.Allocations)
+	}
+	if got := layerAddrs(p.Changes, LayerFlags); len(got) != 1 || !strings.Contains(got[0], oldMAC) {
+		t.Fatalf("flag changes = %v", got)
+	}
+	e.mustApply(p)
+	if !slices.Equal(e.dhcp.released, []string{oldMAC + " " + ip.String()}) {
+		t.Fatalf("released = %v", e.dhcp.released)
+	}
+	if got := e.bmc.mutations(); !slices.Equal(got, []string{"node-1 boot pxe", "node-1 power cycle"}) {
+		t.Fatalf("bmc calls = %v", got)
+	}
+	e.converge()
+}
+
+func TestFailingBMCStopsOnlyItsNode(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	e.bmc.fail["node-0"] = fmt.Errorf("bmc node-0: %w", bmc.ErrUnreachable)
+	res, err := e.apply(e.plan())
+	if !errors.Is(err, bmc.ErrUnreachable) || res.Outcome != OutcomeFailed {
+		t.Fatalf("err = %v, outcome %s", err, res.Outcome)
+	}
+	if got := e.bmc.mutations(); len(got) != 4 || slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "node-0") }) {
+		t.Fatalf("bmc calls = %v", got)
+	}
+	if got := addresses(res.NotAttempted); !slices.Equal(got, []string{"verify verify:node-0"}) {
+		t.Fatalf("not attempted = %v", got)
+	}
+	for i, n := range e.rack.Nodes {
+		if got := exists(e.root, render.FlagFilePath(render.Layout{}, schema.Flatcar, n.MAC)); got != (i != 0) {
+			t.Errorf("%s flag file present = %v", n.Name, got)
+		}
+	}
+	delete(e.bmc.fail, "node-0")
+	e.bmc.calls = nil
+	p := e.plan()
+	// The fake BMCs keep "pxe" as boot device after the install (a real
+	// node's boot workaround unit sets disk), so node-1 and node-2 get
+	// set-boot-disk; only node-0 is installed.
+	reinstall := slices.DeleteFunc(slices.Clone(p.Changes), func(c Change) bool { return c.Action == ActionSetBootDisk })
+	if got := changedNodes(reinstall); !slices.Equal(got, []string{"node-0"}) {
+		t.Fatalf("rerun plans for %v", got)
+	}
+	e.mustApply(p)
+	e.converge()
+}
+
+func TestTerraformFailureStopsLaterPhases(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 2)
+	e.tf.applyErr = errors.New("matchbox: connection refused")
+	res, err := e.apply(e.plan())
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || res.Outcome != OutcomeFailed {
+		t.Fatalf("err = %v, outcome %s", err, res.Outcome)
+	}
+	if len(e.bmc.mutations()) != 0 {
+		t.Fatalf("bmc acted after a failed provisioner: %v", e.bmc.mutations())
+	}
+	var notRun []Layer
+	for _, c := range res.NotAttempted {
+		notRun = append(notRun, c.Layer)
+	}
+	if !slices.Equal(notRun, []Layer{LayerBMC, LayerBMC, LayerVerify, LayerVerify}) {
+		t.Fatalf("not attempted = %v", addresses(res.NotAttempted))
+	}
+	e.tf.applyErr = nil
+	e.mustApply(e.plan())
+	if got := e.bmc.mutations(); len(got) != 4 {
+		t.Fatalf("bmc calls after the rerun = %v", got)
+	}
+	e.converge()
+}
+
+func TestSavedPlanStaleOnPowerChange(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 2)
+	e.converge()
+	e.rack.Nodes[0].Reprovision = "x"
+	p := e.plan()
+	if p.Observed["bmc:node-0:power"] != "on" {
+		t.Fatalf("observed = %v", p.Observed)
+	}
+	e.bmc.power["node-0"] = "off" // someone switched it off meanwhile
+	_, err := e.apply(p)
+	var se *StaleError
+	if !errors.Is(err, ErrStalePlan) || !errors.As(err, &se) || se.Changed[0].Key != "bmc:node-0:power" {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.bmc.mutations()) != 0 {
+		t.Fatal("a stale plan acted on a BMC")
+	}
+}
+
+func TestDnsmasqCheckFailsPlan(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 1)
+	e.dhcp.checkErr = &dhcp.CheckError{Message: "dnsmasq: bad dhcp-host at line 3", Line: 3}
+	_, err := Build(context.Background(), e.rack, PlanOptions{Root: e.root, StateDir: e.st, Layers: e.layers()})
+	if err == nil || !strings.Contains(err.Error(), "bad dhcp-host at line 3") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSSHKeyChangeNotes(t *testing.T) {
+	for _, prov := range []schema.Provisioner{schema.Flatcar, schema.Lokomotive} {
+		t.Run(string(prov), func(t *testing.T) {
+			e := newRackEnv(t, prov, 3)
+			e.converge()
+			e.rack.Cluster.SSHPubKeys = append(e.rack.Cluster.SSHPubKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc1Ipu0vTYCbDfcg1pNb7s0R7Kd4MFJvq1dZs0Z2rk5 new@example")
+			p := e.plan()
+			i := slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerProvisioner })
+			if i < 0 {
+				t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
+			}
+			notes := strings.Join(p.Changes[i].Notes, "\n")
+			want := "reprovisioned without PXE (Ignition re-run)"
+			if prov == schema.Lokomotive {
+				want = "lokomotive-controller-0: add the new key to this controller by hand"
+			}
+			if !strings.Contains(notes, want) {
+				t.Fatalf("notes = %q, want %q", notes, want)
+			}
+			if got := layerAddrs(p.Changes, LayerBMC); len(got) != 0 {
+				t.Fatalf("an SSH key change power-cycles: %v", got)
+			}
+		})
+	}
+}
+
+func TestTargetLimitsNodeActions(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	e.targets = []string{"node-2"}
+	p := e.plan()
+	if got := changedNodes(p.Changes); !slices.Equal(got, []string{"node-2"}) {
+		t.Fatalf("nodes = %v", got)
+	}
+}
