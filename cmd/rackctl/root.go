@@ -115,6 +115,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newIPMICmd(g),
 		newImportCmd(g),
 		newUITokenCmd(g),
+		newRotateCmd(g),
 	)
 	return root
 }

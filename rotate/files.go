@@ -1,0 +1,112 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CredentialFiles are rackctl's credential files (the spec's
+// bmc.userFile and bmc.passwordFile, as host paths).
+type CredentialFiles struct {
+	UserFile     string `json:"userFile"`
+	PasswordFile string `json:"passwordFile"`
+}
+
+// BackupSuffix is appended to a credential file's name for the copy of
+// its content before the switch.
+const BackupSuffix = ".old"
+
+// ReadPassword reads a password file (bmc.rotate.passwordFile): its whole
+// content with one trailing newline (and carriage return) trimmed.
+func ReadPassword(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	s := strings.TrimSuffix(string(data), "\n")
+	s = strings.TrimSuffix(s, "\r")
+	if s == "" {
+		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	return s, nil
+}
+
+// backup copies each credential file to <file>.old (0600). A missing
+// file is not an error: there is nothing to keep.
+func (f CredentialFiles) backup() error {
+	for _, p := range []string{f.UserFile, f.PasswordFile} {
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", p, err)
+		}
+		if err := writeFileAtomic(p+BackupSuffix, data); err != nil {
+			return fmt.Errorf("back up %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// write replaces the files with user and password, each atomically, 0600.
+func (f CredentialFiles) write(user, password string) error {
+	if err := writeFileAtomic(f.UserFile, []byte(user+"\n")); err != nil {
+		return fmt.Errorf("write %s: %w", f.UserFile, err)
+	}
+	if err := writeFileAtomic(f.PasswordFile, []byte(password+"\n")); err != nil {
+		return fmt.Errorf("write %s: %w", f.PasswordFile, err)
+	}
+	return nil
+}
+
+func (f CredentialFiles) check() error {
+	if f.UserFile == "" || f.PasswordFile == "" {
+		return errors.New("credential files not named (bmc.userFile, bmc.passwordFile)")
+	}
+	if filepath.Clean(f.UserFile) == filepath.Clean(f.PasswordFile) {
+		return fmt.Errorf("bmc.userFile and bmc.passwordFile are the same file %s", f.UserFile)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a 0600 temporary file next to path,
+// syncs it and renames it over path, then syncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
