@@ -240,3 +240,13 @@ func TestVersion(t *testing.T) {
 		t.Errorf("exit %d: %q", r.code, r.stdout)
 	}
 }
+
+// --verify cluster needs a cluster to ask: without a kubeconfig the plan is
+// refused up front, naming the flag and the way out.
+func TestVerifyClusterNeedsKubeconfig(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	r := cli(t, "plan", "-f", example, "--root", t.TempDir(), "--dhcp", "none", "--verify", "cluster")
+	if r.code != 1 || !strings.Contains(r.stderr, "--verify cluster") || !strings.Contains(r.stderr, "--kubeconfig") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

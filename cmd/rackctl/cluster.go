@@ -110,3 +110,37 @@ binding are reused; a binding of that name pointing elsewhere is an error.`,
 	cmd.Flags().DurationVar(&opts.SecretWait, "secret-wait", cluster.DefaultSecretWait, "how long to wait for the token controller to fill a long-lived Secret")
 	return cmd
 }
+
+// clusterVerifier waits until a freshly installed node joined the cluster
+// and is Ready, printing its progress.
+type clusterVerifier struct {
+	g       *globals
+	client  *cluster.Client
+	timeout time.Duration
+}
+
+func (v *clusterVerifier) Verify(ctx context.Context, node string) error {
+	notReady, err := v.client.WaitReady(ctx, []string{node}, cluster.WaitOptions{
+		Timeout: v.timeout,
+		Progress: func(name string, st cluster.NodeStatus) {
+			state := "not joined"
+			switch {
+			case st.Ready:
+				state = "Ready"
+			case st.Joined:
+				state = "joined, not Ready"
+			}
+			v.g.log.Info("waiting for node", "node", name, "state", state)
+			if v.g.output == "human" {
+				fmt.Fprintf(v.g.stdout, "verify: %s: %s\n", name, state)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("node %s not Ready after %s: %w", node, v.timeout, err)
+	}
+	if len(notReady) > 0 {
+		return fmt.Errorf("node %s not Ready after %s", node, v.timeout)
+	}
+	return nil
+}

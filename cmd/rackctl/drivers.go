@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/cluster"
 	"github.com/rackctl/rackctl/dhcp"
 	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/reconcile"
@@ -41,6 +42,7 @@ type driverFlags struct {
 	parallelism    int
 	lokoctl        string
 	verify         string
+	verifyTimeout  time.Duration
 }
 
 func (d *driverFlags) register(f *pflag.FlagSet) {
@@ -57,7 +59,8 @@ func (d *driverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&d.terraformrc, "terraformrc", os.Getenv("TF_CLI_CONFIG_FILE"), "terraform CLI config (TF_CLI_CONFIG_FILE), e.g. a provider mirror")
 	f.IntVar(&d.parallelism, "parallelism", provision.DefaultParallelism, "terraform apply -parallelism")
 	f.StringVar(&d.lokoctl, "lokoctl", "lokoctl", "lokoctl binary")
-	f.StringVar(&d.verify, "verify", "flag", "verify layer: flag (record each install in its flag file) or none")
+	f.StringVar(&d.verify, "verify", "flag", "verify layer: flag (record each install in its flag file), cluster (record it once the node joined the cluster and is Ready) or none")
+	f.DurationVar(&d.verifyTimeout, "verify-timeout", cluster.DefaultWaitTimeout, "with --verify cluster: how long to wait for each installed node to become Ready")
 }
 
 // drivers are the constructed drivers of one plan or apply.
@@ -169,9 +172,17 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 		// Only installs rackctl drove itself are recorded.
 		out.layers.Verify = d.provisionerRun == "auto"
 		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: g.root, Log: g.log})
+	case "cluster":
+		client, err := g.clusterClient()
+		if err != nil {
+			return nil, fmt.Errorf("--verify cluster: %w", err)
+		}
+		out.layers.Verify = d.provisionerRun == "auto"
+		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: g.root, Log: g.log,
+			Verifier: &clusterVerifier{g: g, client: client, timeout: d.verifyTimeout}})
 	case "none":
 	default:
-		return nil, fmt.Errorf("--verify %q: want flag or none", d.verify)
+		return nil, fmt.Errorf("--verify %q: want flag, cluster or none", d.verify)
 	}
 	return out, nil
 }
