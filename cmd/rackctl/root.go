@@ -114,6 +114,8 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newStatusCmd(g),
 		newIPMICmd(g),
 		newImportCmd(g),
+		newWatchCmd(g),
+		newApproveCmd(g),
 		newUITokenCmd(g),
 		newRotateCmd(g),
 	)

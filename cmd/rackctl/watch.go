@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/source"
+	"github.com/rackctl/rackctl/watch"
+)
+
+type watchFlags struct {
+	repo              string
+	branch            string
+	path              string
+	interval          time.Duration
+	fetchTimeout      time.Duration
+	verifyKeyring     string
+	allowedSigners    string
+	allowNonFF        bool
+	webhookSecretFile string
+	maxControllers    int
+	maxWorkersPercent int
+	maxNodesPercent   int
+	windows           []string
+	driftInterval     time.Duration
+	backoffMin        time.Duration
+	backoffMax        time.Duration
+	approvalPoll      time.Duration
+	listen            string
+	once              bool
+	drivers           driverFlags
+}
+
+func newWatchCmd(g *globals) *cobra.Command {
+	var wf watchFlags
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Apply every new revision of rack.yaml (GitOps loop)",
+		Long: `watch follows rack.yaml in a git repository (--repo) or on disk (-f) and,
+for each new revision, validates it, plans and applies it, as 'rackctl apply
+--auto-approve' would. A spec that fails validation is rejected and the rack
+stays as it was; with --verify-keyring or --allowed-signers only commits
+signed by those keys are followed.
+
+Safety: a plan that would reinstall or power-cycle more nodes than the limits
+allow (--max-disruptive-*) is held, whole, until 'rackctl approve COMMIT'; with
+--disruptive-window, a plan with any disruptive change waits for a window
+(non-disruptive plans apply at any time). A held plan is re-planned before it
+is applied. The applied revision is re-planned every --drift-interval and any
+drift is fixed under the same rules. Failures are retried with exponential
+backoff.
+
+Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
+history.jsonl). /metrics, /healthz and, for a git source, POST /webhook are
+served on --listen. SIGHUP fetches at once; SIGTERM stops after cancelling the
+running apply cleanly. Layers and drivers take the same flags as apply.
+
+With --once the current revision is handled once; exit 0 when applied or
+already in sync, 2 when held, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f := cmd.Flag("log-level"); f == nil || !f.Changed {
+				g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			return g.runWatch(cmd.Context(), cmd, &wf)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&wf.repo, "repo", "", "git repository to follow (URL or local path); without it the file -f is watched")
+	f.StringVar(&wf.branch, "branch", source.DefaultBranch, "branch to follow")
+	f.StringVar(&wf.path, "path", source.DefaultSpecPath, "path of the spec in the repository")
+	f.DurationVar(&wf.interval, "interval", source.DefaultInterval, "time between fetches of the repository")
+	f.DurationVar(&wf.fetchTimeout, "fetch-timeout", source.DefaultTimeout, "timeout of one fetch")
+	f.StringVar(&wf.verifyKeyring, "verify-keyring", "", "follow only commits signed by a key of this ASCII-armored OpenPGP keyring")
+	f.StringVar(&wf.allowedSigners, "allowed-signers", "", "follow only commits signed by an SSH key of this allowed-signers file")
+	f.BoolVar(&wf.allowNonFF, "allow-non-fast-forward", false, "follow a branch whose history was rewritten")
+	f.StringVar(&wf.webhookSecretFile, "webhook-secret-file", "", "file holding the secret POST /webhook requires")
+	f.IntVar(&wf.maxControllers, "max-disruptive-controllers", 1, "controllers one commit may reinstall or power-cycle without approval (-1: no limit)")
+	f.IntVar(&wf.maxWorkersPercent, "max-disruptive-workers-percent", 25, "percent of the workers one commit may disrupt without approval, at least 1 (-1: no limit)")
+	f.IntVar(&wf.maxNodesPercent, "max-disruptive-nodes-percent", 25, "flatcar: percent of the nodes one commit may disrupt without approval, at least 1 (-1: no limit)")
+	f.StringArrayVar(&wf.windows, "disruptive-window", nil, `when disruptive changes may run, local time, e.g. "Mon-Fri 09:00-17:00"; repeatable (default: any time)`)
+	f.DurationVar(&wf.driftInterval, "drift-interval", watch.DefaultDriftInterval, "re-plan the applied revision this often (0: off)")
+	f.DurationVar(&wf.backoffMin, "backoff-min", watch.DefaultBackoffMin, "wait after the first failure; doubles with each failure in a row")
+	f.DurationVar(&wf.backoffMax, "backoff-max", watch.DefaultBackoffMax, "longest wait between retries")
+	f.DurationVar(&wf.approvalPoll, "approval-poll", watch.DefaultPollInterval, "how often a held plan checks for its approval or window")
+	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz and /webhook (empty: off)")
+	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
+	wf.drivers.register(f)
+	return cmd
+}
+
+func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFlags) error {
+	pol := watch.Policy{
+		MaxControllers:    wf.maxControllers,
+		MaxWorkersPercent: wf.maxWorkersPercent,
+		MaxNodesPercent:   wf.maxNodesPercent,
+	}
+	for _, s := range wf.windows {
+		w, err := watch.ParseWindow(s)
+		if err != nil {
+			return fmt.Errorf("--disruptive-window: %w", err)
+		}
+		pol.Windows = append(pol.Windows, w)
+	}
+	drift := wf.driftInterval
+	if drift == 0 {
+		drift = -1 // off
+	}
+	if err := os.MkdirAll(g.stateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+
+	var src source.Source
+	var git *source.Git
+	if wf.repo != "" {
+		if cmd.Flags().Changed("file") {
+			return errors.New("-f and --repo exclude each other: -f watches a local file, --repo a git repository")
+		}
+		cfg := source.GitConfig{
+			URL: wf.repo, Branch: wf.branch, Path: wf.path,
+			Dir:      filepath.Join(g.stateDir, "source", "git"),
+			Interval: wf.interval, Timeout: wf.fetchTimeout,
+			AllowNonFastForward: wf.allowNonFF,
+			Log:                 g.log,
+		}
+		var err error
+		if wf.verifyKeyring != "" {
+			if cfg.Keyring, err = os.ReadFile(wf.verifyKeyring); err != nil {
+				return fmt.Errorf("--verify-keyring: %w", err)
+			}
+			cfg.Verify = true
+		}
+		if wf.allowedSigners != "" {
+			if cfg.SSHAllowedSigners, err = os.ReadFile(wf.allowedSigners); err != nil {
+				return fmt.Errorf("--allowed-signers: %w", err)
+			}
+			cfg.Verify = true
+		}
+		if wf.webhookSecretFile != "" {
+			if cfg.WebhookSecret, err = readWebhookSecret(wf.webhookSecretFile); err != nil {
+				return fmt.Errorf("--webhook-secret-file: %w", err)
+			}
+		}
+		if cfg.LastApplied, err = watch.LastApplied(g.stateDir); err != nil {
+			g.log.Warn("last applied commit unknown", "err", err)
+		}
+		if git, err = source.NewGit(cfg); err != nil {
+			return err
+		}
+		src = git
+		g.specFile = wf.path
+	} else {
+		if wf.verifyKeyring != "" || wf.allowedSigners != "" {
+			return errors.New("--verify-keyring and --allowed-signers need a git source (--repo)")
+		}
+		fs, err := source.NewFile(source.FileConfig{Path: g.specFile, Log: g.log})
+		if err != nil {
+			return err
+		}
+		src = fs
+	}
+
+	var last watch.EventRecord
+	cfg := watch.Config{
+		Source:        src,
+		Reconciler:    &cliReconciler{g: g, df: &wf.drivers},
+		StateDir:      g.stateDir,
+		Policy:        pol,
+		DriftInterval: drift,
+		BackoffMin:    wf.backoffMin,
+		BackoffMax:    wf.backoffMax,
+		PollInterval:  wf.approvalPoll,
+		Log:           g.log,
+		OnEvent:       func(r watch.EventRecord) { last = r },
+	}
+	if git != nil {
+		cfg.Webhook = git.WebhookHandler()
+	}
+	w, err := watch.New(cfg)
+	if err != nil {
+		return err
+	}
+
+	if wf.listen != "" {
+		stop, err := serveHTTP(wf.listen, w.Handler(), g.log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	if wf.once {
+		out, err := w.RunOnce(ctx)
+		return g.reportOnce(out, last, err)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if git != nil {
+					g.log.Info("SIGHUP: fetching now")
+					git.Trigger()
+				} else {
+					g.log.Info("SIGHUP ignored: the file source sees changes by itself")
+				}
+			}
+		}
+	}()
+	g.log.Info("watching", "source", sourceName(wf, g), "stateDir", g.stateDir)
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	g.log.Info("stopped")
+	return nil
+}
+
+func sourceName(wf *watchFlags, g *globals) string {
+	if wf.repo != "" {
+		return wf.repo + "@" + wf.branch + ":" + wf.path
+	}
+	return g.specFile
+}
+
+// reportOnce prints the outcome of --once and turns it into the exit code.
+func (g *globals) reportOnce(out watch.Outcome, rec watch.EventRecord, err error) error {
+	if g.output == "json" {
+		_ = writeJSON(g.stdout, struct {
+			Outcome watch.Outcome     `json:"outcome"`
+			Record  watch.EventRecord `json:"record"`
+			Error   string            `json:"error,omitempty"`
+		}{out, rec, errString(err)})
+	} else {
+		fmt.Fprintf(g.stdout, "%s: %s\n", shortCommit(rec.Commit), out)
+		var diags schema.Errors
+		switch {
+		case errors.As(err, &diags):
+			fmt.Fprintf(g.stderr, "spec is not valid (%d problem%s):\n", len(diags), plural(len(diags)))
+			for _, d := range diags {
+				fmt.Fprintf(g.stderr, "  %s\n", d)
+			}
+		case err != nil:
+			fmt.Fprintln(g.stderr, "Error:", err)
+		case rec.Reason != "":
+			fmt.Fprintln(g.stdout, rec.Reason)
+		}
+	}
+	switch out {
+	case watch.OutcomeApplied, watch.OutcomeUnchanged:
+		return nil
+	case watch.OutcomeHeld:
+		return exitCodeError{exitChanges}
+	default:
+		return exitCodeError{exitError}
+	}
+}
+
+// serveHTTP serves h on addr until stop is called.
+func serveHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// readWebhookSecret reads a secret file, without its trailing newline.
+func readWebhookSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return b, nil
+}
+
+// cliReconciler is the watch loop's way into the CLI's own plan and apply
+// path: the same drivers, layers and executors as 'rackctl apply'.
+type cliReconciler struct {
+	g   *globals
+	df  *driverFlags
+	drv *drivers // of the last Plan, for the Apply that follows it
+}
+
+var _ watch.Reconciler = (*cliReconciler)(nil)
+
+func (r *cliReconciler) Plan(ctx context.Context, rack *schema.Rack, commit string) (*reconcile.Plan, error) {
+	drv, err := r.g.drivers(rack, r.df)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.g.buildPlan(ctx, rack, nil, drv)
+	if err != nil {
+		return nil, err
+	}
+	if p.Commit == "" {
+		p.Commit = commit
+	}
+	r.drv = drv
+	return p, nil
+}
+
+func (r *cliReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
+	drv := r.drv
+	if drv == nil {
+		var err error
+		if drv, err = r.g.drivers(rack, r.df); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	log := r.g.log.With("commit", p.Commit)
+	return reconcile.Apply(ctx, p, reconcile.ApplyOptions{
+		Root:      r.g.root,
+		StateDir:  r.g.stateDir,
+		Commit:    p.Commit,
+		Log:       log,
+		Executors: drv.executors,
+		Validate:  drv.validate,
+		Progress: func(ev reconcile.Event) {
+			attrs := []any{"layer", string(ev.Layer), "status", string(ev.Status)}
+			if ev.Change != nil {
+				attrs = append(attrs, "action", string(ev.Change.Action), "address", ev.Change.Address)
+				if ev.Change.Node != "" {
+					attrs = append(attrs, "node", ev.Change.Node)
+				}
+			}
+			if ev.Err != nil {
+				log.Warn("apply", append(attrs, "err", ev.Err)...)
+				return
+			}
+			log.Info("apply", attrs...)
+		},
+		BeforePhase: r.g.pauseHook(),
+	})
+}

@@ -1,0 +1,70 @@
+// Package watch is rackctl's GitOps loop (`rackctl watch`): it takes each
+// revision of rack.yaml from a [source.Source] (git or a local file),
+// validates it, plans it, checks it against a safety [Policy] and applies
+// it, through a [Reconciler] the CLI backs with its own plan and apply path.
+//
+// # One revision
+//
+// A spec that fails validation (schema.Parse) never reaches plan: the
+// revision is recorded as rejected with the positioned diagnostics and the
+// rack keeps the last valid revision. A commit the source refuses (unsigned,
+// unknown key, bad signature, not a fast-forward) is recorded as skipped.
+// An empty plan is "unchanged". Otherwise the policy decides, and the plan
+// is applied with the commit in reconcile's history.jsonl.
+//
+// # Policy
+//
+// The disruptive changes of a plan (reconcile.Change.Disruptive: PXE
+// reinstalls, power cycles, flag files removed to force a reinstall) are
+// counted as distinct nodes per role. Up to Policy.MaxControllers
+// controllers and Policy.MaxWorkersPercent of the workers (flatcar:
+// MaxNodesPercent of the nodes), at least one, go without asking; more
+// holds the plan until `rackctl approve COMMIT` writes
+// <stateDir>/approvals/<commit>. The loop polls for the approval, plans the
+// commit again against the current state and applies it; the approval is
+// removed after a successful apply. An approval lifts the node limits only.
+//
+// With Policy.Windows, a plan with any disruptive change waits outside the
+// windows and goes when one opens; plans without disruptive changes apply
+// at any time.
+//
+// A held plan is held whole: its non-disruptive changes (DHCP reservations,
+// /etc/hosts, configuration files) wait with it. Applying part of a plan is
+// not safe from outside reconcile: the state records a plan saves
+// (nodes.json, the file manifest) describe the whole plan, so a partial
+// apply would record reinstalls that never happened. A commit that only
+// touches non-disruptive parts is never held. A newer valid revision
+// replaces a held one.
+//
+// # Drift, failures, stopping
+//
+// Every Config.DriftInterval the last applied revision is planned again; a
+// non-empty plan is applied under the same policy (trigger "drift").
+// A failed plan or apply, and a panic in the Reconciler (recovered, logged
+// with its stack), are retried after [Backoff]: BackoffMin doubling per
+// failure in a row, capped at BackoffMax. Cancelling Run's context (SIGTERM)
+// reaches reconcile.Apply, which stops between changes and releases its
+// lock; the revision is recorded as cancelled, and the next start, handed
+// the same revision by the source, converges.
+//
+// # Records
+//
+// <stateDir>/watch-events.jsonl has one [EventRecord] per outcome
+// (applied, apply-failed, unchanged, rejected, skipped, held, failed,
+// cancelled) with the commit, author, commit time, signer, planned counts,
+// the policy verdict and the reason; [ReadEvents] reads it. Drift checks
+// that find nothing are not recorded. <stateDir>/watch-state.json keeps the
+// last applied commit ([LastApplied]) for the git source's fast-forward
+// check after a restart.
+//
+// # Metrics
+//
+// [Watcher.Handler] serves /metrics (its own registry):
+// rackctl_watch_last_applied_info{commit}, _last_applied_timestamp_seconds,
+// _reconcile_duration_seconds{trigger,outcome}, _actions_total{layer,outcome},
+// _reconciles_total{trigger,outcome}, _bmc_reachable{node} (from the
+// "bmc:NODE:power" values each plan observes, so only for nodes the bmc
+// layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
+// _source_errors_total; /healthz (the [Status] as JSON, 503 when the loop is
+// not running); and /webhook when Config.Webhook is set.
+package watch

@@ -1,0 +1,303 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/source"
+)
+
+const exampleSpec = "../spec-examples/lokomotive.yaml"
+
+func baseSpec(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(exampleSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// withReprovision sets the reprovision value of the named nodes.
+func withReprovision(t *testing.T, spec, value string, nodes ...string) string {
+	t.Helper()
+	for _, n := range nodes {
+		old := "  - name: " + n + "\n"
+		if !strings.Contains(spec, old) {
+			t.Fatalf("spec has no node %s", n)
+		}
+		spec = strings.Replace(spec, old, old+"    reprovision: "+value+"\n", 1)
+	}
+	return spec
+}
+
+// badSpec has an invalid MAC on line 31 (nodes[0].mac).
+func badSpec(t *testing.T) string {
+	t.Helper()
+	s := baseSpec(t)
+	return strings.Replace(s, "mac: aa:bb:cc:dd:00:01", "mac: not-a-mac", 1)
+}
+
+// testReconciler plans and applies with the real reconcile package (files
+// layer only), under a temp root. Nodes whose reprovision value differs
+// from the last applied one get a disruptive bmc change, carried out by a
+// recording fake executor. Hooks inject failures.
+type testReconciler struct {
+	root, stateDir string
+
+	mu          sync.Mutex
+	applied     map[string]string // node → reprovision applied
+	plans       []string          // commits planned
+	planTimes   []time.Time
+	applies     []string // commits applied
+	reinstalled []string
+	planPanics  int // panic in the next n Plan calls
+	planErrs    int // fail the next n Plan calls
+	blockApply  bool
+	applyStart  chan string // receives the commit at each apply start, if set
+}
+
+func newTestReconciler(t *testing.T) *testReconciler {
+	root := t.TempDir()
+	return &testReconciler{root: root, stateDir: filepath.Join(root, "var/lib/rackctl"), applied: map[string]string{}}
+}
+
+func (r *testReconciler) Plan(ctx context.Context, rack *schema.Rack, commit string) (*reconcile.Plan, error) {
+	r.mu.Lock()
+	r.plans = append(r.plans, commit)
+	r.planTimes = append(r.planTimes, time.Now())
+	if r.planPanics > 0 {
+		r.planPanics--
+		r.mu.Unlock()
+		panic("injected panic in Plan")
+	}
+	if r.planErrs > 0 {
+		r.planErrs--
+		r.mu.Unlock()
+		return nil, fmt.Errorf("injected plan failure")
+	}
+	r.mu.Unlock()
+	p, err := reconcile.Build(ctx, rack, reconcile.PlanOptions{Root: r.root, StateDir: r.stateDir, Commit: commit})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range rack.Nodes {
+		if n.Reprovision != r.applied[n.Name] {
+			p.Changes = append(p.Changes, reconcile.Change{
+				Layer: reconcile.LayerBMC, Action: reconcile.ActionPXEReinstall, Address: "bmc:" + n.Name,
+				Node: n.Name, Disruptive: true, Reason: "reprovision " + n.Reprovision,
+			})
+		}
+	}
+	return p, nil
+}
+
+func (r *testReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
+	r.mu.Lock()
+	block, started := r.blockApply, r.applyStart
+	r.mu.Unlock()
+	if started != nil {
+		started <- p.Commit
+	}
+	opts := reconcile.ApplyOptions{
+		Root: r.root, StateDir: r.stateDir, Commit: p.Commit,
+		Executors: []reconcile.Executor{&fakeBMC{r: r}},
+	}
+	if block {
+		opts.BeforePhase = func(ctx context.Context, _ reconcile.Layer) { <-ctx.Done() }
+	}
+	res, err := reconcile.Apply(ctx, p, opts)
+	if err == nil {
+		r.mu.Lock()
+		r.applies = append(r.applies, p.Commit)
+		for _, n := range rack.Nodes {
+			r.applied[n.Name] = n.Reprovision
+		}
+		r.mu.Unlock()
+	}
+	return res, err
+}
+
+func (r *testReconciler) planned() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.plans...)
+}
+
+type fakeBMC struct{ r *testReconciler }
+
+func (f *fakeBMC) Layer() reconcile.Layer { return reconcile.LayerBMC }
+
+func (f *fakeBMC) Apply(ctx context.Context, c reconcile.Change) error {
+	f.r.mu.Lock()
+	f.r.reinstalled = append(f.r.reinstalled, c.Node)
+	f.r.mu.Unlock()
+	return nil
+}
+
+// chanSource sends what the test puts on its channel.
+type chanSource chan source.Event
+
+func (c chanSource) Run(ctx context.Context, out chan<- source.Event) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-c:
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+func revision(commit, spec string) source.Event {
+	return source.Event{Revision: &source.Revision{Commit: commit, Author: "Ops", AuthorEmail: "ops@example.com",
+		Time: time.Now(), Spec: []byte(spec), Path: "rack.yaml"}, Time: time.Now()}
+}
+
+// loop runs a Watcher in the background; events are sent on a channel.
+type loop struct {
+	w      *Watcher
+	events chan EventRecord
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startLoop(t *testing.T, cfg Config) *loop {
+	t.Helper()
+	l := &loop{events: make(chan EventRecord, 100), done: make(chan error, 1)}
+	cfg.OnEvent = func(r EventRecord) { l.events <- r }
+	if cfg.Log == nil {
+		cfg.Log = testLogger(t)
+	}
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.w = w
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() { l.done <- w.Run(ctx) }()
+	t.Cleanup(func() { l.stop(t) })
+	return l
+}
+
+func (l *loop) stop(t *testing.T) {
+	t.Helper()
+	l.cancel()
+	select {
+	case err, ok := <-l.done:
+		if ok && err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		close(l.done)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// next waits for the next record.
+func (l *loop) next(t *testing.T) EventRecord {
+	t.Helper()
+	select {
+	case r := <-l.events:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal("no watch event within 20s")
+		return EventRecord{}
+	}
+}
+
+// expect waits for the next record and checks its outcome.
+func (l *loop) expect(t *testing.T, want Outcome) EventRecord {
+	t.Helper()
+	r := l.next(t)
+	if r.Outcome != want {
+		t.Fatalf("event %s (%s) for %s, want %s", r.Outcome, r.Reason, r.Commit, want)
+	}
+	return r
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// gitRepo is a repository made with the git CLI.
+type gitRepo struct {
+	t   *testing.T
+	dir string
+	env []string
+}
+
+func newGitRepo(t *testing.T) *gitRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is required for this test: install git")
+	}
+	home := t.TempDir()
+	r := &gitRepo{t: t, dir: t.TempDir(), env: append(os.Environ(),
+		"HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Alice Ops", "GIT_AUTHOR_EMAIL=alice@example.com",
+		"GIT_COMMITTER_NAME=Alice Ops", "GIT_COMMITTER_EMAIL=alice@example.com")}
+	r.git("init", "-q", "-b", "main")
+	return r
+}
+
+func (r *gitRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir, cmd.Env = r.dir, r.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit writes rack.yaml and commits it; extra args go to git commit
+// (e.g. -S). It returns the commit hash.
+func (r *gitRepo) commit(spec, msg string, extra ...string) string {
+	r.t.Helper()
+	if err := os.WriteFile(filepath.Join(r.dir, "rack.yaml"), []byte(spec), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	r.git("add", "rack.yaml")
+	r.git(append([]string{"commit", "-q", "-m", msg}, extra...)...)
+	return r.git("rev-parse", "HEAD")
+}
+
+func gitSource(t *testing.T, repo *gitRepo, mod func(*source.GitConfig)) *source.Git {
+	t.Helper()
+	cfg := source.GitConfig{URL: repo.dir, Dir: filepath.Join(t.TempDir(), "clone"), Interval: 100 * time.Millisecond, Timeout: 10 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	g, err := source.NewGit(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func runCmd(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}

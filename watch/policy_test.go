@@ -1,0 +1,158 @@
+package watch
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/schema"
+)
+
+func rackOf(prov schema.Provisioner, controllers, workers int) *schema.Rack {
+	r := &schema.Rack{Provisioner: prov}
+	for i := range controllers {
+		r.Nodes = append(r.Nodes, schema.Node{Name: fmt.Sprintf("c%d", i), Role: schema.RoleController})
+	}
+	role := schema.RoleWorker
+	if prov == schema.Flatcar {
+		role = schema.RoleNode
+	}
+	for i := range workers {
+		r.Nodes = append(r.Nodes, schema.Node{Name: fmt.Sprintf("w%d", i), Role: role})
+	}
+	return r
+}
+
+// planTouching has a disruptive bmc change and a disruptive flags change
+// for each node (counted once) and a non-disruptive file change.
+func planTouching(nodes ...string) *reconcile.Plan {
+	p := &reconcile.Plan{Changes: []reconcile.Change{{Layer: reconcile.LayerFiles, Action: reconcile.ActionUpdate, Address: "file:etc/hosts"}}}
+	for _, n := range nodes {
+		p.Changes = append(p.Changes,
+			reconcile.Change{Layer: reconcile.LayerFlags, Action: reconcile.ActionDelete, Node: n, Disruptive: true},
+			reconcile.Change{Layer: reconcile.LayerBMC, Action: reconcile.ActionPXEReinstall, Node: n, Disruptive: true},
+			reconcile.Change{Layer: reconcile.LayerFiles, Action: reconcile.ActionUpdate, Node: n})
+	}
+	return p
+}
+
+func TestPolicyCheck(t *testing.T) {
+	sat := time.Date(2026, 11, 7, 12, 0, 0, 0, time.UTC)
+	mon := time.Date(2026, 11, 9, 10, 0, 0, 0, time.UTC)
+	weekdays, _ := ParseWindow("Mon-Fri 09:00-17:00")
+	tests := map[string]struct {
+		rack     *schema.Rack
+		policy   Policy
+		plan     *reconcile.Plan
+		approved bool
+		now      time.Time
+		hold     bool
+		reason   string
+	}{
+		"no disruption":                 {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching()},
+		"one controller":                {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0")},
+		"two controllers":               {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1"), hold: true, reason: "controller: 2 nodes > limit 1"},
+		"two controllers approved":      {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1"), approved: true},
+		"25% of 8 workers":              {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0", "w1")},
+		"3 of 8 workers":                {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "worker: 3 nodes > limit 2"},
+		"at least one worker":           {rack: rackOf(schema.Lokomotive, 1, 2), plan: planTouching("w0")},
+		"both over":                     {rack: rackOf(schema.Lokomotive, 3, 2), plan: planTouching("c0", "c1", "w0", "w1"), hold: true, reason: "controller: 2 nodes > limit 1; worker: 2 nodes > limit 1"},
+		"removed node counts as worker": {rack: rackOf(schema.Lokomotive, 1, 2), plan: planTouching("gone", "w0"), hold: true, reason: "worker: 2 nodes > limit 1"},
+		"flatcar 25%":                   {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1")},
+		"flatcar over":                  {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "node: 3 nodes > limit 2"},
+		"no limit": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1", "c2", "w0", "w1", "w2"),
+			policy: Policy{MaxControllers: -1, MaxWorkersPercent: -1}},
+		"outside window": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0"), now: sat,
+			policy: Policy{MaxControllers: 1, MaxWorkersPercent: 25, Windows: []Window{weekdays}}, hold: true, reason: "outside the allowed windows"},
+		"outside window, approved": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0"), now: sat, approved: true,
+			policy: Policy{MaxControllers: 1, MaxWorkersPercent: 25, Windows: []Window{weekdays}}, hold: true, reason: "outside the allowed windows"},
+		"inside window": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0"), now: mon,
+			policy: Policy{MaxControllers: 1, MaxWorkersPercent: 25, Windows: []Window{weekdays}}},
+		"non-disruptive outside window": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching(), now: sat,
+			policy: Policy{MaxControllers: 1, MaxWorkersPercent: 25, Windows: []Window{weekdays}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			pol := tc.policy
+			if pol.MaxControllers == 0 && pol.MaxWorkersPercent == 0 {
+				pol = DefaultPolicy()
+			}
+			pol.Location = time.UTC
+			now := tc.now
+			if now.IsZero() {
+				now = mon
+			}
+			d := pol.Check(tc.rack, tc.plan, tc.approved, now)
+			if d.Hold() != tc.hold {
+				t.Fatalf("Hold() = %v, want %v (%+v)", d.Hold(), tc.hold, d)
+			}
+			if !strings.Contains(d.Reason(), tc.reason) {
+				t.Errorf("reason %q, want it to contain %q", d.Reason(), tc.reason)
+			}
+		})
+	}
+}
+
+func TestDecisionCountsNodesOnce(t *testing.T) {
+	d := DefaultPolicy().Check(rackOf(schema.Lokomotive, 3, 8), planTouching("w1", "w0", "c2"), false, time.Now())
+	if d.DisruptiveNodes() != 3 || !slices.Equal(d.Disruptive["worker"], []string{"w0", "w1"}) {
+		t.Errorf("decision %+v", d)
+	}
+}
+
+func TestParseWindow(t *testing.T) {
+	at := func(day time.Weekday, hh, mm int) time.Time {
+		// 2026-11-08 is a Sunday.
+		return time.Date(2026, 11, 8+int(day), hh, mm, 0, 0, time.UTC)
+	}
+	tests := map[string]struct {
+		in      string
+		err     string
+		inside  []time.Time
+		outside []time.Time
+	}{
+		"weekdays": {in: "Mon-Fri 09:00-17:00",
+			inside:  []time.Time{at(time.Monday, 9, 0), at(time.Friday, 16, 59)},
+			outside: []time.Time{at(time.Monday, 8, 59), at(time.Friday, 17, 0), at(time.Saturday, 12, 0)}},
+		"every day":  {in: "02:00-04:00", inside: []time.Time{at(time.Sunday, 3, 0)}, outside: []time.Time{at(time.Sunday, 4, 0)}},
+		"list":       {in: "sat,Sun 00:00-24:00", inside: []time.Time{at(time.Saturday, 0, 0), at(time.Sunday, 23, 59)}, outside: []time.Time{at(time.Monday, 0, 0)}},
+		"wraps week": {in: "Fri-Mon 10:00-11:00", inside: []time.Time{at(time.Sunday, 10, 30), at(time.Monday, 10, 30)}, outside: []time.Time{at(time.Tuesday, 10, 30)}},
+		"overnight": {in: "Fri 22:00-02:00",
+			inside:  []time.Time{at(time.Friday, 23, 0), at(time.Saturday, 1, 59)},
+			outside: []time.Time{at(time.Friday, 21, 0), at(time.Saturday, 2, 0), at(time.Friday, 1, 0)}},
+		"star":       {in: "* 12:00-13:00", inside: []time.Time{at(time.Wednesday, 12, 30)}},
+		"bad day":    {in: "Mon-Fun 09:00-17:00", err: `day "fun"`},
+		"bad time":   {in: "Mon 9-17", err: "want HH:MM"},
+		"bad minute": {in: "Mon 09:60-17:00", err: "want HH:MM"},
+		"24 start":   {in: "Mon 24:00-01:00", err: "want HH:MM"},
+		"empty":      {in: "Mon 09:00-09:00", err: "empty"},
+		"too many":   {in: "Mon 09:00-10:00 extra", err: "want"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w, err := ParseWindow(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range tc.inside {
+				if !w.Contains(x) {
+					t.Errorf("%s: %s not inside", tc.in, x.Format("Mon 15:04"))
+				}
+			}
+			for _, x := range tc.outside {
+				if w.Contains(x) {
+					t.Errorf("%s: %s inside", tc.in, x.Format("Mon 15:04"))
+				}
+			}
+		})
+	}
+}
