@@ -174,8 +174,10 @@ func TestPlanApplyConverges(t *testing.T) {
 	if r := cli(t, "apply", "-f", example, "--root", root, "--dhcp=none", "--provisioner-run=never", "--auto-approve", "-detailed-exitcode"); r.code != 0 {
 		t.Fatalf("second apply: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := cli(t, "history", "--root", root, "-o", "json"); r.code != 0 || strings.Count(r.stdout, `"Outcome"`)+strings.Count(r.stdout, `"outcome"`) != 1 {
-		t.Errorf("history: exit %d, want exactly one record (the no-op apply records nothing):\n%s", r.code, r.stdout)
+	r = cli(t, "history", "--root", root, "-o", "json")
+	var entries []historyEntry
+	if err := json.Unmarshal([]byte(r.stdout), &entries); r.code != 0 || err != nil || len(entries) != 1 || entries[0].Outcome != "success" {
+		t.Errorf("history: exit %d, want exactly one successful record (the no-op apply records nothing):\n%s", r.code, r.stdout)
 	}
 }
 
