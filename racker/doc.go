@@ -15,6 +15,17 @@
 // that gains a default route) or info (a format migration, e.g. the lease
 // time of dnsmasq reservations).
 //
+// The spec keeps what Racker's files say, so that the first plan leaves
+// dnsmasq.conf and /etc/hosts byte for byte, every vars variable at its
+// value and every networkd unit as it is (issue 9): fileFormat racker
+// (Racker's file formats), network.internal.dhcp (lease, no host names, no
+// router option, the primary reservation of excluded nodes),
+// network.internal.defaultRoute false (link-scope internal address),
+// install.ipmitoolImage, domain "" for flatcar's node-I names, and the
+// nodes in the order of their reservations. What still differs — the vars
+// file's layout, flatcar's update.conf and SSH keys in the CLC, the boot
+// workaround's Description=, rackctl's other files — is in the findings.
+//
 // Addresses are not pinned in the spec (no node.ip): the allocation state
 // keeps them, exactly as for a rack rackctl set up itself, and pins would
 // freeze Racker's positional numbering into every later edit. The spec

@@ -29,8 +29,9 @@ const (
 	IPMIPassFile = "/usr/share/oem/ipmi_password"
 )
 
-// DefaultFlatcarDomain is the domain given to Racker's flatcar nodes, whose
-// names (node-I) have none; rackctl's names are always NAME.DOMAIN.
+// DefaultFlatcarDomain is a domain for Racker's flatcar nodes, whose names
+// (node-I) have none, should their names gain one (Options.Domain). By
+// default import keeps the names as they are (domain "").
 const DefaultFlatcarDomain = "localdomain"
 
 // bootWorkaroundDescription is the Description= Racker (and rackctl) write
@@ -48,8 +49,9 @@ type Options struct {
 	// with one of them are not servers of the rack (Racker compared with
 	// the node's interfaces).
 	ManagementMACs []string
-	// Domain is the domain of flatcar nodes whose names carry none
-	// (default DefaultFlatcarDomain). Lokomotive takes k8s_domain_name.
+	// Domain is the domain flatcar nodes' names are given (NAME.DOMAIN in
+	// every file). Empty keeps Racker's names as they are: the domain they
+	// share, or none (domain ""). Lokomotive takes k8s_domain_name.
 	Domain string
 }
 
@@ -120,6 +122,8 @@ type importer struct {
 	// renamedCLC maps a rendered cl/ path to Racker's file of the same
 	// node under another name (flatcar's node-I.yaml).
 	renamedCLC map[string]string
+	// rack is the imported spec, set for the migration report.
+	rack *schema.Rack
 }
 
 func (im *importer) add(sev Severity, file string, line int, format string, args ...any) {
@@ -148,6 +152,10 @@ type node struct {
 	varsLine int
 	comment  string
 	extra    []string // extraCLC sources, for the spec comment
+	// From the 10-priv-stable.network unit: does it route (Racker's did
+	// not), and the boot workaround's ipmitool image.
+	privUnit, privRoute bool
+	image, imageFile    string
 	// The public unit's gateway and DNS, checked across nodes.
 	pubGW   string
 	pubDNS  []string
@@ -188,9 +196,6 @@ func Import(opts Options) (*Result, error) {
 		im.root = "/"
 	}
 	im.layout = withDefaults(opts.Layout)
-	if im.opts.Domain == "" {
-		im.opts.Domain = DefaultFlatcarDomain
-	}
 
 	csvSrc, err := im.read(NodesCSV)
 	if err != nil {
@@ -217,6 +222,8 @@ func Import(opts Options) (*Result, error) {
 	net := im.network(conf, cl)
 	nodes := im.nodes(cl, csv, conf, hosts, net)
 	im.checkAddresses(nodes, net, conf)
+	nodes = im.dnsmasqOrder(cl, nodes, conf)
+	net.compat = im.compat(conf, nodes)
 
 	spec, err := im.spec(cl, net, nodes)
 	if err != nil {
@@ -556,6 +563,9 @@ func (im *importer) readFlatcar(varsRel string) (*cluster, error) {
 	im.commonVars(c, vars)
 	c.name = "flatcar"
 	c.domain = im.opts.Domain
+	if c.domain == "" {
+		c.domain = sharedDomain(c.nodes)
+	}
 	ctx := im.evalCtx(vars, c.dir)
 	tfRel := path.Join(c.dir, "flatcar.tf")
 	src, err := im.read(tfRel)
@@ -598,6 +608,7 @@ type network struct {
 	pubDNS   []string
 	pubFile  string
 	pubLine  int
+	compat   compat
 }
 
 func (im *importer) network(conf *dnsmasqConf, c *cluster) *network {
@@ -631,9 +642,6 @@ func (im *importer) network(conf *dnsmasqConf, c *cluster) *network {
 	}
 	if base.IsValid() {
 		n.subnet, _ = base.Prefix(bits)
-	}
-	if conf.router == "" {
-		im.infof(im.layout.DnsmasqConf, 0, "Racker sent an empty router option; rackctl sends the management node %s as router", n.gateway)
 	}
 	n.rpcEP = c.matchboxAddr
 	if !strings.Contains(n.rpcEP, ":") {
@@ -701,8 +709,8 @@ func (im *importer) nodes(c *cluster, csv []csvNode, conf *dnsmasqConf, hosts ho
 	for _, n := range excluded {
 		n.Name = im.excludedName(c, n, conf, used)
 		used[n.Name] = true
-		n.fqdn = n.Name + "." + c.domain
-		im.infof(NodesCSV, n.csvLine, "%s is in nodes.csv and dnsmasq but not in %s: imported as excluded node %s (its BMC keeps its reservation)", n.MAC, c.varsRel, n.Name)
+		n.fqdn = fqdn(n.Name, c.domain)
+		im.infof(NodesCSV, n.csvLine, "%s is in nodes.csv and dnsmasq but not in %s: imported as excluded node %s (its reservations are kept)", n.MAC, c.varsRel, n.Name)
 	}
 	// Reservations of no node.
 	known := map[string]bool{}
@@ -730,7 +738,7 @@ func (im *importer) shortName(c *cluster, vn varNode) string {
 		if ok && dom != c.domain {
 			im.warnf(c.varsRel, vn.line, "%s: domain %q differs from the rack's %q: rackctl renders %s.%s", vn.fqdn, dom, c.domain, name, c.domain)
 		}
-		if !ok {
+		if !ok && c.domain != "" {
 			im.warnf(c.varsRel, vn.line, "%s has no domain: rackctl names every node NAME.DOMAIN, so it becomes %s.%s in node_names, clc_snippets, cl/ and /etc/hosts", vn.fqdn, vn.fqdn, c.domain)
 		}
 		return name
@@ -797,7 +805,7 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 	}
 	var extras []*yaml.Node
 	sawPriv := false
-	want := n.Name + "." + c.domain
+	want := fqdn(n.Name, c.domain)
 	for i, p := range paths {
 		rel := path.Join(c.dir, p)
 		if n.fqdn != want && i < 2 {
@@ -819,6 +827,8 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 		}
 		if u, ok := d.networkd["10-priv-stable.network"]; ok {
 			sawPriv = true
+			n.privUnit = true
+			n.privRoute = u.first("Route", "Gateway") != "" || u.first("Network", "Gateway") != ""
 			if m, _ := normMAC(u.first("Match", "MACAddress")); m != n.MAC {
 				im.errorf(rel, u.line, "10-priv-stable.network matches MAC %q, but %s has %s", u.first("Match", "MACAddress"), n.fqdn, n.MAC)
 			}
@@ -840,6 +850,9 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 			im.infof(rel, 0, "not rendered by rackctl, carried over verbatim into node %s's extraCLC (rendered to cl/%s-extra.yaml): %s", n.Name, n.fqdn, strings.Join(d.extraWhat, ", "))
 		}
 		if u, ok := d.systemd["boot-workaround-efi-disk-persist.service"]; ok {
+			if img := workaroundImage(u.first("Service", "ExecStart")); img != "" && n.image == "" {
+				n.image, n.imageFile = img, rel
+			}
 			if desc := u.first("Unit", "Description"); desc != "" && desc != bootWorkaroundDescription {
 				im.infof(rel, u.line, "boot workaround Description= was edited (Racker's no-op reprovision edit): rackctl renders its own; set node.reprovision to force a reinstall")
 			}

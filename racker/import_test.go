@@ -3,12 +3,12 @@ package racker
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,6 +157,10 @@ func TestImportThenPlan(t *testing.T) {
 				if c.Action == reconcile.ActionNoop {
 					continue
 				}
+				if !strings.HasPrefix(c.Address, reconcile.FilePrefix) {
+					t.Logf("%s %s %s: %s", c.Layer, c.Action, c.Address, c.Reason)
+					continue
+				}
 				file := strings.TrimPrefix(c.Address, reconcile.FilePrefix)
 				if !reported(res.Findings, file) {
 					t.Errorf("%s %s is not in the import report", c.Action, file)
@@ -167,12 +171,12 @@ func TestImportThenPlan(t *testing.T) {
 					after = render.MergeBlock(old, c.Content)
 				}
 				switch {
-				case file == layout.DnsmasqConf:
-					checkDnsmasq(t, res, rack, old, after)
-				case file == layout.Hosts:
-					checkHosts(t, old, after)
+				case file == layout.DnsmasqConf, file == layout.Hosts:
+					// Issue 9: Racker's dnsmasq.conf and /etc/hosts lines stay
+					// byte for byte.
+					t.Errorf("the first plan changes %s (%s):\n%s", file, c.Reason, c.Diff)
 				case strings.HasSuffix(file, ".vars") || strings.HasSuffix(file, ".tfvars"):
-					checkVars(t, rack, file, old, after)
+					checkVars(t, res, file, old, after)
 				case strings.Contains(file, "/cl/"):
 					checkCLC(t, res, root, file, after)
 				}
@@ -199,31 +203,6 @@ func TestImportThenPlan(t *testing.T) {
 	}
 }
 
-// checkDnsmasq: the same MAC→IP reservations, except the primary NIC of an
-// excluded node, which must be reported.
-func checkDnsmasq(t *testing.T, res *Result, rack *schema.Rack, old, after []byte) {
-	t.Helper()
-	q := &importer{}
-	o, n := q.parseDnsmasq("old", old), q.parseDnsmasq("new", after)
-	for _, r := range o.reservations {
-		nr, ok := n.byMAC[r.mac]
-		if ok && nr.ip == r.ip {
-			continue
-		}
-		node := rack.Node(r.mac)
-		if !ok && node != nil && node.Exclude && node.MAC == r.mac {
-			if !hasMessage(res.Findings, SeverityWarning, r.mac) {
-				t.Errorf("dropped reservation of excluded %s is not reported", r.mac)
-			}
-			continue
-		}
-		t.Errorf("dnsmasq: reservation %s → %s becomes %v (present %v)", r.mac, r.ip, nr.ip, ok)
-	}
-	if len(n.reservations) > len(o.reservations) {
-		t.Errorf("dnsmasq: %d reservations added", len(n.reservations)-len(o.reservations))
-	}
-}
-
 func hasMessage(fs []Finding, sev Severity, sub string) bool {
 	for _, f := range fs {
 		if f.Severity == sev && strings.Contains(f.Message, sub) {
@@ -233,44 +212,47 @@ func hasMessage(fs []Finding, sev Severity, sub string) bool {
 	return false
 }
 
-// checkHosts: every name keeps exactly its addresses.
-func checkHosts(t *testing.T, old, after []byte) {
-	t.Helper()
-	o, n := hostsNames(old), hostsNames(after)
-	for name, addrs := range o {
-		if fmt.Sprint(n[name]) != fmt.Sprint(addrs) {
-			t.Errorf("hosts: %s: %v, was %v", name, n[name], addrs)
-		}
-	}
-	for name, addrs := range n {
-		if prev, ok := o[name]; ok && fmt.Sprint(prev) != fmt.Sprint(addrs) {
-			t.Errorf("hosts: %s: %v, was %v", name, addrs, prev)
-		}
-	}
-}
-
-// checkVars: the ordered arrays stay; flatcar names gain the rack's domain
-// (reported: rackctl's names are always NAME.DOMAIN).
-func checkVars(t *testing.T, rack *schema.Rack, file string, old, after []byte) {
+// checkVars: the first plan may rewrite the vars file's layout, but every
+// variable Racker had keeps its value and none is added or removed. The
+// one exception is a node's extraCLC (Racker's hand edits carried over):
+// its -extra.yaml joins the node's clc_snippets, and the report says so.
+func checkVars(t *testing.T, res *Result, file string, old, after []byte) {
 	t.Helper()
 	o, n := varsValues(file, old), varsValues(file, after)
-	for _, v := range []string{"controller_macs", "worker_macs", "controller_names", "worker_names", "node_macs", "kernel_console", "install_pre_reboot_cmds", "pxe_commands", "k8s_domain_name", "cluster_name", "node_specific_labels"} {
-		ov, ok := o[v]
-		if !ok {
-			continue
-		}
-		if !sameValue(ov, n[v]) {
-			t.Errorf("%s: %s = %s, was %s", file, v, short(n[v]), short(ov))
+	for v, ov := range o {
+		nv, ok := n[v]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s is removed", file, v)
+		case v == "clc_snippets":
+			om, _ := stringListMap(ov)
+			nm, _ := stringListMap(nv)
+			for name, paths := range nm {
+				var added []string
+				for _, p := range paths {
+					if !slices.Contains(om[name], p) {
+						added = append(added, p)
+					}
+				}
+				for _, p := range added {
+					if !strings.HasSuffix(p, "-extra.yaml") || !hasMessage(res.Findings, SeverityInfo, p) {
+						t.Errorf("%s: clc_snippets[%s] gains %s unreported", file, name, p)
+					}
+				}
+				if len(paths)-len(added) != len(om[name]) {
+					t.Errorf("%s: clc_snippets[%s] = %v, was %v", file, name, paths, om[name])
+				}
+			}
+			if len(nm) != len(om) {
+				t.Errorf("%s: clc_snippets has %d nodes, was %d", file, len(nm), len(om))
+			}
+		case !sameValue(ov, nv):
+			t.Errorf("%s: %s = %s, was %s", file, v, short(nv), short(ov))
 		}
 	}
-	if ov, ok := o["node_names"]; ok {
-		names, _ := ctyStrings(ov)
-		got, _ := ctyStrings(n["node_names"])
-		for i := range names {
-			names[i] += "." + rack.Domain
-		}
-		if fmt.Sprint(names) != fmt.Sprint(got) {
-			t.Errorf("%s: node_names = %v, want %v", file, got, names)
+	for v := range n {
+		if _, ok := o[v]; !ok {
+			t.Errorf("%s: %s is added", file, v)
 		}
 	}
 }
@@ -315,9 +297,10 @@ func checkCLC(t *testing.T, res *Result, root, file string, after []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Issue 9: the networkd units stay as Racker wrote them.
 	for _, name := range unionKeys(o.networkd, n.networkd) {
-		if strings.TrimSpace(o.networkd[name].content) != strings.TrimSpace(n.networkd[name].content) && !reported(res.Findings, file, SeverityWarning) {
-			t.Errorf("%s: networkd unit %s changes without a warning", file, name)
+		if strings.TrimSpace(o.networkd[name].content) != strings.TrimSpace(n.networkd[name].content) {
+			t.Errorf("%s: networkd unit %s changes:\n%s\n→\n%s", file, name, o.networkd[name].content, n.networkd[name].content)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,6 +24,7 @@ import (
 // one on disk. A difference of meaning is a warning, a difference of
 // format info; the file's findings name what differs.
 func (im *importer) migration(rack *schema.Rack, st ipam.State) {
+	im.rack = rack
 	_, addrs, changes, err := ipam.Allocate(rack, st)
 	if err != nil {
 		im.errorf("", 0, "allocation of the imported spec: %v", err)
@@ -107,7 +109,7 @@ func (im *importer) compareDnsmasq(rel string, old, want []byte) {
 		switch {
 		case !ok:
 			same = false
-			im.warnf(rel, r.line, "reservation %s → %s is dropped by the first apply (rackctl keeps only the BMC reservation of an excluded node)", r.mac, r.ip)
+			im.warnf(rel, r.line, "reservation %s → %s is dropped by the first apply (an excluded node keeps only its BMC's unless network.internal.dhcp.reserveExcludedPrimary)", r.mac, r.ip)
 		case nr.ip != r.ip:
 			same = false
 			im.warnf(rel, r.line, "reservation %s moves from %s to %s", r.mac, r.ip, nr.ip)
@@ -128,7 +130,7 @@ func (im *importer) compareDnsmasq(rel string, old, want []byte) {
 	if same {
 		parts = append(parts, "the MAC→IP reservations stay the same")
 	}
-	parts = append(parts, fmt.Sprintf("reservations gain a host name and lease %s (Racker: %s)", render.LeaseTime, strings.Join(sortedKeys(leases), ", ")))
+	parts = append(parts, fmt.Sprintf("reservations: lease %s (Racker: %s), host names %t", im.rack.Network.Internal.DHCP.Lease(), strings.Join(sortedKeys(leases), ", "), im.rack.Network.Internal.DHCP.NamesHosts()))
 	if len(removed) > 0 {
 		parts = append(parts, "directives replaced: "+strings.Join(removed, "; "))
 	}
@@ -229,19 +231,20 @@ func (im *importer) compareHosts(rel string, old, want []byte) {
 	var racker []string
 	blk, _ := render.ExtractBlock(want)
 	for _, l := range parseHosts(old) {
+		all := true
 		for _, name := range l.names {
-			if _, ok := n[name]; ok && blockHasName(blk, name) {
-				racker = append(racker, fmt.Sprint(l.line))
-				break
-			}
+			all = all && blockHasName(blk, name)
+		}
+		if all {
+			racker = append(racker, fmt.Sprint(l.line))
 		}
 	}
-	msg := "format migration: the first apply appends rackctl's managed block; every name keeps its address"
+	msg := "the first apply adds rackctl's marked block (Racker's lines are not exactly the ones rackctl renders, so they are not adopted as the block); every name keeps its address"
 	if len(added) > 0 {
 		msg += "; names added: " + strings.Join(added, ", ")
 	}
 	if len(racker) > 0 {
-		msg += "; Racker's lines " + strings.Join(racker, ", ") + " duplicate the block and stay (rackctl never edits outside it): delete them after the first apply"
+		msg += "; Racker's lines " + strings.Join(racker, ", ") + " name only what the block names: the block replaces them"
 	}
 	im.infof(rel, 0, "%s", msg)
 }
@@ -303,14 +306,15 @@ func (im *importer) compareVars(rel string, old, want []byte) {
 	for _, name := range names {
 		ov, ook := o[name]
 		nv, nok := n[name]
+		if ook && nok && sameValue(ov, nv) {
+			continue
+		}
 		if strings.HasSuffix(name, "clc_snippets") {
 			ov, nv = im.dropEmptySnippets(dir, ov), im.dropEmptySnippets(dir, nv)
-		}
-		if ook && nok && sameValue(ov, nv) {
-			if strings.HasSuffix(name, "clc_snippets") && !bytes.Equal(old, want) {
-				format = append(format, name+" (only entries of empty configs and of new -extra.yaml files differ)")
+			if ook && nok && sameValue(ov, nv) {
+				format = append(format, name+" "+snippetsDiff(o[name], n[name]))
+				continue
 			}
-			continue
 		}
 		switch {
 		case !ook:
@@ -330,7 +334,7 @@ func (im *importer) compareVars(rel string, old, want []byte) {
 	if len(format) > 0 {
 		im.infof(rel, 0, "format migration: %s", strings.Join(format, "; "))
 	} else {
-		im.infof(rel, 0, "format migration: same values, rewritten in rackctl's layout")
+		im.infof(rel, 0, "layout only: every variable keeps its value; the first apply rewrites the file in rackctl's layout (whitespace, order of map entries, a header comment)")
 	}
 }
 
@@ -512,4 +516,24 @@ func unionKeys(a, b map[string]unitFile) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// snippetsDiff describes how two snippet maps differ when only empty
+// configs and -extra.yaml files do.
+func snippetsDiff(a, b cty.Value) string {
+	am, _ := stringListMap(a)
+	bm, _ := stringListMap(b)
+	var extra []string
+	for name, paths := range bm {
+		for _, p := range paths {
+			if strings.HasSuffix(p, "-extra.yaml") && !slices.Contains(am[name], p) {
+				extra = append(extra, p)
+			}
+		}
+	}
+	sort.Strings(extra)
+	if len(extra) > 0 {
+		return "gains " + strings.Join(extra, ", ") + " (extraCLC carried over verbatim; entries of empty configs aside, nothing else differs)"
+	}
+	return "(only entries of empty configs differ)"
 }

@@ -104,7 +104,14 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	set(doc, "kind", str(schema.Kind))
 	set(doc, "name", str(c.name), "Racker has no rack name: this is the cluster name; rename freely.")
 	set(doc, "provisioner", str(string(c.provisioner)))
-	set(doc, "domain", str(c.domain))
+	if c.domain == "" {
+		set(doc, "domain", str(c.domain), "Racker's flatcar names have no domain: they are used as they are.")
+	} else {
+		set(doc, "domain", str(c.domain))
+	}
+	set(doc, "fileFormat", str(string(schema.FormatRacker)),
+		"Racker's formats for dnsmasq.conf, the /etc/hosts lines and the vars file:",
+		"the first plan leaves them as they are. Set rackctl to switch (one rewrite).")
 
 	netw := ymap()
 	in := ymap()
@@ -124,6 +131,26 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 		set(dr, "start", str(net.dynStart.String()))
 		set(dr, "end", str(net.dynEnd.String()))
 		set(in, "dynamicRange", dr, "Racker's dhcp-range; static addresses stay below it.")
+	}
+	cp := net.compat
+	if !cp.defaultRoute {
+		set(in, "defaultRoute", boolean(false), "As Racker: nodes without a public IP have a link-scope internal address, no route.")
+	}
+	dhcp := ymap()
+	if cp.lease != "" && cp.lease != schema.DefaultReservationLease {
+		set(dhcp, "reservationLease", str(cp.lease))
+	}
+	if !cp.hostNames {
+		set(dhcp, "hostNames", boolean(false))
+	}
+	if !cp.announceRouter {
+		set(dhcp, "announceRouter", boolean(false), "Racker sent the router option empty.")
+	}
+	if cp.excludedPrim {
+		set(dhcp, "reserveExcludedPrimary", boolean(true), "exclude.sh left the primary NIC's reservation of excluded nodes.")
+	}
+	if len(dhcp.Content) > 0 {
+		set(in, "dhcp", dhcp, "Racker's reservations, kept as they are.")
 	}
 	set(netw, "internal", in)
 	if net.pubFile != "" {
@@ -169,6 +196,9 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	}
 	if c.install.PXECommands != "" {
 		set(inst, "pxeCommands", str(c.install.PXECommands))
+	}
+	if cp.image != "" && cp.image != schema.DefaultIPMIToolImage {
+		set(inst, "ipmitoolImage", str(cp.image), "The image Racker's boot workaround units run.")
 	}
 	set(doc, "install", inst)
 

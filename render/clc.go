@@ -16,8 +16,9 @@ import (
 // parsed address, a MAC, or a JSON-quoted (hence valid YAML) string.
 
 // IPMIToolImage runs ipmitool on the nodes for the boot workaround, as in
-// Racker's CLC (which pinned the management node's Racker version).
-const IPMIToolImage = "quay.io/kinvolk/racker:latest"
+// Racker's CLC (which pinned the management node's Racker version); the
+// spec's install.ipmitoolImage replaces it.
+const IPMIToolImage = schema.DefaultIPMIToolImage
 
 // ResolveAddr is where lokomotive nodes' systemd-resolved listens, on a
 // dummy link named resolve, so that pods and the kubelet resolve the API
@@ -158,13 +159,16 @@ func nodeCLC(r *rack, n *node) []byte {
 	fmt.Fprintf(&priv, "[Match]\nMACAddress=%s\n", n.MAC)
 	fmt.Fprintf(&priv, "[Link]\nRequiredForOnline=no\n")
 	fmt.Fprintf(&priv, "[Address]\nAddress=%s/%d\n", n.ip, r.subnet.Bits())
-	if n.PublicIP != "" {
+	// Without a public NIC the internal gateway is the way out, unless the
+	// spec keeps Racker's unit (network.internal.defaultRoute: false).
+	route := n.PublicIP == "" && r.Network.Internal.RoutesByDefault()
+	if !route {
 		// As Racker: the internal address is link-local in scope, the
-		// public NIC has the default route.
+		// public NIC (if any) has the default route.
 		priv.WriteString("Scope=link\n")
 	}
 	priv.WriteString("[Network]\nDHCP=no\nLinkLocalAddressing=no\n")
-	if n.PublicIP == "" {
+	if route {
 		// No public NIC configured: the internal gateway is the way out, with
 		// a metric above networkd's DHCP default (1024) so that a DHCP-given
 		// default route on another NIC still wins. The address keeps global
@@ -192,7 +196,7 @@ func nodeCLC(r *rack, n *node) []byte {
 			"RemainAfterExit=yes\n" +
 			"Restart=on-failure\n" +
 			"RestartSec=5s\n" +
-			"ExecStart=docker run --privileged --net host --rm " + IPMIToolImage + " sh -c 'ipmitool raw 0x0 0x8 0x3 0x1f && ipmitool raw 0x00 0x08 0x05 0xe0 0x08 0x00 0x00 0x00'\n" +
+			"ExecStart=docker run --privileged --net host --rm " + r.Install.Image() + " sh -c 'ipmitool raw 0x0 0x8 0x3 0x1f && ipmitool raw 0x00 0x08 0x05 0xe0 0x08 0x00 0x00 0x00'\n" +
 			"[Install]\n" +
 			"WantedBy=multi-user.target\n",
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/rackctl/rackctl/schema"
 )
 
 // LeaseTime is the lease of every dnsmasq reservation (dhcp-host). Racker
@@ -15,7 +17,8 @@ import (
 // two minutes into an outage of the management node. One hour is the
 // middle: a replacement waits at most an hour (the dhcp driver can also
 // drop the stale lease), and BMCs survive a management node reboot.
-const LeaseTime = "1h"
+// network.internal.dhcp.reservationLease changes it per rack.
+const LeaseTime = schema.DefaultReservationLease
 
 // DynamicLeaseTime is the lease of the dynamic range, Racker's 2 minutes:
 // it only serves servers in their first PXE boot before they are in rack.yaml.
@@ -33,14 +36,19 @@ func DnsmasqConf(in Input) ([]byte, error) {
 // dnsmasqConf follows Racker's dnsmasq.conf.template line by line, with two
 // changes: the router and DNS options carry the spec's gateway and DNS
 // servers (Racker sent them empty, leaving BMCs without a gateway), and the
-// reservations name their host.
+// reservations name their host. network.internal.dhcp turns each change
+// off; fileFormat racker also leaves out rackctl's comments, so that a rack
+// configured as Racker's gives Racker's file byte for byte.
 func dnsmasqConf(r *rack) ([]byte, error) {
+	dhcp := r.Network.Internal.DHCP
 	dr := r.Network.Internal.DynamicRange
 	mask := net.IP(net.CIDRMask(r.subnet.Bits(), r.subnet.Addr().BitLen())).String()
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("# dnsmasq.conf")
-	p("# %s", Header)
+	if !r.Racker() {
+		p("# %s", Header)
+	}
 	p("")
 	p("no-daemon")
 	if dr.Start != "" && dr.End != "" {
@@ -48,7 +56,11 @@ func dnsmasqConf(r *rack) ([]byte, error) {
 	}
 	p("dhcp-ignore-clid")
 	p("dhcp-authoritative")
-	p("dhcp-option=option:router,%s", r.gateway)
+	if dhcp.SendsRouter() {
+		p("dhcp-option=option:router,%s", r.gateway)
+	} else {
+		p("dhcp-option=3")
+	}
 	if dns := r.Network.Internal.DNS; len(dns) > 0 {
 		p("dhcp-option=option:dns-server,%s", strings.Join(dns, ","))
 	} else {
@@ -84,14 +96,24 @@ func dnsmasqConf(r *rack) ([]byte, error) {
 		p("interface=%s", iface)
 		p("bind-interfaces")
 	}
-	p("")
-	p("# Reservations: the primary NIC of every node in the cluster, the BMC of")
-	p("# every node (excluded ones too, so they stay reachable for repair).")
-	for _, n := range r.nodes {
-		if n.active {
-			p("dhcp-host=%s,%s,%s,%s", n.MAC, n.ip, n.Name, LeaseTime)
+	if !r.Racker() {
+		p("")
+		p("# Reservations: the primary NIC of every node in the cluster, the BMC of")
+		p("# every node (excluded ones too, so they stay reachable for repair).")
+	}
+	lease := dhcp.Lease()
+	host := func(mac string, ip fmt.Stringer, name string) {
+		if dhcp.NamesHosts() {
+			p("dhcp-host=%s,%s,%s,%s", mac, ip, name, lease)
+		} else {
+			p("dhcp-host=%s,%s,%s", mac, ip, lease)
 		}
-		p("dhcp-host=%s,%s,%s-bmc,%s", n.BMCMAC, n.bmcIP, n.Name, LeaseTime)
+	}
+	for _, n := range r.nodes {
+		if n.active || dhcp.ReserveExcludedPrimary {
+			host(n.MAC, n.ip, n.Name)
+		}
+		host(n.BMCMAC, n.bmcIP, n.Name+"-bmc")
 	}
 	return b.Bytes(), nil
 }

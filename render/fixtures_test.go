@@ -141,6 +141,48 @@ func lokomotiveFixture() Input {
 	return Input{Rack: r, Addrs: addrsFor(r), Layout: DefaultLayout()}
 }
 
+func ptr[T any](v T) *T { return &v }
+
+// rackerCompat sets what `rackctl import racker` sets on a rack whose files
+// Racker wrote: its file formats, 2m reservations without names, no router
+// option, the primary reservation of excluded nodes, link-scope internal
+// addresses without a route, and the pinned ipmitool image.
+func rackerCompat(r *schema.Rack) {
+	r.FileFormat = schema.FormatRacker
+	r.Network.Internal.DNS = []string{}
+	r.Network.Internal.DefaultRoute = ptr(false)
+	r.Network.Internal.DHCP = schema.DHCP{
+		ReservationLease:       "2m",
+		HostNames:              ptr(false),
+		AnnounceRouter:         ptr(false),
+		ReserveExcludedPrimary: true,
+	}
+	r.Install.IPMIToolImage = "quay.io/kinvolk/racker:v0.5.0"
+}
+
+// rackerFlatcarFixture: Racker's flatcar rack, names without a domain,
+// node-2 excluded, no public IPs.
+func rackerFlatcarFixture() Input {
+	in := flatcarFixture()
+	r := in.Rack
+	rackerCompat(r)
+	r.Domain = ""
+	r.Network.Public = nil
+	r.Nodes[1].SecondaryMAC, r.Nodes[1].PublicIP = "", ""
+	r.Nodes[2].Reprovision, r.Nodes[2].ExtraCLC = "", ""
+	r.Nodes[2].Exclude = true
+	return in
+}
+
+// rackerLokomotiveFixture: Racker's lokomotive rack, controller-0 with a
+// public IP (so every node has an installer snippet), worker-4 excluded.
+func rackerLokomotiveFixture() Input {
+	in := lokomotiveFixture()
+	rackerCompat(in.Rack)
+	in.Rack.Cluster.Components = map[string]schema.Component{"web-ui": {}}
+	return in
+}
+
 // bigFixture is a generated rack of n nodes.
 func bigFixture(p schema.Provisioner, n int) Input {
 	r := baseRack("big", p)

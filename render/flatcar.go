@@ -49,7 +49,7 @@ func flatcarFiles(r *rack) ([]File, error) {
 	files := []File{
 		{Path: "flatcar.tf", Content: flatcarTF(r), Mode: modeFile, Kind: Whole},
 		{Path: "versions.tf", Content: versionsTF(), Mode: modeFile, Kind: Whole},
-		{Path: "variables.tf", Content: variablesTF(), Mode: modeFile, Kind: Whole},
+		{Path: "variables.tf", Content: variablesTF(r), Mode: modeFile, Kind: Whole},
 		{Path: "terraform.tfvars", Content: terraformTFVars(r), Mode: modeFile, Kind: Whole},
 	}
 	mods, err := moduleFiles()
@@ -87,7 +87,11 @@ func flatcarTF(r *rack) []byte {
 	m := body.AppendNewBlock("module", []string{"flatcar"}).Body()
 	m.SetAttributeValue("source", cty.StringVal("./"+ModuleDir))
 	m.AppendNewline()
-	m.SetAttributeTraversal("matchbox_http_endpoint", varRef("matchbox_http_endpoint"))
+	if r.Racker() {
+		m.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	} else {
+		m.SetAttributeTraversal("matchbox_http_endpoint", varRef("matchbox_http_endpoint"))
+	}
 	m.SetAttributeTraversal("asset_dir", varRef("asset_dir"))
 	m.SetAttributeTraversal("node_names", varRef("node_names"))
 	m.SetAttributeTraversal("node_macs", varRef("node_macs"))
@@ -101,7 +105,12 @@ func flatcarTF(r *rack) []byte {
 
 	body.AppendNewline()
 	p := body.AppendNewBlock("provider", []string{"matchbox"}).Body()
-	p.SetAttributeTraversal("endpoint", varRef("matchbox_addr"))
+	if r.Racker() {
+		// Racker's matchbox_addr is the host alone.
+		p.SetAttributeValue("endpoint", cty.StringVal(r.Matchbox.RPCEndpoint))
+	} else {
+		p.SetAttributeTraversal("endpoint", varRef("matchbox_addr"))
+	}
 	for _, c := range []struct{ attr, file string }{
 		{"client_cert", "client.crt"},
 		{"client_key", "client.key"},
@@ -123,9 +132,9 @@ func versionsTF() []byte {
 	return hclBytes(f)
 }
 
-func variablesTF() []byte {
+func variablesTF(r *rack) []byte {
 	f := hclFile(Header)
-	appendVariables(f.Body(), tfvars, false)
+	appendVariables(f.Body(), varsOf(r, tfvars), false)
 	return hclBytes(f)
 }
 
@@ -138,17 +147,21 @@ func terraformTFVars(r *rack) []byte {
 	b := f.Body()
 	macs, names := macsNames(r.active)
 	clcs, inst := snippetMaps(r)
-	b.SetAttributeValue("asset_dir", cty.StringVal(FlatcarAssetDir))
+	b.SetAttributeValue("asset_dir", cty.StringVal(assetDir(r, FlatcarAssetDir)))
 	b.SetAttributeRaw("node_macs", tokensForStringList(macs))
 	b.SetAttributeRaw("node_names", tokensForStringList(names))
-	b.SetAttributeValue("matchbox_addr", cty.StringVal(r.Matchbox.RPCEndpoint))
-	b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	b.SetAttributeValue("matchbox_addr", cty.StringVal(matchboxAddr(r)))
+	if !r.Racker() {
+		b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	}
 	b.SetAttributeValue("clc_snippets", stringListMap(clcs))
 	b.SetAttributeValue("installer_clc_snippets", stringListMap(inst))
 	b.SetAttributeValue("kernel_console", stringList(r.Install.KernelConsole))
 	b.SetAttributeValue("install_pre_reboot_cmds", cty.StringVal(r.Install.InstallPreRebootCmds))
 	b.SetAttributeValue("pxe_commands", cty.StringVal(r.Install.PXECommands))
-	b.SetAttributeValue("ssh_keys", stringList(r.Cluster.SSHPubKeys))
+	if !r.Racker() {
+		b.SetAttributeValue("ssh_keys", stringList(r.Cluster.SSHPubKeys))
+	}
 	return hclBytes(f)
 }
 

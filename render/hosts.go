@@ -3,6 +3,9 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
 )
 
 // Markers delimit the block rackctl manages inside a file it does not own.
@@ -24,14 +27,26 @@ func HostsBlock(in Input) []byte {
 	return hostsBlock(r)
 }
 
+// With fileFormat racker the lines are Racker's: the controller lines
+// first, then "IP FQDN" per node. Such a block is adopted without markers
+// where the file already holds its lines (see MergeBlock).
 func hostsBlock(r *rack) []byte {
 	var b bytes.Buffer
 	b.WriteString(BeginMarker + "\n")
-	for _, n := range r.active {
-		fmt.Fprintf(&b, "%s %s %s\n", n.ip, n.fqdn, n.Name)
-	}
-	for _, line := range controllerHostLines(r) {
-		b.WriteString(line + "\n")
+	if r.Racker() {
+		for _, line := range controllerHostLines(r) {
+			b.WriteString(line + "\n")
+		}
+		for _, n := range r.active {
+			fmt.Fprintf(&b, "%s %s\n", n.ip, n.fqdn)
+		}
+	} else {
+		for _, n := range r.active {
+			fmt.Fprintf(&b, "%s %s %s\n", n.ip, n.fqdn, n.Name)
+		}
+		for _, line := range controllerHostLines(r) {
+			b.WriteString(line + "\n")
+		}
 	}
 	b.WriteString(EndMarker + "\n")
 	return b.Bytes()
@@ -51,7 +66,11 @@ func controllerHostLines(r *rack) []string {
 }
 
 func etcdName(r *rack, n *node) string {
-	return fmt.Sprintf("%s-etcd%d.%s", r.Cluster.Name, n.ctlIdx, r.Domain)
+	name := fmt.Sprintf("%s-etcd%d", r.Cluster.Name, n.ctlIdx)
+	if r.Domain == "" {
+		return name
+	}
+	return name + "." + r.Domain
 }
 
 // blockBounds finds the managed block in src: the start of its BEGIN line
@@ -88,12 +107,25 @@ func blockBounds(src []byte) (start, end int, ok bool) {
 // Every byte outside the block is kept. In a file with CRLF line breaks
 // (judged by its BEGIN line, or its first line) the block is written with
 // CRLF too.
+//
+// Adoption: a file without a marked block that already holds the block's
+// lines, one after the other as whole lines, is left as it is — those
+// lines are the managed block, unmarked. This is how rackctl takes over
+// the /etc/hosts lines Racker wrote (fileFormat racker renders them alike):
+// the first plan after `rackctl import racker` changes nothing. The
+// markers are added the first time the block's content changes; that
+// write also drops the unmarked lines the new block supersedes (see
+// dropSuperseded), so an old line cannot shadow a new address.
 func MergeBlock(existing, block []byte) []byte {
 	start, end, ok := blockBounds(existing)
 	if !ok {
 		if len(block) == 0 {
 			return bytes.Clone(existing)
 		}
+		if adopted(existing, block) {
+			return bytes.Clone(existing)
+		}
+		existing = dropSuperseded(existing, block)
 		start, end = len(existing), len(existing)
 	}
 	crlf := usesCRLF(existing, start)
@@ -141,4 +173,104 @@ func ExtractBlock(existing []byte) (block []byte, ok bool) {
 		block = append(block, '\n')
 	}
 	return block, true
+}
+
+// blockBody is the block's lines between the markers, LF line breaks.
+func blockBody(block []byte) []string {
+	block = bytes.ReplaceAll(block, []byte("\r\n"), []byte("\n"))
+	var out []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(block), "\n"), "\n") {
+		if l == BeginMarker || l == EndMarker {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// fileLines splits src into lines without their line breaks (LF or CRLF).
+func fileLines(src []byte) []string {
+	s := strings.TrimSuffix(strings.ReplaceAll(string(src), "\r\n", "\n"), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// adopted tells whether existing (without markers) holds every line of
+// block's body as a run of consecutive whole lines.
+func adopted(existing, block []byte) bool {
+	body := blockBody(block)
+	if len(body) == 0 {
+		return false
+	}
+	lines := fileLines(existing)
+	for i := 0; i+len(body) <= len(lines); i++ {
+		if slices.Equal(lines[i:i+len(body)], body) {
+			return true
+		}
+	}
+	return false
+}
+
+// AdoptsUnmarked tells whether MergeBlock leaves existing as it is because
+// it holds block's lines unmarked (see MergeBlock).
+func AdoptsUnmarked(existing, block []byte) bool {
+	if _, _, ok := blockBounds(existing); ok {
+		return false
+	}
+	return adopted(existing, block)
+}
+
+// hostsNames are the names of a hosts line ("IP NAME..."), nil for a line
+// that is not one (a comment, a blank line).
+func hostsNames(line string) []string {
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return nil
+	}
+	if _, err := netip.ParseAddr(f[0]); err != nil {
+		return nil
+	}
+	return f[1:]
+}
+
+// dropSuperseded removes from existing (a file without a marked block) the
+// hosts lines every name of which the block defines: the block is about to
+// be added and names them itself, at the spec's addresses. Lines with any
+// other name are kept whole.
+func dropSuperseded(existing, block []byte) []byte {
+	ours := map[string]bool{}
+	for _, l := range blockBody(block) {
+		for _, n := range hostsNames(l) {
+			ours[n] = true
+		}
+	}
+	if len(ours) == 0 {
+		return existing
+	}
+	var out []byte
+	for rest := existing; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest
+		if i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		names := hostsNames(strings.TrimRight(string(line), "\r\n"))
+		superseded := len(names) > 0
+		for _, n := range names {
+			if !ours[n] {
+				superseded = false
+				break
+			}
+		}
+		if !superseded {
+			out = append(out, line...)
+		}
+	}
+	return out
 }

@@ -93,6 +93,70 @@ func TestMergeBlock(t *testing.T) {
 	}
 }
 
+// TestMergeBlockAdopts: lines that already hold the block's content,
+// unmarked (Racker's), are the block: left as they are while the content
+// stays; a change adds the marked block and drops the superseded lines.
+func TestMergeBlockAdopts(t *testing.T) {
+	block := BeginMarker + "\n10.0.0.2 api.example etcd0.example\n10.0.0.2 a.example\n10.0.0.3 b.example\n" + EndMarker + "\n"
+	racker := "127.0.0.1 localhost\n10.9.9.9 site.example\n10.0.0.2 api.example etcd0.example\n10.0.0.2 a.example\n10.0.0.3 b.example\n"
+	tests := map[string]struct {
+		existing, block, want string
+	}{
+		"unmarked lines are adopted":    {racker, block, racker},
+		"adopted in the middle":         {racker + "10.8.8.8 after.example\n", block, racker + "10.8.8.8 after.example\n"},
+		"adopted with crlf":             {strings.ReplaceAll(racker, "\n", "\r\n"), block, strings.ReplaceAll(racker, "\n", "\r\n")},
+		"adopted without final newline": {strings.TrimSuffix(racker, "\n"), block, strings.TrimSuffix(racker, "\n")},
+		"lines apart are not adopted": {
+			"10.0.0.2 api.example etcd0.example\n10.0.0.2 a.example\n# x\n10.0.0.3 b.example\n", block,
+			"# x\n" + block,
+		},
+		"a change drops superseded lines": {
+			racker, BeginMarker + "\n10.0.0.2 api.example etcd0.example\n10.0.0.2 a.example\n10.0.0.4 b.example\n" + EndMarker + "\n",
+			"127.0.0.1 localhost\n10.9.9.9 site.example\n" + BeginMarker + "\n10.0.0.2 api.example etcd0.example\n10.0.0.2 a.example\n10.0.0.4 b.example\n" + EndMarker + "\n",
+		},
+		"lines with other names stay": {
+			"10.0.0.3 b.example b-alias\n10.0.0.5 b.example\n", block,
+			"10.0.0.3 b.example b-alias\n" + block,
+		},
+		"a marked block is never adopted around": {
+			racker + BeginMarker + "\n" + EndMarker + "\n", block,
+			racker + block,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := string(MergeBlock([]byte(tc.existing), []byte(tc.block)))
+			if got != tc.want {
+				t.Fatalf("MergeBlock:\n got %q\nwant %q", got, tc.want)
+			}
+			if again := string(MergeBlock([]byte(got), []byte(tc.block))); again != got {
+				t.Fatalf("not idempotent:\nonce  %q\ntwice %q", got, again)
+			}
+			if AdoptsUnmarked([]byte(tc.existing), []byte(tc.block)) != (got == tc.existing) {
+				t.Errorf("AdoptsUnmarked disagrees with MergeBlock")
+			}
+		})
+	}
+}
+
+// TestHostsBlockRackerFormat: Racker's lines, controllers first.
+func TestHostsBlockRackerFormat(t *testing.T) {
+	in := rackerLokomotiveFixture()
+	got := string(HostsBlock(in))
+	want := BeginMarker + "\n" +
+		"172.24.213.10 lokomotive.k8s.localdomain lokomotive-etcd0.k8s.localdomain\n" +
+		"172.24.213.11 lokomotive.k8s.localdomain lokomotive-etcd1.k8s.localdomain\n" +
+		"172.24.213.12 lokomotive.k8s.localdomain lokomotive-etcd2.k8s.localdomain\n" +
+		"172.24.213.10 lokomotive-controller-0.k8s.localdomain\n"
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("got\n%s\nwant a block starting\n%s", got, want)
+	}
+	f := rackerFlatcarFixture()
+	if got := string(HostsBlock(f)); !strings.Contains(got, "\n172.24.213.10 node-0\n") || strings.Contains(got, "node-2") {
+		t.Errorf("flatcar without a domain: names as they are, excluded absent:\n%s", got)
+	}
+}
+
 func TestMergeBlockDoesNotAliasInput(t *testing.T) {
 	existing := []byte("a\n" + BeginMarker + "\nx\n" + EndMarker + "\nb\n")
 	orig := string(existing)

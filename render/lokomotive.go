@@ -71,15 +71,25 @@ func baremetalLokocfg(r *rack) []byte {
 		return cty.StringVal(path.Join(r.Matchbox.ClientCertDir, name))
 	}
 	c.SetAttributeTraversal("asset_dir", varRef("asset_dir"))
-	c.SetAttributeTraversal("ssh_pubkeys", varRef("ssh_pubkeys"))
+	if r.Racker() {
+		// Racker's vars file has no ssh_pubkeys or endpoints: literal here.
+		c.SetAttributeValue("ssh_pubkeys", stringList(r.Cluster.SSHPubKeys))
+	} else {
+		c.SetAttributeTraversal("ssh_pubkeys", varRef("ssh_pubkeys"))
+	}
 	c.SetAttributeValue("cached_install", cty.BoolVal(r.Install.CachedInstall))
 	c.SetAttributeValue("install_to_smallest_disk", cty.BoolVal(r.Install.InstallToSmallestDisk))
 	c.SetAttributeValue("wipe_additional_disks", cty.BoolVal(r.Install.WipeAdditionalDisks))
 	c.SetAttributeValue("matchbox_ca_path", cert("ca.crt"))
 	c.SetAttributeValue("matchbox_client_cert_path", cert("client.crt"))
 	c.SetAttributeValue("matchbox_client_key_path", cert("client.key"))
-	c.SetAttributeTraversal("matchbox_endpoint", varRef("matchbox_addr"))
-	c.SetAttributeTraversal("matchbox_http_endpoint", varRef("matchbox_http_endpoint"))
+	if r.Racker() {
+		c.SetAttributeValue("matchbox_endpoint", cty.StringVal(r.Matchbox.RPCEndpoint))
+		c.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	} else {
+		c.SetAttributeTraversal("matchbox_endpoint", varRef("matchbox_addr"))
+		c.SetAttributeTraversal("matchbox_http_endpoint", varRef("matchbox_http_endpoint"))
+	}
 	c.SetAttributeTraversal("cluster_name", varRef("cluster_name"))
 	c.SetAttributeTraversal("k8s_domain_name", varRef("k8s_domain_name"))
 	c.SetAttributeTraversal("controller_domains", varRef("controller_names"))
@@ -101,19 +111,62 @@ func baremetalLokocfg(r *rack) []byte {
 		body.AppendNewline()
 		body.AppendNewBlock("component", []string{"flatcar-linux-update-operator"})
 	}
-	appendVariables(body, lokocfgVars, true)
+	appendVariables(body, varsOf(r, lokocfgVars), true)
 	return hclBytes(f)
+}
+
+// rackctlOnlyVars are the variables rackctl's vars files add to Racker's;
+// fileFormat racker leaves them out (their values are written literally
+// where they are used).
+var rackctlOnlyVars = map[string]bool{"matchbox_http_endpoint": true, "ssh_pubkeys": true, "ssh_keys": true}
+
+// varsOf is vars without rackctlOnlyVars for fileFormat racker.
+func varsOf(r *rack, vars []variable) []variable {
+	if !r.Racker() {
+		return vars
+	}
+	var out []variable
+	for _, v := range vars {
+		if !rackctlOnlyVars[v.name] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// assetDir is the asset_dir value: relative to the cluster directory, or
+// for fileFormat racker absolute as Racker wrote it (the directory on the
+// management node, whose root is the layout's root).
+func assetDir(r *rack, rel string) string {
+	if r.Racker() {
+		return "/" + path.Join(r.dir(), rel)
+	}
+	return rel
+}
+
+// matchboxAddr is the matchbox_addr value: the gRPC endpoint, or for
+// fileFormat racker its host alone (Racker's).
+func matchboxAddr(r *rack) string {
+	if r.Racker() {
+		return r.mbxHost
+	}
+	return r.Matchbox.RPCEndpoint
 }
 
 // snippetMaps are clc_snippets and installer_clc_snippets: FQDN → cl/
 // paths. Only nodes with a public IP have installer snippets (their
-// -custom.yaml), as in Racker.
+// -custom.yaml); fileFormat racker lists every node's once any node has a
+// public IP, as Racker did (the others' -custom.yaml is empty: same meaning).
 func snippetMaps(r *rack) (clc, installer map[string][]string) {
 	clc = map[string][]string{}
 	installer = map[string][]string{}
+	anyPublic := false
+	for _, n := range r.active {
+		anyPublic = anyPublic || n.PublicIP != ""
+	}
 	for _, n := range r.active {
 		clc[n.fqdn] = n.snippet
-		if n.PublicIP != "" {
+		if n.PublicIP != "" || (r.Racker() && anyPublic) {
 			installer[n.fqdn] = []string{clcCustomPath(n)}
 		}
 	}
@@ -141,21 +194,25 @@ func lokocfgVarsFile(r *rack) []byte {
 		}
 	}
 	b.SetAttributeValue("cluster_name", cty.StringVal(r.Cluster.Name))
-	b.SetAttributeValue("asset_dir", cty.StringVal(LokomotiveAssetDir))
+	b.SetAttributeValue("asset_dir", cty.StringVal(assetDir(r, LokomotiveAssetDir)))
 	b.SetAttributeValue("k8s_domain_name", cty.StringVal(r.Domain))
 	b.SetAttributeRaw("controller_macs", tokensForStringList(cm))
 	b.SetAttributeRaw("worker_macs", tokensForStringList(wm))
 	b.SetAttributeRaw("controller_names", tokensForStringList(cn))
 	b.SetAttributeRaw("worker_names", tokensForStringList(wn))
-	b.SetAttributeValue("matchbox_addr", cty.StringVal(r.Matchbox.RPCEndpoint))
-	b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	b.SetAttributeValue("matchbox_addr", cty.StringVal(matchboxAddr(r)))
+	if !r.Racker() {
+		b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
+	}
 	b.SetAttributeValue("clc_snippets", stringListMap(clcs))
 	b.SetAttributeValue("installer_clc_snippets", stringListMap(inst))
 	b.SetAttributeValue("node_specific_labels", stringMapMap(labels))
 	b.SetAttributeValue("kernel_console", stringList(r.Install.KernelConsole))
 	b.SetAttributeValue("install_pre_reboot_cmds", cty.StringVal(r.Install.InstallPreRebootCmds))
 	b.SetAttributeValue("pxe_commands", cty.StringVal(r.Install.PXECommands))
-	b.SetAttributeValue("ssh_pubkeys", stringList(r.Cluster.SSHPubKeys))
+	if !r.Racker() {
+		b.SetAttributeValue("ssh_pubkeys", stringList(r.Cluster.SSHPubKeys))
+	}
 	return hclBytes(f)
 }
 

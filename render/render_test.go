@@ -31,8 +31,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 var fixtures = map[string]func() Input{
-	"flatcar":    flatcarFixture,
-	"lokomotive": lokomotiveFixture,
+	"flatcar":           flatcarFixture,
+	"lokomotive":        lokomotiveFixture,
+	"racker-flatcar":    rackerFlatcarFixture,
+	"racker-lokomotive": rackerLokomotiveFixture,
 }
 
 func mustRender(t testing.TB, in Input) []File {

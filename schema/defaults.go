@@ -18,7 +18,10 @@ func applyDefaults(r *Rack) {
 		}
 	}
 	if r.Cluster.APIServerName == "" {
-		r.Cluster.APIServerName = r.Cluster.Name + "." + r.Domain
+		r.Cluster.APIServerName = r.Cluster.Name
+		if r.Domain != "" {
+			r.Cluster.APIServerName += "." + r.Domain
+		}
 	}
 	gw := r.Network.Internal.Gateway
 	if r.Matchbox.HTTPEndpoint == "" {

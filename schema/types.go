@@ -30,14 +30,40 @@ type Rack struct {
 	Kind        string      `json:"kind"`
 	Name        string      `json:"name"`
 	Provisioner Provisioner `json:"provisioner"`
-	Domain      string      `json:"domain"`
-	Network     Network     `json:"network"`
-	Matchbox    Matchbox    `json:"matchbox"`
-	BMC         BMC         `json:"bmc"`
-	Install     Install     `json:"install"`
-	Cluster     Cluster     `json:"cluster"`
-	Nodes       []Node      `json:"nodes"`
+	Domain      string      `json:"domain"` // empty (flatcar only): FQDN = name
+	// FileFormat selects the formats of dnsmasq.conf, the /etc/hosts lines
+	// and the vars file; empty means FormatRackctl.
+	FileFormat FileFormat `json:"fileFormat,omitempty"`
+	Network    Network    `json:"network"`
+	Matchbox   Matchbox   `json:"matchbox"`
+	BMC        BMC        `json:"bmc"`
+	Install    Install    `json:"install"`
+	Cluster    Cluster    `json:"cluster"`
+	Nodes      []Node     `json:"nodes"`
 }
+
+// FileFormat is how rackctl writes the files it shares with Racker's
+// layout. The content (addresses, names, settings) is the same in both;
+// FormatRacker only changes how it is written, so that a rack taken over
+// with `rackctl import racker` has these files unchanged by the first plan.
+type FileFormat string
+
+const (
+	// FormatRackctl: files carry rackctl's header comment; /etc/hosts holds a
+	// marked block of "IP FQDN NAME" lines; the vars file holds relative
+	// paths, host:port endpoints and the SSH keys.
+	FormatRackctl FileFormat = "rackctl"
+	// FormatRacker: Racker's dnsmasq.conf (no header, no comments, no host
+	// names unless network.internal.dhcp.hostNames), its "IP FQDN" hosts
+	// lines (adopted without markers while unchanged, see render.MergeBlock),
+	// its vars (absolute asset_dir, matchbox_addr without port, an
+	// installer_clc_snippets entry for every node once one has a public IP;
+	// endpoints and SSH keys written literally in the cluster config).
+	FormatRacker FileFormat = "racker"
+)
+
+// Racker tells whether files are written in Racker's formats.
+func (r *Rack) Racker() bool { return r.FileFormat == FormatRacker }
 
 // Network describes the rack's internal (PXE/DHCP) network and the optional
 // public network on the nodes' secondary NICs.
@@ -57,7 +83,53 @@ type InternalNetwork struct {
 	// DynamicRange is the pool dnsmasq hands to unknown MACs (PXE of a new
 	// server before it is in rack.yaml). Allocation never uses it.
 	DynamicRange IPRange `json:"dynamicRange"`
+	// DefaultRoute (nil = true): nodes without a public IP get a default
+	// route through the gateway and the DNS servers in their internal
+	// networkd unit. False keeps Racker's unit: a link-scope address only.
+	DefaultRoute *bool `json:"defaultRoute,omitempty"`
+	// DHCP tunes the reservations dnsmasq serves.
+	DHCP DHCP `json:"dhcp"`
 }
+
+// RoutesByDefault tells whether nodes without a public IP route through the
+// internal gateway (network.internal.defaultRoute, default true).
+func (n InternalNetwork) RoutesByDefault() bool { return n.DefaultRoute == nil || *n.DefaultRoute }
+
+// DefaultReservationLease is the lease of dnsmasq reservations when
+// network.internal.dhcp.reservationLease is not set.
+const DefaultReservationLease = "1h"
+
+// DHCP is network.internal.dhcp. The zero value is rackctl's default
+// behaviour, so a Rack built in Go needs none of it.
+type DHCP struct {
+	// ReservationLease is the lease of every dhcp-host reservation
+	// (dnsmasq syntax: 1h, 2m, infinite); empty means
+	// DefaultReservationLease.
+	ReservationLease string `json:"reservationLease,omitempty"`
+	// HostNames (nil = true): reservations name their host (NAME and
+	// NAME-bmc), which dnsmasq hands to the client and resolves.
+	HostNames *bool `json:"hostNames,omitempty"`
+	// AnnounceRouter (nil = true): the gateway is sent as router option;
+	// false sends the option empty (Racker's dhcp-option=3).
+	AnnounceRouter *bool `json:"announceRouter,omitempty"`
+	// ReserveExcludedPrimary keeps the primary NIC's reservation of an
+	// excluded node (Racker's exclude.sh left it); the BMC's is always kept.
+	ReserveExcludedPrimary bool `json:"reserveExcludedPrimary,omitempty"`
+}
+
+// Lease is the reservation lease, defaulted.
+func (d DHCP) Lease() string {
+	if d.ReservationLease == "" {
+		return DefaultReservationLease
+	}
+	return d.ReservationLease
+}
+
+// NamesHosts tells whether reservations carry host names (default true).
+func (d DHCP) NamesHosts() bool { return d.HostNames == nil || *d.HostNames }
+
+// SendsRouter tells whether the gateway is sent as router (default true).
+func (d DHCP) SendsRouter() bool { return d.AnnounceRouter == nil || *d.AnnounceRouter }
 
 // IPRange is an inclusive range of IPv4 addresses.
 type IPRange struct {
@@ -103,6 +175,20 @@ type Install struct {
 	WipeAdditionalDisks   bool     `json:"wipeAdditionalDisks"`
 	InstallPreRebootCmds  string   `json:"installPreRebootCmds,omitempty"`
 	PXECommands           string   `json:"pxeCommands,omitempty"`
+	// IPMIToolImage is the container image with ipmitool that the nodes'
+	// boot workaround unit runs; empty means DefaultIPMIToolImage.
+	IPMIToolImage string `json:"ipmitoolImage,omitempty"`
+}
+
+// DefaultIPMIToolImage is install.ipmitoolImage's default.
+const DefaultIPMIToolImage = "quay.io/kinvolk/racker:latest"
+
+// Image is the boot workaround's ipmitool image, defaulted.
+func (i Install) Image() string {
+	if i.IPMIToolImage == "" {
+		return DefaultIPMIToolImage
+	}
+	return i.IPMIToolImage
 }
 
 // Cluster holds settings of the cluster the nodes form (lokomotive) or share
@@ -147,7 +233,13 @@ type Node struct {
 }
 
 // FQDN is the node's fully qualified name, also its name in cluster files.
-func (r *Rack) FQDN(n *Node) string { return n.Name + "." + r.Domain }
+// With an empty domain (flatcar) it is the name.
+func (r *Rack) FQDN(n *Node) string {
+	if r.Domain == "" {
+		return n.Name
+	}
+	return n.Name + "." + r.Domain
+}
 
 // ActiveNodes returns the nodes that belong in the cluster files, in spec order.
 func (r *Rack) ActiveNodes() []*Node {
