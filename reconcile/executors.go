@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -374,7 +375,7 @@ func (e *VerifyExecutor) Apply(ctx context.Context, c Change) error {
 		return nil
 	}
 	(&FileExecutor{log: discard(e.Log)}).cleanTemp(full)
-	if err := writeAtomic(full, nil, 0o644); err != nil {
+	if err := atomicfile.Write(full, nil, 0o644); err != nil {
 		return fmt.Errorf("verify %s: write flag file: %w", c.Node, err)
 	}
 	discard(e.Log).Info("install recorded", "node", c.Node, "flag", c.Detail.FlagFile)

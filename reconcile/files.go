@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -276,7 +277,7 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 				return err
 			}
 		}
-		if err := writeAtomic(full, want, mode); err != nil {
+		if err := atomicfile.Write(full, want, mode); err != nil {
 			return fmt.Errorf("files: write %s: %w", p, err)
 		}
 		e.log.Info("file written", "path", p, "action", string(c.Action), "bytes", len(want))
@@ -298,11 +299,10 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 	}
 }
 
-// cleanTemp removes the temp files writeAtomic leaves when killed
+// cleanTemp removes the temp files atomicfile.Write leaves when killed
 // between creating and renaming them.
 func (e *FileExecutor) cleanTemp(full string) {
-	left, _ := filepath.Glob(filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".rackctl-*"))
-	for _, f := range left {
+	for _, f := range atomicfile.Leftovers(full) {
 		if err := os.Remove(f); err == nil {
 			e.log.Info("removed temp file of an interrupted apply", "path", f)
 		}
@@ -317,53 +317,8 @@ func (e *FileExecutor) backup(p string, cur []byte, mode fs.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return fmt.Errorf("files: back up %s: %w", p, err)
 	}
-	if err := writeAtomic(dst, cur, mode); err != nil {
+	if err := atomicfile.Write(dst, cur, mode); err != nil {
 		return fmt.Errorf("files: back up %s: %w", p, err)
-	}
-	return nil
-}
-
-// writeAtomic replaces path with b: a temp file in the same directory,
-// fsync, rename, then fsync of the directory. Parents are created. A
-// symlink at path is followed, so its target is replaced, not the link.
-func writeAtomic(path string, b []byte, mode fs.FileMode) (err error) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if target, err := filepath.EvalSymlinks(path); err == nil {
-			path = target
-		}
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".rackctl-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // best effort: the rename itself has happened
-		d.Close()
 	}
 	return nil
 }

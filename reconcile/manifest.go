@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,7 +99,7 @@ func SaveManifest(stateDir string, m Manifest) error {
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(stateDir, ManifestFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(stateDir, ManifestFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save manifest: %w", err)
 	}
 	return nil

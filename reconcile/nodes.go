@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -86,7 +87,7 @@ func SaveNodeState(stateDir string, s NodeState) error {
 	if err != nil {
 		return fmt.Errorf("encode node state: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(stateDir, NodesFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(stateDir, NodesFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save node state: %w", err)
 	}
 	return nil

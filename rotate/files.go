@@ -3,6 +3,7 @@ package rotate
 import (
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func (f CredentialFiles) backup() error {
 		if err != nil {
 			return fmt.Errorf("back up %s: %w", p, err)
 		}
-		if err := writeFileAtomic(p+BackupSuffix, data); err != nil {
+		if err := atomicfile.Write(p+BackupSuffix, data, 0o600); err != nil {
 			return fmt.Errorf("back up %s: %w", p, err)
 		}
 	}
@@ -55,10 +56,10 @@ func (f CredentialFiles) backup() error {
 
 // write replaces the files with user and password, each atomically, 0600.
 func (f CredentialFiles) write(user, password string) error {
-	if err := writeFileAtomic(f.UserFile, []byte(user+"\n")); err != nil {
+	if err := atomicfile.Write(f.UserFile, []byte(user+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", f.UserFile, err)
 	}
-	if err := writeFileAtomic(f.PasswordFile, []byte(password+"\n")); err != nil {
+	if err := atomicfile.Write(f.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", f.PasswordFile, err)
 	}
 	return nil
@@ -70,43 +71,6 @@ func (f CredentialFiles) check() error {
 	}
 	if filepath.Clean(f.UserFile) == filepath.Clean(f.PasswordFile) {
 		return fmt.Errorf("bmc.userFile and bmc.passwordFile are the same file %s", f.UserFile)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a 0600 temporary file next to path,
-// syncs it and renames it over path, then syncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -108,7 +109,7 @@ func (s *State) Save(stateDir string) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return fmt.Errorf("rotation state: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(stateDir, StateFile), append(data, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(stateDir, StateFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("rotation state: %w", err)
 	}
 	return nil

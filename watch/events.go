@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -165,29 +166,7 @@ func saveState(stateDir string, s State) error {
 	if err != nil {
 		return fmt.Errorf("watch state: %w", err)
 	}
-	return writeAtomic(filepath.Join(stateDir, StateFile), append(b, '\n'))
-}
-
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(b)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(stateDir, StateFile), append(b, '\n'), 0o644)
 }
 
 // ErrAmbiguousCommit is returned by Approve when a prefix names more than
@@ -223,7 +202,7 @@ func Approve(stateDir, commit string) (string, error) {
 			full = c
 		}
 	}
-	if err := writeAtomic(approvalPath(stateDir, full), nil); err != nil {
+	if err := atomicfile.Write(approvalPath(stateDir, full), nil, 0o644); err != nil {
 		return "", fmt.Errorf("approve %s: %w", full, err)
 	}
 	return full, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -51,7 +52,7 @@ Review the report, then run 'rackctl plan' before the first apply.`,
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(out, res.Spec, 0o644); err != nil {
+			if err := atomicfile.Write(out, res.Spec, 0o644); err != nil {
 				return err
 			}
 			if err := os.MkdirAll(g.stateDir, 0o755); err != nil {
@@ -82,24 +83,4 @@ Review the report, then run 'rackctl plan' before the first apply.`,
 	f.StringSliceVar(&mgmtMACs, "management-mac", nil, "MACs of the management node, dropped from nodes.csv; repeatable")
 	f.BoolVar(&force, "force", false, "overwrite an existing rack.yaml and allocation")
 	return cmd
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 )
@@ -99,20 +99,9 @@ func (g *globals) showPlan(p *reconcile.Plan) error {
 // savePlan writes the plan 0600: it holds no secrets, but it does hold the
 // full content of every file it will write.
 func savePlan(path string, p *reconcile.Plan) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".rackctl-plan-*")
-	if err != nil {
+	var buf bytes.Buffer
+	if err := reconcile.WriteJSON(&buf, p); err != nil {
 		return fmt.Errorf("save plan %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := reconcile.WriteJSON(tmp, p); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, buf.Bytes(), 0o600)
 }

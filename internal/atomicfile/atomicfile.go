@@ -1,0 +1,68 @@
+// Package atomicfile replaces files so that a reader, or a process killed
+// half-way, sees either the old content or the new one, never a mix. Every
+// package of rackctl that writes state or managed files goes through it.
+package atomicfile
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// tempSuffix marks temp files next to their target: "."+base+tempSuffix+random.
+const tempSuffix = ".rackctl-"
+
+// Write replaces path with data: a temp file in the same directory (created
+// 0600, then given mode), fsync, rename, then a best-effort fsync of the
+// directory. Parent directories are created. A symlink at path is followed,
+// so its target is replaced, not the link.
+func Write(path string, data []byte, mode fs.FileMode) (err error) {
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if target, serr := filepath.EvalSymlinks(path); serr == nil {
+			path = target
+		}
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempSuffix+"*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: the rename itself has happened
+		d.Close()
+	}
+	return nil
+}
+
+// Leftovers lists the temp files a writer of path killed mid-write left
+// behind, for removal once nothing else can be writing.
+func Leftovers(path string) []string {
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tempSuffix+"*"))
+	return left
+}
