@@ -379,8 +379,16 @@ func (c *Client) Exec(ctx context.Context, t Target, args ...string) ([]byte, er
 }
 
 // SOL attaches stdin and stdout to the serial-over-LAN console of t until
-// ctx is cancelled, the session ends or stdin closes. A dangling session is
-// deactivated first. SOL has no timeout beyond ctx.
+// ctx ends, the session ends (the user typed ~., or the BMC closed it) or
+// stdin reaches EOF. A dangling session (an earlier client's) is deactivated
+// first, and a session cut short by ctx is deactivated after. SOL has no
+// timeout beyond ctx; ending the session by ~. or EOF returns nil.
+//
+// A terminal stdin (an *os.File) is handed to ipmitool, which switches it
+// to raw mode; its settings are restored afterwards. Any other reader is fed
+// through a pipe, so ipmitool never touches a terminal. A nil stdin attaches
+// no input at all: the console is shown until ctx ends or the BMC closes
+// the session.
 func (c *Client) SOL(ctx context.Context, t Target, stdin io.Reader, stdout io.Writer) error {
 	cn, err := c.conn(t)
 	if err != nil {
@@ -392,8 +400,12 @@ func (c *Client) SOL(ctx context.Context, t Target, stdin io.Reader, stdout io.W
 	if err != nil && (errors.Is(err, ErrAuth) || errors.Is(err, ErrUnreachable)) {
 		return wrap(t.Node, "sol deactivate", err)
 	}
-	r := cn.run
-	r.stdin, r.stdout = stdin, stdout
-	_, err = r.run(ctx, "sol", "activate")
+	err = cn.run.sol(ctx, stdin, stdout)
+	if ctx.Err() != nil {
+		// ipmitool was killed: leave no session behind on the BMC.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+		cn.run.run(dctx, "sol", "deactivate")
+		cancel()
+	}
 	return wrap(t.Node, "sol activate", err)
 }

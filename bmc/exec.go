@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -23,10 +22,6 @@ type ipmitoolRun struct {
 	host  string
 	port  string
 	creds Credentials
-	// stdin/stdout, when set, attach the process to streams (SOL); output is
-	// then not captured.
-	stdin  io.Reader
-	stdout io.Writer
 }
 
 // baseArgs is the argv without the command: interface lanplus, cipher suite
@@ -70,12 +65,6 @@ func (r ipmitoolRun) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if r.stdout != nil {
-		cmd.Stdout = r.stdout
-	}
-	if r.stdin != nil {
-		cmd.Stdin = r.stdin
-	}
 	start := time.Now()
 	err := cmd.Run()
 	elapsed := time.Since(start)

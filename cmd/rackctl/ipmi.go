@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +25,18 @@ primary MAC or BMC MAC. Host, cipher suite and credentials are added; the
 password never appears in a process's argv.
 
 With no command it attaches the serial console (sol activate; refused with
---all). USE_STDIN=0 leaves stdin detached, for scripts.
+--all), after deactivating any session another client left behind. Type ~.
+at the start of a line to detach (~~. inside ssh); stdin's EOF detaches too,
+both with exit status 0. On a terminal, ipmitool switches it to raw mode
+(Ctrl-C goes to the console) and rackctl restores it afterwards.
+  USE_TTY=0    never hand the terminal to ipmitool: stdin is fed through a
+               pipe, the terminal stays in line mode with local echo, a line
+               is sent when Enter is pressed and Ctrl-C ends rackctl (the
+               session is deactivated)
+  USE_STDIN=0  attach no input, only show the console (e.g. to log it);
+               the session lasts until the BMC ends it or rackctl is
+               interrupted
+An interrupted console (SIGINT, SIGTERM) exits with status 130.
 
   diag                         BMC MAC and address, node MAC, IP and hostname,
                                chassis status and boot parameter 5
@@ -203,11 +213,30 @@ func writePrefixed(w io.Writer, node, text string, prefix bool) {
 	}
 }
 
+// sol attaches the serial console of n. bmc.Client.SOL hands a terminal
+// stdin (an *os.File) to ipmitool and feeds any other reader through a
+// pipe; USE_TTY=0 hides the *os.File so a terminal is never put in raw
+// mode, and USE_STDIN=0 attaches no input at all.
 func (e *rackEnv) sol(ctx context.Context, client *bmc.Client, n *schema.Node) error {
-	var stdin io.Reader = e.g.stdin
-	if os.Getenv("USE_STDIN") == "0" {
-		stdin = bytes.NewReader(nil)
+	stdin := e.g.stdin
+	hint := "detach with ~. (type ~~. when inside ssh)"
+	switch {
+	case os.Getenv("USE_STDIN") == "0":
+		stdin = nil
+		hint = "no input attached; stop with Ctrl-C"
+	case os.Getenv("USE_TTY") == "0":
+		stdin = struct{ io.Reader }{stdin}
+		hint = "no terminal mode: lines are sent on Enter; detach with ~. on a line of its own or Ctrl-C"
 	}
-	fmt.Fprintf(e.g.stderr, "[serial console of %s; detach with ~. (type ~~. when inside ssh)]\n", n.Name)
-	return client.SOL(ctx, e.target(n), stdin, e.g.stdout)
+	fmt.Fprintf(e.g.stderr, "[serial console of %s; %s]\n", n.Name, hint)
+	err := client.SOL(ctx, e.target(n), stdin, e.g.stdout)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(e.g.stderr, "[serial console of %s: interrupted, session deactivated]\n", n.Name)
+		return exitCodeError{exitInterrupted}
+	}
+	return err
 }
+
+// exitInterrupted is the status of a serial console ended by SIGINT or
+// SIGTERM (128+SIGINT, as shells report an interrupted command).
+const exitInterrupted = 130

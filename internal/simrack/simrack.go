@@ -33,6 +33,10 @@ type Options struct {
 	Password string
 	// IPMISim is the ipmi_sim binary (default: looked up in PATH).
 	IPMISim string
+	// SOL gives every BMC a serial console for Serial-over-LAN (ipmitool
+	// sol activate): the simulator's serial port is a loopback TCP
+	// connection into this process, reached with BMC.Serial.
+	SOL bool
 }
 
 // BMC is one simulated BMC.
@@ -51,6 +55,11 @@ type BMC struct {
 	// "power" (0/1) and "boot" (none, pxe, default, ...) that the chassis
 	// control script keeps.
 	StateDir string
+	// SerialAddr is the loopback TCP address the simulator connects to as
+	// the machine's serial port ("" without Options.SOL).
+	SerialAddr string
+
+	serial *serialPort
 }
 
 // Rack is a set of running ipmi_sim processes.
@@ -61,6 +70,7 @@ type Rack struct {
 	mu      sync.Mutex
 	procs   []*exec.Cmd
 	proxies []*Proxy
+	serials []*serialPort
 }
 
 // Start starts opts.N ipmi_sim instances on free 127.0.0.1 UDP ports and
@@ -92,7 +102,16 @@ func Start(ctx context.Context, opts Options) (*Rack, error) {
 	}
 	r := &Rack{sim: sim, procs: make([]*exec.Cmd, opts.N), proxies: make([]*Proxy, opts.N)}
 	for i := range opts.N {
-		b, err := prepare(opts, i)
+		var sp *serialPort
+		if opts.SOL {
+			sp, err = newSerialPort()
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			r.serials = append(r.serials, sp)
+		}
+		b, err := prepare(opts, i, sp)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -114,7 +133,7 @@ func Start(ctx context.Context, opts Options) (*Rack, error) {
 	return r, nil
 }
 
-func prepare(opts Options, i int) (BMC, error) {
+func prepare(opts Options, i int, sp *serialPort) (BMC, error) {
 	name := fmt.Sprintf("bmc-%d", i)
 	dir := filepath.Join(opts.Dir, name)
 	state := filepath.Join(dir, "state")
@@ -136,6 +155,10 @@ func prepare(opts Options, i int) (BMC, error) {
 		Name: name, Addr: addr, SimAddr: addr,
 		MAC:  fmt.Sprintf("02:00:5e:00:%02x:%02x", (i>>8)&0xff, i&0xff),
 		User: opts.User, Password: pw, Dir: dir, StateDir: state,
+		serial: sp,
+	}
+	if sp != nil {
+		b.SerialAddr = sp.addr()
 	}
 	script := filepath.Join(dir, "chassis-control.sh")
 	files := map[string]string{
@@ -162,9 +185,17 @@ mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
 mc_enable 0x20
 `
 
+// lanConf is the BMC's ipmi_sim configuration. With a serial address the
+// MC gets a `sol "tcp:ADDR" BAUD` line (ipmi_lan(5)): tcp, not telnet, so
+// the bytes on the connection are the console's bytes, without telnet
+// negotiation.
 func lanConf(b BMC, port int, script string) string {
 	var guid [16]byte
 	rand.Read(guid[:])
+	sol := ""
+	if b.SerialAddr != "" {
+		sol = fmt.Sprintf("  sol \"tcp:%s\" 115200\n", b.SerialAddr)
+	}
 	return fmt.Sprintf(`name "%s"
 set_working_mc 0x20
   startlan 1
@@ -177,9 +208,9 @@ set_working_mc 0x20
     guid %s
   endlan
   chassis_control "%s"
-  user 1 false "" "" user 10 none md2 md5 straight
+%s  user 1 false "" "" user 10 none md2 md5 straight
   user 2 true "%s" "%s" admin 10 none md2 md5 straight
-`, b.Name, port, hex.EncodeToString(guid[:]), script, b.User, b.Password)
+`, b.Name, port, hex.EncodeToString(guid[:]), script, sol, b.User, b.Password)
 }
 
 // chassisScript answers ipmi_sim's "get power|boot" and records
@@ -285,6 +316,9 @@ func (r *Rack) Stop(i int) error {
 		return nil
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if sp := r.BMCs[i].serial; sp != nil {
+		sp.drop()
+	}
 	_, portStr, _ := net.SplitHostPort(r.BMCs[i].SimAddr)
 	port, _ := strconv.Atoi(portStr)
 	for range 200 {
@@ -325,13 +359,17 @@ func (r *Rack) Slow(i int, delay time.Duration) (string, error) {
 	return p.Addr(), nil
 }
 
-// Close stops every simulator and proxy.
+// Close stops every simulator, proxy and serial console.
 func (r *Rack) Close() error {
 	for i := range r.procs {
 		r.Stop(i)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, sp := range r.serials {
+		sp.close()
+	}
+	r.serials = nil
 	for i, p := range r.proxies {
 		if p != nil {
 			p.Close()
