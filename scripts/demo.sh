@@ -2,23 +2,59 @@
 # make demo: a simulated rack on this machine, reconciled by rackctl.
 #   scripts/demo.sh        bring it up (N=8 PROVISIONER=flatcar|lokomotive)
 #   scripts/demo.sh down   stop everything it started
+#
+# What runs (all on loopback or in network namespaces the demo creates):
+#   rackctl-sim   N ipmi_sim BMCs, matchbox (TLS, generated certificates) and
+#                 dnsmasq in a network namespace serving the dnsmasq.conf
+#                 rackctl writes under .demo/root
+#   rackctl       apply --auto-approve: files, dnsmasq reload, flag files,
+#                 terraform against matchbox (flatcar) or lokoctl, BMC PXE
+#                 boot and power cycle, verify
+#   rackctl watch follows .demo/repo afterwards (pid in .demo/watch.pid)
+# Needs root (network namespaces) and the tools of `make deps`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/sbin:/sbin
 demo=${DEMO_DIR:-.demo}
 N=${N:-8}
 PROVISIONER=${PROVISIONER:-flatcar}
+WATCH_LISTEN=${WATCH_LISTEN:-127.0.0.1:9747}
 rackctl=bin/rackctl
 
-down() {
-	if [ -f "$demo/sim.pid" ]; then
-		pid=$(cat "$demo/sim.pid")
+# stop_pid FILE: stop the process whose pid FILE holds (TERM, then KILL).
+stop_pid() {
+	local f=$1 pid
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid"
+		for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		if kill -0 "$pid" 2>/dev/null; then
-			kill "$pid"
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			echo "demo: pid $pid ($f) did not stop in 15s; killing it" >&2
+			kill -9 "$pid" 2>/dev/null || true
 		fi
-		rm -f "$demo/sim.pid"
 	fi
-	pkill -f "ipmi_sim .*$(realpath -m "$demo")/bmcs" 2>/dev/null || true
+	rm -f "$f"
+}
+
+down() {
+	stop_pid "$demo/watch.pid"
+	# rackctl-sim stops its simulators, matchbox and dnsmasq and deletes its
+	# namespaces on SIGTERM; its children die with it even when killed.
+	stop_pid "$demo/sim.pid"
+	# Namespaces of a rackctl-sim that was killed: kill what runs in them
+	# (by pid), delete them.
+	for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^rackctl-demo-/ {print $1}'); do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+		ip netns delete "$ns" && echo "demo: deleted leftover namespace $ns"
+	done
+	local abs left
+	abs=$(realpath -m "$demo")
+	left=$(pgrep -af "$abs/|$demo/" 2>/dev/null | grep -v -e pgrep -e "demo.sh" || true)
+	if [ -n "$left" ]; then
+		echo "demo: warning: still running:" >&2
+		echo "$left" >&2
+	fi
 	echo "demo: stopped; state kept in $demo (rm -rf $demo to start afresh)"
 }
 
@@ -26,48 +62,147 @@ if [ "${1:-up}" = down ]; then
 	down
 	exit 0
 fi
+case $PROVISIONER in flatcar | lokomotive) ;; *)
+	echo "demo: PROVISIONER=$PROVISIONER: want flatcar or lokomotive" >&2
+	exit 1
+	;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+	echo "demo: needs root (dnsmasq runs in a network namespace)" >&2
+	exit 1
+fi
 
 [ -f "$demo/sim.pid" ] && down >/dev/null
 rm -rf "$demo"
 mkdir -p "$demo/root" "$demo/repo"
 go build -o bin/rackctl-sim ./cmd/rackctl-sim
+go build -o "$rackctl" ./cmd/rackctl
 
-echo "demo: starting $N simulated BMCs (ipmi_sim on 127.0.0.1)"
+echo "demo: starting $N simulated BMCs (ipmi_sim), matchbox and dnsmasq (network namespace)"
 bin/rackctl-sim -n "$N" -dir "$demo/bmcs" -root "$demo/root" -spec "$demo/repo/rack.yaml" \
-	-provisioner "$PROVISIONER" >"$demo/sim.log" 2>&1 &
+	-provisioner "$PROVISIONER" -matchbox -matchbox-dir "$demo/matchbox" \
+	-dhcp -dhcp-dir "$demo/dhcp" -env "$demo/sim.env" >"$demo/sim.log" 2>&1 &
 echo $! >"$demo/sim.pid"
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	[ -f "$demo/bmcs/inventory.json" ] && break
-	kill -0 "$(cat "$demo/sim.pid")" 2>/dev/null || { cat "$demo/sim.log"; exit 1; }
+	if ! kill -0 "$(cat "$demo/sim.pid")" 2>/dev/null; then
+		cat "$demo/sim.log"
+		rm -f "$demo/sim.pid"
+		exit 1
+	fi
 	sleep 0.1
 done
+[ -f "$demo/bmcs/inventory.json" ] || { cat "$demo/sim.log"; down; exit 1; }
 cat "$demo/sim.log"
+# shellcheck source=/dev/null
+. "$demo/sim.env"
 
-git -C "$demo/repo" init -q
+git -C "$demo/repo" init -q -b main
 git -C "$demo/repo" add rack.yaml
 git -C "$demo/repo" -c user.name=demo -c user.email=demo@localhost commit -qm "Initial rack"
 
 flags=(-f "$demo/repo/rack.yaml" --root "$demo/root")
-set -x
-$rackctl validate "${flags[@]}"
-$rackctl plan "${flags[@]}" -out "$demo/plan.json" >"$demo/plan.txt"
-set +x
-tail -n 3 "$demo/plan.txt"
-set -x
-$rackctl apply "${flags[@]}" "$demo/plan.json" | tail -n 3
-$rackctl plan "${flags[@]}" --detailed-exitcode | tail -n 1
-$rackctl status "${flags[@]}"
-$rackctl ipmi "${flags[@]}" --all power status
-set +x
+# How this rack's parts are reached: dnsmasq is restarted by rackctl-sim's
+# reload script and releases leases inside its namespace; terraform gets the
+# matchbox provider from the local mirror.
+drivers=(--dnsmasq-reload-cmd "$RACKCTL_SIM_DNSMASQ_RELOAD"
+	--dnsmasq-interface "$RACKCTL_SIM_DHCP_IFACE"
+	--dhcp-release-prefix "ip netns exec $RACKCTL_SIM_DHCP_SERVER_NS"
+	--terraform "$RACKCTL_SIM_TERRAFORM" --terraformrc "$RACKCTL_SIM_TERRAFORMRC")
+if [ "$PROVISIONER" = lokomotive ]; then
+	drivers+=(--lokoctl "$RACKCTL_SIM_LOKOCTL_STANDIN")
+	export RACKCTL_LOKOCTL_RECORD=$PWD/$demo/lokoctl-calls.jsonl
+	cat <<EOT
 
+demo: NOTE: lokoctl is a RECORDING STAND-IN ($RACKCTL_SIM_LOKOCTL_STANDIN).
+      Lokomotive is archived and lokoctl does not build here; the stand-in
+      checks the rendered directory, prints lokoctl-like progress and records
+      each call in $demo/lokoctl-calls.jsonl. No cluster is installed.
+EOT
+fi
+printf '%q ' "${drivers[@]}" >"$demo/drivers.args"
+
+run() {
+	echo "+ $*"
+	"$@"
+}
+echo
+run $rackctl validate "${flags[@]}"
+echo
+echo "demo: apply 1 installs every node: files, dnsmasq reload, provisioner, PXE boot + power cycle, flag files"
+echo "+ $rackctl apply ${flags[*]} \${drivers[@]} --auto-approve   (driver flags: $demo/drivers.args)"
+$rackctl apply "${flags[@]}" "${drivers[@]}" --auto-approve >"$demo/apply-1.txt" 2>&1 || {
+	cat "$demo/apply-1.txt"
+	echo "demo: apply failed (full output in $demo/apply-1.txt); 'scripts/demo.sh down' stops the rack" >&2
+	exit 1
+}
+tail -n 1 "$demo/apply-1.txt"
+echo
+if [ "$PROVISIONER" = flatcar ]; then
+	echo "demo: apply 2: the flag files exist now; terraform moves matchbox to the installed profiles, boot devices go back to disk"
+else
+	echo "demo: apply 2: the flag files exist now; boot devices go back to disk"
+fi
+$rackctl apply "${flags[@]}" "${drivers[@]}" --auto-approve >"$demo/apply-2.txt" 2>&1 || {
+	cat "$demo/apply-2.txt"
+	exit 1
+}
+tail -n 1 "$demo/apply-2.txt"
+echo
+echo "+ $rackctl plan ${flags[*]} \${drivers[@]} --detailed-exitcode"
+rc=0
+$rackctl plan "${flags[@]}" "${drivers[@]}" --detailed-exitcode >"$demo/plan-3.txt" 2>&1 || rc=$?
+tail -n 1 "$demo/plan-3.txt"
+[ $rc = 0 ] || echo "demo: warning: plan exit $rc, the rack has not converged (see $demo/plan-3.txt)" >&2
+if [ "$PROVISIONER" = lokomotive ]; then
+	echo "demo: the lokoctl stand-in recorded $(wc -l <"$demo/lokoctl-calls.jsonl") call(s) in $demo/lokoctl-calls.jsonl (no cluster was installed)"
+fi
+echo
+mac0=$(awk '/mac:/ && !/bmcMac/ {print $2; exit}' "$demo/repo/rack.yaml")
+node0=$(awk '/- name:/ {print $3; exit}' "$demo/repo/rack.yaml")
+echo "demo: the first node's PXE NIC ($mac0) asks dnsmasq for its address:"
+echo "+ $RACKCTL_SIM_DHCP_REQUEST $mac0"
+"$RACKCTL_SIM_DHCP_REQUEST" "$mac0" 2>&1 | grep -i lease || echo "demo: warning: no lease for $mac0" >&2
+if [ "$PROVISIONER" = flatcar ]; then
+	echo
+	echo "demo: what matchbox serves that node now (final Ignition, networkd unit):"
+	curl -fsS "$RACKCTL_SIM_MATCHBOX_HTTP/ignition?mac=$mac0&os=installed" | head -c 300
+	echo " ..."
+fi
+echo
+run $rackctl status "${flags[@]}"
+echo
+run $rackctl ipmi "${flags[@]}" --all power status
+
+echo
+if $rackctl watch --help >/dev/null 2>&1; then
+	echo "demo: starting rackctl watch on $demo/repo (log $demo/watch.log, metrics http://$WATCH_LISTEN/metrics)"
+	$rackctl watch --repo "$PWD/$demo/repo" --branch main --root "$demo/root" "${drivers[@]}" \
+		--interval 10s --listen "$WATCH_LISTEN" >"$demo/watch.log" 2>&1 &
+	echo $! >"$demo/watch.pid"
+	watching="rackctl watch (pid $(cat "$demo/watch.pid")) applies every commit to $demo/repo within 10s"
+else
+	# TODO: start rackctl watch here once the command exists.
+	watching="(rackctl watch is not in this build: apply by hand)"
+fi
+
+d=$(printf '%q ' "${drivers[@]}")
+pxe_hint=""
+if [ "$PROVISIONER" = flatcar ]; then
+	pxe_hint="  curl '$RACKCTL_SIM_MATCHBOX_HTTP/ipxe?mac=$mac0'   what matchbox serves $node0's PXE boot
+"
+fi
 cat <<EOT
 
-The simulated rack keeps running. Try:
+The simulated rack keeps running. $watching
+Try:
   bin/rackctl status ${flags[*]} [--full]
-  bin/rackctl ipmi   ${flags[*]} node-0 diag        (a node name from $demo/repo/rack.yaml)
-  bin/rackctl ipmi   ${flags[*]} --all user list
-  edit $demo/repo/rack.yaml (add a node, set exclude: true, change reprovision), then
-  bin/rackctl plan   ${flags[*]}
-  bin/rackctl apply  ${flags[*]}
-  make demo-down     stops the simulators
+  bin/rackctl ipmi   ${flags[*]} $node0 diag
+  $RACKCTL_SIM_DHCP_REQUEST $mac0   ask dnsmasq for a lease as $node0's PXE NIC
+${pxe_hint}  edit $demo/repo/rack.yaml (set reprovision: "1" on a node, exclude: true, add a node), commit it;
+  rackctl watch picks it up (tail -f $demo/watch.log), or by hand:
+  bin/rackctl plan   ${flags[*]} $d
+  bin/rackctl apply  ${flags[*]} $d
+  (the driver flags are also in $demo/drivers.args)
+  make demo-down     stops everything (simulators, matchbox, dnsmasq and its namespaces, watch)
 EOT

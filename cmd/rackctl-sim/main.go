@@ -1,9 +1,21 @@
 // Command rackctl-sim runs a simulated rack for the demo and for trying
 // rackctl by hand: N OpenIPMI ipmi_sim BMCs on loopback, the BMC credential
 // files a Racker management node holds, and a rack.yaml pointing at them.
-// It runs until interrupted, then stops every simulator.
 //
-//	rackctl-sim -n 8 -dir .demo/bmcs -root .demo/root -spec .demo/repo/rack.yaml
+// With -matchbox it also runs matchbox (tools/bin/matchbox, TLS with
+// generated certificates, on free loopback ports), puts the client
+// certificates in <root>/opt/racker-state/matchbox-client and points the
+// spec's matchbox endpoints at it. With -dhcp it runs dnsmasq in a network
+// namespace (joined by a veth pair to a client namespace) serving
+// <root>/opt/racker-state/dnsmasq/dnsmasq.conf with its leases in
+// <root>/var/lib/misc/dnsmasq.leases, rackctl's defaults under --root;
+// <dhcp-dir>/reload-dnsmasq restarts it (rackctl --dnsmasq-reload-cmd) and
+// <dhcp-dir>/dhcp-request MAC asks it for a lease as that MAC.
+//
+// It runs until SIGINT or SIGTERM, then stops every process it started and
+// deletes its namespaces.
+//
+//	rackctl-sim -n 8 -dir .demo/bmcs -root .demo/root -spec .demo/repo/rack.yaml -matchbox -dhcp
 package main
 
 import (
@@ -16,11 +28,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rackctl/rackctl/internal/simrack"
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 func main() {
@@ -37,6 +51,11 @@ func run() error {
 	spec := flag.String("spec", "", "write a rack.yaml for the simulated rack here (not overwritten if it exists)")
 	provisioner := flag.String("provisioner", "flatcar", "provisioner of the written rack.yaml: flatcar or lokomotive")
 	delay := flag.Duration("delay", 0, "delay every BMC datagram by this much (a slow network)")
+	withMatchbox := flag.Bool("matchbox", false, "also run matchbox on loopback and point the spec at it")
+	matchboxDir := flag.String("matchbox-dir", ".demo/matchbox", "matchbox's data, certificates and log")
+	withDHCP := flag.Bool("dhcp", false, "also run dnsmasq in a network namespace serving <root>/opt/racker-state/dnsmasq/dnsmasq.conf (needs root)")
+	dhcpDir := flag.String("dhcp-dir", ".demo/dhcp", "dnsmasq's runtime files, reload-dnsmasq and dhcp-request scripts")
+	envFile := flag.String("env", "", "write what runs here as shell variables (RACKCTL_SIM_*) to this file")
 	flag.Parse()
 	if *provisioner != "flatcar" && *provisioner != "lokomotive" {
 		return fmt.Errorf("-provisioner %q: want flatcar or lokomotive", *provisioner)
@@ -56,11 +75,77 @@ func run() error {
 	if err := writeCredentials(*root, rack.BMCs[0].User, password); err != nil {
 		return err
 	}
+	absRoot, err := filepath.Abs(*root)
+	if err != nil {
+		return err
+	}
+	env := map[string]string{"RACKCTL_SIM_ROOT": absRoot}
+	sp := specParams{provisioner: *provisioner, bmcs: rack.BMCs}
+
+	if *withMatchbox {
+		mb, err := testenv.StartMatchbox(ctx, *matchboxDir)
+		if err != nil {
+			return err
+		}
+		defer mb.Close()
+		certs := filepath.Join(absRoot, "opt/racker-state/matchbox-client")
+		if err := mb.TLS.CopyClientCerts(certs); err != nil {
+			return err
+		}
+		tools, err := testenv.FindTools(ctx)
+		if err != nil {
+			return err
+		}
+		sp.matchbox = &matchboxParams{http: mb.HTTPEndpoint(), rpc: mb.RPC, certDir: certs}
+		env["RACKCTL_SIM_MATCHBOX_HTTP"] = mb.HTTPEndpoint()
+		env["RACKCTL_SIM_MATCHBOX_RPC"] = mb.RPC
+		env["RACKCTL_SIM_MATCHBOX_LOG"] = mb.LogFile
+		env["RACKCTL_SIM_TERRAFORM"] = tools.Terraform
+		env["RACKCTL_SIM_TERRAFORMRC"] = tools.Terraformrc
+		env["RACKCTL_SIM_LOKOCTL_STANDIN"] = tools.LokoctlStandin
+		fmt.Printf("rackctl-sim: matchbox up: HTTP %s, gRPC %s (client certificates in %s)\n", mb.HTTP, mb.RPC, certs)
+	}
+	if *withDHCP {
+		d, err := testenv.StartDHCP(ctx, testenv.DHCPOptions{
+			Dir:       *dhcpDir,
+			Purpose:   "demo",
+			ConfPath:  filepath.Join(absRoot, "opt/racker-state/dnsmasq/dnsmasq.conf"),
+			LeaseFile: filepath.Join(absRoot, "var/lib/misc/dnsmasq.leases"),
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := d.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "rackctl-sim:", err)
+			}
+		}()
+		sp.dhcpIface = d.ServerIface
+		env["RACKCTL_SIM_DNSMASQ_RELOAD"] = strings.Join(d.ReloadCmd, " ")
+		env["RACKCTL_SIM_DHCP_REQUEST"] = strings.Join(d.RequestCmd, " ")
+		env["RACKCTL_SIM_DHCP_SERVER_NS"] = d.ServerNS
+		env["RACKCTL_SIM_DHCP_CLIENT_NS"] = d.ClientNS
+		env["RACKCTL_SIM_DHCP_IFACE"] = d.ServerIface
+		env["RACKCTL_SIM_DNSMASQ_LOG"] = d.LogFile
+		fmt.Printf("rackctl-sim: dnsmasq supervised in network namespace %s (%s on %s; client namespace %s);\n"+
+			"  it starts once rackctl writes %s, %s restarts it\n",
+			d.ServerNS, d.ServerIface, d.ServerIP, d.ClientNS, d.ConfPath, d.ReloadCmd[0])
+	}
 	if *spec != "" {
-		if err := writeSpec(*spec, *provisioner, rack.BMCs); err != nil {
+		written, err := writeSpec(*spec, sp)
+		if err != nil {
+			return err
+		}
+		if !written && (*withMatchbox || *withDHCP) {
+			fmt.Printf("rackctl-sim: warning: %s exists and is kept: check its matchbox endpoints (%s) and network.internal.interface\n", *spec, env["RACKCTL_SIM_MATCHBOX_HTTP"])
+		}
+	}
+	if *envFile != "" {
+		if err := writeEnv(*envFile, env); err != nil {
 			return err
 		}
 	}
+	// Written last: its presence says everything is up.
 	if err := writeInventory(filepath.Join(*dir, "inventory.json"), rack.BMCs); err != nil {
 		return err
 	}
@@ -69,7 +154,7 @@ func run() error {
 		fmt.Printf("  %-10s %s  BMC MAC %s\n", b.Name, b.Addr, b.MAC)
 	}
 	<-ctx.Done()
-	fmt.Println("rackctl-sim: stopping simulators")
+	fmt.Println("rackctl-sim: stopping")
 	return nil
 }
 
@@ -105,12 +190,36 @@ func writeInventory(path string, bmcs []simrack.BMC) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
+// writeEnv writes vars as sorted shell assignments.
+func writeEnv(path string, vars map[string]string) error {
+	var keys []string
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString("# written by rackctl-sim: what it runs\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s='%s'\n", k, strings.ReplaceAll(vars[k], "'", `'\''`))
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+type matchboxParams struct{ http, rpc, certDir string }
+
+type specParams struct {
+	provisioner string
+	bmcs        []simrack.BMC
+	matchbox    *matchboxParams // nil: the spec's defaults
+	dhcpIface   string          // network.internal.interface, when set
+}
+
 // writeSpec writes a rack.yaml whose nodes reach their BMCs on the
-// simulators (bmcAddress). An existing spec is kept: the demo's git repo
-// owns it after the first start.
-func writeSpec(path, provisioner string, bmcs []simrack.BMC) error {
+// simulators (bmcAddress). An existing spec is kept (written is false):
+// the demo's git repo owns it after the first start.
+func writeSpec(path string, p specParams) (written bool, err error) {
 	if _, err := os.Stat(path); err == nil {
-		return nil
+		return false, nil
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# A simulated rack written by rackctl-sim on %s.
@@ -125,21 +234,37 @@ network:
     subnet: 172.24.213.0/24
     gateway: 172.24.213.1
     dns: [172.24.213.1]
-bmc:
+`, time.Now().UTC().Format(time.RFC3339), p.provisioner)
+	if p.dhcpIface != "" {
+		fmt.Fprintf(&b, "    # dnsmasq's end of the veth pair, in rackctl-sim's network namespace\n    interface: %s\n", p.dhcpIface)
+	}
+	if m := p.matchbox; m != nil {
+		fmt.Fprintf(&b, `matchbox:
+  # rackctl-sim's matchbox on loopback. terraform reads the certificates at
+  # this absolute path as written (not under --root).
+  httpEndpoint: %s
+  rpcEndpoint: %s
+  clientCertDir: %s
+install:
+  # PXE from matchbox's assets: no download from the Flatcar release server.
+  cachedInstall: true
+`, m.http, m.rpc, m.certDir)
+	}
+	b.WriteString(`bmc:
   userFile: /usr/share/oem/ipmi_user
   passwordFile: /usr/share/oem/ipmi_password
 cluster:
   sshPubKeys:
     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8tcmFjay1leGFtcGxlLWtleQ ops@demo
 nodes:
-`, time.Now().UTC().Format(time.RFC3339), provisioner)
+`)
 	controllers := 1
-	if len(bmcs) >= 4 {
+	if len(p.bmcs) >= 4 {
 		controllers = 3
 	}
-	for i, bm := range bmcs {
+	for i, bm := range p.bmcs {
 		role, name := "node", fmt.Sprintf("node-%d", i)
-		if provisioner == "lokomotive" {
+		if p.provisioner == "lokomotive" {
 			role, name = "controller", fmt.Sprintf("controller-%d", i)
 			if i >= controllers {
 				role, name = "worker", fmt.Sprintf("worker-%d", i-controllers)
@@ -149,7 +274,7 @@ nodes:
 			name, role, i, bm.MAC, bm.Addr)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+		return false, err
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return true, os.WriteFile(path, []byte(b.String()), 0o644)
 }
