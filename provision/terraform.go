@@ -65,6 +65,7 @@ type Terraform struct {
 	workDir     string
 	planFile    string
 	parallelism int
+	stdout      io.Writer
 	log         *slog.Logger
 }
 
@@ -209,6 +210,7 @@ func NewTerraform(cfg TerraformConfig) (*Terraform, error) {
 		workDir:     workDir,
 		planFile:    planFile,
 		parallelism: parallelism,
+		stdout:      orDiscard(cfg.Stdout),
 		log:         log.With("provisioner", "terraform", "dir", workDir),
 	}, nil
 }
@@ -235,7 +237,10 @@ func (t *Terraform) Plan(ctx context.Context) (*TerraformPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("terraform plan: %w", err)
 	}
+	// show -json is read here, not shown: it holds every rendered Ignition.
+	t.tf.SetStdout(io.Discard)
 	js, err := t.tf.ShowPlanFile(ctx, t.planFile)
+	t.tf.SetStdout(t.stdout)
 	if err != nil {
 		return nil, fmt.Errorf("terraform show %s: %w", t.planFile, err)
 	}

@@ -215,6 +215,9 @@ func TestTerraformMatchbox(t *testing.T) {
 
 	// First plan: every node gets its resources, keyed by node name.
 	planNow("plan 1")
+	if strings.Contains(out.String(), `"format_version"`) {
+		t.Error("terraform show -json was copied to the output; it is read, not shown")
+	}
 	wantSummary := PlanSummary{Add: 2 + 3 + 3 + 3} // install profiles (2 not installed), node profiles, 2 groups each
 	if plan.Summary != wantSummary {
 		t.Fatalf("plan 1 summary = %+v, want %+v; changes: %v", plan.Summary, wantSummary, plan.Changes)
