@@ -66,9 +66,9 @@ func (f *fixture) request(t *testing.T, del bool) Request {
 	return Request{Targets: f.targets, Old: old, New: bmc.Credentials{User: "admin2", Password: newPassword}, DeleteOld: del}
 }
 
-// run plans and applies once, returning the plan, the report, the error
-// and the progress lines.
-func (f *fixture) run(t *testing.T, req Request) (*Plan, *Report, error, []string) {
+// run plans and applies once, returning the plan, the report, the progress
+// lines and the error.
+func (f *fixture) run(t *testing.T, req Request) (*Plan, *Report, []string, error) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := LoadState(f.state)
@@ -89,7 +89,7 @@ func (f *fixture) run(t *testing.T, req Request) (*Plan, *Report, error, []strin
 	if rep == nil {
 		t.Fatalf("apply returned no report: %v", err)
 	}
-	return p, rep, err, lines
+	return p, rep, lines, err
 }
 
 func countPrefix(lines []string, node, prefix string) int {
@@ -134,7 +134,7 @@ func TestRotateEightWithOneDead(t *testing.T) {
 	newCreds := bmc.Credentials{User: "admin2", Password: newPassword}
 
 	// First apply: phase 1 fails on node-5, nothing switched.
-	p1, rep1, err, lines1 := f.run(t, f.request(t, false))
+	p1, rep1, lines1, err := f.run(t, f.request(t, false))
 	var fe *FailedError
 	if !errors.Is(err, ErrNotSwitched) || !errors.As(err, &fe) || len(fe.Nodes) != 1 || fe.Nodes[0] != "node-5" {
 		t.Fatalf("first apply: err %v, want ErrNotSwitched naming node-5 only", err)
@@ -191,7 +191,7 @@ func TestRotateEightWithOneDead(t *testing.T) {
 	if err := f.rack.StartAgain(ctx, dead); err != nil {
 		t.Fatal(err)
 	}
-	p2, rep2, err, lines2 := f.run(t, f.request(t, false))
+	p2, rep2, lines2, err := f.run(t, f.request(t, false))
 	if err != nil {
 		t.Fatalf("second apply: %v\n%s", err, strings.Join(lines2, "\n"))
 	}
@@ -244,7 +244,7 @@ func TestRotateEightWithOneDead(t *testing.T) {
 	}
 
 	// A third plan (rotate still in the spec, files switched) is a no-op.
-	p3, rep3, err, lines3 := f.run(t, f.request(t, false))
+	p3, rep3, lines3, err := f.run(t, f.request(t, false))
 	if err != nil || !p3.Done() || !rep3.Complete || len(lines3) != 0 {
 		var b strings.Builder
 		p3.WriteHuman(&b)
@@ -285,7 +285,7 @@ func TestRotateDeleteOldAndReuse(t *testing.T) {
 	if err := f.client.SetUser(ctx, f.targets[1], 7, bmc.Credentials{User: "admin2", Password: "something-else"}); err != nil {
 		t.Fatal(err)
 	}
-	p, rep, err, _ := f.run(t, f.request(t, true))
+	p, rep, _, err := f.run(t, f.request(t, true))
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -309,7 +309,7 @@ func TestRotateDeleteOldAndReuse(t *testing.T) {
 			}
 		}
 	}
-	p2, _, err, _ := f.run(t, f.request(t, true))
+	p2, _, _, err := f.run(t, f.request(t, true))
 	if err != nil || !p2.Done() {
 		t.Errorf("second run: %v, done %v", err, p2.Done())
 	}
@@ -330,7 +330,7 @@ func TestNoPasswordInArgv(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, 2, bmc.Config{Ipmitool: wrapper})
-	if _, _, err, _ := f.run(t, f.request(t, true)); err != nil {
+	if _, _, _, err := f.run(t, f.request(t, true)); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	argv := readFile(t, logf)
