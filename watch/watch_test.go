@@ -386,7 +386,7 @@ func TestDriftReconciled(t *testing.T) {
 	if !fileExists(t, hosts) {
 		t.Error("etc/hosts not restored")
 	}
-	if body := scrape(t, l.w); !strings.Contains(body, `rackctl_watch_reconciles_total{outcome="applied",trigger="drift"} 1`) {
+	if body := scrapeUntil(t, l.w, `rackctl_watch_reconciles_total{outcome="applied",trigger="drift"} 1`); !strings.Contains(body, `rackctl_watch_reconciles_total{outcome="applied",trigger="drift"} 1`) {
 		t.Errorf("metrics:\n%s", grep(body, "reconciles_total"))
 	}
 }
@@ -567,6 +567,20 @@ func scrape(t *testing.T, w *Watcher) string {
 	srv := httptest.NewServer(w.Handler())
 	defer srv.Close()
 	return get(t, srv.URL+"/metrics", http.StatusOK)
+}
+
+// scrapeUntil scrapes until the metrics contain want or 2 s passed: the
+// loop counts a reconcile just after it records its event.
+func scrapeUntil(t *testing.T, w *Watcher, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		body := scrape(t, w)
+		if strings.Contains(body, want) || time.Now().After(deadline) {
+			return body
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func get(t *testing.T, url string, code int) string {
