@@ -298,7 +298,8 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 			if c.Layer != layer || c.Action == ActionNoop {
 				continue
 			}
-			if failedNodes != nil && (c.Node == "" || failedNodes[c.Node]) {
+			// credentials is all or nothing: after any node failed, none of it.
+			if failedNodes != nil && (c.Node == "" || failedNodes[c.Node] || layer == LayerCredentials) {
 				skip = append(skip, c)
 				continue
 			}

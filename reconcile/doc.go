@@ -4,11 +4,12 @@
 // allocation changes, and the hash of every input it was made from). The
 // human view (WriteHuman) and the saved JSON form (WriteJSON, ReadPlan)
 // render the same model. Apply runs a plan phase by phase — files, dhcp,
-// flags, provisioner, bmc, verify — through one Executor per layer; the
-// files layer is built in (FileExecutor), later layers plug in through
-// ApplyOptions.Executors (DHCPExecutor, FlagExecutor, ProvisionerExecutor,
-// BMCExecutor, VerifyExecutor over the small driver interfaces DHCPServer,
-// BMC, BMCRenewer, Terraformer, ClusterApplier, Verifier). A plan is
+// flags, provisioner, bmc, verify, credentials — through one Executor per
+// layer; the files layer is built in (FileExecutor), later layers plug in
+// through ApplyOptions.Executors (DHCPExecutor, FlagExecutor,
+// ProvisionerExecutor, BMCExecutor, VerifyExecutor, CredentialsExecutor
+// over the small driver interfaces DHCPServer, BMC, BMCRenewer,
+// BMCAddressing, Terraformer, ClusterApplier, Verifier, CredentialRotator). A plan is
 // applied only if every input it observed is unchanged (ErrStalePlan), and
 // only by one apply at a time (ErrLocked).
 //
@@ -25,8 +26,12 @@
 //	provisioner  one terraform (init, plan, apply of that plan) or lokoctl run,
 //	             only when something it reads changed or a node needs an install
 //	bmc          per node to install: next boot PXE, power cycle (on when off);
-//	             installed nodes whose boot device is not disk: disk, persistent, EFI
+//	             installed nodes whose boot device is not disk: disk, persistent, EFI;
+//	             with bmc.addressSource: dhcp, per BMC whose LAN channel 1 is not on
+//	             DHCP: lan set 1 ipsrc dhcp (after the node's other bmc changes)
 //	verify       per installed node: the Verifier, then its flag file is written
+//	credentials  bmc.rotate: per BMC with something left, the slot the new
+//	             account takes and its steps; then the credential file switch
 //
 // The issue proposed files → DHCP → BMC → provisioner; bmc runs after
 // provisioner instead. A node power-cycled into PXE must find its install
@@ -39,13 +44,42 @@
 // the apply still ends failed. A rerun converges: every executor is
 // idempotent and the flag files are the truth about what is installed.
 //
+// # Credentials last
+//
+// The credentials layer (the spec's bmc.rotate, package rotate) runs after
+// verify. Every phase before it drives the BMCs with the credentials in
+// force when the plan was made; only the credentials phase switches
+// rackctl's credential files, so no executor ever holds credentials that
+// went stale in the middle of an apply, and the next plan reads the BMCs
+// with the new ones. Run first, it would leave the bmc executor holding
+// the old account after the switch had disabled it. The rotation is all
+// or nothing by design: CredentialsExecutor plans it again for the BMCs of
+// the plan (it must take the slots reviewed, else ErrStalePlan) and runs
+// rotate.Apply once for all of them at the layer's first change; each
+// change then reports its BMC's part. It runs for no BMC once any earlier
+// change failed (the bmc phase's per-node carry-on stops here). It is not
+// planned with -target. The plan holds the account names and slots, never
+// a password. Once the rotation is done (rotate.Plan.Done) the layer plans
+// nothing.
+//
+// # BMC address source
+//
+// bmc.addressSource: dhcp moves BMCs whose LAN channel takes its address
+// elsewhere (static, BIOS, unspecified) to DHCP, where they get their
+// bmcMac's reservation. The host is not interrupted; the BMC may move
+// address, so the change runs after the node's other bmc changes, and
+// after the dhcp phase has reloaded dnsmasq with the reservation.
+//
 // # What a saved plan relies on
 //
 // Observed keys: "file:PATH" for every rendered and flag file (and
 // terraform.tfstate when terraform runs), "state:NAME" for the state dir's
 // files, KeyLeases (the active MAC/IP pairs of dnsmasq's lease file, not
 // their expiry), "bmc:NODE:power" for every node the bmc layer PXE-boots,
-// and KeyTerraformPlan when the plan embeds a terraform plan. A terraform
+// "bmc:NODE:ipsrc" for every BMC moved to DHCP (its LAN address source),
+// "state:rotation.json" and "credentials:NODE:users" (the digest of the
+// user list of every BMC the rotation acts on), and KeyTerraformPlan when
+// the plan embeds a terraform plan. A terraform
 // plan is made at plan time only when the flatcar dir already matches the
 // rendered one, no flag file changes and it is initialized; its digest
 // (TerraformDigest: resource addresses and actions, not the plan file,

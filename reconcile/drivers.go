@@ -6,6 +6,7 @@ import (
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/dhcp"
 	"github.com/rackctl/rackctl/provision"
+	"github.com/rackctl/rackctl/rotate"
 )
 
 // The interfaces below are what the layers after files need from the live
@@ -33,6 +34,26 @@ type BMCRenewer interface {
 	DHCPRenew(ctx context.Context, t bmc.Target) error
 }
 
+// BMCAddressing reads where a BMC's LAN channel takes its address from
+// (bmc.AddrSource*) and moves it to DHCP.
+type BMCAddressing interface {
+	LANAddressSource(ctx context.Context, t bmc.Target) (string, error)
+	DHCPRenew(ctx context.Context, t bmc.Target) error
+}
+
+// CredentialRotator rotates the BMC credentials of a set of BMCs to the
+// spec's bmc.rotate (package rotate); *Rotation is the real one. It holds
+// the passwords; nothing it returns does.
+type CredentialRotator interface {
+	// PlanRotation is rotate.MakePlan for targets, with the saved state.
+	PlanRotation(ctx context.Context, targets []bmc.Target) (*rotate.Plan, error)
+	// ApplyRotation is rotate.Apply of a plan PlanRotation made for targets.
+	ApplyRotation(ctx context.Context, targets []bmc.Target, p *rotate.Plan) (*rotate.Report, error)
+	// Users reads a BMC's user list as the account the rotation reads it
+	// with (the old one before the switch, the new one after).
+	Users(ctx context.Context, t bmc.Target) ([]bmc.User, error)
+}
+
 // Terraformer is the flatcar provisioner: terraform in the flatcar dir.
 type Terraformer interface {
 	Init(ctx context.Context) error
@@ -57,6 +78,7 @@ var (
 	_ DHCPServer     = (*dhcp.Server)(nil)
 	_ BMC            = (*bmc.Client)(nil)
 	_ BMCRenewer     = (*bmc.Client)(nil)
+	_ BMCAddressing  = (*bmc.Client)(nil)
 	_ Terraformer    = (*provision.Terraform)(nil)
 	_ ClusterApplier = (*provision.Lokoctl)(nil)
 )

@@ -241,11 +241,15 @@ func (e *ProvisionerExecutor) Apply(ctx context.Context, c Change) error {
 // BMCExecutor applies the bmc layer, many nodes at once. A failing BMC
 // fails its node's change only.
 type BMCExecutor struct {
-	BMC      BMC
-	Parallel int // bmc.DefaultParallel when zero
-	Log      *slog.Logger
+	BMC BMC
+	// Addressing moves BMCs to DHCP (bmc.addressSource); may be nil when
+	// no plan asks for it.
+	Addressing BMCAddressing
+	Parallel   int // bmc.DefaultParallel when zero
+	Log        *slog.Logger
 
-	targets map[string]string // node -> BMC address, from the plan
+	targets map[string]string          // node -> BMC address, from the plan
+	others  map[string]*sync.WaitGroup // node -> its bmc changes other than the address source's
 }
 
 var (
@@ -265,21 +269,46 @@ func (e *BMCExecutor) Concurrency() int {
 }
 
 // Prepare learns the nodes' BMC addresses from the plan.
+// A node's address source change waits for its other bmc changes: the
+// BMC may move address.
 func (e *BMCExecutor) Prepare(p *Plan) error {
 	e.targets = map[string]string{}
+	e.others = map[string]*sync.WaitGroup{}
 	for _, c := range p.Changes {
 		if c.Node != "" && c.Detail != nil && c.Detail.BMCAddress != "" {
 			e.targets[c.Node] = c.Detail.BMCAddress
+		}
+		if c.Layer == LayerBMC && c.Action != ActionNoop && c.Action != ActionRenew && c.Node != "" {
+			wg := e.others[c.Node]
+			if wg == nil {
+				wg = &sync.WaitGroup{}
+				e.others[c.Node] = wg
+			}
+			wg.Add(1)
 		}
 	}
 	return nil
 }
 
-// Observe reads "bmc:NODE:power".
+// Observe reads "bmc:NODE:power" and "bmc:NODE:ipsrc".
 func (e *BMCExecutor) Observe(ctx context.Context, key string) (string, bool, error) {
 	rest, ok := strings.CutPrefix(key, BMCPowerPrefix)
 	if !ok {
 		return "", false, nil
+	}
+	if node, ok := strings.CutSuffix(rest, BMCAddressSourceSuffix); ok {
+		if e.Addressing == nil {
+			return "", true, fmt.Errorf("no BMC driver to read the address source of %s", node)
+		}
+		addr, ok := e.targets[node]
+		if !ok {
+			return "", true, fmt.Errorf("no BMC address for node %s in the plan", node)
+		}
+		src, err := e.Addressing.LANAddressSource(ctx, bmc.Target{Node: node, Address: addr})
+		if err != nil {
+			return Unreachable, true, nil
+		}
+		return src, true, nil
 	}
 	node, ok := strings.CutSuffix(rest, ":power")
 	if !ok {
@@ -297,11 +326,18 @@ func (e *BMCExecutor) Observe(ctx context.Context, key string) (string, bool, er
 }
 
 func (e *BMCExecutor) Apply(ctx context.Context, c Change) error {
+	if c.Action != ActionRenew {
+		if wg := e.others[c.Node]; wg != nil {
+			defer wg.Done()
+		}
+	}
 	if c.Detail == nil || c.Detail.BMCAddress == "" {
 		return fmt.Errorf("bmc %s: no BMC address in the change", c.Node)
 	}
 	t := bmc.Target{Node: c.Node, Address: c.Detail.BMCAddress}
 	switch c.Action {
+	case ActionRenew:
+		return e.renew(ctx, t)
 	case ActionPXEReinstall:
 		if err := e.BMC.SetBootDevice(ctx, t, bmc.BootPXE, false, false); err != nil {
 			return fmt.Errorf("bmc %s: set next boot to pxe: %w", c.Node, err)
@@ -327,6 +363,31 @@ func (e *BMCExecutor) Apply(ctx context.Context, c Change) error {
 		return nil
 	}
 	return fmt.Errorf("bmc %s: unsupported action %q", c.Node, c.Action)
+}
+
+// renew moves t's LAN channel to DHCP, once the node's other bmc changes
+// are through; a BMC on DHCP already is left alone.
+func (e *BMCExecutor) renew(ctx context.Context, t bmc.Target) error {
+	if e.Addressing == nil {
+		return fmt.Errorf("bmc %s: no BMC driver to set the address source", t.Node)
+	}
+	if wg := e.others[t.Node]; wg != nil {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("bmc %s: wait for its other changes: %w", t.Node, ctx.Err())
+		}
+	}
+	if src, err := e.Addressing.LANAddressSource(ctx, t); err == nil && src == bmc.AddrSourceDHCP {
+		return nil
+	}
+	if err := e.Addressing.DHCPRenew(ctx, t); err != nil {
+		return fmt.Errorf("bmc %s: set address source dhcp: %w", t.Node, err)
+	}
+	discard(e.Log).Info("BMC moved to DHCP", "node", t.Node)
+	return nil
 }
 
 // powerCycle power-cycles a node that is on and powers on one that is off.

@@ -62,7 +62,11 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		for _, c := range acts {
 			sym, code := actionSymbol(c.Action)
 			addr := displayAddress(c.Address)
-			head := fmt.Sprintf("  # %s %s", addr, actionPhrase(c.Action))
+			phrase := actionPhrase(c.Action)
+			if c.Action == ActionRenew && strings.HasSuffix(c.Address, BMCAddressSourceSuffix) {
+				phrase = "will take its address from DHCP"
+			}
+			head := fmt.Sprintf("  # %s %s", addr, phrase)
 			if c.Reason != "" {
 				head += " (" + c.Reason + ")"
 			}
@@ -145,7 +149,7 @@ func actionSymbol(a Action) (string, string) {
 		return "+", ansiGreen
 	case ActionDelete:
 		return "-", ansiRed
-	case ActionUpdate, ActionReload, ActionRun, ActionSetBootDisk, ActionRenew:
+	case ActionUpdate, ActionReload, ActionRun, ActionSetBootDisk, ActionRenew, ActionRotateCredentials, ActionSwitchCredentials:
 		return "~", ansiYellow
 	case ActionPXEReinstall:
 		return "-/+", ansiRed
@@ -178,6 +182,10 @@ func actionPhrase(a Action) string {
 		return "will run"
 	case ActionVerify:
 		return "will be verified and recorded as installed"
+	case ActionRotateCredentials:
+		return "will get the new BMC account"
+	case ActionSwitchCredentials:
+		return "will be switched to the new BMC account"
 	default:
 		return "will get " + string(a)
 	}

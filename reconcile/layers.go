@@ -85,6 +85,12 @@ type LayerConfig struct {
 	BMC         BMC
 	BMCOff      string
 	BMCParallel int // BMCs read at once; bmc.DefaultParallel when zero
+	// Addressing reads the BMCs' LAN address source when the spec sets
+	// bmc.addressSource (with the bmc layer on); nil leaves it unchecked.
+	Addressing BMCAddressing
+	// Rotation plans the spec's bmc.rotate (the credentials layer); nil
+	// turns the layer off, with a note when the spec has bmc.rotate.
+	Rotation CredentialRotator
 	// Provisioner says whether the provisioner layer runs.
 	Provisioner ProvisionerRun
 	// Terraform, for a flatcar rack, makes a real terraform plan at plan
@@ -175,7 +181,7 @@ func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[strin
 	}
 	pl.bmcLayer()
 	pl.verifyLayer()
-	return nil
+	return pl.credentialsLayer()
 }
 
 func (pl *planner) isTarget(name string) bool { return pl.targeted == nil || pl.targeted[name] }
@@ -625,6 +631,60 @@ func (pl *planner) bmcLayer() {
 	}
 	if len(unreached) > 0 {
 		pl.p.Notes = append(pl.p.Notes, fmt.Sprintf("boot device not checked, BMC not reached: %s", summarize(unreached, 10)))
+	}
+	pl.addressSources()
+}
+
+// BMCAddressSourceSuffix ends "bmc:NODE:ipsrc", the observed address
+// source of a node's BMC (a bmc.AddrSource* value or "unreachable").
+const BMCAddressSourceSuffix = ":ipsrc"
+
+// addressSources plans `lan set 1 ipsrc dhcp` for every BMC whose LAN
+// channel does not take its address from DHCP when the spec's
+// bmc.addressSource is dhcp. These changes come after every other bmc
+// change: the BMC executor runs a node's renew after its other changes.
+func (pl *planner) addressSources() {
+	if pl.rack.BMC.AddressSource != schema.AddressSourceDHCP {
+		return
+	}
+	if pl.cfg.Addressing == nil {
+		pl.p.Notes = append(pl.p.Notes, "bmc.addressSource: dhcp not checked: no driver reads the BMCs' LAN settings")
+		return
+	}
+	targets := make([]bmc.Target, len(pl.nodes))
+	for i, ni := range pl.nodes {
+		targets[i] = bmc.Target{Node: ni.n.Name, Address: pl.bmcAddress(ni.n)}
+	}
+	srcs := bmc.ForEach(pl.ctx, pl.cfg.BMCParallel, targets, func(ctx context.Context, t bmc.Target) (string, error) {
+		return pl.cfg.Addressing.LANAddressSource(ctx, t)
+	})
+	var unreached []string
+	for _, ni := range pl.nodes {
+		n := ni.n
+		r := srcs[n.Name]
+		key := BMCPowerPrefix + n.Name + BMCAddressSourceSuffix
+		if r.Err != nil {
+			unreached = append(unreached, n.Name)
+			continue
+		}
+		if r.Value == bmc.AddrSourceDHCP {
+			continue
+		}
+		// Observed only where a change acts on it.
+		pl.p.Observed[key] = r.Value
+		reserved := "its DHCP reservation"
+		if a := pl.addrs[n.Name].BMC; a.IsValid() {
+			reserved = "its reserved IP " + a.String()
+		}
+		pl.p.Changes = append(pl.p.Changes, Change{
+			Layer: LayerBMC, Action: ActionRenew, Address: "bmc:" + n.Name + BMCAddressSourceSuffix, Node: n.Name,
+			Reason: fmt.Sprintf("bmc.addressSource: dhcp, LAN channel %d address source is %s: lan set %d ipsrc dhcp; the host is not interrupted, but the BMC moves to %s (bmcMac %s)",
+				bmc.LANChannel, r.Value, bmc.LANChannel, reserved, n.BMCMAC),
+			Detail: &Detail{BMCAddress: pl.bmcAddress(n), MAC: n.BMCMAC},
+		})
+	}
+	if len(unreached) > 0 {
+		pl.p.Notes = append(pl.p.Notes, fmt.Sprintf("bmc.addressSource not checked, BMC not reached: %s", summarize(unreached, 10)))
 	}
 }
 

@@ -27,13 +27,18 @@ const (
 	LayerFlags       Layer = "flags"
 	LayerProvisioner Layer = "provisioner"
 	LayerVerify      Layer = "verify"
+	// LayerCredentials rotates the BMC credentials (bmc.rotate). It runs
+	// last: every earlier phase uses the credentials in force when the
+	// plan was made, and only this one switches them.
+	LayerCredentials Layer = "credentials"
 )
 
 // Layers is the order Apply runs its phases in. bmc comes after
 // provisioner: a node power-cycled into PXE must find its install profile
 // in matchbox already, or it boots into nothing and falls back to its old
-// disk (see the package documentation).
-var Layers = []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify}
+// disk (see the package documentation). credentials comes last: the BMC
+// actions before it use the old credentials, which it retires.
+var Layers = []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerCredentials}
 
 // Action is what a change does.
 type Action string
@@ -59,6 +64,12 @@ const (
 	ActionRun Action = "run"
 	// ActionVerify checks an installed node and records it (flag file).
 	ActionVerify Action = "verify"
+	// ActionRotateCredentials is one BMC's part of a credential rotation:
+	// create, enable and prove the new account, then disable the old one.
+	ActionRotateCredentials Action = "rotate-credentials"
+	// ActionSwitchCredentials switches rackctl's credential files to the
+	// new account once every BMC has it.
+	ActionSwitchCredentials Action = "switch-credentials"
 )
 
 // Change is one action of a plan.
@@ -99,6 +110,22 @@ type Detail struct {
 	// Terraform is the terraform plan reviewed at plan time, when one
 	// could be made (the flatcar dir already matched the rendered one).
 	Terraform *TerraformSummary `json:"terraform,omitempty"`
+	// Rotation is the credential rotation step reviewed (credentials layer).
+	Rotation *RotationDetail `json:"rotation,omitempty"`
+}
+
+// RotationDetail is what a credentials change was planned as: the account
+// names and, for one BMC, the slots. Never a password.
+type RotationDetail struct {
+	User    string `json:"user"`
+	OldUser string `json:"oldUser,omitempty"`
+	// Slot is the user ID the new account takes, OldSlot the current
+	// account's (0 when unknown).
+	Slot    int  `json:"slot,omitempty"`
+	Reuse   bool `json:"reuse,omitempty"`
+	OldSlot int  `json:"oldSlot,omitempty"`
+	// Switched: the credential files held the new account already.
+	Switched bool `json:"switched,omitempty"`
 }
 
 // LeaseRef names one dnsmasq lease.

@@ -157,7 +157,14 @@ type BMC struct {
 	PasswordFile string     `json:"passwordFile"`
 	CipherSuite  int        `json:"cipherSuite"`
 	Rotate       *BMCRotate `json:"rotate,omitempty"`
+	// AddressSource is where every BMC's LAN channel should take its
+	// address from: AddressSourceDHCP, or "" to leave it as it is.
+	AddressSource string `json:"addressSource,omitempty"`
 }
+
+// AddressSourceDHCP makes the BMCs take their address from DHCP (the
+// reservation of their bmcMac), as `ipmitool lan set 1 ipsrc dhcp` does.
+const AddressSourceDHCP = "dhcp"
 
 // BMCRotate asks for the BMC credentials to be rotated to a new account.
 type BMCRotate struct {

@@ -21,11 +21,15 @@ func newApplyCmd(g *globals) *cobra.Command {
 		Short: "Make the rack match rack.yaml (or carry out a saved plan)",
 		Long: `apply builds the plan, shows it, asks for confirmation (unless
 --auto-approve) and carries it out in phases: files, dhcp, flags,
-provisioner, bmc, verify. A failed phase stops the later ones (a BMC failing
-stops only its own node); a rerun converges. Given a plan saved with 'rackctl
+provisioner, bmc, verify, credentials. A failed phase stops the later ones (a
+BMC failing stops only its own node, but the credentials phase then runs for
+none); a rerun converges. The credentials phase (bmc.rotate) runs last, so
+everything before it uses the credentials in force; it rotates every BMC in
+one go and switches the credential files only when every BMC has the new
+account. Given a plan saved with 'rackctl
 plan -out FILE', it applies exactly that plan, and refuses when anything the
 plan was made from has changed since (files, leases, terraform plan, power
-state of the BMCs it acts on). The driver flags must match the plan's.`,
+state, address source and user list of the BMCs it acts on, rotation state). The driver flags must match the plan's.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p *reconcile.Plan

@@ -162,6 +162,9 @@ func TestApplyKilledAtEachPhase(t *testing.T) {
 	k := newKillRack(t)
 	k.settle()
 	for i, phase := range reconcile.Layers {
+		if phase == reconcile.LayerCredentials {
+			continue // needs bmc.rotate, which this rack has not: nothing to pause at
+		}
 		t.Run(string(phase), func(t *testing.T) {
 			// Reprovision node 1 and toggle node 2's exclude: every
 			// layer gets changes.

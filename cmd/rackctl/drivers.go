@@ -17,6 +17,7 @@ import (
 	"github.com/rackctl/rackctl/dhcp"
 	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/rotate"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -96,8 +97,16 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bmc layer: %w (or pass --bmc=none)", err)
 		}
-		out.layers.BMC, out.layers.BMCParallel = client, g.parallel
-		out.executors = append(out.executors, &reconcile.BMCExecutor{BMC: client, Parallel: g.parallel, Log: g.log})
+		out.layers.BMC, out.layers.BMCParallel, out.layers.Addressing = client, g.parallel, client
+		out.executors = append(out.executors, &reconcile.BMCExecutor{BMC: client, Addressing: client, Parallel: g.parallel, Log: g.log})
+		if rot := rack.BMC.Rotate; rot != nil {
+			r, err := g.rotation(rack, client, creds)
+			if err != nil {
+				return nil, err
+			}
+			out.layers.Rotation = r
+			out.executors = append(out.executors, &reconcile.CredentialsExecutor{Rotator: r, Log: g.log})
+		}
 	default:
 		return nil, fmt.Errorf("--bmc %q: want auto or none", d.bmc)
 	}
@@ -185,6 +194,29 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 		return nil, fmt.Errorf("--verify %q: want flag, cluster or none", d.verify)
 	}
 	return out, nil
+}
+
+// rotation is the credentials layer's driver for the spec's bmc.rotate;
+// creds are the credentials in force.
+func (g *globals) rotation(rack *schema.Rack, client *bmc.Client, creds bmc.Credentials) (*reconcile.Rotation, error) {
+	rot := rack.BMC.Rotate
+	pw, err := rotate.ReadPassword(g.hostPath(rot.PasswordFile))
+	if err != nil {
+		return nil, fmt.Errorf("bmc.rotate.passwordFile: %w (once a rotation is complete, drop bmc.rotate from %s)", err, g.specFile)
+	}
+	return &reconcile.Rotation{
+		Client: client, Old: creds, New: bmc.Credentials{User: rot.User, Password: pw}, DeleteOld: rot.DeleteOld,
+		Files:    rotate.CredentialFiles{UserFile: g.hostPath(rack.BMC.UserFile), PasswordFile: g.hostPath(rack.BMC.PasswordFile)},
+		StateDir: g.stateDir,
+		Log:      g.log,
+		Progress: func(node, msg string) {
+			w := prefixWriter{g: g, prefix: "credentials: "}
+			if node != "" {
+				msg = node + ": " + msg
+			}
+			fmt.Fprintln(w, msg)
+		},
+	}, nil
 }
 
 // prefixWriter copies a provisioner's output to stdout (stderr under -o

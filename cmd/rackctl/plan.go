@@ -28,9 +28,13 @@ func newPlanCmd(g *globals) *cobra.Command {
 directory and shows every change, terraform-style, layer by layer: files,
 dhcp (dnsmasq check and reload, stale leases), flags (flag files removed to
 force a reinstall), provisioner (terraform or lokoctl), bmc (PXE boot and
-power cycle of nodes to install, boot device back to disk) and verify.
+power cycle of nodes to install, boot device back to disk; with
+bmc.addressSource: dhcp, BMCs on a static address moved to DHCP), verify and
+credentials (bmc.rotate: per BMC the slot the new account takes and its
+steps, then the switch of the credential files; never a password).
 Nothing is written, except the plan itself with -out. With --bmc=auto the BMCs
-are read (power state, boot device) when their credentials are readable.
+are read (power state, boot device, LAN address source, users) when their
+credentials are readable.
 
 Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 2 changes present with --detailed-exitcode.`,
