@@ -403,7 +403,34 @@ func powerCycle(ctx context.Context, b BMC, t bmc.Target) error {
 	if err := b.SetPower(ctx, t, action); err != nil {
 		return fmt.Errorf("bmc %s: power %s: %w", t.Node, action, err)
 	}
-	return nil
+	return waitPowerOn(ctx, b, t, action)
+}
+
+// powerOnWait bounds how long a node may take to report power on after a
+// cycle; BMCs switch it back on asynchronously, seconds later.
+var powerOnWait = 60 * time.Second
+
+// waitPowerOn returns once the BMC reports the node on, so the apply ends
+// with the node booting, not mid-cycle (and the next plan sees it on).
+func waitPowerOn(ctx context.Context, b BMC, t bmc.Target, action string) error {
+	deadline := time.Now().Add(powerOnWait)
+	for {
+		state, err := b.PowerState(ctx, t)
+		if err == nil && state == bmc.PowerOn {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("bmc %s: power state after power %s: %w", t.Node, action, err)
+			}
+			return fmt.Errorf("bmc %s: still %s %v after power %s", t.Node, state, powerOnWait, action)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bmc %s: waiting for power on after power %s: %w", t.Node, action, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // VerifyExecutor applies the verify layer: it asks the Verifier, if any,
