@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,30 +75,9 @@ func (e *ExitError) Error() string {
 
 // NewLokoctl returns an executor for the lokomotive dir cfg.Dir.
 func NewLokoctl(cfg LokoctlConfig) (*Lokoctl, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("lokoctl: dir not set")
-	}
-	dir, err := filepath.Abs(cfg.Dir)
+	dir, execPath, err := resolve("lokoctl", "dir", cfg.Dir, cfg.ExecPath)
 	if err != nil {
-		return nil, fmt.Errorf("lokoctl: dir %s: %w", cfg.Dir, err)
-	}
-	if st, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("lokoctl: dir: %w", err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("lokoctl: dir %s is not a directory", dir)
-	}
-	execPath := cfg.ExecPath
-	if execPath == "" {
-		execPath = "lokoctl"
-	}
-	if !strings.ContainsRune(execPath, filepath.Separator) {
-		p, err := exec.LookPath(execPath)
-		if err != nil {
-			return nil, fmt.Errorf("lokoctl: find %s: %w", execPath, err)
-		}
-		execPath = p
-	} else if execPath, err = filepath.Abs(execPath); err != nil {
-		return nil, fmt.Errorf("lokoctl: exec path: %w", err)
+		return nil, err
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultLokoctlPrefix

@@ -139,28 +139,9 @@ func (p *TerraformPlan) Verify() error {
 
 // NewTerraform returns an executor for the root module in cfg.WorkDir.
 func NewTerraform(cfg TerraformConfig) (*Terraform, error) {
-	if cfg.WorkDir == "" {
-		return nil, errors.New("terraform: work dir not set")
-	}
-	workDir, err := filepath.Abs(cfg.WorkDir)
+	workDir, execPath, err := resolve("terraform", "work dir", cfg.WorkDir, cfg.ExecPath)
 	if err != nil {
-		return nil, fmt.Errorf("terraform: work dir %s: %w", cfg.WorkDir, err)
-	}
-	if st, err := os.Stat(workDir); err != nil {
-		return nil, fmt.Errorf("terraform: work dir: %w", err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("terraform: work dir %s is not a directory", workDir)
-	}
-	execPath := cfg.ExecPath
-	if execPath == "" {
-		execPath = "terraform"
-	}
-	if !strings.ContainsRune(execPath, filepath.Separator) {
-		p, err := exec.LookPath(execPath)
-		if err != nil {
-			return nil, fmt.Errorf("terraform: find %s: %w", execPath, err)
-		}
-		execPath = p
+		return nil, err
 	}
 	if cfg.Parallelism < 0 {
 		return nil, fmt.Errorf("terraform: parallelism %d is negative", cfg.Parallelism)
@@ -412,4 +393,35 @@ type printfLogger struct{ log *slog.Logger }
 
 func (l printfLogger) Printf(format string, v ...any) {
 	l.log.Debug(fmt.Sprintf(format, v...), "component", "terraform-exec")
+}
+
+// resolve checks that dir is an existing directory and finds the program
+// (by name in PATH, or as a path); both come back absolute.
+func resolve(program, dirName, dir, execPath string) (absDir, absExec string, err error) {
+	if dir == "" {
+		return "", "", fmt.Errorf("%s: %s not set", program, dirName)
+	}
+	absDir, err = filepath.Abs(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %s %s: %w", program, dirName, dir, err)
+	}
+	if st, err := os.Stat(absDir); err != nil {
+		return "", "", fmt.Errorf("%s: %s: %w", program, dirName, err)
+	} else if !st.IsDir() {
+		return "", "", fmt.Errorf("%s: %s %s is not a directory", program, dirName, absDir)
+	}
+	if execPath == "" {
+		execPath = program
+	}
+	if !strings.ContainsRune(execPath, filepath.Separator) {
+		p, err := exec.LookPath(execPath)
+		if err != nil {
+			return "", "", fmt.Errorf("%s: find %s: %w", program, execPath, err)
+		}
+		return absDir, p, nil
+	}
+	if absExec, err = filepath.Abs(execPath); err != nil {
+		return "", "", fmt.Errorf("%s: exec path: %w", program, err)
+	}
+	return absDir, absExec, nil
 }

@@ -195,7 +195,7 @@ func Import(opts Options) (*Result, error) {
 	if im.root == "" {
 		im.root = "/"
 	}
-	im.layout = withDefaults(opts.Layout)
+	im.layout = opts.Layout.WithDefaults()
 
 	csvSrc, err := im.read(NodesCSV)
 	if err != nil {
@@ -246,23 +246,6 @@ func Import(opts Options) (*Result, error) {
 	}
 	res.Findings = sortFindings(im.findings)
 	return res, nil
-}
-
-func withDefaults(l render.Layout) render.Layout {
-	d := render.DefaultLayout()
-	if l.DnsmasqConf == "" {
-		l.DnsmasqConf = d.DnsmasqConf
-	}
-	if l.Hosts == "" {
-		l.Hosts = d.Hosts
-	}
-	if l.LokomotiveDir == "" {
-		l.LokomotiveDir = d.LokomotiveDir
-	}
-	if l.FlatcarDir == "" {
-		l.FlatcarDir = d.FlatcarDir
-	}
-	return l
 }
 
 func sortFindings(fs []Finding) []Finding {

@@ -132,23 +132,6 @@ type planner struct {
 	nodes    []*nodeInfo
 }
 
-func withDefaults(l render.Layout) render.Layout {
-	d := render.DefaultLayout()
-	if l.DnsmasqConf == "" {
-		l.DnsmasqConf = d.DnsmasqConf
-	}
-	if l.Hosts == "" {
-		l.Hosts = d.Hosts
-	}
-	if l.LokomotiveDir == "" {
-		l.LokomotiveDir = d.LokomotiveDir
-	}
-	if l.FlatcarDir == "" {
-		l.FlatcarDir = d.FlatcarDir
-	}
-	return l
-}
-
 // planLayers adds the changes of the dhcp, flags, provisioner, bmc and
 // verify layers to p, whose files changes are made (and targeted).
 func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[string]ipam.Addrs, files []render.File, opts PlanOptions) error {
@@ -162,7 +145,7 @@ func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[strin
 		return fmt.Errorf("state %s: %w", NodesFile, err)
 	}
 	p.Observed[StatePrefix+NodesFile] = h
-	pl := &planner{ctx: ctx, p: p, rack: rack, addrs: addrs, files: files, opts: opts, cfg: cfg, layout: withDefaults(opts.Layout), prev: prev}
+	pl := &planner{ctx: ctx, p: p, rack: rack, addrs: addrs, files: files, opts: opts, cfg: cfg, layout: opts.Layout.WithDefaults(), prev: prev}
 	if len(p.Targets) > 0 {
 		pl.targeted = map[string]bool{}
 		for _, t := range p.Targets {

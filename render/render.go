@@ -22,8 +22,8 @@ func DefaultLayout() Layout {
 	}
 }
 
-// withDefaults fills the empty fields of l from DefaultLayout.
-func (l Layout) withDefaults() Layout {
+// WithDefaults fills the empty fields of l from DefaultLayout.
+func (l Layout) WithDefaults() Layout {
 	d := DefaultLayout()
 	if l.DnsmasqConf == "" {
 		l.DnsmasqConf = d.DnsmasqConf
@@ -90,7 +90,7 @@ func resolve(in Input) (*rack, error) {
 	if in.Rack == nil {
 		return nil, errors.New("render: no rack")
 	}
-	r := &rack{Rack: in.Rack, layout: in.Layout.withDefaults()}
+	r := &rack{Rack: in.Rack, layout: in.Layout.WithDefaults()}
 	var errs []error
 	var err error
 	if r.subnet, err = netip.ParsePrefix(r.Network.Internal.Subnet); err != nil {
@@ -194,7 +194,7 @@ func Render(in Input) ([]File, error) {
 // with primary MAC mac is installed (Racker's convention): removing it makes
 // the next provisioner run PXE-install the node again.
 func FlagFilePath(l Layout, p schema.Provisioner, mac string) string {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	if p == schema.Lokomotive {
 		return path.Join(l.LokomotiveDir, LokomotiveAssetDir, "cluster-assets", mac)
 	}
