@@ -27,6 +27,19 @@ measure "validate + plan, 1000 nodes, empty host (file layer)" $bin plan -f $spe
 $bin apply -f $spec --root "$root" --auto-approve --bmc none --dhcp none --provisioner-run never >/dev/null
 measure "validate + no-op plan, 1000 nodes, applied host" $bin plan -f $spec --root "$root" --bmc none --dhcp none --provisioner-run never --detailed-exitcode
 
+echo "bench: rackctl watch on the 1000-node example (git repo, --once, file layer)"
+repo="$tmp/repo"
+mkdir -p "$repo"
+cp $spec "$repo/rack.yaml"
+git -C "$repo" init -q -b main
+git -C "$repo" add rack.yaml
+git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qm bench
+measure "rackctl watch --once, 1000 nodes, first apply (peak RSS of watch)" $bin watch --once --repo "$repo" --root "$tmp/watchroot" --listen "" --bmc none --dhcp none --provisioner-run never --max-disruptive-nodes-percent -1 --max-disruptive-workers-percent 100 --max-disruptive-controllers 1000
+measure "rackctl watch --once, 1000 nodes, no-op reconcile" $bin watch --once --repo "$repo" --root "$tmp/watchroot" --listen "" --bmc none --dhcp none --provisioner-run never
+
+echo "bench: commit to apply start (watch tests' logged latencies)"
+go test -count=1 -run 'TestGitCommitApplied|TestFileSourceEditorSave' -v ./watch 2>&1 | grep -E 'to apply start' | sed 's/^ *[a-z_]*\.go:[0-9]*: //' >"$tmp/latency.txt" || true
+
 echo "bench: Go benchmarks"
 pkgs=$(go list ./... | while read -r p; do
 	d=$(go list -f '{{.Dir}}' "$p")
@@ -46,6 +59,16 @@ go test -run '^$' -bench . -benchmem -benchtime 3x -timeout 30m $pkgs | tee "$tm
 	echo "| what | wall | peak RSS |"
 	echo "|---|---|---|"
 	cat "$tmp/cli.md"
+	echo
+	echo "## Commit (or save) to apply start, rackctl watch"
+	echo
+	sed 's/^/- /' "$tmp/latency.txt"
+	echo
+	echo "## BMC status of a simulated rack of 32 ipmi_sim BMCs vs a sequential ipmitool loop (same run)"
+	echo
+	echo '```'
+	grep -E '^BenchmarkRackStatus' "$tmp/go.txt" || echo "(bmc benchmarks did not run)"
+	echo '```'
 	echo
 	echo "## Go benchmarks"
 	echo
