@@ -314,15 +314,6 @@ func (d *day2Rack) active() []day2Node {
 	return out
 }
 
-func (d *day2Rack) node(name string) day2Node {
-	for _, n := range d.nodes {
-		if n.name == name {
-			return n
-		}
-	}
-	d.t.Fatalf("no node %s in the spec", name)
-	return day2Node{}
-}
 
 // checkTFVars asserts terraform.tfvars' node_macs and node_names: the
 // active nodes, in spec order, aligned by position.
