@@ -314,7 +314,6 @@ func (d *day2Rack) active() []day2Node {
 	return out
 }
 
-
 // checkTFVars asserts terraform.tfvars' node_macs and node_names: the
 // active nodes, in spec order, aligned by position.
 func (d *day2Rack) checkTFVars() {
