@@ -43,7 +43,7 @@ go test -count=1 -run 'TestGitCommitApplied|TestFileSourceEditorSave' -v ./watch
 echo "bench: Go benchmarks"
 pkgs=$(go list ./... | while read -r p; do
 	d=$(go list -f '{{.Dir}}' "$p")
-	grep -lq '^func Benchmark' "$d"/*_test.go 2>/dev/null && echo "$p"
+	if grep -lq '^func Benchmark' "$d"/*_test.go 2>/dev/null; then echo "$p"; fi
 done)
 go test -run '^$' -bench . -benchmem -benchtime 3x -timeout 30m $pkgs | tee "$tmp/go.txt"
 
@@ -53,6 +53,18 @@ go test -run '^$' -bench . -benchmem -benchtime 3x -timeout 30m $pkgs | tee "$tm
 	echo "Written by \`make bench\` on $(date -u +%Y-%m-%dT%H:%MZ)."
 	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB,"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg). Figures from one run; compare ratios, not absolutes."
+	echo
+	echo "## Summary"
+	echo
+	echo "| figure | value |"
+	echo "|---|---|"
+	awk -F'|' '/validate \+ plan, 1000/ {printf "| validate + plan, 1000 nodes (file layer) | %s, %s peak RSS |\n", $3, $4}' "$tmp/cli.md" | sed 's/  */ /g'
+	awk -F'|' '/no-op reconcile/ {printf "| no-op reconcile (watch --once), 1000 nodes | %s, %s peak RSS |\n", $3, $4}' "$tmp/cli.md" | sed 's/  */ /g'
+	awk -F'|' '/first apply/ {printf "| peak RSS of rackctl watch (first apply of 1000 nodes) | %s |\n", $4}' "$tmp/cli.md" | sed 's/  */ /g'
+	awk '/BenchmarkRackStatusDelay20ms/ {printf "| status of 32 BMCs behind 20 ms delay: parallel vs sequential ipmitool loop | %s ms vs %s ms (%s×) |\n", $3, $5, $7}
+	     /BenchmarkRackStatus\/rmcp/ {printf "| status of 32 BMCs, no delay: parallel vs sequential ipmitool loop | %s ms vs %s ms (%s×) |\n", $3, $5, $7}
+	     /BenchmarkRackStatusOneDead/ {printf "| status of 32 BMCs with one dead (timeout %s ms) vs none | %s ms vs %s ms |\n", $7, $5, $3}' "$tmp/go.txt"
+	sed 's/^\(.*\): commit to apply start \(.*\)$/| commit to apply start, \1 | \2 |/; s/^\(file source.*\) to apply start \(.*\)$/| \1 to apply start | \2 |/' "$tmp/latency.txt"
 	echo
 	echo "## CLI, one process each (wall time, peak RSS)"
 	echo
