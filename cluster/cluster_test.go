@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rackctl/rackctl/internal/kubefake"
 )
 
 const flatcarImage = "Flatcar Container Linux by Kinvolk 3510.2.1 (Oklo)"
@@ -85,13 +87,13 @@ func TestStatusReachable(t *testing.T) {
 	f := newFakeAPI(t)
 	// Controller registered with its FQDN; workers with short names and an FQDN
 	// hostname label on one of them.
-	f.setNode(node("lokomotive-controller-0.k8s.localdomain", corev1.ConditionTrue, flatcarImage))
-	w0 := node("lokomotive-worker-0", corev1.ConditionFalse, flatcarImage)
-	f.setNode(w0)
-	w1 := node("worker-one", corev1.ConditionTrue, "Ubuntu 22.04.3 LTS")
+	f.SetNode(kubefake.Node("lokomotive-controller-0.k8s.localdomain", corev1.ConditionTrue, flatcarImage))
+	w0 := kubefake.Node("lokomotive-worker-0", corev1.ConditionFalse, flatcarImage)
+	f.SetNode(w0)
+	w1 := kubefake.Node("worker-one", corev1.ConditionTrue, "Ubuntu 22.04.3 LTS")
 	w1.Labels[corev1.LabelHostname] = "lokomotive-worker-1.k8s.localdomain"
-	f.setNode(w1)
-	f.setNode(node("unrelated", corev1.ConditionTrue, flatcarImage))
+	f.SetNode(w1)
+	f.SetNode(kubefake.Node("unrelated", corev1.ConditionTrue, flatcarImage))
 
 	c := f.client(t, 5*time.Second)
 	names := []string{
@@ -126,13 +128,13 @@ func TestStatusReachable(t *testing.T) {
 
 func TestStatusUnauthorized(t *testing.T) {
 	f := newFakeAPI(t)
-	f.setNode(node("node-0", corev1.ConditionTrue, flatcarImage))
-	kc := writeKubeconfig(t, f.srv.URL, f.srv.Certificate())
+	f.SetNode(kubefake.Node("node-0", corev1.ConditionTrue, flatcarImage))
+	kc := f.Kubeconfig(t)
 	raw, err := os.ReadFile(kc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(kc, []byte(strings.ReplaceAll(string(raw), fakeBearer, "wrong-credential")), 0o600); err != nil {
+	if err := os.WriteFile(kc, []byte(strings.ReplaceAll(string(raw), kubefake.Bearer, "wrong-credential")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := New(Config{Kubeconfig: kc, Timeout: 5 * time.Second})
@@ -153,7 +155,7 @@ func TestStatusUnauthorized(t *testing.T) {
 
 func TestStatusNoReadyCondition(t *testing.T) {
 	f := newFakeAPI(t)
-	f.setNode(node("fresh", "", flatcarImage))
+	f.SetNode(kubefake.Node("fresh", "", flatcarImage))
 	st, err := f.client(t, 5*time.Second).Status(context.Background(), []string{"fresh"})
 	if err != nil {
 		t.Fatal(err)
@@ -166,16 +168,16 @@ func TestStatusNoReadyCondition(t *testing.T) {
 
 func TestStatusUnreachable(t *testing.T) {
 	tests := map[string]struct {
-		server     func(t *testing.T) string
+		server     func(t testing.TB) string
 		reasonPart string
 	}{
-		"closed port":    {closedPort, "connection refused"},
-		"hanging server": {hangingListener, "no answer within"},
+		"closed port":    {kubefake.ClosedPort, "connection refused"},
+		"hanging server": {kubefake.HangingListener, "no answer within"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			const timeout = 700 * time.Millisecond
-			c, err := New(Config{Kubeconfig: writeKubeconfig(t, tc.server(t), nil), Timeout: timeout, Log: testLogger(t, &syncBuffer{})})
+			c, err := New(Config{Kubeconfig: kubefake.WriteKubeconfig(t, tc.server(t), nil), Timeout: timeout, Log: testLogger(t, &syncBuffer{})})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +204,7 @@ func TestStatusUnreachable(t *testing.T) {
 }
 
 func TestStatusCanceled(t *testing.T) {
-	c, err := New(Config{Kubeconfig: writeKubeconfig(t, hangingListener(t), nil), Timeout: time.Minute})
+	c, err := New(Config{Kubeconfig: kubefake.WriteKubeconfig(t, kubefake.HangingListener(t), nil), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,16 +248,16 @@ func TestWaitReady(t *testing.T) {
 	for _, mode := range []string{"watch", "poll"} {
 		t.Run(mode, func(t *testing.T) {
 			f := newFakeAPI(t)
-			f.noWatch = mode == "poll"
-			f.setNode(node("lokomotive-controller-0", corev1.ConditionTrue, flatcarImage))
-			f.setNode(node("lokomotive-worker-0", corev1.ConditionFalse, flatcarImage))
+			f.SetNoWatch(mode == "poll")
+			f.SetNode(kubefake.Node("lokomotive-controller-0", corev1.ConditionTrue, flatcarImage))
+			f.SetNode(kubefake.Node("lokomotive-worker-0", corev1.ConditionFalse, flatcarImage))
 			// worker-1 is being reprovisioned: it registers later, then becomes Ready.
 			time.AfterFunc(300*time.Millisecond, func() {
-				f.setNode(node("lokomotive-worker-1", corev1.ConditionUnknown, flatcarImage))
+				f.SetNode(kubefake.Node("lokomotive-worker-1", corev1.ConditionUnknown, flatcarImage))
 			})
 			time.AfterFunc(600*time.Millisecond, func() {
-				f.setNode(node("lokomotive-worker-0", corev1.ConditionTrue, flatcarImage))
-				f.setNode(node("lokomotive-worker-1", corev1.ConditionTrue, flatcarImage))
+				f.SetNode(kubefake.Node("lokomotive-worker-0", corev1.ConditionTrue, flatcarImage))
+				f.SetNode(kubefake.Node("lokomotive-worker-1", corev1.ConditionTrue, flatcarImage))
 			})
 			var prog progressLog
 			c := f.client(t, 2*time.Second)
@@ -303,8 +305,8 @@ func count(s []string, v string) int {
 
 func TestWaitReadyTimeout(t *testing.T) {
 	f := newFakeAPI(t)
-	f.setNode(node("node-a", corev1.ConditionTrue, flatcarImage))
-	f.setNode(node("node-b", corev1.ConditionFalse, flatcarImage))
+	f.SetNode(kubefake.Node("node-a", corev1.ConditionTrue, flatcarImage))
+	f.SetNode(kubefake.Node("node-b", corev1.ConditionFalse, flatcarImage))
 	c := f.client(t, 2*time.Second)
 	start := time.Now()
 	notReady, err := c.WaitReady(context.Background(), []string{"node-a", "node-b", "node-c"},
@@ -322,7 +324,7 @@ func TestWaitReadyTimeout(t *testing.T) {
 }
 
 func TestWaitReadyUnreachable(t *testing.T) {
-	c, err := New(Config{Kubeconfig: writeKubeconfig(t, hangingListener(t), nil), Timeout: 300 * time.Millisecond})
+	c, err := New(Config{Kubeconfig: kubefake.WriteKubeconfig(t, kubefake.HangingListener(t), nil), Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,14 +350,14 @@ func TestUIToken(t *testing.T) {
 	if tok1 == "" {
 		t.Fatal("first UIToken: empty token")
 	}
-	if f.read().lastExp != int64(DefaultTokenExpiration/time.Second) {
-		t.Errorf("expirationSeconds = %d, want the default %d", f.read().lastExp, int64(DefaultTokenExpiration/time.Second))
+	if f.State().LastExpiration != int64(DefaultTokenExpiration/time.Second) {
+		t.Errorf("expirationSeconds = %d, want the default %d", f.State().LastExpiration, int64(DefaultTokenExpiration/time.Second))
 	}
-	sa := f.read().sas[UINamespace+"/"+UIServiceAccount]
+	sa := f.State().ServiceAccounts[UINamespace+"/"+UIServiceAccount]
 	if sa == nil {
 		t.Fatal("service account not created")
 	}
-	crb := f.read().crbs[UIBinding]
+	crb := f.State().ClusterRoleBindings[UIBinding]
 	if crb == nil {
 		t.Fatal("clusterrolebinding not created")
 	}
@@ -372,10 +374,10 @@ func TestUIToken(t *testing.T) {
 	if tok2 == "" || tok2 == tok1 {
 		t.Errorf("second token %q: want a new non-empty token", tok2)
 	}
-	if f.read().lastExp != 3600 {
-		t.Errorf("expirationSeconds = %d, want 3600", f.read().lastExp)
+	if f.State().LastExpiration != 3600 {
+		t.Errorf("expirationSeconds = %d, want 3600", f.State().LastExpiration)
 	}
-	if n, m := f.createCount("serviceaccounts"), f.createCount("clusterrolebindings"); n != 1 || m != 1 {
+	if n, m := f.CreateCount("serviceaccounts"), f.CreateCount("clusterrolebindings"); n != 1 || m != 1 {
 		t.Errorf("creates: %d service accounts, %d bindings; want 1 each (reused on the second call)", n, m)
 	}
 	if _, err := c.UIToken(ctx, TokenOptions{Expiration: time.Minute}); err == nil {
@@ -403,18 +405,16 @@ func TestUITokenForeignBinding(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newFakeAPI(t)
 			crb.Name = UIBinding
-			f.mu.Lock()
-			f.crbs[UIBinding] = crb.DeepCopy()
-			f.mu.Unlock()
+			f.PutClusterRoleBinding(crb)
 			_, err := f.client(t, 5*time.Second).UIToken(context.Background(), TokenOptions{})
 			if !errors.Is(err, ErrForeignObject) {
 				t.Fatalf("err = %v, want ErrForeignObject", err)
 			}
-			if got := f.read().crbs[UIBinding]; got.RoleRef != crb.RoleRef || !slices.Equal(got.Subjects, crb.Subjects) {
+			if got := f.State().ClusterRoleBindings[UIBinding]; got.RoleRef != crb.RoleRef || !slices.Equal(got.Subjects, crb.Subjects) {
 				t.Errorf("foreign binding was changed: %+v", got)
 			}
-			if f.read().tokens != 0 {
-				t.Errorf("%d tokens issued, want none", f.read().tokens)
+			if f.State().Tokens != 0 {
+				t.Errorf("%d tokens issued, want none", f.State().Tokens)
 			}
 		})
 	}
@@ -422,27 +422,25 @@ func TestUITokenForeignBinding(t *testing.T) {
 
 func TestUITokenExistingBindingWithMoreSubjects(t *testing.T) {
 	f := newFakeAPI(t)
-	f.mu.Lock()
-	f.crbs[UIBinding] = &rbacv1.ClusterRoleBinding{
+	f.PutClusterRoleBinding(&rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: UIBinding},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
 		Subjects: []rbacv1.Subject{
 			{Kind: "User", Name: "ops"},
 			{Kind: "ServiceAccount", Name: UIServiceAccount, Namespace: UINamespace},
 		},
-	}
-	f.mu.Unlock()
+	})
 	if _, err := f.client(t, 5*time.Second).UIToken(context.Background(), TokenOptions{}); err != nil {
 		t.Fatalf("UIToken: %v", err)
 	}
-	if n := f.createCount("clusterrolebindings"); n != 0 {
+	if n := f.CreateCount("clusterrolebindings"); n != 0 {
 		t.Errorf("%d bindings created, want the existing one reused", n)
 	}
 }
 
 func TestUITokenLongLived(t *testing.T) {
 	f := newFakeAPI(t)
-	f.tokenFillDelay = 400 * time.Millisecond
+	f.SetTokenFillDelay(400 * time.Millisecond)
 	c := f.client(t, 5*time.Second)
 	ctx := context.Background()
 	tok, err := c.UIToken(ctx, TokenOptions{LongLived: true})
@@ -452,7 +450,7 @@ func TestUITokenLongLived(t *testing.T) {
 	if tok != "legacy-token-"+UIServiceAccount {
 		t.Errorf("token = %q, want the one the token controller filled in", tok)
 	}
-	s := f.read().secrets[UINamespace+"/"+UITokenSecret]
+	s := f.State().Secrets[UINamespace+"/"+UITokenSecret]
 	if s == nil || s.Type != corev1.SecretTypeServiceAccountToken || s.Annotations[corev1.ServiceAccountNameKey] != UIServiceAccount {
 		t.Fatalf("secret = %+v, want a service-account-token secret for %s", s, UIServiceAccount)
 	}
@@ -461,11 +459,11 @@ func TestUITokenLongLived(t *testing.T) {
 	if err != nil || tok2 != tok {
 		t.Errorf("second long-lived UIToken = %q, %v; want the same token", tok2, err)
 	}
-	if n := f.createCount("secrets"); n != 1 {
+	if n := f.CreateCount("secrets"); n != 1 {
 		t.Errorf("%d secrets created, want 1", n)
 	}
-	if f.read().tokens != 0 {
-		t.Errorf("%d TokenRequests, want none on the long-lived path", f.read().tokens)
+	if f.State().Tokens != 0 {
+		t.Errorf("%d TokenRequests, want none on the long-lived path", f.State().Tokens)
 	}
 	if strings.Contains(f.logs.String(), tok) {
 		t.Error("long-lived token appears in the log")
@@ -474,7 +472,7 @@ func TestUITokenLongLived(t *testing.T) {
 
 func TestUITokenLongLivedNeverFilled(t *testing.T) {
 	f := newFakeAPI(t)
-	f.tokenFillDelay = -1
+	f.SetTokenFillDelay(-1)
 	start := time.Now()
 	_, err := f.client(t, 5*time.Second).UIToken(context.Background(), TokenOptions{LongLived: true, SecretWait: 500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "did not fill in the token") {
@@ -487,13 +485,11 @@ func TestUITokenLongLivedNeverFilled(t *testing.T) {
 
 func TestUITokenForeignSecret(t *testing.T) {
 	f := newFakeAPI(t)
-	f.mu.Lock()
-	f.secrets[UINamespace+"/"+UITokenSecret] = &corev1.Secret{
+	f.PutSecret(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: UITokenSecret, Namespace: UINamespace},
 		Type:       corev1.SecretTypeOpaque,
 		Data:       map[string][]byte{"token": []byte("not-ours")},
-	}
-	f.mu.Unlock()
+	})
 	_, err := f.client(t, 5*time.Second).UIToken(context.Background(), TokenOptions{LongLived: true})
 	if !errors.Is(err, ErrForeignObject) {
 		t.Errorf("err = %v, want ErrForeignObject", err)
