@@ -1,31 +1,23 @@
 package ipam
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
-	"io/fs"
-	"os"
 	"slices"
+
+	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
 // LoadState reads allocation.json. A missing file is an empty state (a rack
 // never applied before).
 func LoadState(path string) (State, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return State{Version: StateVersion}, nil
-	}
+	var s State
+	found, err := atomicfile.ReadJSON(path, &s)
 	if err != nil {
 		return State{}, fmt.Errorf("ipam: read state: %w", err)
 	}
-	var s State
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return State{}, fmt.Errorf("ipam: parse state %s: %w", path, err)
+	if !found {
+		return State{Version: StateVersion}, nil
 	}
 	if s.Version != StateVersion {
 		return State{}, fmt.Errorf("ipam: state %s: unsupported version %d (this rackctl reads version %d)", path, s.Version, StateVersion)

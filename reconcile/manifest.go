@@ -1,13 +1,9 @@
 package reconcile
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/rackctl/rackctl/internal/atomicfile"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,18 +58,13 @@ func (m Manifest) union(o Manifest) Manifest {
 // empty manifest.
 func LoadManifest(stateDir string) (Manifest, error) {
 	path := filepath.Join(stateDir, ManifestFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Manifest{Version: ManifestVersion}, nil
-	}
+	var m Manifest
+	found, err := atomicfile.ReadJSON(path, &m)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read manifest: %w", err)
 	}
-	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return Manifest{}, fmt.Errorf("parse manifest %s: %w", path, err)
+	if !found {
+		return Manifest{Version: ManifestVersion}, nil
 	}
 	if m.Version != ManifestVersion {
 		return Manifest{}, fmt.Errorf("manifest %s: unsupported version %d", path, m.Version)

@@ -1,15 +1,11 @@
 package reconcile
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/rackctl/rackctl/internal/atomicfile"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -58,18 +54,13 @@ func sshKeysHash(rack *schema.Rack) string {
 // state (Version 0: nothing recorded yet).
 func LoadNodeState(stateDir string) (NodeState, error) {
 	path := filepath.Join(stateDir, NodesFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return NodeState{}, nil
-	}
+	var s NodeState
+	found, err := atomicfile.ReadJSON(path, &s)
 	if err != nil {
 		return NodeState{}, fmt.Errorf("read node state: %w", err)
 	}
-	var s NodeState
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return NodeState{}, fmt.Errorf("parse node state %s: %w", path, err)
+	if !found {
+		return NodeState{}, nil
 	}
 	if s.Version != NodeStateVersion {
 		return NodeState{}, fmt.Errorf("node state %s: unsupported version %d", path, s.Version)

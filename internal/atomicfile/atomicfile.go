@@ -4,6 +4,9 @@
 package atomicfile
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -65,4 +68,23 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 func Leftovers(path string) []string {
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tempSuffix+"*"))
 	return left
+}
+
+// ReadJSON decodes the JSON file at path into v, refusing unknown fields, so
+// state written by a newer rackctl is not half-read. A missing file is not
+// an error: found is false and v is untouched.
+func ReadJSON(path string, v any) (found bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return true, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return true, nil
 }

@@ -62,3 +62,21 @@ func TestWriteErrorNamesPath(t *testing.T) {
 		t.Fatalf("want an error, got %v", err)
 	}
 }
+
+func TestReadJSON(t *testing.T) {
+	dir := t.TempDir()
+	var v struct{ A int }
+	if found, err := ReadJSON(filepath.Join(dir, "missing.json"), &v); found || err != nil {
+		t.Errorf("missing file: found %v, err %v; want false, nil", found, err)
+	}
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"A": 3}`), 0o644)
+	if found, err := ReadJSON(good, &v); !found || err != nil || v.A != 3 {
+		t.Errorf("good file: found %v, err %v, v %+v", found, err, v)
+	}
+	unknown := filepath.Join(dir, "newer.json")
+	os.WriteFile(unknown, []byte(`{"A": 1, "B": 2}`), 0o644)
+	if found, err := ReadJSON(unknown, &v); !found || err == nil {
+		t.Errorf("unknown field: found %v, err %v; want true and an error", found, err)
+	}
+}
