@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/watch"
@@ -69,36 +68,9 @@ type day2Rack struct {
 
 func startDay2Rack(t *testing.T) *day2Rack {
 	t.Helper()
-	tools, err := testenv.FindTools(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testenv.NeedPrograms("ipmi_sim", "ipmitool", "dnsmasq", "dhcp_release", "busybox", "ip", "git"); err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
 	repo := newTestRepo(t)
-	e := &e2eRack{t: t, root: root, spec: filepath.Join(repo.dir, "rack.yaml"), tools: tools}
-	e.bmcs = simrack.StartT(t, simrack.Options{N: day2Servers, Password: day2OldPW})
-	for _, b := range e.bmcs.BMCs {
-		recordChassis(t, b)
-	}
-	oem := filepath.Join(root, "usr/share/oem")
-	must(t, os.MkdirAll(oem, 0o755))
-	must(t, os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte(e.bmcs.BMCs[0].User+"\n"), 0o600))
-	must(t, os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte(day2OldPW+"\n"), 0o600))
-
-	e.mb = testenv.StartMatchboxT(t)
-	must(t, e.mb.TLS.CopyClientCerts(filepath.Join(root, e2eCertDir)))
-	e.dhcp = testenv.StartDHCPT(t, testenv.DHCPOptions{
-		Purpose:   "day2",
-		ConfPath:  filepath.Join(root, e2eDnsmasq),
-		LeaseFile: filepath.Join(root, e2eLeases),
-	})
-	for i := range day2Servers {
-		e.macs = append(e.macs, fmt.Sprintf("02:00:00:00:%02x:01", i))
-	}
-	d := &day2Rack{e2eRack: e, repo: repo, stateDir: filepath.Join(root, "var/lib/rackctl"),
+	e := newE2ERack(t, filepath.Join(repo.dir, "rack.yaml"), day2Servers, day2OldPW, "day2")
+	d := &day2Rack{e2eRack: e, repo: repo, stateDir: filepath.Join(e.root, "var/lib/rackctl"),
 		keys: []string{sshKey("ops@e2e", 1)}}
 	for i := range 4 {
 		d.nodes = append(d.nodes, day2Node{name: fmt.Sprintf("node-%d", i), srv: i})

@@ -44,38 +44,7 @@ const (
 
 func startE2ERack(t *testing.T) *e2eRack {
 	t.Helper()
-	tools, err := testenv.FindTools(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testenv.NeedPrograms("ipmi_sim", "ipmitool", "dnsmasq", "dhcp_release", "busybox", "ip"); err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	e := &e2eRack{t: t, root: root, spec: filepath.Join(t.TempDir(), "rack.yaml"), tools: tools}
-	const password = "e2e-secret-pw"
-	e.bmcs = simrack.StartT(t, simrack.Options{N: e2eNodes, Password: password})
-	for _, b := range e.bmcs.BMCs {
-		recordChassis(t, b)
-	}
-	oem := filepath.Join(root, "usr/share/oem")
-	must(t, os.MkdirAll(oem, 0o755))
-	must(t, os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte(e.bmcs.BMCs[0].User+"\n"), 0o600))
-	must(t, os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte(password+"\n"), 0o600))
-
-	e.mb = testenv.StartMatchboxT(t)
-	must(t, e.mb.TLS.CopyClientCerts(filepath.Join(root, e2eCertDir)))
-
-	// dnsmasq serves the dnsmasq.conf rackctl writes: it starts once the
-	// first apply has written it; the reload command restarts it.
-	e.dhcp = testenv.StartDHCPT(t, testenv.DHCPOptions{
-		Purpose:   "e2e",
-		ConfPath:  filepath.Join(root, e2eDnsmasq),
-		LeaseFile: filepath.Join(root, e2eLeases),
-	})
-	for i := range e2eNodes {
-		e.macs = append(e.macs, fmt.Sprintf("02:00:00:00:%02x:01", i))
-	}
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), e2eNodes, "e2e-secret-pw", "e2e")
 	e.writeSpec(map[int]string{})
 	return e
 }
@@ -441,4 +410,42 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// newE2ERack starts the real parts of a simulated rack under a fresh root: n
+// ipmi_sim BMCs (every chassis call recorded) with password, the credential
+// files a Racker node holds, matchbox with its client certs, and dnsmasq in
+// a network namespace serving the dnsmasq.conf rackctl writes (it starts
+// once the first apply has written it; the reload command restarts it).
+func newE2ERack(t *testing.T, spec string, n int, password, purpose string) *e2eRack {
+	t.Helper()
+	tools, err := testenv.FindTools(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.NeedPrograms("ipmi_sim", "ipmitool", "dnsmasq", "dhcp_release", "busybox", "ip", "git"); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	e := &e2eRack{t: t, root: root, spec: spec, tools: tools}
+	e.bmcs = simrack.StartT(t, simrack.Options{N: n, Password: password})
+	for _, b := range e.bmcs.BMCs {
+		recordChassis(t, b)
+	}
+	oem := filepath.Join(root, "usr/share/oem")
+	must(t, os.MkdirAll(oem, 0o755))
+	must(t, os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte(e.bmcs.BMCs[0].User+"\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte(password+"\n"), 0o600))
+
+	e.mb = testenv.StartMatchboxT(t)
+	must(t, e.mb.TLS.CopyClientCerts(filepath.Join(root, e2eCertDir)))
+	e.dhcp = testenv.StartDHCPT(t, testenv.DHCPOptions{
+		Purpose:   purpose,
+		ConfPath:  filepath.Join(root, e2eDnsmasq),
+		LeaseFile: filepath.Join(root, e2eLeases),
+	})
+	for i := range n {
+		e.macs = append(e.macs, fmt.Sprintf("02:00:00:00:%02x:01", i))
+	}
+	return e
 }
