@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/render"
 )
 
@@ -33,7 +33,10 @@ const defaultMode fs.FileMode = 0o644
 // files are compared after merging their block into the current content;
 // files of the manifest that are no longer desired are deleted (Block
 // files have their block removed). Unchanged files yield no change but are
-// in observed, like every file the plan was made from.
+// in observed, like every file the plan was made from. A whole file whose
+// content differs from the rendered one only in layout (render.SameMeaning:
+// HCL and YAML compared by meaning) is unchanged: it is left as it is
+// until its meaning changes.
 func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change, observed map[string]string, err error) {
 	observed = make(map[string]string, len(desired))
 	seen := make(map[string]bool, len(desired))
@@ -109,7 +112,7 @@ func planFile(f render.File, cur []byte, curMode fs.FileMode, exists bool) (Chan
 	case !exists:
 		c.Action, c.Reason = ActionCreate, "not present"
 		c.Diff = unifiedDiff(f.Path, nil, want, false, true)
-	case !bytes.Equal(cur, want):
+	case !bytes.Equal(cur, want) && (c.Block || !render.SameMeaning(f.Path, cur, want)):
 		c.Action, c.Reason = ActionUpdate, "content differs"
 		if c.Block {
 			c.Reason = "managed block differs"

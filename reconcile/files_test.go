@@ -66,6 +66,17 @@ func TestPlanFilesDetection(t *testing.T) {
 			want:     []string{"update file:etc/hosts"},
 			reasons:  []string{"managed block no longer desired"},
 		},
+		"same meaning, other layout": {
+			existing: map[string]string{"lokocfg.vars": "macs = [\"a\",  \"b\", ]\n", "cl/n-custom.yaml": ""},
+			desired:  []render.File{whole("lokocfg.vars", "# Managed\n\nmacs = [\n  \"a\",\n  \"b\",\n]\n"), whole("cl/n-custom.yaml", "{}\n")},
+			want:     []string{},
+		},
+		"other meaning": {
+			existing: map[string]string{"lokocfg.vars": "macs = [\"a\",  \"b\", ]\n"},
+			desired:  []render.File{whole("lokocfg.vars", "macs = [\"a\"]\n")},
+			want:     []string{"update file:lokocfg.vars"},
+			reasons:  []string{"content differs"},
+		},
 		"sorted by address": {
 			desired: []render.File{whole("z", "1"), whole("a", "1"), whole("m", "1")},
 			want:    []string{"create file:a", "create file:m", "create file:z"},

@@ -1,0 +1,57 @@
+package render
+
+import "testing"
+
+func TestSameMeaning(t *testing.T) {
+	cases := []struct {
+		name, path, a, b string
+		want             bool
+	}{
+		{"vars layout", "lokocfg.vars",
+			"macs = [\"a\", \"b\",  ]\nm = {\n\"x\" = [\"1\"]\n\"y\" = {\"k\" = \"v\"}\n\n}\n",
+			"# header\n\nmacs = [\n  \"a\",\n  \"b\",\n]\nm = {\n  \"y\" = {\n    \"k\" = \"v\"\n  }\n  \"x\" = [\"1\"]\n}\n", true},
+		{"vars value", "terraform.tfvars", "a = [\"x\", \"y\"]\n", "a = [\"y\", \"x\"]\n", false},
+		{"vars added", "terraform.tfvars", "a = 1\n", "a = 1\nb = 2\n", false},
+		{"vars string vs bool", "terraform.tfvars", "a = \"true\"\n", "a = true\n", false},
+		{"vars reference", "lokocfg.vars", "a = var.x\n", "a = var.x\n", true}, // byte-equal
+		{"vars reference differs", "lokocfg.vars", "a = var.x\n", "a  = var.x\n", false},
+		{"vars broken", "lokocfg.vars", "a = [\n", "a = []\n", false},
+		{"lokocfg layout", "baremetal.lokocfg",
+			"cluster \"x\" {\n  a = var.a\n  b    = [file(\"k\"), ]\n}\n\ncomponent \"w\" {}\n",
+			"# Managed\ncluster \"x\" {\n  a = var.a\n  b = [file(\"k\")]\n}\ncomponent \"w\" {\n}\n", true},
+		{"lokocfg quoted bool", "baremetal.lokocfg", "c {\n  a = \"true\"\n}\n", "c {\n  a = true\n}\n", false},
+		{"tf order", "flatcar.tf", "a = 1\nb = 2\n", "b = 2\na = 1\n", false},
+		{"yaml layout", "cl/n.yaml",
+			"systemd:\n  units:\n  - name: a\n    contents: |\n      [Unit]\n",
+			"# comment\nsystemd:\n    units:\n        - contents: \"[Unit]\\n\"\n          name: a\n", true},
+		{"yaml empty", "cl/n-custom.yaml", "", "{}\n", true},
+		{"yaml empty list", "cl/n-custom.yaml", "", "[]\n", false},
+		{"yaml content", "cl/n.yaml", "a: [1]\n", "a: [2]\n", false},
+		{"other", "dnsmasq.conf", "a\n", "a \n", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := SameMeaning(c.path, []byte(c.a), []byte(c.b)); got != c.want {
+				t.Errorf("SameMeaning(%s) = %v, want %v", c.path, got, c.want)
+			}
+			if got := SameMeaning(c.path, []byte(c.b), []byte(c.a)); got != c.want {
+				t.Errorf("SameMeaning(%s) reversed = %v, want %v", c.path, got, c.want)
+			}
+		})
+	}
+}
+
+// FuzzSameMeaning: never panics, and a file always means what it says.
+func FuzzSameMeaning(f *testing.F) {
+	f.Add("lokocfg.vars", "a = [\"x\", ]\n", "a = [\"x\"]\n")
+	f.Add("flatcar.tf", "m {\n a = 1\n}\n", "m { a = 1 }\n")
+	f.Add("cl/x.yaml", "a: |\n  b\n", "a: \"b\\n\"\n")
+	f.Fuzz(func(t *testing.T, p, a, b string) {
+		if !SameMeaning(p, []byte(a), []byte(a)) {
+			t.Errorf("%q is not the same as itself", a)
+		}
+		if SameMeaning(p, []byte(a), []byte(b)) != SameMeaning(p, []byte(b), []byte(a)) {
+			t.Errorf("not symmetric")
+		}
+	})
+}
