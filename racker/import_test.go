@@ -25,6 +25,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 var fixtures = map[string]struct {
 	mgmt     string
 	excluded []string // primary MACs of excluded nodes
+	// installs are the nodes without a flag file, which the first apply
+	// installs; every other node has one, as Racker leaves an installed node.
+	installs []string
+	// extraCLC: a node's hand edits become an extra snippet, which its
+	// clc_snippets entry gains (the one vars change the import may make).
+	extraCLC bool
 }{
 	// 3 controllers (two hosts entries each), 4 workers, public IPs on
 	// four nodes, worker-2 excluded with exclude.sh, one server in
@@ -35,8 +41,8 @@ var fixtures = map[string]struct {
 	// worker-1 replaced by hand (new MACs keep .4/.8, so the address order
 	// no longer follows nodes.csv), worker-3 added at the end with .20/.21,
 	// worker-0 with a custom unit and file, worker-2 with the guide's
-	// Description edit.
-	"replaced": {mgmt: "3c:ec:ef:00:00:01"},
+	// Description edit and its flag file deleted (a reprovision pending).
+	"replaced": {mgmt: "3c:ec:ef:00:00:01", installs: []string{"lokomotive-worker-2"}, extraCLC: true},
 }
 
 func copyTree(t *testing.T, src string) string {
@@ -143,7 +149,10 @@ func TestImportThenPlan(t *testing.T) {
 			if err := ipam.SaveState(filepath.Join(stateDir, reconcile.AllocationFile), res.State); err != nil {
 				t.Fatal(err)
 			}
-			plan, err := reconcile.Build(context.Background(), rack, reconcile.PlanOptions{Root: root, StateDir: stateDir})
+			plan, err := reconcile.Build(context.Background(), rack, reconcile.PlanOptions{
+				Root: root, StateDir: stateDir,
+				Layers: reconcile.LayerConfig{Enabled: true, Provisioner: reconcile.ProvisionerAuto, Verify: true},
+			})
 			if err != nil {
 				t.Fatalf("plan: %v", err)
 			}
@@ -153,9 +162,13 @@ func TestImportThenPlan(t *testing.T) {
 			}
 
 			layout := render.DefaultLayout()
+			var installs []string
 			for _, c := range plan.Changes {
 				if c.Action == reconcile.ActionNoop {
 					continue
+				}
+				if c.Action == reconcile.ActionVerify || c.Action == reconcile.ActionPXEReinstall {
+					installs = append(installs, c.Node)
 				}
 				if !strings.HasPrefix(c.Address, reconcile.FilePrefix) {
 					t.Logf("%s %s %s: %s", c.Layer, c.Action, c.Address, c.Reason)
@@ -176,9 +189,21 @@ func TestImportThenPlan(t *testing.T) {
 					// byte for byte.
 					t.Errorf("the first plan changes %s (%s):\n%s", file, c.Reason, c.Diff)
 				case strings.HasSuffix(file, ".vars") || strings.HasSuffix(file, ".tfvars"):
+					if !fx.extraCLC {
+						t.Errorf("the first plan changes %s (%s):\n%s", file, c.Reason, c.Diff)
+					}
 					checkVars(t, res, file, old, after)
 				case strings.Contains(file, "/cl/"):
 					checkCLC(t, res, root, file, after)
+				}
+			}
+			// Installed nodes (flag file present) are left alone.
+			if !slices.Equal(installs, fx.installs) {
+				t.Errorf("the first plan installs %v, want %v (the nodes without a flag file)", installs, fx.installs)
+			}
+			for _, n := range fx.installs {
+				if !hasMessage(res.Findings, SeverityWarning, "node "+n+" has no flag file") {
+					t.Errorf("%s: the report does not warn that the first apply installs it", n)
 				}
 			}
 			if name == "replaced" {

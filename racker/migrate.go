@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 )
@@ -47,8 +48,8 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 		if f.Kind == render.Block {
 			want = render.MergeBlock(old, f.Content)
 		}
-		if exists && bytes.Equal(old, want) {
-			continue
+		if exists && (bytes.Equal(old, want) || f.Kind == render.Whole && render.SameMeaning(f.Path, old, want)) {
+			continue // the plan compares alike: no change
 		}
 		switch {
 		case f.Path == im.layout.DnsmasqConf:
@@ -71,6 +72,13 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 			im.infof(f.Path, 0, "format migration: rewritten in rackctl's form by the first apply (%s)", purpose(f.Path))
 		}
 	}
+	im.checkFlags(rack)
+	if rack.Provisioner == schema.Flatcar {
+		st := path.Join(im.layout.FlatcarDir, "terraform.tfstate")
+		if b, err := im.read(st); err == nil && bytes.Contains(b, []byte(provision.RackerModule)) {
+			im.warnf(st, 0, "holds Racker's %s: the first apply stops before terraform and prints the `terraform state mv` commands that hand its matchbox objects to rackctl's module; run them in %s, then apply again", provision.RackerModule, im.layout.FlatcarDir)
+		}
+	}
 	// Racker's CLC files rackctl no longer renders.
 	dir := im.layout.LokomotiveDir
 	if rack.Provisioner == schema.Flatcar {
@@ -82,6 +90,18 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 		if !e.IsDir() && !rendered[p] {
 			im.warnf(p, 0, "no longer referenced by the rendered cluster config (its node is renamed or excluded); left in place, delete it after the first apply")
 		}
+	}
+}
+
+// checkFlags warns of every node the first apply would install: Racker
+// marked an installed node with a flag file, and deleted it to reprovision.
+func (im *importer) checkFlags(rack *schema.Rack) {
+	for _, n := range rack.ActiveNodes() {
+		flag := render.FlagFilePath(im.layout, rack.Provisioner, n.MAC)
+		if _, err := os.Stat(filepath.Join(im.root, filepath.FromSlash(flag))); err == nil {
+			continue
+		}
+		im.warnf(flag, 0, "node %s has no flag file: Racker has not installed it or a reprovision is pending; the first apply installs it (PXE boot, its disk is wiped). Create the file if the node is installed and must be kept", n.Name)
 	}
 }
 
