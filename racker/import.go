@@ -491,7 +491,15 @@ func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, c
 	boolAttr("install_to_smallest_disk", &c.install.InstallToSmallestDisk, false)
 	boolAttr("wipe_additional_disks", &c.install.WipeAdditionalDisks, false)
 	if a, ok := body.Attributes["kernel_args"]; ok {
-		im.warnf(rel, a.SrcRange.Start.Line, "kernel_args is not modelled by rackctl and is dropped (Racker set flatcar.autologin: a root shell on the serial console)")
+		v, d := a.Expr.Value(ctx)
+		args, ok := ctyStrings(v)
+		switch {
+		case d.HasErrors() || !ok:
+			im.errorf(rel, a.SrcRange.Start.Line, "kernel_args: want a list of strings: %s", diagText(d))
+		case slices.Contains(args, "flatcar.autologin"):
+			im.warnf(rel, a.SrcRange.Start.Line, "kernel_args kept as install.kernelArgs, flatcar.autologin included: a root shell on the serial console for anyone with BMC access; remove it from rack.yaml to close that")
+		}
+		c.install.KernelArgs = args
 	}
 	if a, ok := body.Attributes["labels"]; ok {
 		im.warnf(rel, a.SrcRange.Start.Line, "labels (for all nodes) are not modelled by rackctl and are dropped; per-node labels come from node_specific_labels")

@@ -188,6 +188,9 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 
 	inst := ymap()
 	set(inst, "kernelConsole", strList(c.install.KernelConsole, true))
+	if len(c.install.KernelArgs) > 0 {
+		set(inst, "kernelArgs", strList(c.install.KernelArgs, true))
+	}
 	set(inst, "installToSmallestDisk", boolean(c.install.InstallToSmallestDisk))
 	set(inst, "cachedInstall", boolean(c.install.CachedInstall))
 	set(inst, "wipeAdditionalDisks", boolean(c.install.WipeAdditionalDisks))

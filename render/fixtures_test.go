@@ -97,6 +97,7 @@ func flatcarFixture() Input {
 	r.Nodes[1].SecondaryMAC = mac(3, 1)
 	r.Nodes[1].PublicIP = "203.0.113.11/24"
 	r.Nodes[2].Reprovision = "2026-11-20 disk swap"
+	r.Install.KernelArgs = []string{"flatcar.autologin"}
 	r.Nodes[2].ExtraCLC = "storage:\n  files:\n    - path: /etc/motd.d/rack.conf\n      filesystem: root\n      mode: 0644\n      contents:\n        inline: |\n          rack-f node-2\n"
 	return Input{Rack: r, Addrs: addrsFor(r), Layout: DefaultLayout()}
 }
@@ -107,6 +108,7 @@ func lokomotiveFixture() Input {
 	r := baseRack("rack-l", schema.Lokomotive)
 	r.Cluster.Name = "lokomotive"
 	r.Cluster.APIServerName = "lokomotive.k8s.localdomain"
+	r.Install.KernelArgs = []string{"flatcar.autologin", "systemd.log_level=debug"}
 	r.Cluster.Components = map[string]schema.Component{
 		"web-ui": {},
 		"prometheus-operator": {

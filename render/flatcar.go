@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
@@ -19,6 +20,9 @@ const FlatcarAssetDir = "assets"
 // ModuleDir is where the embedded flatcar-baremetal module is copied,
 // relative to the flatcar directory.
 const ModuleDir = "modules/flatcar-baremetal"
+
+// FlatcarModule is the address of flatcar.tf's call of that module.
+const FlatcarModule = "module.flatcar"
 
 // MatchboxProvider is the provider the module uses, pinned.
 const (
@@ -84,7 +88,7 @@ func flatcarFiles(r *rack) ([]File, error) {
 func flatcarTF(r *rack) []byte {
 	f := hclFile(Header)
 	body := f.Body()
-	m := body.AppendNewBlock("module", []string{"flatcar"}).Body()
+	m := body.AppendNewBlock("module", []string{strings.TrimPrefix(FlatcarModule, "module.")}).Body()
 	m.SetAttributeValue("source", cty.StringVal("./"+ModuleDir))
 	m.AppendNewline()
 	if r.Racker() {
@@ -100,6 +104,9 @@ func flatcarTF(r *rack) []byte {
 	m.SetAttributeRaw("ignition", tokensForPathMap("node_names", "ignition/", ".ign"))
 	m.SetAttributeRaw("installer_ignition", tokensForPathMap("node_names", "ignition/", "-installer.ign"))
 	m.SetAttributeTraversal("kernel_console", varRef("kernel_console"))
+	if len(r.Install.KernelArgs) > 0 {
+		m.SetAttributeValue("kernel_args", stringList(r.Install.KernelArgs))
+	}
 	m.SetAttributeValue("install_to_smallest_disk", cty.BoolVal(r.Install.InstallToSmallestDisk))
 	m.SetAttributeValue("cached_install", cty.BoolVal(r.Install.CachedInstall))
 

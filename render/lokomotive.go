@@ -61,8 +61,9 @@ func lokomotiveFiles(r *rack) ([]File, error) {
 
 // baremetalLokocfg follows Racker's baremetal.lokocfg: the cluster block
 // reads the per-rack values from var.*, the install settings are literal.
-// Left out of Racker's: the test labels, kernel_args = ["flatcar.autologin"]
-// (a root shell on the serial console for anyone with BMC access).
+// Left out of Racker's: the test labels; kernel_args only with
+// install.kernelArgs (Racker always set flatcar.autologin, a root shell on
+// the serial console for anyone with BMC access).
 func baremetalLokocfg(r *rack) []byte {
 	f := hclFile(Header)
 	body := f.Body()
@@ -102,6 +103,9 @@ func baremetalLokocfg(r *rack) []byte {
 	c.SetAttributeRaw("installer_clc_snippets", tokensForFileMap("installer_clc_snippets"))
 	c.SetAttributeTraversal("node_specific_labels", varRef("node_specific_labels"))
 	c.SetAttributeValue("network_ip_autodetection_method", cty.StringVal("can-reach="+r.mbxHost))
+	if len(r.Install.KernelArgs) > 0 {
+		c.SetAttributeValue("kernel_args", stringList(r.Install.KernelArgs))
+	}
 	c.SetAttributeTraversal("kernel_console", varRef("kernel_console"))
 	c.SetAttributeTraversal("pxe_commands", varRef("pxe_commands"))
 	c.SetAttributeTraversal("install_pre_reboot_cmds", varRef("install_pre_reboot_cmds"))

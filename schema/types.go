@@ -177,6 +177,7 @@ type BMCRotate struct {
 // Install holds the Flatcar installer settings shared by all nodes.
 type Install struct {
 	KernelConsole         []string `json:"kernelConsole"`
+	KernelArgs            []string `json:"kernelArgs,omitempty"`
 	InstallToSmallestDisk bool     `json:"installToSmallestDisk"`
 	CachedInstall         bool     `json:"cachedInstall"`
 	WipeAdditionalDisks   bool     `json:"wipeAdditionalDisks"`
@@ -234,8 +235,9 @@ type Node struct {
 	Exclude     bool              `json:"exclude,omitempty"`
 	Reprovision string            `json:"reprovision,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
-	// ExtraCLC is a Container Linux Config snippet appended verbatim to the
-	// node's -custom.yaml (hand edits carried over by import).
+	// ExtraCLC is a Container Linux Config snippet written verbatim to
+	// cl/FQDN-extra.yaml, the node's last clc_snippet (hand edits carried
+	// over by import).
 	ExtraCLC string `json:"extraCLC,omitempty"`
 }
 

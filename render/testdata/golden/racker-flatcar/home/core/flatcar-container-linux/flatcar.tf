@@ -10,6 +10,7 @@ module "flatcar" {
   ignition                 = { for name in var.node_names : name => "ignition/${name}.ign" }
   installer_ignition       = { for name in var.node_names : name => "ignition/${name}-installer.ign" }
   kernel_console           = var.kernel_console
+  kernel_args              = ["flatcar.autologin"]
   install_to_smallest_disk = true
   cached_install           = true
 }
