@@ -98,6 +98,9 @@ type ResourceChange struct {
 	Node string `json:"node,omitempty"`
 	// Reason is terraform's action reason, e.g. "replace_because_cannot_update".
 	Reason string `json:"reason,omitempty"`
+	// Name is the resource's name attribute before the change, when it had
+	// one: a matchbox object's ID.
+	Name string `json:"name,omitempty"`
 }
 
 // PlanSummary counts the changes of a plan.
@@ -276,6 +279,9 @@ func planFromJSON(js *tfjson.Plan) (*TerraformPlan, error) {
 			Address: rc.Address,
 			Node:    nodeOf(rc, names),
 			Reason:  string(rc.ActionReason),
+		}
+		if before, ok := rc.Change.Before.(map[string]any); ok {
+			c.Name, _ = before["name"].(string)
 		}
 		for _, a := range acts {
 			c.Actions = append(c.Actions, string(a))

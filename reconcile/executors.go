@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -16,7 +15,9 @@ import (
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/dhcp"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/provision"
+	"github.com/rackctl/rackctl/render"
 )
 
 // timeNow is the clock of lease activity checks.
@@ -217,6 +218,11 @@ func (e *ProvisionerExecutor) Apply(ctx context.Context, c Change) error {
 			if got := SummarizeTerraform(tp).Digest; got != c.Detail.Terraform.Digest {
 				return fmt.Errorf("provisioner: %w (reviewed %s, now %s)", provision.ErrPlanChanged, c.Detail.Terraform.Digest, got)
 			}
+		}
+		if cmds := provision.RackerStateMoves(tp, render.FlatcarModule); len(cmds) > 0 {
+			return fmt.Errorf("provisioner: the terraform state in %s still holds Racker's %s, whose matchbox objects share IDs with rackctl's: "+
+				"destroying them in this run could delete the new ones. Run once in %s, then apply again:\n  %s",
+				c.Detail.Dir, provision.RackerModule, c.Detail.Dir, strings.Join(cmds, "\n  "))
 		}
 		if !tp.HasChanges() {
 			discard(e.Log).Info("terraform plan has no changes")
