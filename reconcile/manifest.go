@@ -3,11 +3,11 @@ package reconcile
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/render"
 )
 

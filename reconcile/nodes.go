@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"path/filepath"
 	"strings"
 
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/schema"
 )
 

@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/racker"
 	"github.com/rackctl/rackctl/reconcile"
