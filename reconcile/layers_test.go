@@ -121,6 +121,7 @@ type fakeTF struct {
 	mu                   sync.Mutex
 	applyErr             error
 	noChanges            bool
+	changes              []provision.ResourceChange // nil: one update
 	inits, plans, applys int
 }
 
@@ -131,6 +132,9 @@ func (f *fakeTF) Plan(ctx context.Context) (*provision.TerraformPlan, error) {
 	f.plans++
 	if f.noChanges {
 		return &provision.TerraformPlan{PlanFile: "p"}, nil
+	}
+	if f.changes != nil {
+		return &provision.TerraformPlan{PlanFile: "p", Summary: provision.PlanSummary{Destroy: len(f.changes)}, Changes: f.changes}, nil
 	}
 	return &provision.TerraformPlan{PlanFile: "p", Summary: provision.PlanSummary{Change: 1},
 		Changes: []provision.ResourceChange{{Address: "module.flatcar.matchbox_group.node[\"x\"]", Actions: []string{"update"}}}}, nil
@@ -532,5 +536,22 @@ func TestTargetLimitsNodeActions(t *testing.T) {
 	p := e.plan()
 	if got := changedNodes(p.Changes); !slices.Equal(got, []string{"node-2"}) {
 		t.Fatalf("nodes = %v", got)
+	}
+}
+
+// TestProvisionerStopsOnRackerState: while the flatcar state holds Racker's
+// module, the terraform run stops before applying and prints the moves.
+func TestProvisionerStopsOnRackerState(t *testing.T) {
+	tf := &fakeTF{changes: []provision.ResourceChange{
+		{Address: "module.flatcar-provisioning[0].matchbox_group.node", Actions: []string{"delete"}, Name: "node-0"},
+	}}
+	e := &ProvisionerExecutor{Terraform: tf}
+	err := e.Apply(context.Background(), Change{Layer: LayerProvisioner, Action: ActionRun, Address: "provisioner:terraform", Detail: &Detail{Dir: "home/core/flatcar-container-linux"}})
+	want := `terraform state mv 'module.flatcar-provisioning[0].matchbox_group.node' 'module.flatcar.matchbox_group.node["node-0"]'`
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "home/core/flatcar-container-linux") {
+		t.Fatalf("err = %v, want the state mv command and the directory", err)
+	}
+	if tf.applys != 0 {
+		t.Errorf("terraform applied %d times, want 0", tf.applys)
 	}
 }

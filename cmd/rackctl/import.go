@@ -24,22 +24,28 @@ func newImportCmd(g *globals) *cobra.Command {
 }
 
 func newImportRackerCmd(g *globals) *cobra.Command {
-	var out, domain string
+	var out, domain, report string
 	var mgmtMACs []string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "racker --spec-out rack.yaml",
+		Use:   "racker -o rack.yaml",
 		Short: "Write rack.yaml and the IP allocation from what a Racker management node holds",
 		Long: `import racker reads /usr/share/oem/nodes.csv, the dnsmasq config, /etc/hosts
 and ~core/lokomotive or ~core/flatcar-container-linux under --root, and writes
 a rack.yaml plus the state directory's allocation.json that keep every current
 IP, name, public IP, SSH key and excluded node. Anything that does not add up
 is reported with file and line; import still writes what it can and exits 1.
-Review the report, then run 'rackctl plan' before the first apply.`,
+Review the report, then run 'rackctl plan' before the first apply.
+
+Here -o/--output names the rack.yaml to write (as kubectl's -o names a
+format elsewhere, the report's format is --report-format).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return errors.New("--spec-out is required: where to write rack.yaml")
+				return errors.New("-o is required: where to write rack.yaml")
+			}
+			if report != "human" && report != "json" {
+				return fmt.Errorf("--report-format %q: want human or json", report)
 			}
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s exists; move it away or pass --force", out)
@@ -61,7 +67,7 @@ Review the report, then run 'rackctl plan' before the first apply.`,
 			if err := ipam.SaveState(alloc, res.State); err != nil {
 				return err
 			}
-			if g.output == "json" {
+			if report == "json" {
 				if err := writeJSON(g.stdout, res.Findings); err != nil {
 					return err
 				}
@@ -78,7 +84,12 @@ Review the report, then run 'rackctl plan' before the first apply.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&out, "spec-out", "", "where to write the generated rack.yaml")
+	// -o shadows the global output-format flag on this command: the
+	// issue's and the runbook's spelling is `import racker -o rack.yaml`.
+	f.StringVarP(&out, "output", "o", "", "where to write the generated rack.yaml")
+	f.StringVar(&out, "spec-out", "", "old name of --output")
+	_ = f.MarkDeprecated("spec-out", "use -o/--output")
+	f.StringVar(&report, "report-format", "human", "format of the findings: human or json")
 	f.StringVar(&domain, "domain", "", "domain for plain Flatcar nodes, whose Racker names have none")
 	f.StringSliceVar(&mgmtMACs, "management-mac", nil, "MACs of the management node, dropped from nodes.csv; repeatable")
 	f.BoolVar(&force, "force", false, "overwrite an existing rack.yaml and allocation")

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImportRackerThenPlan is issue 9's proof through the CLI: import a
+// Racker management node (the lokomotive fixture), then plan against the
+// same tree — dnsmasq.conf, /etc/hosts, the vars file and the cl/ files
+// stay as they are, and no node is installed (each has its flag file).
+func TestImportRackerThenPlan(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("../../racker/testdata/lokomotive")); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(root, "rack.yaml")
+	importArgs := []string{"import", "racker", "--root", root, "-o", spec, "--management-mac", "00:25:90:00:00:01"}
+	r := cli(t, importArgs...)
+	if r.code != 0 || !strings.Contains(r.stdout, "Wrote "+spec) {
+		t.Fatalf("import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/rackctl/allocation.json")); err != nil {
+		t.Fatalf("allocation not written: %v", err)
+	}
+	// A second import neither overwrites rack.yaml nor the allocation.
+	if r := cli(t, importArgs...); r.code != 1 || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("second import: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := cli(t, append(importArgs, "--force", "--report-format", "json")...); r.code != 0 || !json.Valid([]byte(r.stdout)) {
+		t.Fatalf("import --report-format json: exit %d\n%s", r.code, r.stdout)
+	}
+
+	r = cli(t, "plan", "-f", spec, "--root", root, "--dhcp=none", "--bmc=none", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
+	}
+	var plan struct {
+		Allocations []any
+		Changes     []struct{ Layer, Action, Address, Node string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("plan -o json: %v\n%s", err, r.stdout)
+	}
+	if len(plan.Allocations) != 0 {
+		t.Errorf("the first plan changes addresses: %v", plan.Allocations)
+	}
+	migrated := false // Racker's baremetal.lokocfg, rewritten in rackctl's form (reported)
+	for _, c := range plan.Changes {
+		migrated = migrated || strings.HasSuffix(c.Address, "/baremetal.lokocfg")
+		if c.Action == "noop" {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(c.Address, "dnsmasq.conf"), strings.HasSuffix(c.Address, "etc/hosts"),
+			strings.HasSuffix(c.Address, ".vars"), strings.Contains(c.Address, "/cl/"):
+			t.Errorf("the first plan changes %s (%s)", c.Address, c.Action)
+		case c.Layer == "verify" || c.Layer == "bmc" || c.Node != "":
+			t.Errorf("the first plan acts on a node: %+v", c)
+		}
+	}
+	if !migrated {
+		t.Errorf("no change to baremetal.lokocfg: was the JSON plan read? %s", r.stdout)
+	}
+}
