@@ -411,3 +411,20 @@ func TestImportMissingInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestImportFlagContent: a flag file that does not hold the node's name
+// (lokomotive's module then PXE-installs the node) is warned of.
+func TestImportFlagContent(t *testing.T) {
+	root := copyTree(t, filepath.Join("testdata", "lokomotive"))
+	flag := "home/core/lokomotive/lokoctl-assets/cluster-assets/00:25:90:00:00:05"
+	if err := os.WriteFile(filepath.Join(root, flag), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(Options{Root: root, ManagementMACs: []string{fixtures["lokomotive"].mgmt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasMessage(res.Findings, SeverityWarning, `lokomotive-worker-0's flag file holds "", not its name lokomotive-worker-0.k8s.localdomain`) {
+		t.Errorf("no warning for the empty flag file:\n%s", findingsText(res.Findings))
+	}
+}

@@ -98,7 +98,14 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 func (im *importer) checkFlags(rack *schema.Rack) {
 	for _, n := range rack.ActiveNodes() {
 		flag := render.FlagFilePath(im.layout, rack.Provisioner, n.MAC)
-		if _, err := os.Stat(filepath.Join(im.root, filepath.FromSlash(flag))); err == nil {
+		b, err := im.read(flag)
+		if err == nil {
+			// Racker's module (lokomotive's matchbox-flatcar) writes the
+			// node's name into it and PXE-installs a node whose flag file
+			// holds anything else on its next config change.
+			if got := strings.TrimSuffix(string(b), "\n"); got != rack.FQDN(n) {
+				im.warnf(flag, 0, "node %s's flag file holds %q, not its name %s: the provisioner takes the node as not installed and PXE-installs it on its next config change; write the name into it if the node is installed", n.Name, got, rack.FQDN(n))
+			}
 			continue
 		}
 		im.warnf(flag, 0, "node %s has no flag file: Racker has not installed it or a reprovision is pending; the first apply installs it (PXE boot, its disk is wiped). Create the file if the node is installed and must be kept", n.Name)

@@ -469,7 +469,11 @@ func (e *VerifyExecutor) Apply(ctx context.Context, c Change) error {
 		return nil
 	}
 	(&FileExecutor{log: discard(e.Log)}).cleanTemp(full)
-	if err := atomicfile.Write(full, nil, 0o644); err != nil {
+	var content []byte
+	if c.Detail.FQDN != "" {
+		content = []byte(c.Detail.FQDN + "\n") // as the module's `echo $domain > flag`
+	}
+	if err := atomicfile.Write(full, content, 0o644); err != nil {
 		return fmt.Errorf("verify %s: write flag file: %w", c.Node, err)
 	}
 	discard(e.Log).Info("install recorded", "node", c.Node, "flag", c.Detail.FlagFile)

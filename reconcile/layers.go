@@ -680,7 +680,7 @@ func (pl *planner) verifyLayer() {
 	for _, ni := range pl.installs() {
 		pl.p.Changes = append(pl.p.Changes, Change{
 			Layer: LayerVerify, Action: ActionVerify, Address: "verify:" + ni.n.Name, Node: ni.n.Name,
-			Reason: "record the install (" + ni.flag + ")", Detail: &Detail{FlagFile: ni.flag, MAC: ni.n.MAC},
+			Reason: "record the install (" + ni.flag + ")", Detail: &Detail{FlagFile: ni.flag, MAC: ni.n.MAC, FQDN: pl.rack.FQDN(ni.n)},
 		})
 	}
 }

@@ -265,8 +265,11 @@ func TestFirstApplyInstallsEveryNode(t *testing.T) {
 		t.Fatalf("bmc calls = %v", got)
 	}
 	for _, n := range e.rack.Nodes {
-		if !exists(e.root, render.FlagFilePath(render.Layout{}, schema.Flatcar, n.MAC)) {
-			t.Errorf("no flag file for %s", n.Name)
+		// The flag file holds the node's name, as lokomotive's module
+		// writes and checks it.
+		flag := render.FlagFilePath(render.Layout{}, schema.Flatcar, n.MAC)
+		if got, want := readFile(t, e.root, flag), e.rack.FQDN(&n)+"\n"; got != want {
+			t.Errorf("%s: flag file holds %q, want %q", n.Name, got, want)
 		}
 	}
 	if e.tf.applys != 1 || e.dhcp.reloads != 1 {

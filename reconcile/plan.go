@@ -101,6 +101,10 @@ type Detail struct {
 	MAC        string `json:"mac,omitempty"`
 	BMCAddress string `json:"bmcAddress,omitempty"` // host:port of the node's BMC
 	FlagFile   string `json:"flagFile,omitempty"`   // slash path relative to the root
+	// FQDN is what a flag file holds: the node's name in the cluster files.
+	// Lokomotive's matchbox-flatcar module (Racker's, and lokoctl's) takes
+	// a node as installed only when its flag file holds that name.
+	FQDN string `json:"fqdn,omitempty"`
 	// Lease is the lease a release-lease change drops.
 	Lease *LeaseRef `json:"lease,omitempty"`
 	// Nodes are the nodes a provisioner run acts for.
