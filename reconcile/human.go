@@ -73,7 +73,7 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 			fmt.Fprintln(bw)
 			fmt.Fprintln(bw, paint(ansiBold, head))
 			if c.Disruptive {
-				fmt.Fprintln(bw, "    "+paint(ansiRed, "! disruptive: interrupts "+c.Node))
+				fmt.Fprintln(bw, "    "+paint(ansiRed, "! disruptive: interrupts "+strings.Join(c.Interrupts(), ", ")))
 			}
 			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), addr)
 			writeDetail(bw, c, paint)

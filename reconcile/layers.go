@@ -411,7 +411,7 @@ func (pl *planner) provisionerLayer() error {
 			nodes = append(nodes, n)
 		}
 	}
-	var shared []string
+	var shared, clcNodes []string
 	for _, c := range pl.p.Changes {
 		if c.Layer != LayerFiles && c.Layer != LayerFlags {
 			continue
@@ -422,6 +422,9 @@ func (pl *planner) provisionerLayer() error {
 		}
 		if c.Node != "" {
 			addNode(c.Node)
+			if c.Layer == LayerFiles && strings.HasPrefix(rel, "cl/") {
+				clcNodes = append(clcNodes, c.Node)
+			}
 		} else if c.Layer == LayerFiles {
 			shared = append(shared, rel)
 		}
@@ -439,17 +442,25 @@ func (pl *planner) provisionerLayer() error {
 	if len(nodes) > 0 {
 		reasons = append(reasons, "nodes: "+summarize(nodes, 10))
 	}
-	if pl.prev.Version != 0 && pl.prev.SSHKeys != sshKeysHash(pl.rack) {
+	keysChanged := pl.prev.Version != 0 && pl.prev.SSHKeys != sshKeysHash(pl.rack)
+	if keysChanged {
 		reasons = append(reasons, "cluster.sshPubKeys changed")
-		for _, n := range pl.rack.ActiveNodes() {
-			if !pl.isTarget(n.Name) || slices.ContainsFunc(installs, func(ni *nodeInfo) bool { return ni.n == n }) {
-				continue
+		if flatcar {
+			for _, n := range pl.rack.ActiveNodes() {
+				if pl.isTarget(n.Name) && !installing(installs, n) {
+					notes = append(notes, n.Name+": reprovisioned without PXE (Ignition re-run): cluster.sshPubKeys changed")
+				}
 			}
-			if flatcar {
-				notes = append(notes, n.Name+": reprovisioned without PXE (Ignition re-run): cluster.sshPubKeys changed")
-			} else if n.Role == schema.RoleController {
-				notes = append(notes, n.Name+": add the new key to this controller by hand (ssh-copy-id): lokomotive does not re-run Ignition on controllers")
-			}
+		}
+	}
+	var reboots []string
+	if !flatcar {
+		reboots = pl.lokomotiveReboots(clcNodes, installs, keysChanged)
+		if len(reboots) > 0 {
+			reasons = append(reasons, fmt.Sprintf("lokoctl reboots %d node(s) to re-run Ignition", len(reboots)))
+		}
+		if len(shared) > 0 {
+			notes = append(notes, "lokoctl also reboots any node whose Ignition the changed shared inputs alter (Lokomotive re-runs Ignition with a reboot)")
 		}
 	}
 	if pl.cfg.Provisioner == ProvisionerNever {
@@ -488,8 +499,31 @@ func (pl *planner) provisionerLayer() error {
 	}
 	c.Reason = strings.Join(reasons, "; ")
 	c.Detail.Nodes = nodes
+	c.Detail.Reboots = reboots
+	c.Disruptive = len(reboots) > 0
 	pl.p.Changes = append(pl.p.Changes, c)
 	return nil
+}
+
+// lokomotiveReboots are the installed, active nodes lokoctl reboots: those
+// whose cl/ files change (by meaning: layout alone is no change) and, when
+// the SSH keys change, every one — the keys are in each node's Ignition.
+// Nodes being installed are interrupted by their install already.
+func (pl *planner) lokomotiveReboots(clcNodes []string, installs []*nodeInfo, keysChanged bool) []string {
+	var out []string
+	for _, n := range pl.rack.ActiveNodes() {
+		if !pl.isTarget(n.Name) || installing(installs, n) {
+			continue
+		}
+		if keysChanged || slices.Contains(clcNodes, n.Name) {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+func installing(installs []*nodeInfo, n *schema.Node) bool {
+	return slices.ContainsFunc(installs, func(ni *nodeInfo) bool { return ni.n == n })
 }
 
 // terraformPlan runs terraform plan in an initialized flatcar dir; nil

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/dhcp"
@@ -519,11 +522,14 @@ func TestSSHKeyChangeNotes(t *testing.T) {
 				t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
 			}
 			notes := strings.Join(p.Changes[i].Notes, "\n")
-			want := "reprovisioned without PXE (Ignition re-run)"
 			if prov == schema.Lokomotive {
-				want = "lokomotive-controller-0: add the new key to this controller by hand"
-			}
-			if !strings.Contains(notes, want) {
+				// Lokomotive re-runs Ignition, with a reboot, on every node:
+				// the keys are in each one's.
+				c := p.Changes[i]
+				if !c.Disruptive || len(c.Detail.Reboots) != len(e.rack.Nodes) {
+					t.Fatalf("lokoctl change: disruptive %v, reboots %v; want every node", c.Disruptive, c.Detail.Reboots)
+				}
+			} else if want := "reprovisioned without PXE (Ignition re-run)"; !strings.Contains(notes, want) {
 				t.Fatalf("notes = %q, want %q", notes, want)
 			}
 			if got := layerAddrs(p.Changes, LayerBMC); len(got) != 0 {
@@ -556,5 +562,39 @@ func TestProvisionerStopsOnRackerState(t *testing.T) {
 	}
 	if tf.applys != 0 {
 		t.Errorf("terraform applied %d times, want 0", tf.applys)
+	}
+}
+
+// TestLokomotiveCLCChangeReboots: lokoctl reboots a node whose Ignition
+// changes, so a node's CLC change is a disruptive provisioner run for that
+// node alone; the same CLC in another layout is no change at all.
+func TestLokomotiveCLCChangeReboots(t *testing.T) {
+	e := newRackEnv(t, schema.Lokomotive, 3)
+	e.converge()
+	n := &e.rack.Nodes[1]
+	n.ExtraCLC = "storage:\n  files:\n    - path: /etc/motd.d/x.conf\n      filesystem: root\n      contents:\n        inline: x\n"
+	p := e.plan()
+	i := slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerProvisioner })
+	if i < 0 {
+		t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
+	}
+	if c := p.Changes[i]; !c.Disruptive || !slices.Equal(c.Detail.Reboots, []string{n.Name}) {
+		t.Fatalf("lokoctl change: disruptive %v, reboots %v; want %s alone", c.Disruptive, c.Detail.Reboots, n.Name)
+	}
+	e.converge()
+
+	// Rewrite the node's CLC in another layout: nothing to do.
+	clc := render.Layout{}.WithDefaults().LokomotiveDir + "/cl/" + e.rack.FQDN(n) + ".yaml"
+	var data any
+	if err := yaml.Unmarshal([]byte(readFile(t, e.root, clc)), &data); err != nil {
+		t.Fatal(err)
+	}
+	relaid, err := json.Marshal(data) // JSON is YAML
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, e.root, clc, string(relaid), 0o644)
+	if p := e.plan(); len(p.Changes) != 0 {
+		t.Fatalf("a layout-only CLC change is planned: %v", layerAddrs(p.Changes, ""))
 	}
 }

@@ -95,6 +95,19 @@ type Change struct {
 	Detail *Detail `json:"detail,omitempty"`
 }
 
+// Interrupts are the nodes a disruptive change interrupts: its node, and
+// the nodes a lokoctl run reboots.
+func (c Change) Interrupts() []string {
+	var out []string
+	if c.Node != "" {
+		out = append(out, c.Node)
+	}
+	if c.Detail != nil {
+		out = append(out, c.Detail.Reboots...)
+	}
+	return out
+}
+
 // Detail is the data of a change of the dhcp, flags, provisioner, bmc and
 // verify layers. It never holds a secret.
 type Detail struct {
@@ -109,6 +122,10 @@ type Detail struct {
 	Lease *LeaseRef `json:"lease,omitempty"`
 	// Nodes are the nodes a provisioner run acts for.
 	Nodes []string `json:"nodes,omitempty"`
+	// Reboots are the installed nodes a lokoctl run reboots: Lokomotive's
+	// bare-metal module re-runs Ignition, with a reboot, on every node
+	// whose Ignition changed. The change is Disruptive when there are any.
+	Reboots []string `json:"reboots,omitempty"`
 	// Dir is the provisioner's working directory, relative to the root.
 	Dir string `json:"dir,omitempty"`
 	// Terraform is the terraform plan reviewed at plan time, when one

@@ -15,8 +15,9 @@
 // # Policy
 //
 // The disruptive changes of a plan (reconcile.Change.Disruptive: PXE
-// reinstalls, power cycles, flag files removed to force a reinstall) are
-// counted as distinct nodes per role. Up to Policy.MaxControllers
+// reinstalls, power cycles, flag files removed to force a reinstall, a
+// lokoctl run that reboots nodes to re-run their Ignition) are counted as
+// distinct nodes per role (reconcile.Change.Interrupts). Up to Policy.MaxControllers
 // controllers and Policy.MaxWorkersPercent of the workers (flatcar:
 // MaxNodesPercent of the nodes), at least one, go without asking; more
 // holds the plan until `rackctl approve COMMIT` writes

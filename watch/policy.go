@@ -83,18 +83,23 @@ func (pol Policy) Check(rack *schema.Rack, p *reconcile.Plan, approved bool, now
 	d := Decision{Approved: approved}
 	seen := map[string]bool{}
 	for _, c := range p.Changes {
-		if !c.Disruptive || c.Action == reconcile.ActionNoop || c.Node == "" || seen[c.Node] {
+		if !c.Disruptive || c.Action == reconcile.ActionNoop {
 			continue
 		}
-		seen[c.Node] = true
-		role := defaultRole(rack)
-		if n := rack.Node(c.Node); n != nil {
-			role = n.Role
+		for _, name := range c.Interrupts() {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			role := defaultRole(rack)
+			if n := rack.Node(name); n != nil {
+				role = n.Role
+			}
+			if d.Disruptive == nil {
+				d.Disruptive = map[string][]string{}
+			}
+			d.Disruptive[role] = append(d.Disruptive[role], name)
 		}
-		if d.Disruptive == nil {
-			d.Disruptive = map[string][]string{}
-		}
-		d.Disruptive[role] = append(d.Disruptive[role], c.Node)
 	}
 	// A disruptive change of no node (none exist today) still counts for
 	// the windows.

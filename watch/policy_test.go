@@ -39,6 +39,15 @@ func planTouching(nodes ...string) *reconcile.Plan {
 	return p
 }
 
+// lokoctlRebooting is a plan whose lokoctl run reboots nodes to re-run
+// their Ignition.
+func lokoctlRebooting(nodes ...string) *reconcile.Plan {
+	return &reconcile.Plan{Changes: []reconcile.Change{{
+		Layer: reconcile.LayerProvisioner, Action: reconcile.ActionRun, Address: "provisioner:lokoctl",
+		Disruptive: true, Detail: &reconcile.Detail{Nodes: nodes, Reboots: nodes},
+	}}}
+}
+
 func TestPolicyCheck(t *testing.T) {
 	sat := time.Date(2026, 11, 7, 12, 0, 0, 0, time.UTC)
 	mon := time.Date(2026, 11, 9, 10, 0, 0, 0, time.UTC)
@@ -52,17 +61,19 @@ func TestPolicyCheck(t *testing.T) {
 		hold     bool
 		reason   string
 	}{
-		"no disruption":                 {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching()},
-		"one controller":                {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0")},
-		"two controllers":               {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1"), hold: true, reason: "controller: 2 nodes > limit 1"},
-		"two controllers approved":      {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1"), approved: true},
-		"25% of 8 workers":              {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0", "w1")},
-		"3 of 8 workers":                {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "worker: 3 nodes > limit 2"},
-		"at least one worker":           {rack: rackOf(schema.Lokomotive, 1, 2), plan: planTouching("w0")},
-		"both over":                     {rack: rackOf(schema.Lokomotive, 3, 2), plan: planTouching("c0", "c1", "w0", "w1"), hold: true, reason: "controller: 2 nodes > limit 1; worker: 2 nodes > limit 1"},
-		"removed node counts as worker": {rack: rackOf(schema.Lokomotive, 1, 2), plan: planTouching("gone", "w0"), hold: true, reason: "worker: 2 nodes > limit 1"},
-		"flatcar 25%":                   {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1")},
-		"flatcar over":                  {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "node: 3 nodes > limit 2"},
+		"no disruption":                   {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching()},
+		"one controller":                  {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0")},
+		"two controllers":                 {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1"), hold: true, reason: "controller: 2 nodes > limit 1"},
+		"two controllers approved":        {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1"), approved: true},
+		"25% of 8 workers":                {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0", "w1")},
+		"3 of 8 workers":                  {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "worker: 3 nodes > limit 2"},
+		"at least one worker":             {rack: rackOf(schema.Lokomotive, 1, 2), plan: planTouching("w0")},
+		"both over":                       {rack: rackOf(schema.Lokomotive, 3, 2), plan: planTouching("c0", "c1", "w0", "w1"), hold: true, reason: "controller: 2 nodes > limit 1; worker: 2 nodes > limit 1"},
+		"removed node counts as worker":   {rack: rackOf(schema.Lokomotive, 1, 2), plan: planTouching("gone", "w0"), hold: true, reason: "worker: 2 nodes > limit 1"},
+		"flatcar 25%":                     {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1")},
+		"flatcar over":                    {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "node: 3 nodes > limit 2"},
+		"lokoctl reboots one controller":  {rack: rackOf(schema.Lokomotive, 3, 8), plan: lokoctlRebooting("c0")},
+		"lokoctl reboots two controllers": {rack: rackOf(schema.Lokomotive, 3, 8), plan: lokoctlRebooting("c0", "c1"), hold: true, reason: "controller: 2 nodes > limit 1"},
 		"no limit": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1", "c2", "w0", "w1", "w2"),
 			policy: Policy{MaxControllers: -1, MaxWorkersPercent: -1}},
 		"outside window": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0"), now: sat,
