@@ -65,4 +65,32 @@ func TestImportRackerThenPlan(t *testing.T) {
 	if !migrated {
 		t.Errorf("no change to baremetal.lokocfg: was the JSON plan read? %s", r.stdout)
 	}
+
+	// The first apply (lokoctl left out) converges, and Racker's files
+	// whose meaning rackctl keeps are still byte for byte Racker's.
+	racker := []string{
+		"opt/racker-state/dnsmasq/dnsmasq.conf", "etc/hosts", "home/core/lokomotive/lokocfg.vars",
+		"home/core/lokomotive/cl/lokomotive-worker-1.k8s.localdomain-custom.yaml",
+		"home/core/lokomotive/lokoctl-assets/cluster-assets/00:25:90:00:00:05",
+	}
+	before := map[string]string{}
+	for _, f := range racker {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[f] = string(b)
+	}
+	flags := []string{"--root", root, "-f", spec, "--dhcp=none", "--bmc=none", "--provisioner-run=never"}
+	if r := cli(t, append([]string{"apply", "--auto-approve"}, flags...)...); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cli(t, append([]string{"plan", "--detailed-exitcode"}, flags...)...); r.code != 0 || !strings.Contains(r.stdout, "No changes") {
+		t.Fatalf("plan after the first apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, f := range racker {
+		if b, _ := os.ReadFile(filepath.Join(root, f)); string(b) != before[f] {
+			t.Errorf("%s rewritten by the first apply:\n%s\n→\n%s", f, before[f], b)
+		}
+	}
 }
