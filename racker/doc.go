@@ -22,9 +22,13 @@
 // router option, the primary reservation of excluded nodes),
 // network.internal.defaultRoute false (link-scope internal address),
 // install.ipmitoolImage, domain "" for flatcar's node-I names, and the
-// nodes in the order of their reservations. What still differs — the vars
-// file's layout, flatcar's update.conf and SSH keys in the CLC, the boot
-// workaround's Description=, rackctl's other files — is in the findings.
+// nodes in the order of their reservations, install.kernelArgs. Files that
+// differ only in layout are no change (render.SameMeaning; the plan
+// compares alike). What still differs — flatcar's update.conf and SSH keys
+// in the CLC, the boot workaround's Description=, a node's extraCLC joining
+// its clc_snippets, rackctl's other files — is in the findings, as are
+// nodes without a flag file holding their name (the first apply installs
+// them) and a flatcar Terraform state still holding Racker's module.
 //
 // Addresses are not pinned in the spec (no node.ip): the allocation state
 // keeps them, exactly as for a rack rackctl set up itself, and pins would
