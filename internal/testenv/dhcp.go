@@ -331,12 +331,14 @@ func (d *DHCP) markReady(pid int, exited <-chan struct{}) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if listensDHCP(pid) {
+			// Count under the lock held across the rename: whoever sees
+			// the ready file (ReloadCmd, waitReady) then sees the count.
 			tmp := d.readyFile + ".tmp"
+			d.mu.Lock()
 			if os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644) == nil && os.Rename(tmp, d.readyFile) == nil {
-				d.mu.Lock()
 				d.starts++
-				d.mu.Unlock()
 			}
+			d.mu.Unlock()
 			return
 		}
 	}
@@ -384,6 +386,10 @@ func (d *DHCP) waitReady(ctx context.Context, old int) error {
 		}
 	}
 }
+
+// WaitReady waits until dnsmasq serves DHCP: for a config written to
+// ConfPath after StartDHCP, which starts dnsmasq as soon as it appears.
+func (d *DHCP) WaitReady(ctx context.Context) error { return d.waitReady(ctx, 0) }
 
 // Restart restarts dnsmasq, which rereads ConfPath, and waits until it
 // serves DHCP again.

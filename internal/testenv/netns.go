@@ -16,7 +16,6 @@ import (
 
 // NamespacePrefix starts the name of every namespace testenv creates:
 // rackctl-<purpose>-<pid>-<random>-<s|c>, pid being the creating process.
-// dhcp's own test uses the same scheme, so one cleanup serves both.
 const NamespacePrefix = "rackctl-"
 
 var purposeRE = regexp.MustCompile(`^[a-z0-9]{1,20}$`)

@@ -140,3 +140,40 @@ func TestDHCP(t *testing.T) {
 		t.Errorf("namespaces left after Close: %v", names)
 	}
 }
+
+// A config written after StartDHCP: dnsmasq starts once it appears, and
+// WaitReady returns once it serves.
+func TestDHCPConfigLater(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := StartDHCPT(t, DHCPOptions{Purpose: "envtest"})
+	if got := d.Starts(); got != 0 {
+		t.Fatalf("dnsmasq started %d times without a config", got)
+	}
+	if err := os.WriteFile(d.ConfPath, conf("172.24.213.12"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Starts(); got != 1 {
+		t.Errorf("dnsmasq started %d times, want 1", got)
+	}
+	if got, err := d.Request(ctx, macA); err != nil || got != netip.MustParseAddr("172.24.213.12") {
+		t.Fatalf("reserved MAC got %v, %v", got, err)
+	}
+}
+
+func TestFindTools(t *testing.T) {
+	tl := FindToolsT(t)
+	for _, p := range []string{tl.Matchbox, tl.Terraform, tl.Terraformrc, tl.LokoctlStandin} {
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	// terraform gets the provider from the mirror only: no network.
+	rc, err := os.ReadFile(tl.Terraformrc)
+	if err != nil || !strings.Contains(string(rc), "filesystem_mirror") {
+		t.Errorf("terraformrc: %v\n%s", err, rc)
+	}
+}

@@ -4,6 +4,16 @@ import (
 	"testing"
 )
 
+// FindToolsT is FindTools that fails the test when a tool cannot be had.
+func FindToolsT(t testing.TB) Tools {
+	t.Helper()
+	tl, err := FindTools(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
 // StartMatchboxT starts matchbox in t.TempDir(), fails the test when it
 // cannot, stops it in t.Cleanup and logs its output if the test failed.
 func StartMatchboxT(t testing.TB) *Matchbox {

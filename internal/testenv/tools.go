@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,16 +69,16 @@ func FindTools(ctx context.Context) (Tools, error) {
 		filepath.Join(bin, "matchbox"),
 		filepath.Join(bin, "terraformrc"),
 		filepath.Join(bin, "lokoctl-standin"),
-		filepath.Join(bin, "tf-mirror", "registry.terraform.io", "poseidon", "matchbox"),
 	}
-	if m := missing(want); m != "" {
+	mirror := filepath.Join(bin, "tf-mirror", "registry.terraform.io", "poseidon", "matchbox")
+	if m := missingTools(want, mirror); m != "" {
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "build-tools.sh"))
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return Tools{}, fmt.Errorf("testenv: %s missing and scripts/build-tools.sh failed: %w\n%s", m, err, out)
 		}
-		if m := missing(want); m != "" {
+		if m := missingTools(want, mirror); m != "" {
 			return Tools{}, fmt.Errorf("testenv: scripts/build-tools.sh did not produce %s:\n%s", m, out)
 		}
 	}
@@ -90,6 +91,20 @@ func FindTools(ctx context.Context) (Tools, error) {
 	}
 	toolsVal = &Tools{Matchbox: want[0], Terraform: tf, Terraformrc: want[1], LokoctlStandin: want[2]}
 	return *toolsVal, nil
+}
+
+// missingTools names the first of want that is missing, or the provider
+// binary when the mirror has none (an interrupted build-tools.sh can leave
+// its directories empty); "" when nothing is missing.
+func missingTools(want []string, mirror string) string {
+	if m := missing(want); m != "" {
+		return m
+	}
+	const provider = "*/*/terraform-provider-matchbox_v*" // VERSION/OS_ARCH/
+	if m, _ := fs.Glob(os.DirFS(mirror), provider); len(m) == 0 {
+		return filepath.Join(mirror, provider)
+	}
+	return ""
 }
 
 func missing(paths []string) string {
