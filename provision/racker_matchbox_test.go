@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/render"
 )
 
@@ -82,13 +83,12 @@ variable "node_macs" { type = list(string) }
 // ID, and the apply that follows leaves matchbox with rackctl's groups only
 // (Racker's install group, which selects the MAC alone, is gone).
 func TestRackerStateMigration(t *testing.T) {
-	tl := needTools(t)
+	tl := testenv.FindToolsT(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
-	tlsDir := t.TempDir()
-	mb := startMatchbox(t, tl.matchbox, writeTLS(t, tlsDir))
-	in := renderedRack(mb, tlsDir)
+	mb := testenv.StartMatchboxT(t)
+	in := renderedRack(mb)
 	dir := t.TempDir()
 	var names, macs []string
 	for _, n := range in.Rack.Nodes {
@@ -97,7 +97,7 @@ func TestRackerStateMigration(t *testing.T) {
 	}
 	quoted := func(s []string) string { return `["` + strings.Join(s, `", "`) + `"]` }
 	must(t, writeFile(filepath.Join(dir, "racker-module", "main.tf"), []byte(rackerModule)))
-	must(t, writeFile(filepath.Join(dir, "flatcar.tf"), []byte(rackerFlatcarTF(tlsDir, mb.rpcAddr))))
+	must(t, writeFile(filepath.Join(dir, "flatcar.tf"), []byte(rackerFlatcarTF(mb.CertDir, mb.RPC))))
 	must(t, writeFile(filepath.Join(dir, "terraform.tfvars"), []byte("node_names = "+quoted(names)+"\nnode_macs = "+quoted(macs)+"\n")))
 
 	var out bytes.Buffer
@@ -106,7 +106,7 @@ func TestRackerStateMigration(t *testing.T) {
 			t.Logf("terraform output:\n%s", out.String())
 		}
 	})
-	tf, err := NewTerraform(TerraformConfig{WorkDir: dir, ExecPath: tl.terraform, CLIConfigFile: tl.terraformrc, Stdout: &out, Stderr: &out})
+	tf, err := NewTerraform(TerraformConfig{WorkDir: dir, ExecPath: tl.Terraform, CLIConfigFile: tl.Terraformrc, Stdout: &out, Stderr: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestRackerStateMigration(t *testing.T) {
 	}
 
 	// The commands as an operator runs them: through a shell, in the dir.
-	env := append(os.Environ(), "PATH="+filepath.Dir(tl.terraform)+":"+os.Getenv("PATH"), "TF_CLI_CONFIG_FILE="+tl.terraformrc)
+	env := append(os.Environ(), "PATH="+filepath.Dir(tl.Terraform)+":"+os.Getenv("PATH"), "TF_CLI_CONFIG_FILE="+tl.Terraformrc)
 	for _, c := range cmds {
 		sh := exec.CommandContext(ctx, "sh", "-c", c)
 		sh.Dir, sh.Env = dir, env
@@ -172,7 +172,7 @@ func TestRackerStateMigration(t *testing.T) {
 	}
 
 	// matchbox holds rackctl's objects only, and serves rackctl's Ignition.
-	groups, err := filepath.Glob(filepath.Join(mb.dataDir, "data", "groups", "*.json"))
+	groups, err := filepath.Glob(filepath.Join(mb.DataDir, "groups", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,12 +191,12 @@ func TestRackerStateMigration(t *testing.T) {
 	}
 	for i, n := range in.Rack.Nodes {
 		fqdn := names[i]
-		status, body := mb.get(ctx, "/ignition?mac="+n.MAC)
+		status, body := get(ctx, t, mb, "/ignition?mac="+n.MAC)
 		rendered := files[indexOfPath(files, in.Layout.FlatcarDir+"/ignition/"+fqdn+".ign")].Content
 		if status != 200 || !jsonContains(t, asServed(t, rendered), body) {
 			t.Errorf("%s: /ignition?mac= served %d:\n%s\nwant rackctl's Ignition", n.Name, status, body)
 		}
-		if _, body := mb.get(ctx, "/ipxe?mac="+n.MAC); strings.Contains(body, "racker-install") {
+		if _, body := get(ctx, t, mb, "/ipxe?mac="+n.MAC); strings.Contains(body, "racker-install") {
 			t.Errorf("%s: a PXE boot still gets Racker's install profile:\n%s", n.Name, body)
 		}
 	}

@@ -13,14 +13,15 @@ import (
 
 	"github.com/vincent-petithory/dataurl"
 
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 )
 
 // renderedRack is a small flatcar rack served by matchbox m: the provider
-// reads the client certificate from tlsDir, where writeTLS put it.
-func renderedRack(m *matchbox, tlsDir string) render.Input {
+// reads the client certificate from m.CertDir.
+func renderedRack(m *testenv.Matchbox) render.Input {
 	r := &schema.Rack{
 		APIVersion:  schema.APIVersion,
 		Kind:        schema.Kind,
@@ -38,9 +39,9 @@ func renderedRack(m *matchbox, tlsDir string) render.Input {
 			Public: &schema.PublicNetwork{Gateway: "203.0.113.1", DNS: []string{"1.1.1.1"}},
 		},
 		Matchbox: schema.Matchbox{
-			HTTPEndpoint:  "http://" + m.httpAddr,
-			RPCEndpoint:   m.rpcAddr,
-			ClientCertDir: tlsDir,
+			HTTPEndpoint:  m.HTTPEndpoint(),
+			RPCEndpoint:   m.RPC,
+			ClientCertDir: m.CertDir,
 		},
 		Install: schema.Install{
 			KernelConsole:         []string{"console=ttyS1,57600n8"},
@@ -125,13 +126,12 @@ func (c servedIgnition) file(t *testing.T, p string) (string, bool) {
 // (spec 3: matchbox v0.11 serves a 2.x config empty) and the PXE install.
 // The plan applies only if the module's spec 3.x preconditions pass.
 func TestRenderedFlatcarServed(t *testing.T) {
-	tl := needTools(t)
+	tl := testenv.FindToolsT(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
-	tlsDir := t.TempDir()
-	mb := startMatchbox(t, tl.matchbox, writeTLS(t, tlsDir))
-	in := renderedRack(mb, tlsDir)
+	mb := testenv.StartMatchboxT(t)
+	in := renderedRack(mb)
 	files, err := render.Render(in)
 	if err != nil {
 		t.Fatalf("render: %v", err)
@@ -159,8 +159,8 @@ func TestRenderedFlatcarServed(t *testing.T) {
 	})
 	tf, err := NewTerraform(TerraformConfig{
 		WorkDir:       dir,
-		ExecPath:      tl.terraform,
-		CLIConfigFile: tl.terraformrc,
+		ExecPath:      tl.Terraform,
+		CLIConfigFile: tl.Terraformrc,
 		Stdout:        &out,
 		Stderr:        &out,
 		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -187,7 +187,7 @@ func TestRenderedFlatcarServed(t *testing.T) {
 		isInstalled := n.MAC == installed.MAC
 
 		// The installed OS's Ignition, as the module's installed_ignition_urls give it.
-		status, body := mb.get(ctx, "/ignition?mac="+n.MAC+"&os=installed")
+		status, body := get(ctx, t, mb, "/ignition?mac="+n.MAC+"&os=installed")
 		var final servedIgnition
 		if err := json.Unmarshal([]byte(body), &final); status != 200 || err != nil {
 			t.Fatalf("%s: /ignition?os=installed: status %d, %v:\n%s", n.Name, status, err, body)
@@ -208,7 +208,7 @@ func TestRenderedFlatcarServed(t *testing.T) {
 		}
 
 		// PXE: the install kernel until the flag file exists.
-		status, ipxe := mb.get(ctx, "/ipxe?mac="+n.MAC)
+		status, ipxe := get(ctx, t, mb, "/ipxe?mac="+n.MAC)
 		if isInstalled {
 			if strings.Contains(ipxe, "vmlinuz") {
 				t.Errorf("installed node %s: iPXE boots a kernel:\n%s", n.Name, ipxe)
@@ -219,7 +219,7 @@ func TestRenderedFlatcarServed(t *testing.T) {
 
 		// What the PXE image's flatcar.config.url gets: the installer, which
 		// carries the final Ignition for flatcar-install -i.
-		status, body = mb.get(ctx, "/ignition?mac="+n.MAC)
+		status, body = get(ctx, t, mb, "/ignition?mac="+n.MAC)
 		var byMAC servedIgnition
 		if err := json.Unmarshal([]byte(body), &byMAC); status != 200 || err != nil {
 			t.Fatalf("%s: /ignition?mac: status %d, %v:\n%s", n.Name, status, err, body)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/terraform"
 )
 
@@ -34,7 +35,7 @@ const flatcarTestVersion = "4152.2.3"
 // flatcar directory: flatcar.tf calling ./modules/flatcar-baremetal (copied
 // from the embedded module), versions.tf, variables.tf, terraform.tfvars,
 // the nodes' Ignition files and the flag file of installed nodes.
-func writeRootModule(t *testing.T, dir string, m *matchbox) {
+func writeRootModule(t *testing.T, dir string, m *testenv.Matchbox) {
 	t.Helper()
 	err := fs.WalkDir(terraform.Modules, "flatcar-baremetal", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -49,15 +50,7 @@ func writeRootModule(t *testing.T, dir string, m *matchbox) {
 	if err != nil {
 		t.Fatalf("copy module: %v", err)
 	}
-	for _, c := range []struct{ name, src string }{
-		{"ca.crt", m.tls.CA}, {"client.crt", m.tls.ClientCert}, {"client.key", m.tls.ClientKey},
-	} {
-		b, err := os.ReadFile(c.src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		must(t, writeFile(filepath.Join(dir, "matchbox-client", c.name), b))
-	}
+	must(t, m.TLS.CopyClientCerts(filepath.Join(dir, "matchbox-client")))
 
 	var names, macs, ign, inst []string
 	for _, n := range testNodes {
@@ -125,7 +118,7 @@ node_names             = [%s]
 matchbox_addr          = %q
 matchbox_http_endpoint = "http://%s"
 kernel_console         = ["console=ttyS1,57600n8"]
-`, strings.Join(macs, ", "), strings.Join(names, ", "), m.rpcAddr, m.httpAddr))))
+`, strings.Join(macs, ", "), strings.Join(names, ", "), m.RPC, m.HTTP))))
 }
 
 // finalIgnition is a node's final-OS Ignition (spec 3.4: matchbox v0.11
@@ -142,8 +135,8 @@ func finalIgnition(name, rev string) []byte {
 
 // installerIgnition runs flatcar-install with the final Ignition fetched
 // from the module's "installed" group.
-func installerIgnition(m *matchbox, n testNode) []byte {
-	unit := fmt.Sprintf("[Service]\nType=oneshot\nExecStart=/usr/bin/sh -c 'curl --retry 10 -o /tmp/ignition.json \"http://%s/ignition?mac=%s&os=installed\" && flatcar-install -s -i /tmp/ignition.json && systemctl reboot'\n[Install]\nWantedBy=multi-user.target\n", m.httpAddr, n.mac)
+func installerIgnition(m *testenv.Matchbox, n testNode) []byte {
+	unit := fmt.Sprintf("[Service]\nType=oneshot\nExecStart=/usr/bin/sh -c 'curl --retry 10 -o /tmp/ignition.json \"http://%s/ignition?mac=%s&os=installed\" && flatcar-install -s -i /tmp/ignition.json && systemctl reboot'\n[Install]\nWantedBy=multi-user.target\n", m.HTTP, n.mac)
 	b, _ := json.Marshal(map[string]any{
 		"ignition": map[string]any{"version": "3.4.0"},
 		"systemd": map[string]any{"units": []any{
@@ -160,6 +153,17 @@ func writeFile(p string, b []byte) error {
 	return os.WriteFile(p, b, 0o644)
 }
 
+// get fetches path from matchbox's HTTP API; it fails the test on a
+// transport error and returns the status and body.
+func get(ctx context.Context, t *testing.T, mb *testenv.Matchbox, path string) (int, string) {
+	t.Helper()
+	status, body, err := mb.Get(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, body
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -171,11 +175,11 @@ func must(t *testing.T, err error) {
 // Terraform executor against a real matchbox, with the provider served from
 // the filesystem mirror of scripts/build-tools.sh (no network).
 func TestTerraformMatchbox(t *testing.T) {
-	tl := needTools(t)
+	tl := testenv.FindToolsT(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
-	mb := startMatchbox(t, tl.matchbox, writeTLS(t, t.TempDir()))
+	mb := testenv.StartMatchboxT(t)
 	dir := t.TempDir()
 	writeRootModule(t, dir, mb)
 
@@ -187,8 +191,8 @@ func TestTerraformMatchbox(t *testing.T) {
 	})
 	tf, err := NewTerraform(TerraformConfig{
 		WorkDir:       dir,
-		ExecPath:      tl.terraform,
-		CLIConfigFile: tl.terraformrc,
+		ExecPath:      tl.Terraform,
+		CLIConfigFile: tl.Terraformrc,
 		Stdout:        &out,
 		Stderr:        &out,
 		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -298,7 +302,7 @@ func TestTerraformMatchbox(t *testing.T) {
 	if len(plan.Changes) != 1 || plan.Changes[0].Node != a.name {
 		t.Fatalf("plan 4 changes = %+v, want one for node %s", plan.Changes, a.name)
 	}
-	ignDir := filepath.Join(mb.dataDir, "data", "ignition")
+	ignDir := filepath.Join(mb.DataDir, "ignition")
 	must(t, os.Rename(ignDir, ignDir+".moved"))
 	must(t, os.WriteFile(ignDir, nil, 0o644))
 	start := time.Now()
@@ -313,8 +317,8 @@ func TestTerraformMatchbox(t *testing.T) {
 	t.Logf("apply error (matchbox store broken):\n%v", err)
 	must(t, os.Remove(ignDir))
 	must(t, os.Rename(ignDir+".moved", ignDir))
-	mb.stop()
-	mb.start()
+	mb.Stop()
+	must(t, mb.Start(ctx))
 	planNow("plan 5 (after failure)")
 	if !plan.HasChanges() {
 		t.Fatal("plan 5 has no changes after a failed apply")
@@ -353,7 +357,7 @@ func TestTerraformMatchbox(t *testing.T) {
 		t.Fatalf("plan 7 changes = %q, want %q", got, want)
 	}
 	timed("apply 7", func() error { return tf.Apply(ctx, plan.PlanFile) })
-	status, body := mb.get(ctx, "/ipxe?mac="+a.mac)
+	status, body := get(ctx, t, mb, "/ipxe?mac="+a.mac)
 	if status == 200 && strings.Contains(body, "vmlinuz") {
 		t.Errorf("installed node %s still gets a PXE kernel:\n%s", a.name, body)
 	}
@@ -370,12 +374,12 @@ func TestTerraformMatchbox(t *testing.T) {
 // get the PXE kernel and their installer Ignition by MAC; installed nodes
 // get no kernel and their final Ignition by MAC; every node gets its final
 // Ignition (at revision rev) with os=installed.
-func checkServed(ctx context.Context, t *testing.T, mb *matchbox, rev map[string]string) {
+func checkServed(ctx context.Context, t *testing.T, mb *testenv.Matchbox, rev map[string]string) {
 	t.Helper()
 	for _, n := range testNodes {
 		hyphen := strings.ReplaceAll(n.mac, ":", "-") // iPXE's ${mac:hexhyp}
-		status, ipxe := mb.get(ctx, "/ipxe?mac="+hyphen)
-		status2, byMAC := mb.get(ctx, "/ignition?mac="+n.mac)
+		status, ipxe := get(ctx, t, mb, "/ipxe?mac="+hyphen)
+		status2, byMAC := get(ctx, t, mb, "/ignition?mac="+n.mac)
 		if status2 != 200 {
 			t.Errorf("node %s: GET /ignition?mac: status %d", n.name, status2)
 			continue
@@ -390,7 +394,7 @@ func checkServed(ctx context.Context, t *testing.T, mb *matchbox, rev map[string
 				"kernel " + base + "flatcar_production_pxe.vmlinuz",
 				"initrd " + base + "flatcar_production_pxe_image.cpio.gz",
 				" initrd=flatcar_production_pxe_image.cpio.gz",
-				" flatcar.config.url=http://" + mb.httpAddr + "/ignition?uuid=${uuid}&mac=${mac:hexhyp}",
+				" flatcar.config.url=" + mb.HTTPEndpoint() + "/ignition?uuid=${uuid}&mac=${mac:hexhyp}",
 				" flatcar.first_boot=yes",
 				" console=ttyS1,57600n8",
 			} {
@@ -409,7 +413,7 @@ func checkServed(ctx context.Context, t *testing.T, mb *matchbox, rev map[string
 				t.Errorf("installed node %s: /ignition?mac served\n%s\nwant\n%s", n.name, byMAC, want)
 			}
 		}
-		status, final := mb.get(ctx, "/ignition?mac="+hyphen+"&os=installed")
+		status, final := get(ctx, t, mb, "/ignition?mac="+hyphen+"&os=installed")
 		if want := finalIgnition(n.name, rev[n.name]); status != 200 || !jsonContains(t, want, final) {
 			t.Errorf("node %s: /ignition?os=installed served (%d)\n%s\nwant\n%s", n.name, status, final, want)
 		}
