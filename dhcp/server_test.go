@@ -5,20 +5,19 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // needTools fails the test when a program it runs is missing.
 func needTools(t *testing.T, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Fatalf("%s is required for this test: %v", n, err)
-		}
+	if err := testenv.NeedPrograms(names...); err != nil {
+		t.Fatal(err)
 	}
 }
 
