@@ -271,6 +271,31 @@ func stringListMap(v cty.Value) (map[string][]string, bool) {
 	return out, true
 }
 
+// stringMap reads map(string).
+func stringMap(v cty.Value) (map[string]string, bool) {
+	g, err := goValue(v)
+	if err != nil {
+		return nil, false
+	}
+	return stringsOf(g)
+}
+
+func stringsOf(g any) (map[string]string, bool) {
+	m, ok := g.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, x := range m {
+		s, ok := x.(string)
+		if !ok {
+			return nil, false
+		}
+		out[k] = s
+	}
+	return out, true
+}
+
 // stringMapMap reads map(map(string)).
 func stringMapMap(v cty.Value) (map[string]map[string]string, bool) {
 	g, err := goValue(v)
@@ -283,17 +308,8 @@ func stringMapMap(v cty.Value) (map[string]map[string]string, bool) {
 	}
 	out := map[string]map[string]string{}
 	for k, e := range m {
-		inner, ok := e.(map[string]any)
-		if !ok {
+		if out[k], ok = stringsOf(e); !ok {
 			return nil, false
-		}
-		out[k] = map[string]string{}
-		for ik, x := range inner {
-			s, ok := x.(string)
-			if !ok {
-				return nil, false
-			}
-			out[k][ik] = s
 		}
 	}
 	return out, true

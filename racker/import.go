@@ -172,6 +172,7 @@ type cluster struct {
 	nodes         []varNode
 	clcSnippets   map[string][]string
 	labels        map[string]map[string]string
+	clusterLabels map[string]string // the cluster block's labels
 	matchboxAddr  string
 	certDir       string
 	sshKeys       []string
@@ -502,7 +503,12 @@ func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, c
 		c.install.KernelArgs = args
 	}
 	if a, ok := body.Attributes["labels"]; ok {
-		im.warnf(rel, a.SrcRange.Start.Line, "labels (for all nodes) are not modelled by rackctl and are dropped; per-node labels come from node_specific_labels")
+		v, d := a.Expr.Value(ctx)
+		m, ok := stringMap(v)
+		if d.HasErrors() || !ok {
+			im.errorf(rel, a.SrcRange.Start.Line, "labels: want a map of strings %s", diagText(d))
+		}
+		c.clusterLabels = m
 	}
 	if a, ok := body.Attributes[keysAttr]; ok {
 		v, d := a.Expr.Value(ctx)

@@ -2,6 +2,8 @@ package racker
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +18,15 @@ import (
 
 func ymap() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
 
-func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+func str(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if yaml11Bool[strings.ToLower(s)] {
+		n.Style = yaml.DoubleQuotedStyle // a YAML 1.1 reader (yaml.v2, kubectl) takes yes/no/on/off as booleans
+	}
+	return n
+}
+
+var yaml11Bool = map[string]bool{"y": true, "yes": true, "n": true, "no": true, "on": true, "off": true, "true": true, "false": true}
 
 func boolean(b bool) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
@@ -211,6 +221,13 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	up := ymap()
 	set(up, "strategy", str(c.strategy))
 	set(cl, "updates", up)
+	if len(c.clusterLabels) > 0 {
+		lm := ymap()
+		for _, k := range slices.Sorted(maps.Keys(c.clusterLabels)) {
+			set(lm, k, str(c.clusterLabels[k]))
+		}
+		set(cl, "labels", lm)
+	}
 	if len(c.components) > 0 {
 		comps, err := anyNode(componentsAny(c.components))
 		if err != nil {

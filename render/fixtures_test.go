@@ -109,6 +109,7 @@ func lokomotiveFixture() Input {
 	r.Cluster.Name = "lokomotive"
 	r.Cluster.APIServerName = "lokomotive.k8s.localdomain"
 	r.Install.KernelArgs = []string{"flatcar.autologin", "systemd.log_level=debug"}
+	r.Cluster.Labels = map[string]string{"testing.io": "yes", "rack": "l"}
 	r.Cluster.Components = map[string]schema.Component{
 		"web-ui": {},
 		"prometheus-operator": {

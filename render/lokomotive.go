@@ -109,6 +109,9 @@ func baremetalLokocfg(r *rack) []byte {
 	c.SetAttributeTraversal("kernel_console", varRef("kernel_console"))
 	c.SetAttributeTraversal("pxe_commands", varRef("pxe_commands"))
 	c.SetAttributeTraversal("install_pre_reboot_cmds", varRef("install_pre_reboot_cmds"))
+	if len(r.Cluster.Labels) > 0 {
+		c.SetAttributeValue("labels", stringMap(r.Cluster.Labels))
+	}
 	c.SetAttributeValue("conntrack_max_per_core", cty.NumberIntVal(65000))
 	if r.Cluster.Updates.Strategy != "off" {
 		// The update operator reboots nodes one at a time after an update.

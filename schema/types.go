@@ -207,6 +207,8 @@ type Cluster struct {
 	SSHPubKeys    []string             `json:"sshPubKeys"`
 	Updates       Updates              `json:"updates"`
 	Components    map[string]Component `json:"components,omitempty"`
+	// Labels are Kubernetes labels of every node (lokomotive).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Updates selects how Flatcar applies OS updates: locksmith's
