@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
@@ -241,53 +242,9 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// gitRepo is a repository made with the git CLI.
-type gitRepo struct {
-	t   *testing.T
-	dir string
-	env []string
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
+func gitSource(t *testing.T, repo *testenv.GitRepo, mod func(*source.GitConfig)) *source.Git {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatal("git is required for this test: install git")
-	}
-	home := t.TempDir()
-	r := &gitRepo{t: t, dir: t.TempDir(), env: append(os.Environ(),
-		"HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Alice Ops", "GIT_AUTHOR_EMAIL=alice@example.com",
-		"GIT_COMMITTER_NAME=Alice Ops", "GIT_COMMITTER_EMAIL=alice@example.com")}
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir, cmd.Env = r.dir, r.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// commit writes rack.yaml and commits it; extra args go to git commit
-// (e.g. -S). It returns the commit hash.
-func (r *gitRepo) commit(spec, msg string, extra ...string) string {
-	r.t.Helper()
-	if err := os.WriteFile(filepath.Join(r.dir, "rack.yaml"), []byte(spec), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-	r.git("add", "rack.yaml")
-	r.git(append([]string{"commit", "-q", "-m", msg}, extra...)...)
-	return r.git("rev-parse", "HEAD")
-}
-
-func gitSource(t *testing.T, repo *gitRepo, mod func(*source.GitConfig)) *source.Git {
-	t.Helper()
-	cfg := source.GitConfig{URL: repo.dir, Dir: filepath.Join(t.TempDir(), "clone"), Interval: 100 * time.Millisecond, Timeout: 10 * time.Second}
+	cfg := source.GitConfig{URL: repo.Dir, Dir: filepath.Join(t.TempDir(), "clone"), Interval: 100 * time.Millisecond, Timeout: 10 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}

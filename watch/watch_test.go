@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
@@ -42,8 +43,8 @@ func fileExists(t *testing.T, path string) bool {
 // A commit is validated, planned and applied: the files appear under the
 // root and the history names the commit. Then a second commit follows.
 func TestGitCommitApplied(t *testing.T) {
-	repo := newGitRepo(t)
-	c1 := repo.commit(baseSpec(t), "first")
+	repo := testenv.NewGitRepo(t)
+	c1 := repo.Commit(baseSpec(t), "first")
 	rec := newTestReconciler(t)
 	rec.applyStart = make(chan string, 10)
 	l := startLoop(t, Config{Source: gitSource(t, repo, nil), Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy()})
@@ -67,7 +68,7 @@ func TestGitCommitApplied(t *testing.T) {
 	// one poll interval (100 ms here) plus fetch and plan.
 	spec2 := strings.Replace(baseSpec(t), "metadata.node-type: storage", "metadata.node-type: gpu", 1)
 	start := time.Now()
-	c2 := repo.commit(spec2, "second")
+	c2 := repo.Commit(spec2, "second")
 	if got := <-rec.applyStart; got != c2 {
 		t.Fatalf("apply started for %s, want %s", got, c2)
 	}
@@ -84,14 +85,14 @@ func TestGitCommitApplied(t *testing.T) {
 // A spec that fails validation never reaches plan; the record carries the
 // positioned diagnostics and the previous state stays.
 func TestBadSpecRejected(t *testing.T) {
-	repo := newGitRepo(t)
-	c1 := repo.commit(baseSpec(t), "good")
+	repo := testenv.NewGitRepo(t)
+	c1 := repo.Commit(baseSpec(t), "good")
 	rec := newTestReconciler(t)
 	l := startLoop(t, Config{Source: gitSource(t, repo, nil), Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy()})
 	l.expect(t, OutcomeApplied)
 	hosts, _ := os.ReadFile(filepath.Join(rec.root, "etc/hosts"))
 
-	c2 := repo.commit(badSpec(t), "bad")
+	c2 := repo.Commit(badSpec(t), "bad")
 	ev := l.expect(t, OutcomeRejected)
 	if ev.Commit != c2 || len(ev.Diagnostics) == 0 {
 		t.Fatalf("record %+v: want commit %s with diagnostics", ev, c2)
@@ -118,7 +119,7 @@ func TestBadSpecRejected(t *testing.T) {
 // With verification on, a signed commit applies and an unsigned one on top
 // is skipped; the rack stays at the signed commit.
 func TestUnsignedCommitSkipped(t *testing.T) {
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	keyDir := t.TempDir()
 	key := filepath.Join(keyDir, "id")
 	if out, err := runCmd("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f", key); err != nil {
@@ -128,8 +129,8 @@ func TestUnsignedCommitSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo.git("config", "gpg.format", "ssh")
-	c1 := repo.commit(baseSpec(t), "signed", "--gpg-sign="+key)
+	repo.Git("config", "gpg.format", "ssh")
+	c1 := repo.Commit(baseSpec(t), "signed", "--gpg-sign="+key)
 	rec := newTestReconciler(t)
 	src := gitSource(t, repo, func(c *source.GitConfig) {
 		c.Verify = true
@@ -141,7 +142,7 @@ func TestUnsignedCommitSkipped(t *testing.T) {
 		t.Errorf("applied record has no signer: %+v", ev)
 	}
 	spec2 := strings.Replace(baseSpec(t), "metadata.node-type: storage", "metadata.node-type: gpu", 1)
-	c2 := repo.commit(spec2, "unsigned", "--no-gpg-sign")
+	c2 := repo.Commit(spec2, "unsigned", "--no-gpg-sign")
 	ev = l.expect(t, OutcomeSkipped)
 	if ev.Commit != c2 || !strings.Contains(ev.Reason, "not signed") {
 		t.Errorf("record %+v: want %s skipped as unsigned", ev, c2)
@@ -157,15 +158,15 @@ func TestUnsignedCommitSkipped(t *testing.T) {
 // A commit that reinstalls 2 of 5 workers (limit 25% → 1) is held until
 // `rackctl approve`, then re-planned and applied; the approval is used up.
 func TestHeldUntilApproved(t *testing.T) {
-	repo := newGitRepo(t)
-	repo.commit(baseSpec(t), "base")
+	repo := testenv.NewGitRepo(t)
+	repo.Commit(baseSpec(t), "base")
 	rec := newTestReconciler(t)
 	l := startLoop(t, Config{Source: gitSource(t, repo, nil), Reconciler: rec, StateDir: rec.stateDir,
 		Policy: DefaultPolicy(), PollInterval: 50 * time.Millisecond})
 	l.expect(t, OutcomeApplied)
 
 	// One worker: within the limit, applied at once.
-	c2 := repo.commit(withReprovision(t, baseSpec(t), "a", "lokomotive-worker-0"), "one worker")
+	c2 := repo.Commit(withReprovision(t, baseSpec(t), "a", "lokomotive-worker-0"), "one worker")
 	ev := l.expect(t, OutcomeApplied)
 	if ev.Commit != c2 || ev.Policy == nil || !slices.Equal(ev.Policy.Disruptive["worker"], []string{"lokomotive-worker-0"}) {
 		t.Errorf("record %+v: want %s applied with worker-0 disruptive", ev, c2)
@@ -173,7 +174,7 @@ func TestHeldUntilApproved(t *testing.T) {
 
 	spec3 := withReprovision(t, baseSpec(t), "a", "lokomotive-worker-0")
 	spec3 = withReprovision(t, spec3, "b", "lokomotive-worker-1", "lokomotive-worker-2")
-	c3 := repo.commit(spec3, "two workers")
+	c3 := repo.Commit(spec3, "two workers")
 	ev = l.expect(t, OutcomeHeld)
 	if ev.Commit != c3 || !strings.Contains(ev.Reason, "worker: 2 nodes > limit 1") {
 		t.Fatalf("record %+v: want %s held over the worker limit", ev, c3)
@@ -244,8 +245,8 @@ func TestDisruptiveWindow(t *testing.T) {
 // cleanly: Run returns, no apply lock is left, and the next start
 // converges.
 func TestCancelMidApply(t *testing.T) {
-	repo := newGitRepo(t)
-	c1 := repo.commit(baseSpec(t), "first")
+	repo := testenv.NewGitRepo(t)
+	c1 := repo.Commit(baseSpec(t), "first")
 	rec := newTestReconciler(t)
 	rec.blockApply = true
 	rec.applyStart = make(chan string, 1)
@@ -458,8 +459,8 @@ func TestRunOnce(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			repo := newGitRepo(t)
-			repo.commit(tc.spec, name)
+			repo := testenv.NewGitRepo(t)
+			repo.Commit(tc.spec, name)
 			rec := newTestReconciler(t)
 			w, err := New(Config{Source: gitSource(t, repo, nil), Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy(), Log: testLogger(t)})
 			if err != nil {

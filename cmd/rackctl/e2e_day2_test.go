@@ -54,7 +54,7 @@ type day2Node struct {
 // spec the next commit holds.
 type day2Rack struct {
 	*e2eRack
-	repo     *testRepo
+	repo     *testenv.GitRepo
 	stateDir string
 	nodes    []day2Node
 	keys     []string
@@ -68,8 +68,8 @@ type day2Rack struct {
 
 func startDay2Rack(t *testing.T) *day2Rack {
 	t.Helper()
-	repo := newTestRepo(t)
-	e := newE2ERack(t, filepath.Join(repo.dir, "rack.yaml"), day2Servers, day2OldPW, "day2")
+	repo := testenv.NewGitRepo(t)
+	e := newE2ERack(t, filepath.Join(repo.Dir, "rack.yaml"), day2Servers, day2OldPW, "day2")
 	d := &day2Rack{e2eRack: e, repo: repo, stateDir: filepath.Join(e.root, "var/lib/rackctl"),
 		keys: []string{sshKey("ops@e2e", 1)}}
 	for i := range 4 {
@@ -80,7 +80,8 @@ func startDay2Rack(t *testing.T) *day2Rack {
 
 // use points the helpers' failures at the running step.
 func (d *day2Rack) use(t *testing.T) {
-	d.t, d.repo.t = t, t
+	d.t = t
+	d.repo.Use(t)
 }
 
 // sshKey is a well-formed ssh-ed25519 public key whose key bytes are seed.
@@ -153,10 +154,7 @@ func (d *day2Rack) commit(msg string) string {
 
 func (d *day2Rack) commitText(msg, spec string) string {
 	d.t.Helper()
-	must(d.t, os.WriteFile(filepath.Join(d.repo.dir, "rack.yaml"), []byte(spec), 0o644))
-	d.repo.git("add", "rack.yaml")
-	d.repo.git("commit", "-q", "-m", msg)
-	return d.repo.git("rev-parse", "HEAD")
+	return d.repo.Commit(spec, msg)
 }
 
 // driverArgs are e2eRack.args' driver flags without -f: watch follows
@@ -178,7 +176,7 @@ func (d *day2Rack) driverArgs() []string {
 // code want; on any other it fails the step with the end of the output.
 func (d *day2Rack) watchOnce(what string, want int, extra ...string) cliResult {
 	d.t.Helper()
-	args := append([]string{"watch", "--once", "--repo", d.repo.dir, "--listen", ""}, d.driverArgs()...)
+	args := append([]string{"watch", "--once", "--repo", d.repo.Dir, "--listen", ""}, d.driverArgs()...)
 	start := time.Now()
 	r := cli(d.t, append(args, extra...)...)
 	d.outputs = append(d.outputs, r.stdout, r.stderr)

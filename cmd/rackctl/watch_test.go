@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/watch"
 )
@@ -32,46 +33,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// testRepo makes a git repository with the git CLI and commits specs to it.
-type testRepo struct {
-	t   *testing.T
-	dir string
-	env []string
-}
-
-func newTestRepo(t *testing.T) *testRepo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatal("git is required for this test: install git")
-	}
-	r := &testRepo{t: t, dir: t.TempDir(), env: append(os.Environ(), "HOME="+t.TempDir(), "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Alice Ops", "GIT_AUTHOR_EMAIL=alice@example.com",
-		"GIT_COMMITTER_NAME=Alice Ops", "GIT_COMMITTER_EMAIL=alice@example.com")}
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-func (r *testRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir, cmd.Env = r.dir, r.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (r *testRepo) commit(spec string) string {
-	r.t.Helper()
-	if err := os.WriteFile(filepath.Join(r.dir, "rack.yaml"), []byte(spec), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-	r.git("add", "rack.yaml")
-	r.git("commit", "-q", "-m", "spec")
-	return r.git("rev-parse", "HEAD")
 }
 
 // Driver flags for the file layer only.
@@ -123,8 +84,8 @@ func TestWatchGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := newTestRepo(t)
-	c1 := repo.commit(string(spec))
+	repo := testenv.NewGitRepo(t)
+	c1 := repo.Commit(string(spec), "spec")
 	root := t.TempDir()
 	stateDir := filepath.Join(root, "var/lib/rackctl")
 
@@ -132,7 +93,7 @@ func TestWatchGit(t *testing.T) {
 	g := &globals{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	args := append([]string{"watch", "--repo", repo.dir, "--root", root, "--interval", "100ms", "--listen", "127.0.0.1:0", "--approval-poll", "100ms"}, filesOnly...)
+	args := append([]string{"watch", "--repo", repo.Dir, "--root", root, "--interval", "100ms", "--listen", "127.0.0.1:0", "--approval-poll", "100ms"}, filesOnly...)
 	done := make(chan int, 1)
 	go func() { done <- execute(ctx, g, args) }()
 
@@ -148,7 +109,7 @@ func TestWatchGit(t *testing.T) {
 	vars := filepath.Join(root, "home/core/lokomotive/lokocfg.vars")
 	before, _ := os.ReadFile(vars)
 	bad := strings.Replace(string(spec), "mac: aa:bb:cc:dd:00:01", "mac: not-a-mac", 1)
-	c2 := repo.commit(bad)
+	c2 := repo.Commit(bad, "spec")
 	waitFor(t, "the bad commit rejected", func() bool { return eventFor(t, stateDir, c2, watch.OutcomeRejected) != nil })
 	ev := eventFor(t, stateDir, c2, watch.OutcomeRejected)
 	if len(ev.Diagnostics) == 0 || ev.Diagnostics[0].File != "rack.yaml" || ev.Diagnostics[0].Line == 0 {
@@ -157,7 +118,7 @@ func TestWatchGit(t *testing.T) {
 
 	// A good commit on top is applied.
 	good := strings.Replace(string(spec), "metadata.node-type: storage", "metadata.node-type: gpu", 1)
-	c3 := repo.commit(good)
+	c3 := repo.Commit(good, "spec")
 	waitFor(t, "the third commit applied", func() bool { return historyHas(t, stateDir, c3) })
 	after, _ := os.ReadFile(vars)
 	if bytes.Equal(before, after) || !strings.Contains(string(after), "gpu") {
@@ -188,14 +149,14 @@ func TestWatchGit(t *testing.T) {
 	if err := os.Remove(vars); err != nil {
 		t.Fatal(err)
 	}
-	r := cli(t, append([]string{"watch", "--once", "--repo", repo.dir, "--root", root, "--listen", ""}, filesOnly...)...)
+	r := cli(t, append([]string{"watch", "--once", "--repo", repo.Dir, "--root", root, "--listen", ""}, filesOnly...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "applied") {
 		t.Fatalf("watch --once: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(vars); err != nil {
 		t.Errorf("lokocfg.vars not restored: %v", err)
 	}
-	r = cli(t, append([]string{"watch", "--once", "--repo", repo.dir, "--root", root, "--listen", ""}, filesOnly...)...)
+	r = cli(t, append([]string{"watch", "--once", "--repo", repo.Dir, "--root", root, "--listen", ""}, filesOnly...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "unchanged") {
 		t.Errorf("second watch --once: exit %d, want unchanged\nstdout: %s", r.code, r.stdout)
 	}
