@@ -448,7 +448,9 @@ func (pl *planner) provisionerLayer() error {
 		if flatcar {
 			for _, n := range pl.rack.ActiveNodes() {
 				if pl.isTarget(n.Name) && !installing(installs, n) {
-					notes = append(notes, n.Name+": reprovisioned without PXE (Ignition re-run): cluster.sshPubKeys changed")
+					// rackctl's module serves the new Ignition; Flatcar runs
+					// Ignition on first boot only.
+					notes = append(notes, n.Name+": cluster.sshPubKeys changed: matchbox serves the new keys after this apply, but the node takes them only when Ignition runs again (set its reprovision, or touch /boot/flatcar/first_boot and reboot it)")
 				}
 			}
 		}

@@ -529,7 +529,7 @@ func TestSSHKeyChangeNotes(t *testing.T) {
 				if !c.Disruptive || len(c.Detail.Reboots) != len(e.rack.Nodes) {
 					t.Fatalf("lokoctl change: disruptive %v, reboots %v; want every node", c.Disruptive, c.Detail.Reboots)
 				}
-			} else if want := "reprovisioned without PXE (Ignition re-run)"; !strings.Contains(notes, want) {
+			} else if want := "node-0: cluster.sshPubKeys changed: matchbox serves the new keys after this apply, but the node takes them only when Ignition runs again"; !strings.Contains(notes, want) {
 				t.Fatalf("notes = %q, want %q", notes, want)
 			}
 			if got := layerAddrs(p.Changes, LayerBMC); len(got) != 0 {
