@@ -94,3 +94,38 @@ func TestImportRackerThenPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRackerInconsistent: inputs that don't add up are reported with
+// file and line; the spec and allocation are still written, exit 1.
+func TestImportRackerInconsistent(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("../../racker/testdata/lokomotive")); err != nil {
+		t.Fatal(err)
+	}
+	vars := filepath.Join(root, "home/core/lokomotive/lokocfg.vars")
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	misaligned := strings.Replace(string(b), `"lokomotive-worker-3.k8s.localdomain", ]`, `]`, 1)
+	if misaligned == string(b) {
+		t.Fatal("fixture changed: worker_names entry not found")
+	}
+	if err := os.WriteFile(vars, []byte(misaligned), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(root, "rack.yaml")
+	r := cli(t, "import", "racker", "--root", root, "-o", spec, "--management-mac", "00:25:90:00:00:01")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	want := "home/core/lokomotive/lokocfg.vars:5: error: worker_macs has 3 entries but worker_names (line 7) has 2"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("report lacks %q:\n%s", want, r.stdout)
+	}
+	for _, f := range []string{spec, filepath.Join(root, "var/lib/rackctl/allocation.json")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("not written despite the errors: %v", err)
+		}
+	}
+}
