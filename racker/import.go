@@ -506,7 +506,7 @@ func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, c
 		v, d := a.Expr.Value(ctx)
 		m, ok := stringMap(v)
 		if d.HasErrors() || !ok {
-			im.errorf(rel, a.SrcRange.Start.Line, "labels: want a map of strings %s", diagText(d))
+			im.errorf(rel, a.SrcRange.Start.Line, "labels: want a map of strings: %s", diagText(d))
 		}
 		c.clusterLabels = m
 	}

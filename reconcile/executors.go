@@ -220,9 +220,13 @@ func (e *ProvisionerExecutor) Apply(ctx context.Context, c Change) error {
 			}
 		}
 		if cmds := provision.RackerStateMoves(tp, render.FlatcarModule); len(cmds) > 0 {
-			return fmt.Errorf("provisioner: the terraform state in %s still holds Racker's %s, whose matchbox objects share IDs with rackctl's: "+
+			dir := "the flatcar directory"
+			if c.Detail != nil && c.Detail.Dir != "" {
+				dir = c.Detail.Dir + " (under --root)"
+			}
+			return fmt.Errorf("provisioner: the terraform state still holds Racker's %s, whose matchbox objects share IDs with rackctl's: "+
 				"destroying them in this run could delete the new ones. Run once in %s, then apply again:\n  %s",
-				c.Detail.Dir, provision.RackerModule, c.Detail.Dir, strings.Join(cmds, "\n  "))
+				provision.RackerModule, dir, strings.Join(cmds, "\n  "))
 		}
 		if !tp.HasChanges() {
 			discard(e.Log).Info("terraform plan has no changes")
