@@ -170,6 +170,11 @@ func TestImportThenPlan(t *testing.T) {
 				if c.Action == reconcile.ActionVerify || c.Action == reconcile.ActionPXEReinstall {
 					installs = append(installs, c.Node)
 				}
+				// No installed node is rebooted: hand edits moved into an
+				// extra snippet merge into the same Ignition.
+				if c.Layer == reconcile.LayerProvisioner && (c.Disruptive || c.Detail != nil && len(c.Detail.Reboots) > 0) {
+					t.Errorf("the first plan reboots %v", c.Detail.Reboots)
+				}
 				if !strings.HasPrefix(c.Address, reconcile.FilePrefix) {
 					t.Logf("%s %s %s: %s", c.Layer, c.Action, c.Address, c.Reason)
 					continue

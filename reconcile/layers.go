@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -457,7 +458,10 @@ func (pl *planner) provisionerLayer() error {
 	}
 	var reboots []string
 	if !flatcar {
-		reboots = pl.lokomotiveReboots(clcNodes, installs, keysChanged)
+		var err error
+		if reboots, err = pl.lokomotiveReboots(clcNodes, installs, keysChanged); err != nil {
+			return err
+		}
 		if len(reboots) > 0 {
 			reasons = append(reasons, fmt.Sprintf("lokoctl reboots %d node(s) to re-run Ignition", len(reboots)))
 		}
@@ -508,20 +512,50 @@ func (pl *planner) provisionerLayer() error {
 }
 
 // lokomotiveReboots are the installed, active nodes lokoctl reboots: those
-// whose cl/ files change (by meaning: layout alone is no change) and, when
+// whose cl/ files change the Ignition their snippets merge into and, when
 // the SSH keys change, every one — the keys are in each node's Ignition.
 // Nodes being installed are interrupted by their install already.
-func (pl *planner) lokomotiveReboots(clcNodes []string, installs []*nodeInfo, keysChanged bool) []string {
+func (pl *planner) lokomotiveReboots(clcNodes []string, installs []*nodeInfo, keysChanged bool) ([]string, error) {
 	var out []string
 	for _, n := range pl.rack.ActiveNodes() {
 		if !pl.isTarget(n.Name) || installing(installs, n) {
 			continue
 		}
-		if keysChanged || slices.Contains(clcNodes, n.Name) {
-			out = append(out, n.Name)
+		if !keysChanged && !slices.Contains(clcNodes, n.Name) {
+			continue
 		}
+		if !keysChanged {
+			same, err := pl.sameIgnition(n)
+			if err != nil {
+				return nil, err
+			}
+			if same {
+				continue // content moved between the node's snippets
+			}
+		}
+		out = append(out, n.Name)
 	}
-	return out
+	return out, nil
+}
+
+// sameIgnition says whether node n's snippets on disk and as rendered merge
+// into the same Ignition. A snippet that does not transpile counts as a
+// change: lokoctl would fail or serve something else.
+func (pl *planner) sameIgnition(n *schema.Node) (bool, error) {
+	var cur, want [][]byte
+	for _, p := range render.NodeSnippets(pl.layout, pl.rack, n) {
+		b, _, _, err := readCurrent(pl.opts.Root, p)
+		if err != nil {
+			return false, err
+		}
+		cur, want = append(cur, b), append(want, pl.desired(p))
+	}
+	a, err := render.SnippetsIgnition(cur...)
+	if err != nil {
+		return false, nil
+	}
+	b, err := render.SnippetsIgnition(want...)
+	return err == nil && bytes.Equal(a, b), nil
 }
 
 func installing(installs []*nodeInfo, n *schema.Node) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/rackctl/rackctl/schema"
@@ -32,6 +33,32 @@ const bootWorkaroundDescription = "Workaround to really persist the boot setting
 func clcPath(n *node) string       { return "cl/" + n.fqdn + ".yaml" }
 func clcCustomPath(n *node) string { return "cl/" + n.fqdn + "-custom.yaml" }
 func clcExtraPath(n *node) string  { return "cl/" + n.fqdn + "-extra.yaml" }
+
+// snippetPaths are a node's clc_snippets, relative to the cluster
+// directory, in the order the provisioner merges them.
+func snippetPaths(fqdn string, extra bool) []string {
+	n := &node{fqdn: fqdn}
+	out := []string{clcPath(n), clcCustomPath(n)}
+	if extra {
+		out = append(out, clcExtraPath(n))
+	}
+	return out
+}
+
+// NodeSnippets are node n's clc_snippets as root-relative paths, in the
+// order the provisioner merges them into its Ignition.
+func NodeSnippets(l Layout, rack *schema.Rack, n *schema.Node) []string {
+	l = l.WithDefaults()
+	dir := l.LokomotiveDir
+	if rack.Provisioner == schema.Flatcar {
+		dir = l.FlatcarDir
+	}
+	out := snippetPaths(rack.FQDN(n), n.ExtraCLC != "")
+	for i, p := range out {
+		out[i] = path.Join(dir, p)
+	}
+	return out
+}
 
 // yamlString quotes s as a YAML double-quoted scalar (JSON's syntax is a
 // subset of it).

@@ -52,6 +52,23 @@ func reportErr(rep report.Report) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
+// SnippetsIgnition is the Ignition (spec 2.3, JSON) a ct_config data
+// source makes of CLC snippets merged in order: what lokoctl serves a node,
+// and what it compares to decide whether to re-run the node's Ignition
+// (with a reboot). Snippets that move content from one file to another
+// give the same Ignition.
+func SnippetsIgnition(snippets ...[]byte) ([]byte, error) {
+	cfgs := make([]igntypes.Config, 0, len(snippets))
+	for i, s := range snippets {
+		cfg, err := transpile(s)
+		if err != nil {
+			return nil, fmt.Errorf("snippet %d: %w", i+1, err)
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	return json.Marshal(merge(cfgs...))
+}
+
 // appendConfig merges b after a with Ignition's own Append, as a
 // ct_config data source merges its snippets.
 func appendConfig(a, b igntypes.Config) igntypes.Config { return ign.Append(a, b) }

@@ -1,6 +1,9 @@
 package render
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSameMeaning(t *testing.T) {
 	cases := []struct {
@@ -54,4 +57,35 @@ func FuzzSameMeaning(f *testing.F) {
 			t.Errorf("not symmetric")
 		}
 	})
+}
+
+// TestSnippetsIgnition: content moved from one snippet to the next merges
+// into the same Ignition; other content, or another order of units, does not.
+func TestSnippetsIgnition(t *testing.T) {
+	unit := func(name string) string {
+		return "  - name: " + name + "\n    enabled: true\n    contents: |\n      [Service]\n      ExecStart=/bin/true\n"
+	}
+	both := []byte("systemd:\n  units:\n" + unit("a.service") + unit("b.service"))
+	first := []byte("systemd:\n  units:\n" + unit("a.service"))
+	second := []byte("systemd:\n  units:\n" + unit("b.service"))
+	ign := func(snippets ...[]byte) string {
+		t.Helper()
+		b, err := SnippetsIgnition(snippets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if a, b := ign(both, []byte("\n")), ign(first, []byte("{}\n"), second); a != b {
+		t.Errorf("split snippets merge differently:\n%s\n%s", a, b)
+	}
+	if a, b := ign(both), ign(second, first); a == b {
+		t.Error("another order of units gives the same Ignition")
+	}
+	if a, b := ign(first), ign(both); a == b {
+		t.Error("an added unit gives the same Ignition")
+	}
+	if _, err := SnippetsIgnition(first, []byte("systemd: [")); err == nil || !strings.Contains(err.Error(), "snippet 2") {
+		t.Errorf("bad snippet: err = %v, want it named", err)
+	}
 }

@@ -140,10 +140,7 @@ func resolve(in Input) (*rack, error) {
 		} else {
 			r.workers = append(r.workers, n)
 		}
-		n.snippet = []string{clcPath(n), clcCustomPath(n)}
-		if sn.ExtraCLC != "" {
-			n.snippet = append(n.snippet, clcExtraPath(n))
-		}
+		n.snippet = snippetPaths(n.fqdn, sn.ExtraCLC != "")
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("render: %w", errors.Join(errs...))
