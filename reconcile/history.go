@@ -1,14 +1,11 @@
 package reconcile
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
 // Outcome is how an apply ended.
@@ -48,19 +45,7 @@ func (r HistoryRecord) ChangeSummary() string {
 }
 
 func appendHistory(stateDir string, r HistoryRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(stateDir, HistoryFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("history: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := atomicfile.AppendJSONLine(filepath.Join(stateDir, HistoryFile), r); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	return nil
@@ -69,30 +54,9 @@ func appendHistory(stateDir string, r HistoryRecord) error {
 // ReadHistory returns the apply records of stateDir, oldest first. No
 // history file means no records.
 func ReadHistory(stateDir string) ([]HistoryRecord, error) {
-	path := filepath.Join(stateDir, HistoryFile)
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	out, err := atomicfile.ReadJSONLines[HistoryRecord](filepath.Join(stateDir, HistoryFile))
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
-	}
-	defer f.Close()
-	var out []HistoryRecord
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var r HistoryRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("read history %s:%d: %w", path, line, err)
-		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read history %s: %w", path, err)
 	}
 	return out, nil
 }

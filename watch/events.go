@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,51 +87,15 @@ type EventRecord struct {
 // ReadEvents returns the records of stateDir's watch-events.jsonl, oldest
 // first; no file means no records.
 func ReadEvents(stateDir string) ([]EventRecord, error) {
-	path := filepath.Join(stateDir, EventsFile)
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	out, err := atomicfile.ReadJSONLines[EventRecord](filepath.Join(stateDir, EventsFile))
 	if err != nil {
 		return nil, fmt.Errorf("read watch events: %w", err)
-	}
-	defer f.Close()
-	var out []EventRecord
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var r EventRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("read watch events %s:%d: %w", path, line, err)
-		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read watch events %s: %w", path, err)
 	}
 	return out, nil
 }
 
 func appendEvent(stateDir string, r EventRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("watch events: %w", err)
-	}
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return fmt.Errorf("watch events: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(stateDir, EventsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("watch events: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("watch events: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := atomicfile.AppendJSONLine(filepath.Join(stateDir, EventsFile), r); err != nil {
 		return fmt.Errorf("watch events: %w", err)
 	}
 	return nil
