@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -100,16 +99,7 @@ func TestRackerStateMigration(t *testing.T) {
 	must(t, writeFile(filepath.Join(dir, "flatcar.tf"), []byte(rackerFlatcarTF(mb.CertDir, mb.RPC))))
 	must(t, writeFile(filepath.Join(dir, "terraform.tfvars"), []byte("node_names = "+quoted(names)+"\nnode_macs = "+quoted(macs)+"\n")))
 
-	var out bytes.Buffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("terraform output:\n%s", out.String())
-		}
-	})
-	tf, err := NewTerraform(TerraformConfig{WorkDir: dir, ExecPath: tl.Terraform, CLIConfigFile: tl.Terraformrc, Stdout: &out, Stderr: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tf, _ := testTerraform(t, tl, dir)
 	applyAll := func(stage string) *TerraformPlan {
 		t.Helper()
 		if err := tf.Init(ctx); err != nil {

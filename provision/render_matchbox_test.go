@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -151,23 +150,7 @@ func TestRenderedFlatcarServed(t *testing.T) {
 	installed := in.Rack.Nodes[2]
 	must(t, writeFile(filepath.Join(dir, render.FlatcarAssetDir, installed.MAC), nil))
 
-	var out bytes.Buffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("terraform output:\n%s", out.String())
-		}
-	})
-	tf, err := NewTerraform(TerraformConfig{
-		WorkDir:       dir,
-		ExecPath:      tl.Terraform,
-		CLIConfigFile: tl.Terraformrc,
-		Stdout:        &out,
-		Stderr:        &out,
-		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tf, _ := testTerraform(t, tl, dir)
 	if err := tf.Init(ctx); err != nil {
 		t.Fatalf("init: %v", err)
 	}

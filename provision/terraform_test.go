@@ -183,23 +183,7 @@ func TestTerraformMatchbox(t *testing.T) {
 	dir := t.TempDir()
 	writeRootModule(t, dir, mb)
 
-	var out bytes.Buffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("terraform output:\n%s", out.String())
-		}
-	})
-	tf, err := NewTerraform(TerraformConfig{
-		WorkDir:       dir,
-		ExecPath:      tl.Terraform,
-		CLIConfigFile: tl.Terraformrc,
-		Stdout:        &out,
-		Stderr:        &out,
-		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tf, out := testTerraform(t, tl, dir)
 
 	timed := func(what string, f func() error) {
 		t.Helper()
@@ -306,7 +290,7 @@ func TestTerraformMatchbox(t *testing.T) {
 	must(t, os.Rename(ignDir, ignDir+".moved"))
 	must(t, os.WriteFile(ignDir, nil, 0o644))
 	start := time.Now()
-	err = tf.Apply(ctx, plan.PlanFile)
+	err := tf.Apply(ctx, plan.PlanFile)
 	t.Logf("timing: failing apply took %v", time.Since(start).Round(time.Millisecond))
 	if err == nil {
 		t.Fatal("apply with a broken matchbox store succeeded")
@@ -470,4 +454,29 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// testTerraform runs terraform in dir with the provider mirror, logging at
+// info level to the test; terraform's output goes to out, printed if the
+// test failed.
+func testTerraform(t *testing.T, tl testenv.Tools, dir string) (tf *Terraform, out *bytes.Buffer) {
+	t.Helper()
+	out = new(bytes.Buffer)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("terraform output:\n%s", out.String())
+		}
+	})
+	tf, err := NewTerraform(TerraformConfig{
+		WorkDir:       dir,
+		ExecPath:      tl.Terraform,
+		CLIConfigFile: tl.Terraformrc,
+		Stdout:        out,
+		Stderr:        out,
+		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tf, out
 }
