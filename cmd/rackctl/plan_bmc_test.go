@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,16 +111,7 @@ func TestPlanApplyRotation(t *testing.T) {
 		t.Error("password file not switched to the new password")
 	}
 
-	r = run("status", "-o", "json")
-	var st rackStatus
-	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
-		t.Fatalf("status after the rotation: exit %d %v\n%s", r.code, err, r.stderr)
-	}
-	for _, n := range st.Nodes {
-		if !n.BMCReached {
-			t.Errorf("%s: BMC not reached with the new credentials: %s", n.Name, n.BMCError)
-		}
-	}
+	checkBMCsReached(t, run("status", "-o", "json"))
 	r = run("plan", "-o", "json")
 	if got := layerChanges(jsonPlan(t, r.stdout), reconcile.LayerCredentials); r.code != 0 || len(got) != 0 {
 		t.Errorf("second plan: exit %d, credentials changes %+v\n%s", r.code, got, r.stderr)

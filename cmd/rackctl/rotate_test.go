@@ -84,16 +84,7 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	}
 
 	// status and ipmi now work with the switched files.
-	r = run("status", "-o", "json")
-	var st rackStatus
-	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
-		t.Fatalf("status after the rotation: exit %d %v\n%s", r.code, err, r.stderr)
-	}
-	for _, n := range st.Nodes {
-		if !n.BMCReached {
-			t.Errorf("%s: BMC not reached with the new credentials: %s", n.Name, n.BMCError)
-		}
-	}
+	checkBMCsReached(t, run("status", "-o", "json"))
 	r = run("ipmi", "--all", "user", "list")
 	if r.code != 0 || strings.Count(r.stdout, "admin2") != 8 {
 		t.Errorf("ipmi --all user list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -129,5 +120,20 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	}
 	if r := cli(t, "rotate-credentials", "-f", simSpec(t, t.TempDir(), "admin", oldPW, rack.BMCs[:1]), "--root", root); r.code != 1 || !strings.Contains(r.stderr, "no bmc.rotate") {
 		t.Errorf("without bmc.rotate: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// checkBMCsReached: `status -o json` after a rotation reaches every BMC with
+// the new credentials.
+func checkBMCsReached(t *testing.T, r cliResult) {
+	t.Helper()
+	var st rackStatus
+	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
+		t.Fatalf("status after the rotation: exit %d %v\n%s", r.code, err, r.stderr)
+	}
+	for _, n := range st.Nodes {
+		if !n.BMCReached {
+			t.Errorf("%s: BMC not reached with the new credentials: %s", n.Name, n.BMCError)
+		}
 	}
 }
