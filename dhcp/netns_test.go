@@ -86,7 +86,7 @@ func TestDnsmasqInNetns(t *testing.T) {
 		ipBMC  = "172.24.213.4"
 	)
 	conf1 := rackConf(t, d.ServerIface, macA, macBMC, ipA, ipBMC)
-	if err := os.WriteFile(d.ConfPath, conf1, 0o644); err != nil {
+	if err := d.WriteConf(conf1); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.WaitReady(ctx); err != nil {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
 // DHCPOptions configure StartDHCP.
@@ -24,7 +26,10 @@ type DHCPOptions struct {
 	Purpose string
 	// ConfPath is the dnsmasq.conf to serve, reread at every (re)start;
 	// default Dir/dnsmasq.conf. While it does not exist dnsmasq is not
-	// started; it starts as soon as the file appears.
+	// started; it starts as soon as the file appears, so it must appear
+	// whole (DHCP.WriteConf, or atomicfile.Write as rackctl's dhcp.Install
+	// does): a plain write is seen empty first, and dnsmasq then serves no
+	// DHCP until the next restart.
 	ConfPath string
 	// Conf, when set, is written to ConfPath first.
 	Conf []byte
@@ -126,8 +131,8 @@ func StartDHCP(ctx context.Context, opts DHCPOptions) (*DHCP, error) {
 		}
 	}
 	if opts.Conf != nil {
-		if err := os.WriteFile(d.ConfPath, opts.Conf, 0o644); err != nil {
-			return nil, fmt.Errorf("testenv: dhcp: %w", err)
+		if err := d.WriteConf(opts.Conf); err != nil {
+			return nil, err
 		}
 	}
 	os.Remove(d.readyFile)
@@ -385,6 +390,15 @@ func (d *DHCP) waitReady(ctx context.Context, old int) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// WriteConf replaces ConfPath with conf atomically; dnsmasq reads it at its
+// next (re)start.
+func (d *DHCP) WriteConf(conf []byte) error {
+	if err := atomicfile.Write(d.ConfPath, conf, 0o644); err != nil {
+		return fmt.Errorf("testenv: dhcp: %w", err)
+	}
+	return nil
 }
 
 // WaitReady waits until dnsmasq serves DHCP: for a config written to

@@ -102,7 +102,7 @@ func TestDHCP(t *testing.T) {
 
 	// The reload command, as rackctl runs it, restarts dnsmasq with the
 	// changed config.
-	if err := os.WriteFile(d.ConfPath, conf("172.24.213.11"), 0o644); err != nil {
+	if err := d.WriteConf(conf("172.24.213.11")); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(d.LeaseFile) // the old lease would win
@@ -117,13 +117,13 @@ func TestDHCP(t *testing.T) {
 	}
 
 	// A config dnsmasq rejects: the restart fails, a good one recovers.
-	os.WriteFile(d.ConfPath, []byte("dhcp-range=nonsense\n"), 0o644)
+	d.WriteConf([]byte("dhcp-range=nonsense\n"))
 	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelShort()
 	if err := d.Restart(short); err == nil {
 		t.Fatal("restart with a bad config succeeded")
 	}
-	os.WriteFile(d.ConfPath, conf("172.24.213.10"), 0o644)
+	d.WriteConf(conf("172.24.213.10"))
 	if err := d.Restart(ctx); err != nil {
 		t.Fatalf("restart after fixing the config: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestDHCPConfigLater(t *testing.T) {
 	if got := d.Starts(); got != 0 {
 		t.Fatalf("dnsmasq started %d times without a config", got)
 	}
-	if err := os.WriteFile(d.ConfPath, conf("172.24.213.12"), 0o644); err != nil {
+	if err := d.WriteConf(conf("172.24.213.12")); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.WaitReady(ctx); err != nil {
