@@ -1,0 +1,295 @@
+// Package rootfs reaches the files rackctl manages beneath its --root
+// without following symbolic links.
+//
+// rackctl runs as root, and in Racker's layout some managed directories
+// belong to an unprivileged user (/home/core is core's). A link planted at a
+// managed path would make a root process read or replace whatever it points
+// at, so every path is resolved with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS): a link anywhere between the root and the file is
+// refused with a *LinkError naming it, and ".." cannot climb out. The check
+// and the use are one system call, so a link swapped in between cannot win
+// a race. The root directory itself is opened normally: the operator chose
+// it.
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrLink is matched (errors.Is) by every *LinkError.
+var ErrLink = errors.New("symbolic link refused")
+
+// LinkError reports a symbolic link found on a managed path.
+type LinkError struct {
+	Path string // the link, as a host path
+	Op   string // what rackctl was doing
+}
+
+func (e *LinkError) Error() string {
+	return fmt.Sprintf("%s %s: %s is a symbolic link; rackctl never follows links beneath its root (replace it with the real file or directory)", e.Op, e.Path, e.Path)
+}
+
+// Is makes errors.Is(err, ErrLink) true.
+func (e *LinkError) Is(target error) bool { return target == ErrLink }
+
+// Root is a directory beneath which paths are resolved.
+type Root struct {
+	dir string
+}
+
+// New returns the Root for dir (made absolute).
+func New(dir string) (*Root, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", dir, err)
+	}
+	return &Root{dir: abs}, nil
+}
+
+// Dir is the root's absolute host path.
+func (r *Root) Dir() string { return r.dir }
+
+// HostPath is rel as a host path, for messages.
+func (r *Root) HostPath(rel string) string {
+	return filepath.Join(r.dir, filepath.FromSlash(rel))
+}
+
+// Rel turns a host path beneath the root into a slash path relative to it;
+// ok is false when p is not beneath the root.
+func (r *Root) Rel(p string) (rel string, ok bool) {
+	rel, err := filepath.Rel(r.dir, filepath.Clean(p))
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// checkRel refuses paths that are absolute, unclean or climb out.
+func checkRel(rel string) error {
+	if rel == "" || path.IsAbs(rel) || path.Clean(rel) != rel || !filepath.IsLocal(filepath.FromSlash(rel)) || strings.Contains(rel, "\\") {
+		return fmt.Errorf("path %q: must be a clean slash path relative to the root", rel)
+	}
+	return nil
+}
+
+const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// openat opens rel beneath the root with the given flags; "." is the root.
+func (r *Root) openat(op, rel string, flags int, mode uint32) (*os.File, error) {
+	if rel != "." {
+		if err := checkRel(rel); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	rootFD, err := unix.Open(r.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: r.dir, Err: err}
+	}
+	defer unix.Close(rootFD)
+	if rel == "." && flags&unix.O_PATH != 0 {
+		fd, err := unix.Dup(rootFD)
+		if err != nil {
+			return nil, &fs.PathError{Op: op, Path: r.dir, Err: err}
+		}
+		return os.NewFile(uintptr(fd), r.dir), nil
+	}
+	var fd int
+	for {
+		fd, err = unix.Openat2(rootFD, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolve})
+		if err != unix.EINTR && err != unix.EAGAIN {
+			break
+		}
+	}
+	if err != nil {
+		return nil, r.pathError(op, rel, err)
+	}
+	return os.NewFile(uintptr(fd), r.HostPath(rel)), nil
+}
+
+// pathError turns an openat2 failure into an error naming what was wrong:
+// ELOOP from RESOLVE_NO_SYMLINKS becomes a LinkError naming the link.
+func (r *Root) pathError(op, rel string, err error) error {
+	// O_PATH|O_NOFOLLOW|O_DIRECTORY on a link answers ENOTDIR, not ELOOP.
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		if link := r.findLink(rel); link != "" {
+			return &LinkError{Op: op, Path: r.HostPath(link)}
+		}
+		if err == unix.ELOOP {
+			return &LinkError{Op: op, Path: r.HostPath(rel)}
+		}
+	}
+	if err == unix.EXDEV {
+		return fmt.Errorf("%s %s: path leaves the root %s", op, r.HostPath(rel), r.dir)
+	}
+	return &fs.PathError{Op: op, Path: r.HostPath(rel), Err: err}
+}
+
+// findLink returns the first component of rel that is a symbolic link. It
+// is for the message only; the refusal itself came from openat2.
+func (r *Root) findLink(rel string) string {
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		fi, err := os.Lstat(r.HostPath(p))
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// Open opens rel for reading.
+func (r *Root) Open(rel string) (*os.File, error) {
+	return r.openat("open", rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+}
+
+// ReadFile reads the regular file rel, refusing one larger than max bytes
+// (max <= 0: no limit) and anything that is not a regular file.
+func (r *Root) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) {
+	f, err := r.openat("read", rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("read %s: not a regular file (%s)", f.Name(), fi.Mode().Type())
+	}
+	if max > 0 && fi.Size() > max {
+		return nil, nil, fmt.Errorf("read %s: %d bytes, more than the %d allowed", f.Name(), fi.Size(), max)
+	}
+	limit := max
+	if limit <= 0 {
+		limit = 1<<62 - 1
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", f.Name(), err)
+	}
+	if int64(len(b)) > limit {
+		return nil, nil, fmt.Errorf("read %s: more than the %d bytes allowed", f.Name(), max)
+	}
+	return b, fi, nil
+}
+
+// Stat describes rel. A link at rel or on the way to it is refused with a
+// *LinkError, so a caller never acts on what a link points at.
+func (r *Root) Stat(rel string) (fs.FileInfo, error) {
+	f, err := r.openat("stat", orDot(rel), unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, &LinkError{Op: "stat", Path: r.HostPath(rel)}
+	}
+	return fi, err
+}
+
+// Exists reports whether rel exists; a link on its path is an error.
+func (r *Root) Exists(rel string) (bool, error) {
+	_, err := r.Stat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// openDir opens directory rel ("" or "." is the root) as an O_PATH handle.
+func (r *Root) openDir(op, rel string) (*os.File, error) {
+	if rel == "" {
+		rel = "."
+	}
+	return r.openat(op, rel, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+}
+
+// ReadDir lists directory rel.
+func (r *Root) ReadDir(rel string) ([]fs.DirEntry, error) {
+	if rel == "" {
+		rel = "."
+	}
+	f, err := r.openat("read directory", rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// MkdirAll creates directory rel and its missing parents with perm,
+// refusing a link where a directory should be.
+func (r *Root) MkdirAll(rel string, perm fs.FileMode) error {
+	if rel == "" || rel == "." {
+		return nil
+	}
+	if err := checkRel(rel); err != nil {
+		return fmt.Errorf("mkdir: %w", err)
+	}
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		d, err := r.openDir("mkdir", sub)
+		if err == nil {
+			d.Close()
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		parent, err := r.openDir("mkdir", strings.Join(parts[:i], "/"))
+		if err != nil {
+			return err
+		}
+		err = unix.Mkdirat(int(parent.Fd()), parts[i], uint32(perm.Perm()))
+		parent.Close()
+		if err != nil && err != unix.EEXIST {
+			return &fs.PathError{Op: "mkdir", Path: r.HostPath(sub), Err: err}
+		}
+		if err == unix.EEXIST { // raced with another creator: it must be a directory, not a link
+			if d, err := r.openDir("mkdir", sub); err != nil {
+				return err
+			} else {
+				d.Close()
+			}
+		}
+	}
+	return nil
+}
+
+// Remove deletes the file (or empty directory) rel. A link at rel is
+// removed itself, never its target; a link on the way is refused.
+func (r *Root) Remove(rel string) error {
+	if err := checkRel(rel); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	dir, name := path.Split(rel)
+	d, err := r.openDir("remove", strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	err = unix.Unlinkat(int(d.Fd()), name, 0)
+	if err == unix.EISDIR {
+		err = unix.Unlinkat(int(d.Fd()), name, unix.AT_REMOVEDIR)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: r.HostPath(rel), Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package rootfs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// TempSuffix marks the temp files WriteFile creates next to their target:
+// "." + name + TempSuffix + random, the same form internal/atomicfile uses,
+// so one clean-up finds the leftovers of either.
+const TempSuffix = ".rackctl-"
+
+// WriteFile replaces the file rel with data atomically: a temp file in the
+// same directory, fsync, renameat over the target, fsync of the directory.
+// Missing parent directories are created 0755. A link at rel or on the way
+// to it is refused. When rel already exists, the new file keeps its owner
+// (in Racker's layout /home/core files belong to core, and a root-owned
+// replacement would lock core out of them); its mode becomes mode.
+func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) {
+	if err := checkRel(rel); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	dir, name := path.Split(rel)
+	dir = strings.TrimSuffix(dir, "/")
+	if err := r.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	d, err := r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	dfd := int(d.Fd())
+
+	uid, gid := -1, -1
+	var st unix.Stat_t
+	switch err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return &LinkError{Op: "write", Path: r.HostPath(rel)}
+	case err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("write %s: not a regular file", r.HostPath(rel))
+	case err == nil:
+		uid, gid = int(st.Uid), int(st.Gid)
+	case err != unix.ENOENT:
+		return &fs.PathError{Op: "write", Path: r.HostPath(rel), Err: err}
+	}
+
+	tmp, f, err := createTemp(dfd, name)
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: r.HostPath(rel), Err: err}
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			unix.Unlinkat(dfd, tmp, 0)
+			err = fmt.Errorf("write %s: %w", r.HostPath(rel), err)
+		}
+	}()
+	if uid >= 0 && uid != os.Geteuid() {
+		if err = f.Chown(uid, gid); err != nil {
+			return err
+		}
+	}
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = unix.Renameat(dfd, tmp, dfd, name); err != nil {
+		return err
+	}
+	d.Sync() // best effort: the rename has happened either way
+	return nil
+}
+
+// createTemp creates a new 0600 file beside name in directory dfd.
+func createTemp(dfd int, name string) (string, *os.File, error) {
+	for range 100 {
+		rnd := make([]byte, 6)
+		rand.Read(rnd)
+		tmp := "." + name + TempSuffix + hex.EncodeToString(rnd)
+		fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == unix.EEXIST {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return tmp, os.NewFile(uintptr(fd), tmp), nil
+	}
+	return "", nil, fmt.Errorf("no free temp name beside %s", name)
+}
+
+// Leftovers lists the temp files beside rel that a writer killed between
+// creating and renaming them left behind, as paths relative to the root.
+func (r *Root) Leftovers(rel string) []string {
+	dir, name := path.Split(rel)
+	entries, err := r.ReadDir(strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return nil
+	}
+	var left []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "."+name+TempSuffix) && e.Type().IsRegular() {
+			left = append(left, dir+e.Name())
+		}
+	}
+	return left
+}
+
+func orDot(dir string) string {
+	if dir == "" {
+		return "."
+	}
+	return dir
+}
