@@ -35,7 +35,7 @@ type LinkError struct {
 }
 
 func (e *LinkError) Error() string {
-	return fmt.Sprintf("%s %s: %s is a symbolic link; rackctl never follows links beneath its root (replace it with the real file or directory)", e.Op, e.Path, e.Path)
+	return fmt.Sprintf("%s %s: a symbolic link; rackctl never follows links beneath its root (replace it with the real file or directory)", e.Op, e.Path)
 }
 
 // Is makes errors.Is(err, ErrLink) true.
