@@ -220,7 +220,10 @@ func Import(opts Options) (*Result, error) {
 	csv := im.filterManagement(im.parseNodesCSV(NodesCSV, csvSrc))
 	conf := im.parseDnsmasq(im.layout.DnsmasqConf, confSrc)
 	var hosts hostsIndex
-	if b, err := im.read(im.layout.Hosts); err != nil {
+	if b, err := im.read(im.layout.Hosts); errors.Is(err, rootfs.ErrLink) {
+		im.readError(im.layout.Hosts, err)
+		hosts = indexHosts(nil)
+	} else if err != nil {
 		im.warnf(im.layout.Hosts, 0, "not read (%v): node names are not checked against it", err)
 		hosts = indexHosts(nil)
 	} else {
@@ -256,6 +259,8 @@ func Import(opts Options) (*Result, error) {
 	return res, nil
 }
 
+// sortFindings sorts by file and line and drops repeats (a refused file
+// is met both as input and as rendered output).
 func sortFindings(fs []Finding) []Finding {
 	sort.SliceStable(fs, func(i, j int) bool {
 		if fs[i].File != fs[j].File {
@@ -263,7 +268,15 @@ func sortFindings(fs []Finding) []Finding {
 		}
 		return fs[i].Line < fs[j].Line
 	})
-	return fs
+	seen := map[Finding]bool{}
+	out := fs[:0]
+	for _, f := range fs {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (im *importer) filterManagement(in []csvNode) []csvNode {
