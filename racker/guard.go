@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -267,11 +266,9 @@ func parseHCLSafe(rel string, src []byte) (f *hcl.File, diags hcl.Diagnostics) {
 	return hclparse.NewParser().ParseHCL(src, rel)
 }
 
-// yamlQuoted matches what yaml.v3 quotes of the input in its errors.
-var yamlQuoted = regexp.MustCompile("`[^`]*`")
-
 // parseYAMLSafe decodes src into a node, bounding the nesting and turning
-// a panic of the decoder into an error. The error never quotes the input.
+// a panic of the decoder into an error. (Decoding into a yaml.Node, the
+// decoder's errors name lines and token kinds, never the input's text.)
 func parseYAMLSafe(src []byte) (doc yaml.Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -279,7 +276,7 @@ func parseYAMLSafe(src []byte) (doc yaml.Node, err error) {
 		}
 	}()
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return yaml.Node{}, errors.New(yamlQuoted.ReplaceAllString(err.Error(), "(value not shown)"))
+		return yaml.Node{}, err
 	}
 	if line := yamlTooDeep(&doc, 0); line > 0 {
 		return yaml.Node{}, fmt.Errorf("line %d: mappings and sequences nest more than %d levels deep", line, maxNesting)

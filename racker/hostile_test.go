@@ -162,6 +162,12 @@ func TestImportHostile(t *testing.T) {
 			},
 			file: lokoVars, line: 9, want: "refused, not read",
 		},
+		"component file linked": {
+			plant: func(t *testing.T, root string) {
+				symlink(t, root, lokoDir+"/velero.lokocfg", "../../../usr/share/oem/ipmi_password")
+			},
+			file: lokoDir + "/velero.lokocfg", want: "refused: a symbolic link",
+		},
 		"/etc/hosts linked": {
 			plant: func(t *testing.T, root string) {
 				symlink(t, root, "etc/hosts", "../usr/share/oem/ipmi_password")
@@ -190,6 +196,14 @@ func TestImportHostile(t *testing.T) {
 				}
 			},
 			file: w0CLC, want: "nest more than 64 levels deep",
+		},
+		"cl/ file that is not YAML": {
+			plant: func(t *testing.T, root string) {
+				if err := os.WriteFile(filepath.Join(root, w0CLC), []byte("x: ["+secret+"\n: {"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			file: w0CLC, want: "not a Container Linux Config",
 		},
 		"oversized cl/ file": {
 			plant: func(t *testing.T, root string) {
@@ -278,4 +292,24 @@ func TestHCLNesting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseHCLSafe: no input crashes the import's HCL parsing; the
+// nesting pre-scan keeps hclsyntax's recursion bounded.
+func FuzzParseHCLSafe(f *testing.F) {
+	for _, p := range []string{lokoVars, lokoBM, lokoDir + "/web-ui.lokocfg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "lokomotive", p))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("a = <<EOF\n${[[[{(\"${1}\")}]]]}\nEOF\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		_, line := hclNesting(src, maxNesting)
+		fl, d := parseHCLSafe("f.hcl", src)
+		if line > 0 && (fl != nil || !d.HasErrors()) {
+			t.Fatalf("too deep at line %d, yet parsed", line)
+		}
+	})
 }
