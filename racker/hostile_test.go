@@ -131,6 +131,17 @@ func TestImportHostile(t *testing.T) {
 			},
 			file: w0CLC, want: "lokomotive-worker-0.k8s.localdomain.yaml is a symbolic link",
 		},
+		"cl/ file hard-linked to the password": {
+			plant: func(t *testing.T, root string) {
+				if err := os.Remove(filepath.Join(root, w0CLC)); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Link(filepath.Join(root, "usr/share/oem/ipmi_password"), filepath.Join(root, w0CLC)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			file: w0CLC, want: "has 2 hard links: refused, not read",
+		},
 		"cl/ file linked out of the root": {
 			plant: func(t *testing.T, root string) {
 				outside := filepath.Join(t.TempDir(), "password")
