@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -37,10 +38,19 @@ const (
 var credentialDirs = []string{"usr/share/oem", "opt/racker-state/matchbox-client", "root", "etc/shadow", "etc/gshadow"}
 
 // readFile reads rel beneath the root: no link anywhere on the path, at
-// most max bytes, a regular file only.
+// most max bytes, a regular file only, and not one with a second hard
+// link: a hard link is another name of a file elsewhere (core may make one
+// to a root-only file where protected_hardlinks is off), and Racker's
+// files have one name each.
 func (im *importer) readFile(rel string, max int64) ([]byte, error) {
-	b, _, err := im.fs.ReadFile(rel, max)
-	return b, err
+	b, fi, err := im.fs.ReadFile(rel, max)
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		return nil, fmt.Errorf("%s has %d hard links: refused, not read (a hard link can be a name of any file of the file system; copy the file instead)", im.fs.HostPath(rel), st.Nlink)
+	}
+	return b, nil
 }
 
 // isCredentialPath tells whether rel (clean, relative to the root) is in a
