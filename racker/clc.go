@@ -63,8 +63,8 @@ var (
 // a public IP) is an empty config.
 func parseCLC(src []byte) (*clcDoc, error) {
 	d := &clcDoc{networkd: map[string]unitFile{}, systemd: map[string]unitFile{}, files: map[string]int{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	doc, err := parseYAMLSafe(src)
+	if err != nil {
 		return nil, err
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {

@@ -3,17 +3,12 @@ package racker
 import (
 	"fmt"
 	"math/big"
-	"os"
-	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
 )
 
 // attr is one evaluated HCL attribute with its position.
@@ -31,11 +26,11 @@ type hclFile struct {
 	attrs map[string]attr
 }
 
-// parseHCL parses src. A vars file's attributes are evaluated with ctx
-// (nil for literal values only); a failing one is reported and left out.
-func (im *importer) parseHCL(rel string, src []byte, ctx *hcl.EvalContext, evalAttrs bool) *hclFile {
-	p := hclparse.NewParser()
-	f, diags := p.ParseHCL(src, rel)
+// parseHCL parses src (nesting bounded, see parseHCLSafe). A vars file's
+// attributes are evaluated as literals: a function call or reference is an
+// error finding and the attribute is left out.
+func (im *importer) parseHCL(rel string, src []byte, evalAttrs bool) *hclFile {
+	f, diags := parseHCLSafe(rel, src)
 	if diags.HasErrors() {
 		for _, d := range diags {
 			line := 0
@@ -56,7 +51,10 @@ func (im *importer) parseHCL(rel string, src []byte, ctx *hcl.EvalContext, evalA
 		return hf
 	}
 	for name, a := range body.Attributes {
-		v, d := a.Expr.Value(ctx)
+		if im.notEvaluated(rel, name, a.Expr, false) {
+			continue
+		}
+		v, d := a.Expr.Value(nil)
 		if d.HasErrors() {
 			im.errorf(rel, a.SrcRange.Start.Line, "%s: %s", name, diagText(d))
 			continue
@@ -91,57 +89,16 @@ func (f *hclFile) block(typ, label string) *hclsyntax.Block {
 	return nil
 }
 
-// evalCtx gives the cluster files var.* (from the vars file) and the two
-// functions Racker's files call: pathexpand (~ is home) and file, which
-// reads below the import root only.
-func (im *importer) evalCtx(vars map[string]attr, clusterDir string) *hcl.EvalContext {
+// evalCtx gives the cluster files var.*, the vars file's literal values,
+// and no functions: nothing in an imported file runs (file() would read a
+// root-only file into rack.yaml, and pathexpand is recognized by its form,
+// see pathLiteral).
+func (im *importer) evalCtx(vars map[string]attr) *hcl.EvalContext {
 	vs := map[string]cty.Value{}
 	for k, a := range vars {
 		vs[k] = a.val
 	}
-	home := "/" + path.Dir(clusterDir)
-	pathexpand := function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
-			if p == "~" || strings.HasPrefix(p, "~/") {
-				p = home + strings.TrimPrefix(p, "~")
-			}
-			return cty.StringVal(p), nil
-		},
-	})
-	file := function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
-			if !strings.HasPrefix(p, "/") {
-				p = "/" + path.Join(clusterDir, p)
-			}
-			b, err := im.readAbs(p)
-			if err != nil {
-				return cty.NilVal, err
-			}
-			return cty.StringVal(string(b)), nil
-		},
-	})
-	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": cty.ObjectVal(vs)},
-		Functions: map[string]function.Function{"pathexpand": pathexpand, "file": file},
-	}
-}
-
-// readAbs reads a path of the management node (absolute, as its files
-// name it) below the import root; it never leaves the root.
-func (im *importer) readAbs(p string) ([]byte, error) {
-	clean := path.Clean("/" + p)
-	full := filepath.Join(im.root, filepath.FromSlash(clean))
-	b, err := os.ReadFile(full)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", clean, err)
-	}
-	return b, nil
+	return &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vs)}}
 }
 
 // goValue converts a cty value to plain Go (string, bool, int64, float64,
@@ -316,10 +273,10 @@ func stringMapMap(v cty.Value) (map[string]map[string]string, bool) {
 }
 
 // componentBody converts a component block to the spec's attribute map:
-// attributes evaluated with ctx (var.* only, no file reads: a secret read
-// with file() must not end up in rack.yaml), nested blocks as maps (a
-// repeated block as a list of maps). Attributes that cannot be evaluated
-// are reported and skipped.
+// attributes evaluated with ctx (var.* only, no functions: a secret read
+// with file() must not end up in rack.yaml; a call is an error finding),
+// nested blocks as maps (a repeated block as a list of maps). Attributes
+// that cannot be evaluated are reported and skipped.
 func (im *importer) componentBody(rel, comp string, b *hclsyntax.Body, ctx *hcl.EvalContext) map[string]any {
 	out := map[string]any{}
 	names := make([]string, 0, len(b.Attributes))
@@ -329,6 +286,9 @@ func (im *importer) componentBody(rel, comp string, b *hclsyntax.Body, ctx *hcl.
 	sort.Strings(names)
 	for _, n := range names {
 		a := b.Attributes[n]
+		if im.notEvaluated(rel, fmt.Sprintf("component %q: %s", comp, n), a.Expr, true) {
+			continue
+		}
 		v, d := a.Expr.Value(ctx)
 		if d.HasErrors() {
 			im.warnf(rel, a.SrcRange.Start.Line, "component %q: attribute %s not imported (%s); add it to cluster.components.%s in rack.yaml by hand", comp, n, diagText(d), comp)

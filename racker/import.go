@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,8 +13,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
@@ -116,6 +116,7 @@ func (r *Result) HasErrors() bool {
 
 type importer struct {
 	root     string
+	fs       *rootfs.Root // every read beneath root goes through it
 	layout   render.Layout
 	opts     Options
 	findings []Finding
@@ -139,8 +140,9 @@ func (im *importer) infof(file string, line int, format string, args ...any) {
 	im.add(SeverityInfo, file, line, format, args...)
 }
 
+// read reads a Racker file beneath the root (no links, bounded size).
 func (im *importer) read(rel string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(im.root, filepath.FromSlash(rel)))
+	return im.readFile(rel, maxFileSize)
 }
 
 // node is one imported server.
@@ -171,6 +173,7 @@ type cluster struct {
 	name, domain  string
 	nodes         []varNode
 	clcSnippets   map[string][]string
+	clcLine       int // of clc_snippets in the vars file
 	labels        map[string]map[string]string
 	clusterLabels map[string]string // the cluster block's labels
 	matchboxAddr  string
@@ -197,6 +200,10 @@ func Import(opts Options) (*Result, error) {
 		im.root = "/"
 	}
 	im.layout = opts.Layout.WithDefaults()
+	var err error
+	if im.fs, err = rootfs.New(im.root); err != nil {
+		return nil, fmt.Errorf("import racker: %w", err)
+	}
 
 	csvSrc, err := im.read(NodesCSV)
 	if err != nil {
@@ -213,7 +220,10 @@ func Import(opts Options) (*Result, error) {
 	csv := im.filterManagement(im.parseNodesCSV(NodesCSV, csvSrc))
 	conf := im.parseDnsmasq(im.layout.DnsmasqConf, confSrc)
 	var hosts hostsIndex
-	if b, err := im.read(im.layout.Hosts); err != nil {
+	if b, err := im.read(im.layout.Hosts); errors.Is(err, rootfs.ErrLink) {
+		im.readError(im.layout.Hosts, err)
+		hosts = indexHosts(nil)
+	} else if err != nil {
 		im.warnf(im.layout.Hosts, 0, "not read (%v): node names are not checked against it", err)
 		hosts = indexHosts(nil)
 	} else {
@@ -249,6 +259,8 @@ func Import(opts Options) (*Result, error) {
 	return res, nil
 }
 
+// sortFindings sorts by file and line and drops repeats (a refused file
+// is met both as input and as rendered output).
 func sortFindings(fs []Finding) []Finding {
 	sort.SliceStable(fs, func(i, j int) bool {
 		if fs[i].File != fs[j].File {
@@ -256,7 +268,15 @@ func sortFindings(fs []Finding) []Finding {
 		}
 		return fs[i].Line < fs[j].Line
 	})
-	return fs
+	seen := map[Finding]bool{}
+	out := fs[:0]
+	for _, f := range fs {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (im *importer) filterManagement(in []csvNode) []csvNode {
@@ -283,8 +303,15 @@ func (im *importer) filterManagement(in []csvNode) []csvNode {
 func (im *importer) readCluster() (*cluster, error) {
 	lv := path.Join(im.layout.LokomotiveDir, "lokocfg.vars")
 	fv := path.Join(im.layout.FlatcarDir, "terraform.tfvars")
-	_, lerr := os.Stat(filepath.Join(im.root, filepath.FromSlash(lv)))
-	_, ferr := os.Stat(filepath.Join(im.root, filepath.FromSlash(fv)))
+	_, lerr := im.fs.Stat(lv)
+	_, ferr := im.fs.Stat(fv)
+	// A link on the way (a linked lokomotive directory) is not "absent":
+	// the import stops, naming it.
+	for _, err := range []error{lerr, ferr} {
+		if errors.Is(err, rootfs.ErrLink) {
+			return nil, err
+		}
+	}
 	switch {
 	case lerr == nil && ferr == nil:
 		im.errorf(fv, 0, "both %s and %s exist: importing lokomotive; a rack has one provisioner", lv, fv)
@@ -302,7 +329,7 @@ func (im *importer) readVars(rel string) (map[string]attr, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := im.parseHCL(rel, src, nil, true)
+	f := im.parseHCL(rel, src, true)
 	if f == nil {
 		return map[string]attr{}, nil
 	}
@@ -357,6 +384,7 @@ func (im *importer) commonVars(c *cluster, vars map[string]attr) {
 	rel := c.varsRel
 	c.matchboxAddr = im.varString(rel, vars, "matchbox_addr")
 	if a, ok := vars["clc_snippets"]; ok {
+		c.clcLine = a.line
 		if c.clcSnippets, ok = stringListMap(a.val); !ok {
 			im.errorf(rel, a.line, "clc_snippets: want a map of lists of paths")
 		}
@@ -397,16 +425,16 @@ func (im *importer) readLokomotive(varsRel string) (*cluster, error) {
 		im.alignedNodes(varsRel, vars, "worker_macs", "worker_names", schema.RoleWorker)...)
 	im.commonVars(c, vars)
 
-	ctx := im.evalCtx(vars, c.dir)
+	ctx := im.evalCtx(vars)
 	bmRel := path.Join(c.dir, "baremetal.lokocfg")
 	if src, err := im.read(bmRel); err != nil {
 		im.errorf(bmRel, 0, "not read (%v): SSH keys and install settings take rackctl's defaults", err)
 		c.strategy = "reboot"
-	} else if f := im.parseHCL(bmRel, src, nil, false); f != nil {
+	} else if f := im.parseHCL(bmRel, src, false); f != nil {
 		if b := f.block("cluster", "bare-metal"); b != nil {
 			im.clusterBlock(c, bmRel, b.Body, ctx, "ssh_pubkeys")
 			if a, ok := b.Body.Attributes["k8s_domain_name"]; ok {
-				if v, d := a.Expr.Value(ctx); !d.HasErrors() {
+				if v, ok := im.eval(bmRel, "k8s_domain_name", a.Expr, ctx); ok {
 					if s, ok := ctyString(v); ok && s != c.domain {
 						im.warnf(bmRel, a.SrcRange.Start.Line, "k8s_domain_name is %q here but %q in %s: the node names use the latter, rackctl renders it everywhere", s, c.domain, varsRel)
 					}
@@ -431,18 +459,27 @@ func (im *importer) readLokomotive(varsRel string) (*cluster, error) {
 		}
 	}
 	// Component files.
-	entries, _ := os.ReadDir(filepath.Join(im.root, filepath.FromSlash(c.dir)))
+	entries, err := im.fs.ReadDir(c.dir)
+	if err != nil {
+		im.readError(c.dir, err)
+	}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".lokocfg") || e.Name() == "baremetal.lokocfg" {
 			continue
 		}
 		rel := path.Join(c.dir, e.Name())
-		src, err := im.read(rel)
-		if err != nil {
-			im.errorf(rel, 0, "not read: %v", err)
+		if !e.Type().IsRegular() {
+			if e.Type()&fs.ModeSymlink != 0 {
+				im.errorf(rel, 0, "refused: a symbolic link; rackctl never follows links beneath its root (replace it with the real file)")
+			}
 			continue
 		}
-		f := im.parseHCL(rel, src, nil, false)
+		src, err := im.read(rel)
+		if err != nil {
+			im.readError(rel, err)
+			continue
+		}
+		f := im.parseHCL(rel, src, false)
 		if f == nil {
 			continue
 		}
@@ -465,14 +502,13 @@ func (im *importer) addComponent(c *cluster, rel string, b *hclsyntax.Block, ctx
 	if prev, dup := c.componentFile[name]; dup {
 		im.errorf(rel, b.DefRange().Start.Line, "component %q is also in %s: the later one is imported", name, prev)
 	}
-	noFiles := &hcl.EvalContext{Variables: ctx.Variables}
-	c.components[name] = im.componentBody(rel, name, b.Body, noFiles)
+	c.components[name] = im.componentBody(rel, name, b.Body, ctx)
 	c.componentFile[name] = rel
 }
 
 // clusterBlock reads install settings, SSH keys and the matchbox client
 // certificate directory from lokomotive's cluster block or flatcar's module
-// block.
+// block. Only the attributes read here are evaluated, with var.* alone.
 func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, ctx *hcl.EvalContext, keysAttr string) {
 	boolAttr := func(name string, dst *bool, def bool) {
 		*dst = def
@@ -480,9 +516,12 @@ func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, c
 		if !ok {
 			return
 		}
-		v, d := a.Expr.Value(ctx)
+		v, ok := im.eval(rel, name, a.Expr, ctx)
+		if !ok {
+			return
+		}
 		b, ok := ctyBool(v)
-		if d.HasErrors() || !ok {
+		if !ok {
 			im.errorf(rel, a.SrcRange.Start.Line, "%s: want true or false", name)
 			return
 		}
@@ -492,31 +531,28 @@ func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, c
 	boolAttr("install_to_smallest_disk", &c.install.InstallToSmallestDisk, false)
 	boolAttr("wipe_additional_disks", &c.install.WipeAdditionalDisks, false)
 	if a, ok := body.Attributes["kernel_args"]; ok {
-		v, d := a.Expr.Value(ctx)
-		args, ok := ctyStrings(v)
-		switch {
-		case d.HasErrors() || !ok:
-			im.errorf(rel, a.SrcRange.Start.Line, "kernel_args: want a list of strings: %s", diagText(d))
-		case slices.Contains(args, "flatcar.autologin"):
-			im.warnf(rel, a.SrcRange.Start.Line, "kernel_args kept as install.kernelArgs, flatcar.autologin included: a root shell on the serial console for anyone with BMC access; remove it from rack.yaml to close that")
+		if v, ok := im.eval(rel, "kernel_args", a.Expr, ctx); ok {
+			args, ok := ctyStrings(v)
+			switch {
+			case !ok:
+				im.errorf(rel, a.SrcRange.Start.Line, "kernel_args: want a list of strings")
+			case slices.Contains(args, "flatcar.autologin"):
+				im.warnf(rel, a.SrcRange.Start.Line, "kernel_args kept as install.kernelArgs, flatcar.autologin included: a root shell on the serial console for anyone with BMC access; remove it from rack.yaml to close that")
+			}
+			c.install.KernelArgs = args
 		}
-		c.install.KernelArgs = args
 	}
 	if a, ok := body.Attributes["labels"]; ok {
-		v, d := a.Expr.Value(ctx)
-		m, ok := stringMap(v)
-		if d.HasErrors() || !ok {
-			im.errorf(rel, a.SrcRange.Start.Line, "labels: want a map of strings: %s", diagText(d))
+		if v, ok := im.eval(rel, "labels", a.Expr, ctx); ok {
+			m, ok := stringMap(v)
+			if !ok {
+				im.errorf(rel, a.SrcRange.Start.Line, "labels: want a map of strings")
+			}
+			c.clusterLabels = m
 		}
-		c.clusterLabels = m
 	}
 	if a, ok := body.Attributes[keysAttr]; ok {
-		v, d := a.Expr.Value(ctx)
-		keys, ok := ctyStrings(v)
-		if d.HasErrors() || !ok {
-			im.errorf(rel, a.SrcRange.Start.Line, "%s: %s", keysAttr, diagText(d))
-		}
-		for _, k := range keys {
+		for _, k := range im.sshKeys(c, rel, keysAttr, a.Expr, ctx) {
 			for _, l := range strings.Split(k, "\n") {
 				l = strings.TrimSpace(l)
 				if l != "" && !strings.HasPrefix(l, "#") && !slices.Contains(c.sshKeys, l) {
@@ -529,21 +565,76 @@ func (im *importer) clusterBlock(c *cluster, rel string, body *hclsyntax.Body, c
 	}
 	for _, name := range []string{"matchbox_ca_path", "ca"} {
 		if a, ok := body.Attributes[name]; ok {
-			if p := filePathArg(a.Expr, ctx); p != "" {
+			if p := im.pathAttr(rel, name, a.Expr, ctx); p != "" {
 				c.certDir = path.Dir(p)
 			}
 		}
 	}
 }
 
-// filePathArg is the path an attribute names: the argument of a file()
-// call, or the attribute's own string value.
-func filePathArg(e hclsyntax.Expression, ctx *hcl.EvalContext) string {
-	if call, ok := e.(*hclsyntax.FunctionCallExpr); ok && call.Name == "file" && len(call.Args) == 1 {
-		e = call.Args[0]
+// eval evaluates an expression of a cluster file with var.* (the vars
+// file's literals) and no functions: a function call or any other
+// reference is an error finding, never run.
+func (im *importer) eval(rel, name string, e hclsyntax.Expression, ctx *hcl.EvalContext) (cty.Value, bool) {
+	if im.notEvaluated(rel, name, e, true) {
+		return cty.NilVal, false
 	}
 	v, d := e.Value(ctx)
 	if d.HasErrors() {
+		im.errorf(rel, e.Range().Start.Line, "%s: %s", name, diagText(d))
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+// sshKeys reads the SSH keys attribute. Racker's form, a list of
+// file(pathexpand("~/.ssh/id_rsa.pub")), is recognized, not evaluated:
+// the import reads the named file itself, beneath the root, outside the
+// credential directories, and only if every line is a public key.
+func (im *importer) sshKeys(c *cluster, rel, name string, e hclsyntax.Expression, ctx *hcl.EvalContext) []string {
+	elems := []hclsyntax.Expression{e}
+	if t, ok := e.(*hclsyntax.TupleConsExpr); ok {
+		elems = t.Exprs
+	}
+	home := "/" + path.Dir(c.dir)
+	var keys []string
+	for _, x := range elems {
+		if p, ok := fileCallPath(x); ok {
+			k, err := im.readSSHKeys(home, c.dir, p)
+			if err != nil {
+				im.errorf(rel, x.Range().Start.Line, "%s: %v", name, err)
+				continue
+			}
+			keys = append(keys, k...)
+			continue
+		}
+		v, ok := im.eval(rel, name, x, ctx)
+		if !ok {
+			continue
+		}
+		if s, ok := ctyString(v); ok {
+			keys = append(keys, s)
+		} else if l, ok := ctyStrings(v); ok {
+			keys = append(keys, l...)
+		} else {
+			im.errorf(rel, x.Range().Start.Line, "%s: want strings (public keys)", name)
+		}
+	}
+	return keys
+}
+
+// pathAttr is the path an attribute names, without reading it: the P of
+// "P", pathexpand("P"), file("P") or file(pathexpand("P")), or a string of
+// var.* alone.
+func (im *importer) pathAttr(rel, name string, e hclsyntax.Expression, ctx *hcl.EvalContext) string {
+	if p, ok := fileCallPath(e); ok {
+		return p
+	}
+	if p, ok := pathLiteral(e); ok {
+		return p
+	}
+	v, ok := im.eval(rel, name, e, ctx)
+	if !ok {
 		return ""
 	}
 	s, _ := ctyString(v)
@@ -563,14 +654,14 @@ func (im *importer) readFlatcar(varsRel string) (*cluster, error) {
 	if c.domain == "" {
 		c.domain = sharedDomain(c.nodes)
 	}
-	ctx := im.evalCtx(vars, c.dir)
+	ctx := im.evalCtx(vars)
 	tfRel := path.Join(c.dir, "flatcar.tf")
 	src, err := im.read(tfRel)
 	if err != nil {
 		im.errorf(tfRel, 0, "not read (%v): SSH keys and install settings take rackctl's defaults", err)
 		return c, nil
 	}
-	f := im.parseHCL(tfRel, src, nil, false)
+	f := im.parseHCL(tfRel, src, false)
 	if f == nil {
 		return c, nil
 	}
@@ -582,7 +673,7 @@ func (im *importer) readFlatcar(varsRel string) (*cluster, error) {
 	}
 	if b := f.block("provider", "matchbox"); b != nil {
 		if a, ok := b.Body.Attributes["ca"]; ok {
-			if p := filePathArg(a.Expr, ctx); p != "" {
+			if p := im.pathAttr(tfRel, "ca", a.Expr, ctx); p != "" {
 				c.certDir = path.Dir(p)
 			}
 		}
@@ -804,7 +895,13 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 	sawPriv := false
 	want := fqdn(n.Name, c.domain)
 	for i, p := range paths {
-		rel := path.Join(c.dir, p)
+		// Racker's paths are cl/NAME.yaml: one that leaves the cluster
+		// directory (../../usr/share/oem/ipmi_password) is refused unread.
+		rel, err := localPath(c.dir, p)
+		if err != nil {
+			im.errorf(c.varsRel, c.clcLine, "clc_snippets[%q]: %v", n.fqdn, err)
+			continue
+		}
 		if n.fqdn != want && i < 2 {
 			suffix := []string{".yaml", "-custom.yaml"}[i]
 			im.renamedCLC[path.Join(c.dir, "cl", want+suffix)] = rel
@@ -814,7 +911,7 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 			if errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(p, "-custom.yaml") {
 				continue
 			}
-			im.errorf(rel, 0, "not read: %v", err)
+			im.readError(rel, err)
 			continue
 		}
 		d, err := parseCLC(src)

@@ -2,16 +2,16 @@ package racker
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/rackctl/rackctl/ipam"
@@ -42,8 +42,12 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 	rendered := map[string]bool{}
 	for _, f := range files {
 		rendered[f.Path] = true
-		old, err := os.ReadFile(filepath.Join(im.root, filepath.FromSlash(f.Path)))
+		old, err := im.read(f.Path)
 		exists := err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			im.readError(f.Path, err)
+			continue
+		}
 		want := f.Content
 		if f.Kind == render.Block {
 			want = render.MergeBlock(old, f.Content)
@@ -75,7 +79,7 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 	im.checkFlags(rack)
 	if rack.Provisioner == schema.Flatcar {
 		st := path.Join(im.layout.FlatcarDir, "terraform.tfstate")
-		if b, err := im.read(st); err == nil && bytes.Contains(b, []byte(provision.RackerModule)) {
+		if b, err := im.readFile(st, maxStateSize); err == nil && bytes.Contains(b, []byte(provision.RackerModule)) {
 			im.warnf(st, 0, "holds Racker's %s: the first apply stops before terraform and prints the `terraform state mv` commands that hand its matchbox objects to rackctl's module; run them in %s, then apply again", provision.RackerModule, im.layout.FlatcarDir)
 		}
 	}
@@ -84,7 +88,7 @@ func (im *importer) migration(rack *schema.Rack, st ipam.State) {
 	if rack.Provisioner == schema.Flatcar {
 		dir = im.layout.FlatcarDir
 	}
-	entries, _ := os.ReadDir(filepath.Join(im.root, filepath.FromSlash(path.Join(dir, "cl"))))
+	entries, _ := im.fs.ReadDir(path.Join(dir, "cl"))
 	for _, e := range entries {
 		p := path.Join(dir, "cl", e.Name())
 		if !e.IsDir() && !rendered[p] {
@@ -104,12 +108,24 @@ func (im *importer) checkFlags(rack *schema.Rack) {
 			// node's name into it and PXE-installs a node whose flag file
 			// holds anything else on its next config change.
 			if got := strings.TrimSuffix(string(b), "\n"); got != rack.FQDN(n) {
-				im.warnf(flag, 0, "node %s's flag file holds %q, not its name %s: the provisioner takes the node as not installed and PXE-installs it on its next config change; write the name into it if the node is installed", n.Name, got, rack.FQDN(n))
+				im.warnf(flag, 0, "node %s's flag file holds %s, not its name %s: the provisioner takes the node as not installed and PXE-installs it on its next config change; write the name into it if the node is installed", n.Name, flagContent(got), rack.FQDN(n))
 			}
 			continue
 		}
 		im.warnf(flag, 0, "node %s has no flag file: Racker has not installed it or a reprovision is pending; the first apply installs it (PXE boot, its disk is wiped). Create the file if the node is installed and must be kept", n.Name)
 	}
+}
+
+// flagContent shows what a flag file holds when it is a name (what it
+// should hold), and only its size otherwise: the import never echoes a
+// file's content it cannot vouch for.
+func flagContent(s string) string {
+	if len(s) <= 253 && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+	}) {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%d bytes that are not a host name", len(s))
 }
 
 func purpose(p string) string {
@@ -299,7 +315,7 @@ var semanticVars = map[string]bool{
 
 func varsValues(rel string, src []byte) map[string]cty.Value {
 	out := map[string]cty.Value{}
-	f, d := hclparse.NewParser().ParseHCL(src, rel)
+	f, d := parseHCLSafe(rel, src)
 	if d.HasErrors() {
 		return out
 	}
@@ -397,14 +413,19 @@ func (im *importer) dropEmptySnippets(dir string, v cty.Value) cty.Value {
 	for k, paths := range m {
 		var keep []cty.Value
 		for _, p := range paths {
+			rel, err := localPath(dir, p)
+			if err != nil { // reported by readCLC; never read
+				keep = append(keep, cty.StringVal(p))
+				continue
+			}
 			// A rendered -extra.yaml holds hand edits carried over from the
 			// node's other files: not a change of meaning.
 			if strings.HasSuffix(p, "-extra.yaml") {
-				if _, err := im.read(path.Join(dir, p)); err != nil {
+				if _, err := im.read(rel); err != nil {
 					continue
 				}
 			}
-			if !im.emptyCLC(path.Join(dir, p)) {
+			if !im.emptyCLC(rel) {
 				keep = append(keep, cty.StringVal(p))
 			}
 		}

@@ -34,8 +34,12 @@ func newImportRackerCmd(g *globals) *cobra.Command {
 and ~core/lokomotive or ~core/flatcar-container-linux under --root, and writes
 a rack.yaml plus the state directory's allocation.json that keep every current
 IP, name, public IP, SSH key and excluded node. Anything that does not add up
-is reported with file and line; import still writes what it can and exits 1.
-Review the report, then run 'rackctl plan' before the first apply.
+is reported with file and line, and an error among the findings writes
+nothing and exits 1: fix the Racker files (or their copy) and import again.
+Every read stays beneath --root and follows no symbolic link; functions in
+the HCL files (file(), …) are never evaluated but reported; the BMC
+credential files are never read. Review the report, then run 'rackctl plan'
+before the first apply.
 
 Here -o/--output names the rack.yaml to write (as kubectl's -o names a
 format elsewhere, the report's format is --report-format).`,
@@ -58,6 +62,17 @@ format elsewhere, the report's format is --report-format).`,
 			if err != nil {
 				return err
 			}
+			// A spec made from inputs that do not add up would be committed
+			// and applied as if they did: with an error, only the report.
+			if res.HasErrors() {
+				if err := printFindings(g, report, res.Findings); err != nil {
+					return err
+				}
+				if report != "json" {
+					fmt.Fprintf(g.stdout, "\nNothing written: %d errors above. Fix them in the Racker files under %s and run the import again.\n", countErrors(res.Findings), g.root)
+				}
+				return exitCodeError{exitError}
+			}
 			if err := atomicfile.Write(out, res.Spec, 0o644); err != nil {
 				return err
 			}
@@ -67,18 +82,11 @@ format elsewhere, the report's format is --report-format).`,
 			if err := ipam.SaveState(alloc, res.State); err != nil {
 				return err
 			}
-			if report == "json" {
-				if err := writeJSON(g.stdout, res.Findings); err != nil {
-					return err
-				}
-			} else {
-				for _, f := range res.Findings {
-					fmt.Fprintln(g.stdout, f)
-				}
-				fmt.Fprintf(g.stdout, "\nWrote %s and %s (%d findings). Next: rackctl plan -f %s --root %s\n", out, alloc, len(res.Findings), out, g.root)
+			if err := printFindings(g, report, res.Findings); err != nil {
+				return err
 			}
-			if res.HasErrors() {
-				return exitCodeError{exitError}
+			if report != "json" {
+				fmt.Fprintf(g.stdout, "\nWrote %s and %s (%d findings). Next: rackctl plan -f %s --root %s\n", out, alloc, len(res.Findings), out, g.root)
 			}
 			return nil
 		},
@@ -94,4 +102,24 @@ format elsewhere, the report's format is --report-format).`,
 	f.StringSliceVar(&mgmtMACs, "management-mac", nil, "MACs of the management node, dropped from nodes.csv; repeatable")
 	f.BoolVar(&force, "force", false, "overwrite an existing rack.yaml and allocation")
 	return cmd
+}
+
+func printFindings(g *globals, format string, fs []racker.Finding) error {
+	if format == "json" {
+		return writeJSON(g.stdout, fs)
+	}
+	for _, f := range fs {
+		fmt.Fprintln(g.stdout, f)
+	}
+	return nil
+}
+
+func countErrors(fs []racker.Finding) int {
+	n := 0
+	for _, f := range fs {
+		if f.Severity == racker.SeverityError {
+			n++
+		}
+	}
+	return n
 }

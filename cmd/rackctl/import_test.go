@@ -95,37 +95,115 @@ func TestImportRackerThenPlan(t *testing.T) {
 	}
 }
 
-// TestImportRackerInconsistent: inputs that don't add up are reported with
-// file and line; the spec and allocation are still written, exit 1.
-func TestImportRackerInconsistent(t *testing.T) {
-	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS("../../racker/testdata/lokomotive")); err != nil {
-		t.Fatal(err)
-	}
-	vars := filepath.Join(root, "home/core/lokomotive/lokocfg.vars")
-	b, err := os.ReadFile(vars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	misaligned := strings.Replace(string(b), `"lokomotive-worker-3.k8s.localdomain", ]`, `]`, 1)
-	if misaligned == string(b) {
-		t.Fatal("fixture changed: worker_names entry not found")
-	}
-	if err := os.WriteFile(vars, []byte(misaligned), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spec := filepath.Join(root, "rack.yaml")
-	r := cli(t, "import", "racker", "--root", root, "-o", spec, "--management-mac", "00:25:90:00:00:01")
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	want := "home/core/lokomotive/lokocfg.vars:5: error: worker_macs has 3 entries but worker_names (line 7) has 2"
-	if !strings.Contains(r.stdout, want) {
-		t.Errorf("report lacks %q:\n%s", want, r.stdout)
-	}
-	for _, f := range []string{spec, filepath.Join(root, "var/lib/rackctl/allocation.json")} {
-		if _, err := os.Stat(f); err != nil {
-			t.Errorf("not written despite the errors: %v", err)
+// TestImportRackerFailedWritesNothing: a Racker tree whose import has
+// error findings — inputs that do not add up, a file() call reaching for
+// the BMC password, a linked cl/ file, a nesting bomb, a linked cluster
+// directory — is reported with file:line on stdout and exits 1, and
+// neither rack.yaml nor the allocation nor the state directory is
+// written; the password is nowhere in the output.
+func TestImportRackerFailedWritesNothing(t *testing.T) {
+	const secret = "S3cr3t-BMC-pw-4711"
+	const dir = "home/core/lokomotive/"
+	replace := func(rel, old, new string) func(t *testing.T, root string) {
+		return func(t *testing.T, root string) {
+			p := filepath.Join(root, rel)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := strings.Replace(string(b), old, new, 1)
+			if s == string(b) {
+				t.Fatalf("fixture changed: %q not in %s", old, rel)
+			}
+			if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
+	}
+	for name, tc := range map[string]struct {
+		plant func(t *testing.T, root string)
+		// want is in stdout (a finding) or, for an input import cannot
+		// start from, in stderr.
+		want, wantErr string
+	}{
+		"inconsistent": {
+			plant: replace(dir+"lokocfg.vars", `"lokomotive-worker-3.k8s.localdomain", ]`, `]`),
+			want:  dir + "lokocfg.vars:5: error: worker_macs has 3 entries but worker_names (line 7) has 2",
+		},
+		"file() in the vars file": {
+			plant: replace(dir+"lokocfg.vars", `pxe_commands = "/opt/racker/bootstrap/pxe-boot.sh $mac $domain"`, `pxe_commands = file("/usr/share/oem/ipmi_password")`),
+			want:  dir + "lokocfg.vars:37: error: pxe_commands: function call file(...) is not evaluated; replace it with its value",
+		},
+		"file() for the SSH keys": {
+			plant: replace(dir+"baremetal.lokocfg", `file(pathexpand("~/.ssh/id_rsa.pub"))`, `file(pathexpand("/usr/share/oem/ipmi_password"))`),
+			want:  dir + `baremetal.lokocfg:3: error: ssh_pubkeys: path "/usr/share/oem/ipmi_password" is in a directory of credentials`,
+		},
+		"linked cl/ file": {
+			plant: func(t *testing.T, root string) {
+				p := filepath.Join(root, dir+"cl/lokomotive-worker-0.k8s.localdomain.yaml")
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink("../../../../usr/share/oem/ipmi_password", p); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "cl/lokomotive-worker-0.k8s.localdomain.yaml is a symbolic link",
+		},
+		"nesting bomb": {
+			plant: replace(dir+"lokocfg.vars", "pxe_commands =", "x = "+strings.Repeat("{", 300000)+strings.Repeat("}", 300000)+"\npxe_commands ="),
+			want:  dir + "lokocfg.vars:37: error: nested too deeply",
+		},
+		"linked cluster directory": {
+			plant: func(t *testing.T, root string) {
+				if err := os.Rename(filepath.Join(root, dir), filepath.Join(root, "home/core/elsewhere")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink("elsewhere", filepath.Join(root, "home/core/lokomotive")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "home/core/lokomotive is a symbolic link",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := os.CopyFS(root, os.DirFS("../../racker/testdata/lokomotive")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "usr/share/oem/ipmi_password"), []byte(secret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tc.plant(t, root)
+			spec := filepath.Join(root, "rack.yaml")
+			r := cli(t, "import", "racker", "--root", root, "-o", spec, "--management-mac", "00:25:90:00:00:01")
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if tc.want != "" && (!strings.Contains(r.stdout, tc.want) || !strings.Contains(r.stdout, "Nothing written")) {
+				t.Errorf("report lacks %q or \"Nothing written\":\n%s", tc.want, r.stdout)
+			}
+			if tc.wantErr != "" && !strings.Contains(r.stderr, tc.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.wantErr, r.stderr)
+			}
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("the BMC password is in the output:\n%s%s", r.stdout, r.stderr)
+			}
+			for _, f := range []string{spec, filepath.Join(root, "var/lib/rackctl")} {
+				if _, err := os.Lstat(f); err == nil {
+					t.Errorf("%s written by a failed import", f)
+				}
+			}
+			// The JSON report carries the same findings, and still nothing is written.
+			if tc.want != "" {
+				r := cli(t, "import", "racker", "--root", root, "-o", spec, "--management-mac", "00:25:90:00:00:01", "--report-format", "json")
+				if r.code != 1 || !json.Valid([]byte(r.stdout)) || strings.Contains(r.stdout, secret) {
+					t.Errorf("--report-format json: exit %d\n%s", r.code, r.stdout)
+				}
+				if _, err := os.Lstat(spec); err == nil {
+					t.Errorf("%s written by a failed import (json report)", spec)
+				}
+			}
+		})
 	}
 }
