@@ -100,8 +100,8 @@ type NodeResult struct {
 	// RolledBack: phase 1 failed on this BMC after its new slot was
 	// touched, and the slot was disabled again (read back).
 	RolledBack bool   `json:"rolledBack,omitempty"`
-	Note    string `json:"note,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Note       string `json:"note,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 type applier struct {
