@@ -88,8 +88,14 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	if got, _ := os.ReadFile(pwFile); string(got) != oldPW+"\n" {
 		t.Error("password file changed although a BMC failed")
 	}
-	if r := run("status", "-o", "json"); r.code != 0 || strings.Count(r.stdout, `"bmcReached": true`) != 7 {
-		t.Errorf("status on the old credentials after the failed rotation: exit %d\n%s", r.code, r.stdout)
+	var st rackStatus
+	if r := run("status", "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Nodes) != 8 {
+		t.Fatalf("status on the old credentials after the failed rotation: exit %d, %d nodes\n%s", r.code, len(st.Nodes), r.stdout)
+	}
+	for i, n := range st.Nodes {
+		if n.BMCReached != (i != dead) {
+			t.Errorf("status on the old credentials after the failed rotation: %s reached %v (%s)", n.Name, n.BMCReached, n.BMCError)
+		}
 	}
 
 	if err := rack.StartAgain(t.Context(), dead); err != nil {
