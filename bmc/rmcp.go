@@ -308,10 +308,23 @@ func (s *rmcpSession) command(ctx context.Context, netfn, cmd byte, data []byte)
 		return nil, err
 	}
 	if resp[0] != 0 {
-		return nil, fmt.Errorf("%w: netfn 0x%02x cmd 0x%02x: completion code 0x%02x", ErrCommand, netfn, cmd, resp[0])
+		return nil, &CompletionError{NetFn: netfn, Cmd: cmd, Code: resp[0]}
 	}
 	return resp[1:], nil
 }
+
+// CompletionError is a command the BMC answered with a non-zero
+// completion code; it matches ErrCommand. Callers that give some codes a
+// meaning of their own (Set User Password's 0x80/0x81) read Code.
+type CompletionError struct {
+	NetFn, Cmd, Code byte
+}
+
+func (e *CompletionError) Error() string {
+	return fmt.Sprintf("%v: netfn 0x%02x cmd 0x%02x: completion code 0x%02x", ErrCommand, e.NetFn, e.Cmd, e.Code)
+}
+
+func (e *CompletionError) Is(target error) bool { return target == ErrCommand }
 
 func checksum(b []byte) byte {
 	var s byte

@@ -1,15 +1,91 @@
 package bmc
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Primitives for user management (credential rotation). bmclib's ipmitool
-// provider cannot create or change IPMI users, so these run ipmitool
-// through the package's exec helper. They are not retried.
+// provider cannot create or change IPMI users. The name and the password
+// are written as bytes in IPMI messages of the pure-Go RMCP+ client: no
+// ipmitool command line, `exec` file or shell ever parses them, so no
+// character ('#', quotes, spaces, ';') can cut or change what is set.
+// None of these calls is retried.
+
+// Password sizes of IPMI 2.0 Set User Password (22.30): the IPMI 1.5 form
+// carries 16 bytes, the IPMI 2.0 form 20. A BMC without 20-byte passwords
+// may refuse the longer form, or (ipmi_sim) silently keep 16 bytes of it.
+const (
+	PasswordSize16 = 16
+	PasswordSize20 = 20
+)
+
+// ErrUserMismatch: what the BMC holds for a user after a write is not
+// what was written (name read back differs, or the BMC's password test
+// fails for the password just set).
+var ErrUserMismatch = errors.New("user account read-back mismatch")
+
+// PasswordError says why a password cannot become a BMC password and
+// where in it. It never holds the password or a character of it.
+type PasswordError struct {
+	// File, when set, is the file the password was read from.
+	File string
+	// Line and Col are the 1-based position of the offending character
+	// (Col counts characters); Offset is its byte offset.
+	Line, Col, Offset int
+	Reason            string
+}
+
+func (e *PasswordError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Reason)
+	}
+	return fmt.Sprintf("password, line %d column %d: %s", e.Line, e.Col, e.Reason)
+}
+
+// CheckPassword checks that password can be set on a BMC and then kept in
+// rackctl's credential files: 1 to 20 bytes, and none of the characters
+// that the files' reader (ReadCredentials: one value per file) refuses or
+// that would make the file more than one line: control characters
+// (C0, DEL, C1), line and paragraph separators, quotes and backslashes.
+// Everything else, '#', spaces, ';' and non-ASCII included, is carried
+// byte for byte. The error is a *PasswordError.
+func CheckPassword(password string) error {
+	if password == "" {
+		return &PasswordError{Line: 1, Col: 1, Reason: "the password is empty"}
+	}
+	col := 0
+	for off := 0; off < len(password); {
+		r, size := utf8.DecodeRuneInString(password[off:])
+		col++
+		what := ""
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			what = "a control character"
+		case r == '\u2028' || r == '\u2029':
+			what = "a line or paragraph separator"
+		case r == '"' || r == '\'':
+			what = "a quote"
+		case r == '\\':
+			what = "a backslash"
+		}
+		if what != "" {
+			return &PasswordError{Line: 1, Col: col, Offset: off,
+				Reason: what + " is not allowed in a BMC password (rackctl's credential files hold one line without quotes, backslashes or control characters): choose another password"}
+		}
+		if off+size > PasswordSize20 {
+			return &PasswordError{Line: 1, Col: col, Offset: off,
+				Reason: fmt.Sprintf("the password is %d bytes long, IPMI 2.0 allows at most %d (%d on BMCs without IPMI 2.0 passwords); this character ends past byte %d (characters outside ASCII take 2 to 4 bytes)",
+					len(password), PasswordSize20, PasswordSize16, PasswordSize20)}
+		}
+		off += size
+	}
+	return nil
+}
 
 func checkSlot(slot int) error {
 	if slot < 2 || slot > 63 {
@@ -18,54 +94,92 @@ func checkSlot(slot int) error {
 	return nil
 }
 
-// SetUser sets the name and the password of user slot (2..63). The
-// password is passed in a 0600 command file read by `ipmitool exec`, never
-// on a command line.
+// passwordForm returns the Set User Password user-ID byte and the padded
+// password: the 16-byte form when the password fits, else the 20-byte
+// form (bit 7 of the user-ID byte).
+func passwordForm(slot int, password string) (byte, []byte) {
+	if len(password) <= PasswordSize16 {
+		return byte(slot), padded(password, PasswordSize16)
+	}
+	return 0x80 | byte(slot), padded(password, PasswordSize20)
+}
+
+func padded(s string, n int) []byte {
+	b := make([]byte, n)
+	copy(b, s)
+	return b
+}
+
+// Set User Password operations (IPMI 2.0, 22.30).
+const (
+	pwSet  = 0x02
+	pwTest = 0x03
+)
+
+// SetUser sets the name and the password of user slot (2..63) in one
+// administrator session, then proves both: the name is read back (Get
+// User Name) and the BMC's password test (operation 0x03) is asked
+// whether it holds exactly the bytes given. A difference is an error
+// matching ErrUserMismatch. The password must pass CheckPassword; 17 to
+// 20 bytes use the IPMI 2.0 20-byte form. A BMC that answers the test
+// without comparing (ipmi_sim accepts any password) is caught by the
+// caller's login with the new credentials (TestLogin), which is the proof
+// that counts.
 func (c *Client) SetUser(ctx context.Context, t Target, slot int, creds Credentials) error {
 	action := fmt.Sprintf("set user %d", slot)
 	if err := checkSlot(slot); err != nil {
+		return wrap(t.Node, action, err)
+	}
+	if err := CheckPassword(creds.Password); err != nil {
 		return wrap(t.Node, action, err)
 	}
 	if err := creds.Validate(); err != nil {
 		return wrap(t.Node, action, err)
 	}
 	return c.once(ctx, t, action, func(ctx context.Context, cn *conn) error {
-		if _, err := cn.run.run(ctx, "user", "set", "name", strconv.Itoa(slot), creds.User); err != nil {
-			return fmt.Errorf("set name: %w", err)
+		s, err := dialRMCP(ctx, cn.host, cn.port, cn.creds, privAdmin)
+		if err != nil {
+			return err
 		}
-		size := "16"
-		if len(creds.Password) > 16 {
-			size = "20"
-		}
-		line := fmt.Sprintf("user set password %d \"%s\" %s\n", slot, creds.Password, size)
-		if err := execFile(ctx, cn.run, line); err != nil {
-			return fmt.Errorf("set password: %w", err)
-		}
-		return nil
+		defer s.close(ctx)
+		return setAccount(ctx, s, slot, creds)
 	})
 }
 
-// execFile writes line to a private temporary file and runs it with
-// `ipmitool exec`, so that secrets in line never reach an argv.
-func execFile(ctx context.Context, r ipmitoolRun, line string) error {
-	f, err := os.CreateTemp("", "rackctl-ipmi-*.cmd") // mode 0600
+func setAccount(ctx context.Context, s *rmcpSession, slot int, creds Credentials) error {
+	name := padded(creds.User, 16)
+	if _, err := s.command(ctx, 0x06, 0x45, append([]byte{byte(slot)}, name...)); err != nil {
+		return fmt.Errorf("set name: %w", err)
+	}
+	got, err := s.command(ctx, 0x06, 0x46, []byte{byte(slot)})
 	if err != nil {
-		return fmt.Errorf("command file: %w", err)
+		return fmt.Errorf("read the name back: %w", err)
 	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("command file: %w", err)
+	if len(got) < 16 || !bytes.Equal(got[:16], name) {
+		return fmt.Errorf("%w: user %d: name read back %q, set %q", ErrUserMismatch, slot, bytes.TrimRight(got, "\x00"), creds.User)
 	}
-	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		return fmt.Errorf("command file: %w", err)
+	id, pw := passwordForm(slot, creds.Password)
+	form := fmt.Sprintf("%d-byte form", len(pw))
+	if _, err := s.command(ctx, 0x06, 0x47, append([]byte{id, pwSet}, pw...)); err != nil {
+		err = fmt.Errorf("set password (%s): %w", form, err)
+		if len(pw) == PasswordSize20 && errors.Is(err, ErrCommand) {
+			err = fmt.Errorf("%w; the BMC may take only %d-byte passwords: choose a password of at most %d bytes", err, PasswordSize16, PasswordSize16)
+		}
+		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("command file: %w", err)
+	if _, err := s.command(ctx, 0x06, 0x47, append([]byte{id, pwTest}, pw...)); err != nil {
+		var ce *CompletionError
+		if errors.As(err, &ce) {
+			switch ce.Code {
+			case 0x80:
+				return fmt.Errorf("%w: user %d: the BMC's password test fails for the password just set", ErrUserMismatch, slot)
+			case 0x81:
+				return fmt.Errorf("%w: user %d: the BMC did not store the password in the %s", ErrUserMismatch, slot, form)
+			}
+		}
+		return fmt.Errorf("test the password: %w", err)
 	}
-	_, err = r.run(ctx, "exec", f.Name())
-	return err
+	return nil
 }
 
 // EnableUser enables user slot.

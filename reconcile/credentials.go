@@ -259,6 +259,9 @@ func (e *CredentialsExecutor) Apply(ctx context.Context, c Change) error {
 			}
 			switch n.Status {
 			case rotate.StatusFailed:
+				if n.RolledBack {
+					return fmt.Errorf("credentials %s: %s; new user %d disabled again, nothing switched", c.Node, n.Error, n.Slot)
+				}
 				return fmt.Errorf("credentials %s: user %d, %s: %s", c.Node, n.Slot, n.Phase, n.Error)
 			case rotate.StatusWaiting:
 				return fmt.Errorf("credentials %s: new account ready in slot %d, but another BMC failed: %w", c.Node, n.Slot, rotate.ErrNotSwitched)

@@ -53,7 +53,7 @@ func (f *fakeRotator) ApplyRotation(ctx context.Context, targets []bmc.Target, p
 		if f.failNode != "" {
 			n.Phase, n.Status = rotate.PhaseVerified, rotate.StatusWaiting
 			if t.Node == f.failNode {
-				n.Phase, n.Status, n.Error = rotate.PhasePending, rotate.StatusFailed, "bmc unreachable"
+				n.Phase, n.Status, n.Error, n.RolledBack = rotate.PhasePending, rotate.StatusFailed, "new account does not log in", true
 			}
 		}
 		rep.Nodes = append(rep.Nodes, n)
@@ -186,6 +186,15 @@ func TestRotationFailureSwitchesNothing(t *testing.T) {
 	res, err := applyWith(e, p, rot, nil)
 	if !errors.Is(err, rotate.ErrNotSwitched) || res.Outcome != OutcomeFailed || len(res.Failed) != 4 {
 		t.Fatalf("err %v, outcome %s, failed %d", err, res.Outcome, len(res.Failed))
+	}
+	var node1 string
+	for _, f := range res.Failed {
+		if f.Change.Address == "credentials:node-1" && f.Err != nil {
+			node1 = f.Err.Error()
+		}
+	}
+	if !strings.Contains(node1, "new account does not log in; new user 3 disabled again, nothing switched") {
+		t.Errorf("node-1's failure %q does not say its new slot was rolled back", node1)
 	}
 	if rot.applies != 1 {
 		t.Fatalf("rotate applied %d times", rot.applies)

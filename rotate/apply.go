@@ -95,10 +95,13 @@ type NodeResult struct {
 	Status Status `json:"status"`
 	// Created: the account was written (name, password, enable, privilege)
 	// in this run. Resumed: earlier progress was proven and kept.
-	Created bool   `json:"created,omitempty"`
-	Resumed bool   `json:"resumed,omitempty"`
-	Note    string `json:"note,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Created bool `json:"created,omitempty"`
+	Resumed bool `json:"resumed,omitempty"`
+	// RolledBack: phase 1 failed on this BMC after its new slot was
+	// touched, and the slot was disabled again (read back).
+	RolledBack bool   `json:"rolledBack,omitempty"`
+	Note       string `json:"note,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 type applier struct {
@@ -258,6 +261,23 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 	if s.Error != "" {
 		return fail(fmt.Errorf("not planned: %s", s.Error))
 	}
+	// From the first write on, a failure must not leave the new slot
+	// enabled: it may hold a half-written name or password (or one that
+	// does not log in), and it has ADMINISTRATOR. Nothing is switched, so
+	// disabling it loses nothing; a rerun writes it again.
+	rollback := func(cause error) NodeResult {
+		if err := a.rollback(ctx, t, s.Slot); err != nil {
+			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: rackctl ipmi %s user disable %d)",
+				cause, s.Slot, err, s.Node, s.Slot)
+		} else {
+			r.RolledBack, r.Phase = true, PhasePending
+			r.Note = fmt.Sprintf("new user %d disabled again (rolled back)", s.Slot)
+			if jerr := a.j.update(s.Node, func(n *NodeState) { n.Phase = PhasePending }); jerr != nil {
+				cause = fmt.Errorf("%w; %v", cause, jerr)
+			}
+		}
+		return fail(cause)
+	}
 	if s.From.AtLeast(PhaseVerified) {
 		r.Resumed = true
 		r.Status = StatusVerifying
@@ -273,23 +293,30 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 			r.Status = StatusActing
 		case StatusActing:
 			if err := a.createAccount(ctx, t, s.Slot); err != nil {
-				return fail(err)
+				return rollback(err)
 			}
 			r.Created, r.Phase = true, PhaseCreated
 			if err := a.j.update(s.Node, func(n *NodeState) { n.Phase, n.Error = PhaseCreated, "" }); err != nil {
-				return fail(err)
+				return rollback(err)
 			}
 			r.Status = StatusVerifying
 		case StatusVerifying:
+			// The proof that counts: a real RMCP+ session keyed by every
+			// byte of the password given, at ADMINISTRATOR.
 			a.progress(s.Node, "test login as "+a.req.New.User)
 			if err := a.c.TestLogin(ctx, t, a.req.New); err != nil {
-				return fail(fmt.Errorf("new account does not log in: %w", err))
+				err = fmt.Errorf("new account does not log in: %w", err)
+				if len(a.req.New.Password) > bmc.PasswordSize16 && errors.Is(err, bmc.ErrAuth) {
+					err = fmt.Errorf("%w (the password is %d bytes: a BMC without IPMI 2.0 20-byte passwords keeps only %d; choose a password of at most %d bytes)",
+						err, len(a.req.New.Password), bmc.PasswordSize16, bmc.PasswordSize16)
+				}
+				return rollback(err)
 			}
 			r.Phase = PhaseVerified
 			if err := a.j.update(s.Node, func(n *NodeState) {
 				n.Slot, n.OldSlot, n.Phase, n.Error = s.Slot, s.OldSlot, PhaseVerified, ""
 			}); err != nil {
-				return fail(err)
+				return rollback(err)
 			}
 			r.Status = StatusDone
 		default:
@@ -298,8 +325,31 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 	}
 }
 
-// createAccount writes the new account into slot: name and password (the
-// password through bmc's 0600 command file, never an argv), enable, and
+// rollback disables the new slot as the old user and reads the user list
+// back: the slot must not be enabled. It runs even when ctx was cancelled
+// (an interrupted write is the case it is for), bounded by the client's
+// timeout per call.
+func (a *applier) rollback(ctx context.Context, t bmc.Target, slot int) error {
+	ctx = context.WithoutCancel(ctx)
+	a.progress(t.Node, fmt.Sprintf("roll back: disable new user %d", slot))
+	t.Credentials = a.req.Old
+	if err := a.c.DisableUser(ctx, t, slot); err != nil {
+		return err
+	}
+	users, err := a.c.Users(ctx, t)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.ID == slot && u.Enabled {
+			return fmt.Errorf("bmc %s: user %d still enabled after disabling it", t.Node, slot)
+		}
+	}
+	return nil
+}
+
+// createAccount writes the new account into slot: name and password (as
+// bytes in RMCP+ messages, read back and tested by the BMC), enable, and
 // ADMINISTRATOR with IPMI messaging on the LAN channel.
 func (a *applier) createAccount(ctx context.Context, t bmc.Target, slot int) error {
 	a.progress(t.Node, fmt.Sprintf("set user %d name %q and password", slot, a.req.New.User))

@@ -13,12 +13,16 @@
 //
 // Apply then runs two phases:
 //
-//  1. On every BMC: set the new name and password (bmc.SetUser: the
-//     password goes through a 0600 `ipmitool exec` file, never an argv),
+//  1. On every BMC: set the new name and password (bmc.SetUser: one
+//     RMCP+ administrator session carrying both as bytes, so no parser
+//     sees them; the name is read back and the BMC's password test run),
 //     `user enable N`, `channel setaccess 1 N callin=on ipmi=on link=off
 //     privilege=4`, and prove it with a session as the new user
-//     (bmc.TestLogin). A BMC proven by an earlier apply is only logged in
-//     to again, not rewritten.
+//     (bmc.TestLogin), the proof that counts. Any failure from the first
+//     write on disables the new slot again and reads the user list back
+//     (rollback): no half-made or unproven ADMINISTRATOR account stays
+//     enabled. A BMC proven by an earlier apply is only logged in to
+//     again, not rewritten.
 //  2. Only when every BMC passed phase 1: copy rackctl's credential files
 //     (bmc.userFile, bmc.passwordFile) to <file>.old (0600), replace them
 //     atomically (0600) with the new user and password, then, as the new
@@ -31,8 +35,18 @@
 //     disabled and the report notes it.
 //
 // A BMC failing phase 1 leaves every BMC and rackctl on the old
-// credentials (the BMCs that passed keep the new account, unused) and
-// Apply returns a *FailedError matching ErrNotSwitched that names it.
+// credentials (its new slot disabled; the BMCs that passed keep the new,
+// proven account, unused) and Apply returns a *FailedError matching
+// ErrNotSwitched that names it.
+//
+// # Passwords
+//
+// The new password is checked before any BMC is touched
+// (bmc.CheckPassword): 1 to 20 bytes (17 to 20 go in the IPMI 2.0 20-byte
+// form), no control characters, line separators, quotes or backslashes
+// (rackctl's credential files, one value per file, refuse them). A refusal
+// names file:line:col and never the password. Everything else ('#',
+// spaces, ';', non-ASCII) is set byte for byte.
 //
 // # State and "done"
 //
@@ -60,6 +74,8 @@
 // ipmi_sim (OpenIPMI 2.0.33) has 63 user slots, keeps user changes in its
 // state directory across restarts, reports enable status through the
 // IPMI-messaging bit (which `user disable` clears), refuses sessions of a
-// disabled user, and cannot log in a 20-byte password over RMCP+: such a
-// rotation fails phase 1 there and so switches nothing.
+// disabled user, accepts the 20-byte password form but keeps only 16 bytes
+// of it, and answers the password test with success whatever it is given.
+// A rotation to a 17–20 byte password therefore fails its login proof
+// there, rolls back and switches nothing.
 package rotate

@@ -3,11 +3,13 @@ package rotate
 import (
 	"errors"
 	"fmt"
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
 // CredentialFiles are rackctl's credential files (the spec's
@@ -22,7 +24,10 @@ type CredentialFiles struct {
 const BackupSuffix = ".old"
 
 // ReadPassword reads a password file (bmc.rotate.passwordFile): its whole
-// content with one trailing newline (and carriage return) trimmed.
+// content with one trailing newline (and carriage return) trimmed. A
+// password the BMCs or rackctl's credential files cannot carry
+// (bmc.CheckPassword) is refused with a *bmc.PasswordError naming the
+// file, line and column, never the password.
 func ReadPassword(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -30,8 +35,12 @@ func ReadPassword(path string) (string, error) {
 	}
 	s := strings.TrimSuffix(string(data), "\n")
 	s = strings.TrimSuffix(s, "\r")
-	if s == "" {
-		return "", fmt.Errorf("password file %s is empty", path)
+	if err := bmc.CheckPassword(s); err != nil {
+		var pe *bmc.PasswordError
+		if errors.As(err, &pe) {
+			pe.File = path
+		}
+		return "", err
 	}
 	return s, nil
 }

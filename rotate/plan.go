@@ -29,6 +29,9 @@ type Request struct {
 }
 
 func (r Request) check() error {
+	if err := bmc.CheckPassword(r.New.Password); err != nil {
+		return fmt.Errorf("new credentials: %w", err)
+	}
 	if err := r.New.Validate(); err != nil {
 		return fmt.Errorf("new credentials: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/rotate"
 	"github.com/rackctl/rackctl/watch"
 )
 
@@ -33,7 +34,7 @@ import (
 const (
 	day2Servers = 5 // node-0..node-3 at first; server 4 joins in step 6
 	day2OldPW   = "day2-old-s3cret"
-	day2NewPW   = "day2-new-s3cret"
+	day2NewPW   = "day2#new s3cr;t" // what a parser would cut: the BMCs must hold it whole
 	day2NewUser = "admin2"
 	day2TFVars  = "home/core/flatcar-container-linux/terraform.tfvars"
 	day2Hosts   = "etc/hosts"
@@ -781,34 +782,46 @@ func TestE2EDay2(t *testing.T) {
 			must(t, os.WriteFile(pw, []byte(day2NewPW+"\n"), 0o600))
 			d.rotate = true
 			c := d.commit("Rotate the BMC account to admin2")
-			d.watchOnce("bmc.rotate committed", 0)
+			// watch alone carries the rotation out (the plan's credentials
+			// layer): nothing else runs in this step before the checks, so
+			// a watch that does not rotate fails here.
+			r := d.watchOnce("bmc.rotate committed", 0)
+			if ev := d.event(c); ev.Outcome != watch.OutcomeApplied {
+				t.Fatalf("rotation commit: event %s %q, want applied", ev.Outcome, ev.Reason)
+			}
 			userFile := filepath.Join(d.root, "usr/share/oem/ipmi_user")
-			if u, _ := os.ReadFile(userFile); string(u) == day2NewUser+"\n" {
-				// The plan's credentials layer rotated every BMC.
-				t.Logf("bmc.rotate carried out by watch (the plan's credentials layer)")
-				if ev := d.event(c); ev.Outcome != watch.OutcomeApplied {
-					t.Errorf("rotation commit: event %s %q", ev.Outcome, ev.Reason)
-				}
-				if r := d.watchOnce("bmc.rotate, again", 0); !strings.Contains(r.stdout, ": unchanged") {
-					t.Errorf("a finished rotation still plans changes:\n%s", lastLines(r.stdout, 20))
-				}
-			} else {
-				// No credentials layer in the plan: the runbook's command.
-				t.Logf("bmc.rotate carried out by rackctl rotate-credentials")
-				r := cli(t, "rotate-credentials", "--auto-approve", "-f", d.spec, "--root", d.root)
-				d.outputs = append(d.outputs, r.stdout, r.stderr)
-				if r.code != 0 || !strings.Contains(r.stdout, "complete") {
-					t.Fatalf("rotate-credentials: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			pwFile := filepath.Join(d.root, "usr/share/oem/ipmi_password")
+			if u, _ := os.ReadFile(userFile); string(u) != day2NewUser+"\n" {
+				t.Fatalf("watch did not rotate: user file holds %q\nstdout (end):\n%s", u, lastLines(r.stdout, 30))
+			}
+			if p, _ := os.ReadFile(pwFile); string(p) != day2NewPW+"\n" {
+				t.Error("watch did not switch the password file to the new password")
+			}
+			for _, p := range []string{userFile, pwFile, pwFile + rotate.BackupSuffix} {
+				if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s after the rotation: %v %v, want mode 0600", p, fi, err)
 				}
 			}
+			st, err := rotate.LoadState(d.stateDir)
+			if err != nil || st == nil || st.User != day2NewUser || !st.Switched || !st.Complete || len(st.Nodes) != len(d.nodes) {
+				t.Fatalf("rotation state after watch: %+v (%v), want complete on %d BMCs", st, err, len(d.nodes))
+			}
+			for _, n := range d.nodes {
+				if ns := st.Nodes[n.name]; ns.Phase != rotate.PhaseOldDisabled {
+					t.Errorf("%s: rotation phase %s after watch, want %s", n.name, ns.Phase, rotate.PhaseOldDisabled)
+				}
+				if !strings.Contains(r.stdout+r.stderr, "credentials: "+n.name+": test login as "+day2NewUser) {
+					t.Errorf("watch's output shows no login proof for %s", n.name)
+				}
+			}
+			if r := d.watchOnce("bmc.rotate, again", 0); !strings.Contains(r.stdout, ": unchanged") {
+				t.Errorf("a finished rotation still plans changes:\n%s", lastLines(r.stdout, 20))
+			}
 			// rotate-credentials agrees that nothing is left to do.
-			r := cli(t, "rotate-credentials", "--dry-run", "-f", d.spec, "--root", d.root)
+			r = cli(t, "rotate-credentials", "--dry-run", "-f", d.spec, "--root", d.root)
 			d.outputs = append(d.outputs, r.stdout, r.stderr)
 			if r.code != 0 || !strings.Contains(r.stdout, "No changes") {
 				t.Errorf("rotate-credentials --dry-run after the rotation: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-			}
-			if u, _ := os.ReadFile(userFile); string(u) != day2NewUser+"\n" {
-				t.Errorf("user file holds %q after the rotation", u)
 			}
 			d.checkStatusAll(d.status(""))
 			d.rotate = false
@@ -822,9 +835,8 @@ func TestE2EDay2(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(old, "usr/share/oem/ipmi_user"), []byte("admin\n"), 0o600))
 			must(t, os.WriteFile(filepath.Join(old, "usr/share/oem/ipmi_password"), []byte(day2OldPW+"\n"), 0o600))
 			r = cli(t, "status", "-o", "json", "-f", d.spec, "--root", old, "--timeout", "3s")
-			if n := strings.Count(r.stdout, `"bmcReached": true`); n != 0 {
-				t.Errorf("the old account still logs in to %d BMCs", n)
-			}
+			d.outputs = append(d.outputs, r.stdout, r.stderr)
+			checkOldLoginRefused(t, r, len(d.nodes))
 			d.checkStatusAll(d.status(""))
 		}},
 		{"8_invalid_spec_rejected_rack_unchanged", func(t *testing.T) {

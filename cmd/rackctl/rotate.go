@@ -25,11 +25,18 @@ takes), asks for confirmation (unless --auto-approve), then:
      with the new account (the old content kept as <file>.old, 0600) and
      disables the old account (deleteOld: clears its name too).
 
-A BMC that fails step 1 leaves everything on the old credentials; rerun to
-resume (progress is kept in <state-dir>/rotation.json, no secrets). When a
-run reports the rotation complete, drop bmc.rotate from rack.yaml: the
-credential files already hold the new account. Passwords are never in an
-argv, a log line or the output.`,
+A BMC that fails step 1 after its new account was written has that account
+disabled again (rollback) and leaves everything on the old credentials;
+rerun to resume (progress is kept in <state-dir>/rotation.json, no
+secrets). When a run reports the rotation complete, drop bmc.rotate from
+rack.yaml: the credential files already hold the new account.
+
+The new password is 1 to 20 bytes (17 to 20 need BMCs with IPMI 2.0
+20-byte passwords; others fail the login proof and switch nothing) without
+control characters, quotes or backslashes; anything else, '#', spaces and
+non-ASCII included, is set byte for byte over RMCP+. A refused password is
+reported as file:line:col. Passwords are never in an argv, a log line or
+the output.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			env, err := g.loadEnv()

@@ -15,7 +15,9 @@ import (
 func TestRotateCredentialsCLI(t *testing.T) {
 	const (
 		oldPW = "old-cli-s3cret"
-		newPW = "new-cli-s3cret2"
+		// '#' started a comment where the password once went (ipmitool's
+		// exec file); spaces and ';' split commands.
+		newPW = "new#cli s3c;ret"
 		dead  = 3
 	)
 	rack := simrack.StartT(t, simrack.Options{N: 8, Password: oldPW})
@@ -42,6 +44,33 @@ func TestRotateCredentialsCLI(t *testing.T) {
 		return r
 	}
 
+	// Racker leaves the credential files world-readable; the switch
+	// writes them 0600.
+	for _, p := range []string{userFile, pwFile} {
+		must(t, os.Chmod(p, 0o644))
+	}
+
+	// A password the BMCs cannot carry is refused with its position
+	// before any BMC or file is touched.
+	newPWFile := filepath.Join(root, "etc/rackctl/ipmi_password.new")
+	os.WriteFile(newPWFile, []byte("0123456789abcdefghijk\n"), 0o600) // 21 bytes
+	for _, args := range [][]string{{"rotate-credentials", "--dry-run"}, {"rotate-credentials", "--auto-approve"}} {
+		r := run(args...)
+		if r.code != 1 || !strings.Contains(r.stderr, newPWFile+":1:21: the password is 21 bytes long, IPMI 2.0 allows at most 20") {
+			t.Errorf("%v with a 21-byte password: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, "0123456789abcdefghijk") {
+			t.Errorf("the refused password is shown:\n%s%s", r.stdout, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/rackctl/rotation.json")); err == nil {
+		t.Error("a refused password started a rotation")
+	}
+	if r := run("ipmi", "--all", "user", "list", "1"); r.code != 0 || strings.Contains(r.stdout, "admin2") {
+		t.Errorf("a refused password touched a BMC: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	os.WriteFile(newPWFile, []byte(newPW+"\n"), 0o600)
+
 	if err := rack.Stop(dead); err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +88,14 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	if got, _ := os.ReadFile(pwFile); string(got) != oldPW+"\n" {
 		t.Error("password file changed although a BMC failed")
 	}
-	if r := run("status", "-o", "json"); r.code != 0 || strings.Count(r.stdout, `"bmcReached": true`) != 7 {
-		t.Errorf("status on the old credentials after the failed rotation: exit %d\n%s", r.code, r.stdout)
+	var st rackStatus
+	if r := run("status", "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Nodes) != 8 {
+		t.Fatalf("status on the old credentials after the failed rotation: exit %d, %d nodes\n%s", r.code, len(st.Nodes), r.stdout)
+	}
+	for i, n := range st.Nodes {
+		if n.BMCReached != (i != dead) {
+			t.Errorf("status on the old credentials after the failed rotation: %s reached %v (%s)", n.Name, n.BMCReached, n.BMCError)
+		}
 	}
 
 	if err := rack.StartAgain(t.Context(), dead); err != nil {
@@ -82,6 +117,14 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	if b, _ := os.ReadFile(pwFile + ".old"); string(b) != oldPW+"\n" {
 		t.Error("no backup of the old password file")
 	}
+	if b, _ := os.ReadFile(pwFile); string(b) != newPW+"\n" {
+		t.Error("the password file does not hold the new password byte for byte")
+	}
+	for _, p := range []string{userFile, pwFile, userFile + ".old", pwFile + ".old"} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s after the switch: %v %v, want mode 0600", p, fi, err)
+		}
+	}
 
 	// status and ipmi now work with the switched files.
 	checkBMCsReached(t, run("status", "-o", "json"))
@@ -92,9 +135,7 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	// The old account is disabled: with the backup's credentials nothing logs in.
 	os.WriteFile(userFile, []byte("admin\n"), 0o600)
 	os.WriteFile(pwFile, []byte(oldPW+"\n"), 0o600)
-	if r := run("status", "-o", "json"); strings.Count(r.stdout, `"bmcReached": true`) != 0 {
-		t.Errorf("the old account still logs in somewhere:\n%s", r.stdout)
-	}
+	checkOldLoginRefused(t, run("status", "-o", "json"), len(rack.BMCs))
 	os.WriteFile(userFile, []byte("admin2\n"), 0o600)
 	os.WriteFile(pwFile, []byte(newPW+"\n"), 0o600)
 
@@ -134,6 +175,25 @@ func checkBMCsReached(t *testing.T, r cliResult) {
 	for _, n := range st.Nodes {
 		if !n.BMCReached {
 			t.Errorf("%s: BMC not reached with the new credentials: %s", n.Name, n.BMCError)
+		}
+	}
+}
+
+// checkOldLoginRefused: `status -o json` run with the old account's
+// credentials succeeds (exit 0), lists every node, and reaches none of
+// their BMCs, each refusing the session (not unreachable).
+func checkOldLoginRefused(t *testing.T, r cliResult, nodes int) {
+	t.Helper()
+	var st rackStatus
+	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
+		t.Fatalf("status with the old account: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(st.Nodes) != nodes {
+		t.Fatalf("status with the old account lists %d nodes, want %d", len(st.Nodes), nodes)
+	}
+	for _, n := range st.Nodes {
+		if n.BMCReached || !strings.Contains(n.BMCError, "authentication failed") {
+			t.Errorf("%s: old account: reached %v (%q), want refused", n.Name, n.BMCReached, n.BMCError)
 		}
 	}
 }
