@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +43,7 @@ type watchFlags struct {
 	backoffMax        time.Duration
 	approvalPoll      time.Duration
 	listen            string
+	httpTimeout       time.Duration
 	once              bool
 	drivers           driverFlags
 }
@@ -98,6 +101,7 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.DurationVar(&wf.backoffMax, "backoff-max", watch.DefaultBackoffMax, "longest wait between retries")
 	f.DurationVar(&wf.approvalPoll, "approval-poll", watch.DefaultPollInterval, "how often a held plan checks for its approval or window")
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz and /webhook (empty: off)")
+	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
 	wf.drivers.register(f)
 	return cmd
@@ -196,7 +200,10 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	}
 
 	if wf.listen != "" {
-		stop, err := serveHTTP(wf.listen, w.Handler(), g.log)
+		if wf.httpTimeout <= 0 {
+			return fmt.Errorf("--http-timeout %s: want a positive duration", wf.httpTimeout)
+		}
+		stop, err := serveHTTP(wf.listen, w.Handler(), wf.httpTimeout, g.log)
 		if err != nil {
 			return err
 		}
@@ -236,7 +243,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 
 func sourceName(wf *watchFlags, g *globals) string {
 	if wf.repo != "" {
-		return wf.repo + "@" + wf.branch + ":" + wf.path
+		return source.RedactURL(wf.repo) + "@" + wf.branch + ":" + wf.path
 	}
 	return g.specFile
 }
@@ -274,13 +281,29 @@ func (g *globals) reportOnce(out watch.Outcome, rec watch.EventRecord, err error
 	}
 }
 
-// serveHTTP serves h on addr until stop is called.
-func serveHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+// defaultHTTPTimeout bounds one request to /metrics, /healthz or /webhook.
+const defaultHTTPTimeout = 10 * time.Second
+
+// serveHTTP serves h on addr until stop is called. Every request has
+// timeout to arrive (headers and body) and to be answered, so a client
+// that sends slowly, or not at all, holds no connection for long.
+func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if !loopbackOnly(addr) {
+		log.Warn("--listen is not a loopback address: /metrics, /healthz and /webhook are open to every host that reaches it; "+
+			"set --webhook-secret-file, or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: timeout,
+		ReadTimeout:       timeout,
+		WriteTimeout:      timeout,
+		IdleTimeout:       2 * timeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -292,6 +315,22 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), err 
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// loopbackOnly tells whether a --listen address accepts connections from
+// this host only: a loopback IP or "localhost". An empty host, an
+// unspecified IP (0.0.0.0, ::) or any other name or address is reachable
+// from elsewhere, as far as rackctl can tell.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // readWebhookSecret reads a secret file, without its trailing newline.
