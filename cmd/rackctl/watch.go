@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/reconcile"
@@ -34,6 +36,7 @@ type watchFlags struct {
 	allowedSigners    string
 	allowNonFF        bool
 	webhookSecretFile string
+	repoPasswordFile  string
 	maxControllers    int
 	maxWorkersPercent int
 	maxNodesPercent   int
@@ -91,7 +94,8 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.StringVar(&wf.verifyKeyring, "verify-keyring", "", "follow only commits signed by a key of this ASCII-armored OpenPGP keyring")
 	f.StringVar(&wf.allowedSigners, "allowed-signers", "", "follow only commits signed by an SSH key of this allowed-signers file")
 	f.BoolVar(&wf.allowNonFF, "allow-non-fast-forward", false, "follow a branch whose history was rewritten")
-	f.StringVar(&wf.webhookSecretFile, "webhook-secret-file", "", "file holding the secret POST /webhook requires")
+	f.StringVar(&wf.webhookSecretFile, "webhook-secret-file", "", "file holding the secret POST /webhook requires (X-Hub-Signature-256 HMAC of the body, X-Gitlab-Token or "+source.WebhookSecretHeader+")")
+	f.StringVar(&wf.repoPasswordFile, "repo-password-file", "", "file holding the password or token of an http(s) --repo (user from the URL, else \"git\"): keeps it out of the URL and the process list")
 	f.IntVar(&wf.maxControllers, "max-disruptive-controllers", 1, "controllers one commit may reinstall or power-cycle without approval (-1: no limit)")
 	f.IntVar(&wf.maxWorkersPercent, "max-disruptive-workers-percent", 25, "percent of the workers one commit may disrupt without approval, at least 1 (-1: no limit)")
 	f.IntVar(&wf.maxNodesPercent, "max-disruptive-nodes-percent", 25, "flatcar: percent of the nodes one commit may disrupt without approval, at least 1 (-1: no limit)")
@@ -154,8 +158,26 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 			}
 			cfg.Verify = true
 		}
+		if source.RedactURL(wf.repo) != wf.repo {
+			g.log.Warn("the --repo URL carries a credential, which every user sees in the process list: put it in --repo-password-file", "repo", source.RedactURL(wf.repo))
+		}
+		if wf.repoPasswordFile != "" {
+			pw, err := readSecretFile(wf.repoPasswordFile)
+			if err != nil {
+				return fmt.Errorf("--repo-password-file: %w", err)
+			}
+			u, err := url.Parse(wf.repo)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return errors.New("--repo-password-file needs an http:// or https:// --repo (ssh uses its own keys)")
+			}
+			user := "git"
+			if u.User != nil && u.User.Username() != "" {
+				user = u.User.Username()
+			}
+			cfg.Auth = &githttp.BasicAuth{Username: user, Password: string(pw)}
+		}
 		if wf.webhookSecretFile != "" {
-			if cfg.WebhookSecret, err = readWebhookSecret(wf.webhookSecretFile); err != nil {
+			if cfg.WebhookSecret, err = readSecretFile(wf.webhookSecretFile); err != nil {
 				return fmt.Errorf("--webhook-secret-file: %w", err)
 			}
 		}
@@ -333,8 +355,8 @@ func loopbackOnly(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// readWebhookSecret reads a secret file, without its trailing newline.
-func readWebhookSecret(path string) ([]byte, error) {
+// readSecretFile reads a secret file, without its trailing newline.
+func readSecretFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -121,17 +121,39 @@ func TestWatchRedactsRepoPassword(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- execute(ctx, g, args) }()
 	waitFor(t, "the commit applied over HTTP", func() bool { return historyHas(t, stateDir, c1) })
-	scraped := getBody(t, "http://"+listen+"/metrics") + getBody(t, "http://"+listen+"/healthz")
-	if !strings.Contains(scraped, "rackctl_watch_last_applied_info") {
-		t.Errorf("metrics not served:\n%s", scraped)
-	}
+	var scraped string
+	// The metric is set just after the history record is written.
+	waitFor(t, "the applied commit in /metrics", func() bool {
+		scraped = getBody(t, "http://"+listen+"/metrics")
+		return strings.Contains(scraped, "rackctl_watch_last_applied_info")
+	})
+	scraped += getBody(t, "http://"+listen+"/healthz")
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("watch exit %d\nstderr: %s", code, errb.String())
 	}
-	if !strings.Contains(errb.String(), "bot:xxxxx@"+host) {
-		t.Errorf("the log does not name the repository (redacted):\n%s", errb.String())
+	if !strings.Contains(errb.String(), "bot:xxxxx@"+host) || !strings.Contains(errb.String(), "--repo-password-file") {
+		t.Errorf("the log does not name the repository (redacted) or does not warn of the password in argv:\n%s", errb.String())
 	}
+
+	t.Run("password from a file", func(t *testing.T) {
+		pw := filepath.Join(t.TempDir(), "pw")
+		if err := os.WriteFile(pw, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		froot := t.TempDir()
+		r := cli(t, append([]string{"watch", "--once", "--root", froot, "--listen", "", "--repo", "http://bot@" + host + "/x.git", "--repo-password-file", pw}, filesOnly...)...)
+		if r.code != 0 || !historyHas(t, filepath.Join(froot, "var/lib/rackctl"), c1) {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("output holds the password:\n%s%s", r.stdout, r.stderr)
+		}
+		noSecretUnder(t, filepath.Join(froot, "var/lib/rackctl"), secret, true)
+		if r := cli(t, "watch", "--once", "--root", froot, "--listen", "", "--repo", "ssh://git@"+host+"/x.git", "--repo-password-file", pw); r.code != 1 || !strings.Contains(r.stderr, "http") {
+			t.Errorf("ssh URL with --repo-password-file: exit %d\nstderr: %s", r.code, r.stderr)
+		}
+	})
 
 	// Failures: a repository the server does not have, a dead port, a
 	// bad branch name; each quotes the URL somewhere on its way.
