@@ -384,6 +384,7 @@ func TestRedactURL(t *testing.T) {
 		"token as http user":       {in: "https://ghp_t0ken@github.com/o/r.git", want: "https://xxxxx@github.com/o/r.git", secret: "ghp_t0ken"},
 		"password net/url refuses": {in: "https://bot:p%zz w/rd@host/r.git", want: "https://bot:xxxxx@host/r.git", secret: "p%zz w/rd"},
 		"@ in the password":        {in: "http://bot:a@b@host:8080/r.git", want: "http://bot:xxxxx@host:8080/r.git", secret: "a@b"},
+		"percent-encoded password": {in: "https://bot:p%40ss%2Fw@host/r.git", want: "https://bot:xxxxx@host/r.git", secret: "p%40ss%2Fw"},
 		"ssh user kept":            {in: "ssh://git@host/r.git", want: "ssh://git@host/r.git"},
 		"scp-like":                 {in: "git@host:o/r.git", want: "git@host:o/r.git"},
 		"local path":               {in: "/srv/git/r.git", want: "/srv/git/r.git"},
@@ -399,9 +400,14 @@ func TestRedactURL(t *testing.T) {
 			}
 			// Errors quoting the URL, raw or percent-encoded, are scrubbed
 			// and keep their chain.
-			inner := fmt.Errorf("Get %q: %w (user %s)", tc.in, ErrSpecNotFound, url.QueryEscape(tc.secret))
-			err := redactErr(inner, tc.in)
-			if strings.Contains(err.Error(), tc.secret) || strings.Contains(err.Error(), url.QueryEscape(tc.secret)) || !errors.Is(err, ErrSpecNotFound) {
+			dec, err := url.PathUnescape(tc.secret)
+			if err != nil {
+				dec = tc.secret
+			}
+			inner := fmt.Errorf("Get %q: %w (user %s, %s)", tc.in, ErrSpecNotFound, url.QueryEscape(tc.secret), dec)
+			err = redactErr(inner, tc.in)
+			msg := err.Error()
+			if strings.Contains(msg, tc.secret) || strings.Contains(msg, url.QueryEscape(tc.secret)) || strings.Contains(msg, dec) || !errors.Is(err, ErrSpecNotFound) {
 				t.Errorf("redacted error %q (is ErrSpecNotFound: %v)", err, errors.Is(err, ErrSpecNotFound))
 			}
 			g, err := NewGit(GitConfig{URL: tc.in, Dir: "d", Branch: "a..b"})

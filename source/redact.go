@@ -2,6 +2,7 @@ package source
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -61,13 +62,21 @@ func urlSecrets(s string) []string {
 	if secret == "" {
 		return nil
 	}
-	out := []string{secret}
-	if dec, err := url.PathUnescape(secret); err == nil && dec != secret {
-		out = append(out, dec)
+	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	if dec, err := url.PathUnescape(secret); err == nil {
+		forms = append(forms, dec, url.QueryEscape(dec), url.PathEscape(dec))
+		// As net/url writes a password back into a URL.
+		_, pass, _ := strings.Cut(url.UserPassword("u", dec).String(), ":")
+		forms = append(forms, pass)
 	}
-	if enc := url.QueryEscape(secret); enc != secret {
-		out = append(out, enc)
+	var out []string
+	for _, f := range forms {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
 	}
+	// Longest first: a form containing another is replaced whole.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
 
