@@ -707,23 +707,93 @@ func TestLokomotiveSharedInputReboots(t *testing.T) {
 // TestLokomotiveSharedInputUnreadable: when the inputs on disk cannot be
 // read as Lokomotive's, every installed node counts.
 func TestLokomotiveSharedInputUnreadable(t *testing.T) {
-	tests := map[string]string{
-		"not hcl":     "controller_names = [\n",
-		"not literal": "controller_names = var.x\n",
-		"deep":        "x = " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n",
+	tests := map[string]struct{ content, note string }{
+		"not hcl":     {"controller_names = [\n", "does not parse"},
+		"not literal": {"controller_names = var.x\n", "not a literal value"},
+		// Refused before the recursive parser sees it.
+		"deep": {"cluster_name = " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", "nested deeper than"},
 	}
-	for name, content := range tests {
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := lokoRack(t)
 			e.converge()
-			writeFile(t, e.root, render.DefaultLayout().LokomotiveDir+"/lokocfg.vars", content, 0o644)
+			writeFile(t, e.root, render.DefaultLayout().LokomotiveDir+"/lokocfg.vars", tc.content, 0o644)
 			p := e.plan()
 			i := slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerProvisioner })
 			if i < 0 {
 				t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
 			}
-			if c := p.Changes[i]; len(c.Detail.Reboots) != 7 || !c.Disruptive {
-				t.Fatalf("reboots %v, want every node; notes %q", c.Detail.Reboots, c.Notes)
+			if c := p.Changes[i]; len(c.Detail.Reboots) != 7 || !c.Disruptive || !strings.Contains(strings.Join(c.Notes, "\n"), tc.note) {
+				t.Fatalf("reboots %v, want every node; notes %q, want %q", c.Detail.Reboots, c.Notes, tc.note)
+			}
+		})
+	}
+}
+
+// TestDiffLokoInputs: each rule of which list slots a shared input reaches.
+func TestDiffLokoInputs(t *testing.T) {
+	slot := func(name string) lokoSlot { return lokoSlot{Name: name, MAC: "mac-" + name} }
+	base := func() lokoInputs {
+		return lokoInputs{
+			attrs: map[string]string{"var.cluster_name": `"c"`, "var.pxe_commands": `""`, "cluster.matchbox_endpoint": `var.matchbox_addr`},
+			slots: map[string][]lokoSlot{
+				schema.RoleController: {slot("c0"), slot("c1")},
+				schema.RoleWorker:     {slot("w0"), slot("w1"), slot("w2")},
+			},
+		}
+	}
+	tests := map[string]struct {
+		edit func(in *lokoInputs)
+		want []string // "cause-prefix -> target"
+	}{
+		"nothing":                    {edit: func(in *lokoInputs) {}},
+		"install-only input":         {edit: func(in *lokoInputs) { in.attrs["var.pxe_commands"] = `"ipmitool"` }},
+		"cluster-wide input":         {edit: func(in *lokoInputs) { in.attrs["var.cluster_name"] = `"d"` }, want: []string{"lokocfg.vars cluster_name -> *"}},
+		"unknown input":              {edit: func(in *lokoInputs) { in.attrs["cluster.new_thing"] = "1" }, want: []string{"baremetal.lokocfg new_thing -> *"}},
+		"matchbox provider endpoint": {edit: func(in *lokoInputs) { in.attrs["cluster.matchbox_endpoint"] = "x" }},
+		"wiring of a per-node input": {edit: func(in *lokoInputs) { in.attrs["cluster.clc_snippets"] = "{}" }, want: []string{"baremetal.lokocfg clc_snippets -> *"}},
+		"controller appended": {
+			edit: func(in *lokoInputs) {
+				in.slots[schema.RoleController] = append(in.slots[schema.RoleController], slot("c2"))
+			},
+			want: []string{"the number of controllers -> role:controller"},
+		},
+		"worker appended": {edit: func(in *lokoInputs) { in.slots[schema.RoleWorker] = append(in.slots[schema.RoleWorker], slot("w3")) }},
+		"first worker out": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker] = in.slots[schema.RoleWorker][1:] },
+			want: []string{"worker list positions -> w1", "worker list positions -> w2"},
+		},
+		"mac replaced": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker][1].MAC = "new" },
+			want: []string{"worker list positions -> w1"},
+		},
+		"labels of one node": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleController][1].NodeLabels = `{"a":"b"}` },
+			want: []string{"node_specific_labels -> c1"},
+		},
+		"snippet list of one node": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker][2].Snippets = `["x"]` },
+			want: []string{"clc_snippets -> w2"},
+		},
+		"installer snippets of one node": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker][0].Installer = `["x"]` },
+			want: []string{"installer_clc_snippets -> w0"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			old, want := base(), base()
+			tc.edit(&want)
+			var got []string
+			diffLokoInputs(old, want, func(cause, target string) { got = append(got, cause+" -> "+target) })
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			for i := range got {
+				prefix, target, _ := strings.Cut(tc.want[i], " -> ")
+				if !strings.HasPrefix(got[i], prefix) || !strings.HasSuffix(got[i], " -> "+target) {
+					t.Errorf("got %q, want %q", got[i], tc.want[i])
+				}
 			}
 		})
 	}
