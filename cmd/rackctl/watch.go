@@ -72,8 +72,13 @@ backoff.
 
 Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
 history.jsonl). /metrics, /healthz and, for a git source, POST /webhook are
-served on --listen. SIGHUP fetches at once; SIGTERM stops after cancelling the
-running apply cleanly. Layers and drivers take the same flags as apply.
+served on --listen (keep it on loopback; each request gets --http-timeout);
+with --webhook-secret-file a webhook must carry the HMAC of its body
+(X-Hub-Signature-256) or the secret (X-Gitlab-Token). A password in the --repo
+URL is redacted wherever rackctl shows the URL, but the process list shows
+it: use --repo-password-file. SIGHUP fetches at once; SIGTERM stops after
+cancelling the running apply cleanly. Layers and drivers take the same flags
+as apply.
 
 With --once the current revision is handled once; exit 0 when applied or
 already in sync, 2 when held, 1 otherwise.`,
