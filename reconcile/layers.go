@@ -462,11 +462,24 @@ func (pl *planner) provisionerLayer() error {
 		if reboots, err = pl.lokomotiveReboots(clcNodes, installs, keysChanged); err != nil {
 			return err
 		}
+		installed := func(n *schema.Node) (bool, error) {
+			if pl.isTarget(n.Name) {
+				return !installing(installs, n), nil
+			}
+			// lokoctl knows no targets: a shared input reaches every node.
+			return pl.flagExists(n)
+		}
+		causes, err := pl.sharedInputReboots(shared, installed)
+		if err != nil {
+			return err
+		}
+		for _, c := range causes {
+			notes = append(notes, fmt.Sprintf("%s: lokoctl re-runs Ignition with a reboot on %s", c.cause, summarize(c.nodes, 10)))
+			reboots = append(reboots, c.nodes...)
+		}
+		reboots = pl.inSpecOrder(reboots)
 		if len(reboots) > 0 {
 			reasons = append(reasons, fmt.Sprintf("lokoctl reboots %d node(s) to re-run Ignition", len(reboots)))
-		}
-		if len(shared) > 0 {
-			notes = append(notes, "lokoctl also reboots any node whose Ignition the changed shared inputs alter (Lokomotive re-runs Ignition with a reboot)")
 		}
 	}
 	if pl.cfg.Provisioner == ProvisionerNever {
@@ -556,6 +569,17 @@ func (pl *planner) sameIgnition(n *schema.Node) (bool, error) {
 	}
 	b, err := render.SnippetsIgnition(want...)
 	return err == nil && bytes.Equal(a, b), nil
+}
+
+// inSpecOrder is names without duplicates, in the spec's node order.
+func (pl *planner) inSpecOrder(names []string) []string {
+	var out []string
+	for i := range pl.rack.Nodes {
+		if n := pl.rack.Nodes[i].Name; slices.Contains(names, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func installing(installs []*nodeInfo, n *schema.Node) bool {

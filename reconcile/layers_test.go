@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -596,5 +597,204 @@ func TestLokomotiveCLCChangeReboots(t *testing.T) {
 	writeFile(t, e.root, clc, string(relaid), 0o644)
 	if p := e.plan(); len(p.Changes) != 0 {
 		t.Fatalf("a layout-only CLC change is planned: %v", layerAddrs(p.Changes, ""))
+	}
+}
+
+// lokoRack is a lokomotive rack of 3 controllers and 4 workers under test.
+func lokoRack(t *testing.T) *rackEnv {
+	e := newRackEnv(t, schema.Lokomotive, 7)
+	for i := 1; i < 3; i++ {
+		e.rack.Nodes[i].Role, e.rack.Nodes[i].Name = schema.RoleController, fmt.Sprintf("lokomotive-controller-%d", i)
+	}
+	for i := 3; i < 7; i++ {
+		e.rack.Nodes[i].Name = fmt.Sprintf("lokomotive-worker-%d", i-3)
+	}
+	return e
+}
+
+// TestLokomotiveSharedInputReboots: a change of a shared Lokomotive input
+// reboots every installed node whose Ignition it changes (lokoctl re-runs
+// Ignition with a reboot); the plan counts them disruptive and names them.
+// Where rackctl cannot tell, every installed node counts.
+func TestLokomotiveSharedInputReboots(t *testing.T) {
+	ctls := []string{"lokomotive-controller-0", "lokomotive-controller-1", "lokomotive-controller-2"}
+	workers := []string{"lokomotive-worker-0", "lokomotive-worker-1", "lokomotive-worker-2", "lokomotive-worker-3"}
+	all := append(slices.Clone(ctls), workers...)
+	tests := map[string]struct {
+		change func(r *schema.Rack)
+		want   []string // nodes rebooted, in spec order
+		cause  string   // in the provisioner change's notes
+	}{
+		"cluster.labels": {
+			change: func(r *schema.Rack) { r.Cluster.Labels = map[string]string{"topology.kubernetes.io/zone": "a"} },
+			want:   all, cause: "cluster.labels",
+		},
+		"per-node labels on every controller": {
+			change: func(r *schema.Rack) {
+				for i := range 3 {
+					r.Nodes[i].Labels = map[string]string{"rack": "a"}
+				}
+			},
+			want: ctls, cause: "node_specific_labels",
+		},
+		"per-node labels on one worker": {
+			change: func(r *schema.Rack) { r.Nodes[5].Labels = map[string]string{"rack": "a"} },
+			want:   []string{"lokomotive-worker-2"}, cause: "node_specific_labels",
+		},
+		"first worker excluded": {
+			change: func(r *schema.Rack) { r.Nodes[3].Exclude = true },
+			want:   workers[1:], cause: "worker list positions shift",
+		},
+		"first worker removed": {
+			change: func(r *schema.Rack) { r.Nodes = slices.Delete(r.Nodes, 3, 4) },
+			want:   workers[1:], cause: "worker list positions shift",
+		},
+		"last worker excluded": {
+			change: func(r *schema.Rack) { r.Nodes[6].Exclude = true },
+		},
+		"first controller excluded": {
+			// Workers too: their CLC maps the API server name to every
+			// controller in /etc/hosts.
+			change: func(r *schema.Rack) { r.Nodes[0].Exclude = true },
+			want:   append(slices.Clone(ctls[1:]), workers...), cause: "number of controllers",
+		},
+		"ssh keys": {
+			change: func(r *schema.Rack) {
+				r.Cluster.SSHPubKeys = append(r.Cluster.SSHPubKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc1Ipu0vTYCbDfcg1pNb7s0R7Kd4MFJvq1dZs0Z2rk5 new@example")
+			},
+			want: all, cause: "sshPubKeys",
+		},
+		"kernel console": {
+			change: func(r *schema.Rack) { r.Install.KernelConsole = []string{"console=ttyS0,115200n8"} },
+			want:   all, cause: "kernelConsole",
+		},
+		"pxe commands reach no installed node": {
+			change: func(r *schema.Rack) { r.Install.PXECommands = "true" },
+		},
+		"cluster name": {
+			change: func(r *schema.Rack) { r.Cluster.Name = "loko2" },
+			want:   all, cause: "cluster.name",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := lokoRack(t)
+			e.converge()
+			tc.change(e.rack)
+			p := e.plan()
+			i := slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerProvisioner })
+			if i < 0 {
+				t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
+			}
+			c := p.Changes[i]
+			if !slices.Equal(c.Detail.Reboots, tc.want) || c.Disruptive != (len(tc.want) > 0) {
+				t.Fatalf("lokoctl change: disruptive %v, reboots %v; want %v\nnotes: %q", c.Disruptive, c.Detail.Reboots, tc.want, c.Notes)
+			}
+			if tc.cause != "" && !strings.Contains(strings.Join(c.Notes, "\n"), tc.cause) {
+				t.Errorf("notes %q lack the cause %q", c.Notes, tc.cause)
+			}
+			var human bytes.Buffer
+			if err := WriteHuman(&human, p, false); err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.want) > 0 && !strings.Contains(human.String(), "! disruptive: interrupts "+strings.Join(tc.want, ", ")) {
+				t.Errorf("the plan does not name the rebooted nodes:\n%s", human.String())
+			}
+		})
+	}
+}
+
+// TestLokomotiveSharedInputUnreadable: when the inputs on disk cannot be
+// read as Lokomotive's, every installed node counts.
+func TestLokomotiveSharedInputUnreadable(t *testing.T) {
+	tests := map[string]struct{ content, note string }{
+		"not hcl":     {"controller_names = [\n", "does not parse"},
+		"not literal": {"controller_names = var.x\n", "not a literal value"},
+		// Refused before the recursive parser sees it.
+		"deep": {"cluster_name = " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", "nested deeper than"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := lokoRack(t)
+			e.converge()
+			writeFile(t, e.root, render.DefaultLayout().LokomotiveDir+"/lokocfg.vars", tc.content, 0o644)
+			p := e.plan()
+			i := slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerProvisioner })
+			if i < 0 {
+				t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
+			}
+			if c := p.Changes[i]; len(c.Detail.Reboots) != 7 || !c.Disruptive || !strings.Contains(strings.Join(c.Notes, "\n"), tc.note) {
+				t.Fatalf("reboots %v, want every node; notes %q, want %q", c.Detail.Reboots, c.Notes, tc.note)
+			}
+		})
+	}
+}
+
+// TestDiffLokoInputs: each rule of which list slots a shared input reaches.
+func TestDiffLokoInputs(t *testing.T) {
+	slot := func(name string) lokoSlot { return lokoSlot{Name: name, MAC: "mac-" + name} }
+	base := func() lokoInputs {
+		return lokoInputs{
+			attrs: map[string]string{"var.cluster_name": `"c"`, "var.pxe_commands": `""`, "cluster.matchbox_endpoint": `var.matchbox_addr`},
+			slots: map[string][]lokoSlot{
+				schema.RoleController: {slot("c0"), slot("c1")},
+				schema.RoleWorker:     {slot("w0"), slot("w1"), slot("w2")},
+			},
+		}
+	}
+	tests := map[string]struct {
+		edit func(in *lokoInputs)
+		want []string // "cause-prefix -> target"
+	}{
+		"nothing":                    {edit: func(in *lokoInputs) {}},
+		"install-only input":         {edit: func(in *lokoInputs) { in.attrs["var.pxe_commands"] = `"ipmitool"` }},
+		"cluster-wide input":         {edit: func(in *lokoInputs) { in.attrs["var.cluster_name"] = `"d"` }, want: []string{"lokocfg.vars cluster_name -> *"}},
+		"unknown input":              {edit: func(in *lokoInputs) { in.attrs["cluster.new_thing"] = "1" }, want: []string{"baremetal.lokocfg new_thing -> *"}},
+		"matchbox provider endpoint": {edit: func(in *lokoInputs) { in.attrs["cluster.matchbox_endpoint"] = "x" }},
+		"wiring of a per-node input": {edit: func(in *lokoInputs) { in.attrs["cluster.clc_snippets"] = "{}" }, want: []string{"baremetal.lokocfg clc_snippets -> *"}},
+		"controller appended": {
+			edit: func(in *lokoInputs) {
+				in.slots[schema.RoleController] = append(in.slots[schema.RoleController], slot("c2"))
+			},
+			want: []string{"the number of controllers -> role:controller"},
+		},
+		"worker appended": {edit: func(in *lokoInputs) { in.slots[schema.RoleWorker] = append(in.slots[schema.RoleWorker], slot("w3")) }},
+		"first worker out": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker] = in.slots[schema.RoleWorker][1:] },
+			want: []string{"worker list positions -> w1", "worker list positions -> w2"},
+		},
+		"mac replaced": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker][1].MAC = "new" },
+			want: []string{"worker list positions -> w1"},
+		},
+		"labels of one node": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleController][1].NodeLabels = `{"a":"b"}` },
+			want: []string{"node_specific_labels -> c1"},
+		},
+		"snippet list of one node": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker][2].Snippets = `["x"]` },
+			want: []string{"clc_snippets -> w2"},
+		},
+		"installer snippets of one node": {
+			edit: func(in *lokoInputs) { in.slots[schema.RoleWorker][0].Installer = `["x"]` },
+			want: []string{"installer_clc_snippets -> w0"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			old, want := base(), base()
+			tc.edit(&want)
+			var got []string
+			diffLokoInputs(old, want, func(cause, target string) { got = append(got, cause+" -> "+target) })
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			for i := range got {
+				prefix, target, _ := strings.Cut(tc.want[i], " -> ")
+				if !strings.HasPrefix(got[i], prefix) || !strings.HasSuffix(got[i], " -> "+target) {
+					t.Errorf("got %q, want %q", got[i], tc.want[i])
+				}
+			}
+		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -73,7 +72,8 @@ type GitConfig struct {
 // Git follows one branch of a git repository and sends a Revision for each
 // new head commit that passes the fast-forward and signature checks.
 type Git struct {
-	url       string
+	url       string // as given: only ever handed to go-git's fetch
+	remoteID  string // the redacted URL, stored in the clone as origin
 	name      string // redacted URL@branch, for messages
 	branch    plumbing.ReferenceName
 	remoteRef plumbing.ReferenceName
@@ -102,25 +102,26 @@ func NewGit(cfg GitConfig) (*Git, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("git source: url is empty")
 	}
+	shown := RedactURL(cfg.URL)
 	if cfg.Dir == "" {
-		return nil, fmt.Errorf("git source %s: clone dir is empty", cfg.URL)
+		return nil, fmt.Errorf("git source %s: clone dir is empty", shown)
 	}
 	if cfg.Branch == "" {
 		cfg.Branch = DefaultBranch
 	}
 	branch := plumbing.NewBranchReferenceName(cfg.Branch)
 	if err := branch.Validate(); err != nil {
-		return nil, fmt.Errorf("git source %s: branch %q: %w", cfg.URL, cfg.Branch, err)
+		return nil, fmt.Errorf("git source %s: branch %q: %w", shown, cfg.Branch, err)
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultSpecPath
 	}
 	specPath := path.Clean(strings.TrimPrefix(cfg.Path, "./"))
 	if path.IsAbs(specPath) || specPath == ".." || strings.HasPrefix(specPath, "../") || specPath == "." {
-		return nil, fmt.Errorf("git source %s: spec path %q must be relative to the repository root", cfg.URL, cfg.Path)
+		return nil, fmt.Errorf("git source %s: spec path %q must be relative to the repository root", shown, cfg.Path)
 	}
 	if cfg.Interval < 0 || cfg.Timeout < 0 {
-		return nil, fmt.Errorf("git source %s: negative interval or timeout", cfg.URL)
+		return nil, fmt.Errorf("git source %s: negative interval or timeout", shown)
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
@@ -129,9 +130,9 @@ func NewGit(cfg GitConfig) (*Git, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.LastApplied != "" && !plumbing.IsHash(cfg.LastApplied) {
-		return nil, fmt.Errorf("git source %s: last applied commit %q is not a full commit hash", cfg.URL, cfg.LastApplied)
+		return nil, fmt.Errorf("git source %s: last applied commit %q is not a full commit hash", shown, cfg.LastApplied)
 	}
-	name := redactURL(cfg.URL) + "@" + cfg.Branch
+	name := shown + "@" + cfg.Branch
 	var v *verifier
 	if cfg.Verify {
 		var err error
@@ -145,6 +146,7 @@ func NewGit(cfg GitConfig) (*Git, error) {
 	}
 	return &Git{
 		url:       cfg.URL,
+		remoteID:  shown,
 		name:      name,
 		branch:    branch,
 		remoteRef: plumbing.NewRemoteReferenceName("origin", cfg.Branch),
@@ -160,15 +162,6 @@ func NewGit(cfg GitConfig) (*Git, error) {
 		trigger:   make(chan struct{}, 1),
 		applied:   cfg.LastApplied,
 	}, nil
-}
-
-// redactURL hides a password embedded in a URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }
 
 // Trigger asks Run to fetch now. It never blocks; triggers that arrive while
@@ -194,7 +187,7 @@ func (g *Git) Run(ctx context.Context, out chan<- Event) error {
 
 	repo, err := g.open()
 	if err != nil {
-		return err
+		return redactErr(err, g.url)
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -226,9 +219,26 @@ func (g *Git) open() (*git.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git source %s: clone %s: remote origin: %w", g.name, g.dir, err)
 	}
-	if urls := rem.Config().URLs; len(urls) == 0 || urls[0] != g.url {
+	urls := rem.Config().URLs
+	switch {
+	case len(urls) > 0 && urls[0] == g.remoteID:
+	case len(urls) > 0 && urls[0] == g.url:
+		// A clone made before the URL was kept redacted: drop the secret.
+		cfg, err := repo.Config()
+		if err != nil {
+			return nil, fmt.Errorf("git source %s: clone %s: read config: %w", g.name, g.dir, err)
+		}
+		cfg.Remotes["origin"].URLs = []string{g.remoteID}
+		if err := repo.SetConfig(cfg); err != nil {
+			return nil, fmt.Errorf("git source %s: clone %s: write config: %w", g.name, g.dir, err)
+		}
+	default:
+		var shown []string
+		for _, u := range urls {
+			shown = append(shown, RedactURL(u))
+		}
 		return nil, fmt.Errorf("git source %s: clone dir %s belongs to another repository (%s); remove it or choose another dir",
-			g.name, g.dir, redactURL(strings.Join(urls, " ")))
+			g.name, g.dir, strings.Join(shown, " "))
 	}
 	return repo, nil
 }
@@ -251,7 +261,7 @@ func (g *Git) create() (*git.Repository, error) {
 	}
 	_, err = repo.CreateRemote(&config.RemoteConfig{
 		Name:  "origin",
-		URLs:  []string{g.url},
+		URLs:  []string{g.remoteID}, // the secret stays out of the state dir
 		Fetch: []config.RefSpec{g.refSpec()},
 	})
 	if err != nil {
@@ -274,6 +284,7 @@ func (g *Git) sync(ctx context.Context, repo *git.Repository, out chan<- Event) 
 		return true
 	}
 	if ev.Err != nil {
+		ev.Err = redactErr(ev.Err, g.url)
 		g.log.Warn("sync failed", "err", ev.Err)
 	}
 	return send(ctx, out, *ev)
@@ -285,6 +296,7 @@ func (g *Git) poll(ctx context.Context, repo *git.Repository) (string, *Event) {
 	fctx, cancel := context.WithTimeout(ctx, g.timeout)
 	err := repo.FetchContext(fctx, &git.FetchOptions{
 		RemoteName: "origin",
+		RemoteURL:  g.url, // origin holds the redacted URL
 		RefSpecs:   []config.RefSpec{g.refSpec()},
 		Auth:       g.auth,
 		Force:      true, // the tracking ref follows rewrites; we judge them below

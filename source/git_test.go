@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,12 +379,45 @@ func TestNewGitErrors(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
-	g, err := NewGit(GitConfig{URL: "https://bot:s3cret@git.example.com/r.git", Dir: "d"})
-	if err != nil {
-		t.Fatal(err)
+	tests := map[string]struct{ in, want, secret string }{
+		"password":                 {in: "https://bot:s3cret@git.example.com/r.git", want: "https://bot:xxxxx@git.example.com/r.git", secret: "s3cret"},
+		"token as http user":       {in: "https://ghp_t0ken@github.com/o/r.git", want: "https://xxxxx@github.com/o/r.git", secret: "ghp_t0ken"},
+		"password net/url refuses": {in: "https://bot:p%zz w/rd@host/r.git", want: "https://bot:xxxxx@host/r.git", secret: "p%zz w/rd"},
+		"@ in the password":        {in: "http://bot:a@b@host:8080/r.git", want: "http://bot:xxxxx@host:8080/r.git", secret: "a@b"},
+		"percent-encoded password": {in: "https://bot:p%40ss%2Fw@host/r.git", want: "https://bot:xxxxx@host/r.git", secret: "p%40ss%2Fw"},
+		"ssh user kept":            {in: "ssh://git@host/r.git", want: "ssh://git@host/r.git"},
+		"scp-like":                 {in: "git@host:o/r.git", want: "git@host:o/r.git"},
+		"local path":               {in: "/srv/git/r.git", want: "/srv/git/r.git"},
+		"no credentials":           {in: "https://host/r.git", want: "https://host/r.git"},
 	}
-	if strings.Contains(g.name, "s3cret") {
-		t.Fatalf("name %q leaks the password", g.name)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := RedactURL(tc.in); got != tc.want {
+				t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if tc.secret == "" {
+				return
+			}
+			// Errors quoting the URL, raw or percent-encoded, are scrubbed
+			// and keep their chain.
+			dec, err := url.PathUnescape(tc.secret)
+			if err != nil {
+				dec = tc.secret
+			}
+			inner := fmt.Errorf("Get %q: %w (user %s, %s)", tc.in, ErrSpecNotFound, url.QueryEscape(tc.secret), dec)
+			err = redactErr(inner, tc.in)
+			msg := err.Error()
+			if strings.Contains(msg, tc.secret) || strings.Contains(msg, url.QueryEscape(tc.secret)) || strings.Contains(msg, dec) || !errors.Is(err, ErrSpecNotFound) {
+				t.Errorf("redacted error %q (is ErrSpecNotFound: %v)", err, errors.Is(err, ErrSpecNotFound))
+			}
+			g, err := NewGit(GitConfig{URL: tc.in, Dir: "d", Branch: "a..b"})
+			if err == nil || strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("NewGit error %v: want one without the secret", err)
+			}
+			if g != nil && strings.Contains(g.name, tc.secret) {
+				t.Errorf("name %q leaks the secret", g.name)
+			}
+		})
 	}
 }
 

@@ -78,12 +78,12 @@ func readArmoredKeyRings(b []byte) (openpgp.EntityList, error) {
 // verify returns who signed c, or an error wrapping ErrUnsigned,
 // ErrUnknownKey or ErrBadSignature.
 func (v *verifier) verify(c *object.Commit) (string, error) {
-	sig := c.PGPSignature
-	if strings.TrimSpace(sig) == "" {
+	sig := strings.TrimSpace(c.PGPSignature)
+	if sig == "" {
 		return "", ErrUnsigned
 	}
-	if strings.Count(sig, "-----BEGIN ") > 1 {
-		return "", fmt.Errorf("%w: more than one signature", ErrBadSignature)
+	if err := oneArmorBlock(sig); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	msg, err := signedPayload(c)
 	if err != nil {
@@ -124,4 +124,26 @@ func (v *verifier) verifyPGP(msg []byte, sig string) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), nil
+}
+
+// oneArmorBlock accepts a signature that is one armored block and nothing
+// else. OpenPGP readers stop after the first block, so a second signature
+// (or any text) after it would be ignored here while other tools (git
+// verify-commit) may judge the commit by it.
+func oneArmorBlock(sig string) error {
+	if n := strings.Count(sig, "-----BEGIN "); n != 1 {
+		return fmt.Errorf("%d armored blocks, want exactly one signature", n)
+	}
+	if n := strings.Count(sig, "-----END "); n != 1 {
+		return fmt.Errorf("%d armor footers, want exactly one signature", n)
+	}
+	first, _, _ := strings.Cut(sig, "\n")
+	kind, ok := strings.CutPrefix(strings.TrimSpace(first), "-----BEGIN ")
+	if !ok {
+		return errors.New("text before the signature")
+	}
+	if !strings.HasSuffix(sig, "-----END "+kind) {
+		return errors.New("text after the signature, or a footer that does not match its header")
+	}
+	return nil
 }

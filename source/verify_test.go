@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -266,6 +267,98 @@ func TestVerifyTampered(t *testing.T) {
 			c.Message = "evil\n"
 			if _, err := v.verify(c); !errors.Is(err, ErrBadSignature) {
 				t.Fatalf("tampered commit: err = %v, want ErrBadSignature", err)
+			}
+		})
+	}
+}
+
+// sshSignPayload signs msg with ssh-keygen -Y sign in namespace ns.
+func sshSignPayload(t *testing.T, key, ns string, msg []byte) string {
+	t.Helper()
+	cmd := exec.Command("ssh-keygen", "-q", "-Y", "sign", "-n", ns, "-f", key)
+	cmd.Stdin = bytes.NewReader(msg)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v", err)
+	}
+	return string(out)
+}
+
+// TestVerifySignatureRules: an SSH signature counts only in namespace
+// "git", only inside the signer's valid-after/valid-before (judged at the
+// commit time) and only alone: a commit carries exactly one armored
+// signature and nothing else.
+func TestVerifySignatureRules(t *testing.T) {
+	r := newTestRepo(t)
+	keys := t.TempDir()
+	key, keyPub, fpr := sshKey(t, keys, "k", "ed25519")
+	future, futurePub, _ := sshKey(t, keys, "future", "ed25519")
+	retired, retiredPub, _ := sshKey(t, keys, "retired", "ed25519")
+	stranger, _, _ := sshKey(t, keys, "stranger", "ed25519")
+	e, pgpPub := newPGPEntity(t, "Trusted")
+	other, _ := newPGPEntity(t, "Other")
+	v, err := newVerifier(pgpPub, []byte(strings.Join([]string{
+		"k@example.com " + keyPub,
+		`future@example.com valid-after="20990101Z" ` + futurePub,
+		`retired@example.com valid-before="20000101" ` + retiredPub,
+	}, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := git.PlainOpen(r.bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.commit("a\n", "plain", nil)
+	base, err := repo.CommitObject(plumbing.NewHash(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := signedPayload(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgpSig := func(e *openpgp.Entity, data []byte) string {
+		var b bytes.Buffer
+		if err := openpgp.ArmoredDetachSign(&b, e, bytes.NewReader(data), nil); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	good := sshSignPayload(t, key, "git", msg)
+	tests := map[string]struct {
+		sig      string
+		signedBy string
+		wantErr  error
+	}{
+		"ssh, namespace git":              {sig: good, signedBy: fpr},
+		"ssh, namespace file":             {sig: sshSignPayload(t, key, "file", msg), wantErr: ErrBadSignature},
+		"ssh, other data":                 {sig: sshSignPayload(t, key, "git", append(msg, 'x')), wantErr: ErrBadSignature},
+		"ssh, key valid only after 2099":  {sig: sshSignPayload(t, future, "git", msg), wantErr: ErrBadSignature},
+		"ssh, key valid only before 2000": {sig: sshSignPayload(t, retired, "git", msg), wantErr: ErrBadSignature},
+		"ssh, unknown key":                {sig: sshSignPayload(t, stranger, "git", msg), wantErr: ErrUnknownKey},
+		"ssh, twice":                      {sig: good + good, wantErr: ErrBadSignature},
+		"openpgp":                         {sig: pgpSig(e, msg), signedBy: fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)},
+		"openpgp, then another signature": {sig: pgpSig(e, msg) + pgpSig(other, msg), wantErr: ErrBadSignature},
+		"openpgp, then an ssh signature":  {sig: pgpSig(e, msg) + sshSignPayload(t, stranger, "git", msg), wantErr: ErrBadSignature},
+		"openpgp, then text":              {sig: pgpSig(e, msg) + "trailing words\n", wantErr: ErrBadSignature},
+		"text, then openpgp":              {sig: "leading words\n" + pgpSig(e, msg), wantErr: ErrBadSignature},
+		"ssh header, openpgp footer":      {sig: strings.Replace(good, "END SSH SIGNATURE", "END PGP SIGNATURE", 1), wantErr: ErrBadSignature},
+		"unsigned":                        {sig: "  \n", wantErr: ErrUnsigned},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := *base
+			c.PGPSignature = tc.sig
+			got, err := v.verify(&c)
+			if tc.wantErr == nil {
+				if err != nil || got != tc.signedBy {
+					t.Fatalf("verify = %q, %v; want %q", got, err, tc.signedBy)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("verify = %q, %v; want %v", got, err, tc.wantErr)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,8 @@ import (
 // of the body) are accepted as well.
 const WebhookSecretHeader = "X-Rackctl-Webhook-Secret"
 
+// maxWebhookBody bounds a webhook body (GitHub caps payloads at 25 MB, but
+// rackctl reads none of it: only the HMAC needs it).
 const maxWebhookBody = 1 << 20
 
 // WebhookHandler returns a handler that calls Trigger on POST (answering 202
@@ -29,7 +32,14 @@ func (g *Git) WebhookHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody))
+		// Bounded: the HMAC covers the whole body, so a longer one is
+		// refused rather than cut. The server's read timeout bounds the time.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
 		if err != nil {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return

@@ -24,6 +24,7 @@ func TestWebhookHandler(t *testing.T) {
 		header      map[string]string
 		wantStatus  int
 		wantTrigger bool
+		body        string // default body
 	}{
 		"post, no secret configured":  {method: http.MethodPost, wantStatus: http.StatusAccepted, wantTrigger: true},
 		"get refused":                 {method: http.MethodGet, wantStatus: http.StatusMethodNotAllowed},
@@ -35,6 +36,9 @@ func TestWebhookHandler(t *testing.T) {
 		"gitlab token":                {method: http.MethodPost, secret: "s3cret", header: map[string]string{"X-Gitlab-Token": "s3cret"}, wantStatus: http.StatusAccepted, wantTrigger: true},
 		"github hmac":                 {method: http.MethodPost, secret: "s3cret", header: map[string]string{"X-Hub-Signature-256": hubSig("s3cret")}, wantStatus: http.StatusAccepted, wantTrigger: true},
 		"github hmac, wrong secret":   {method: http.MethodPost, secret: "s3cret", header: map[string]string{"X-Hub-Signature-256": hubSig("other")}, wantStatus: http.StatusUnauthorized},
+		"github hmac not hex":         {method: http.MethodPost, secret: "s3cret", header: map[string]string{"X-Hub-Signature-256": "sha256=zz"}, wantStatus: http.StatusUnauthorized},
+		"sha1 signature only":         {method: http.MethodPost, secret: "s3cret", header: map[string]string{"X-Hub-Signature": "sha1=00"}, wantStatus: http.StatusUnauthorized},
+		"body over the limit":         {method: http.MethodPost, body: strings.Repeat("x", maxWebhookBody+1), wantStatus: http.StatusRequestEntityTooLarge},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -42,7 +46,11 @@ func TestWebhookHandler(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req := httptest.NewRequest(tc.method, "/hook", strings.NewReader(body))
+			b := body
+			if tc.body != "" {
+				b = tc.body
+			}
+			req := httptest.NewRequest(tc.method, "/hook", strings.NewReader(b))
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}

@@ -17,7 +17,10 @@
 // The disruptive changes of a plan (reconcile.Change.Disruptive: PXE
 // reinstalls, power cycles, flag files removed to force a reinstall, a
 // lokoctl run that reboots nodes to re-run their Ignition) are counted as
-// distinct nodes per role (reconcile.Change.Interrupts). Up to Policy.MaxControllers
+// distinct nodes per role (reconcile.Change.Interrupts). A lokoctl run
+// counts every installed node whose Ignition a changed shared input reaches
+// (cluster labels, SSH keys, a node's list position, the number of
+// controllers, …) and, when rackctl cannot tell, every installed node. Up to Policy.MaxControllers
 // controllers and Policy.MaxWorkersPercent of the workers (flatcar:
 // MaxNodesPercent of the nodes), at least one, go without asking; more
 // holds the plan until `rackctl approve COMMIT` writes

@@ -107,6 +107,44 @@ func TestPolicyCheck(t *testing.T) {
 	}
 }
 
+// TestPolicyLimitRounding: a role's limit is its percentage of the role's
+// active nodes rounded down, at least one; lokomotive workers take
+// MaxWorkersPercent, flatcar nodes MaxNodesPercent, controllers a count.
+func TestPolicyLimitRounding(t *testing.T) {
+	pol := Policy{MaxControllers: 2, MaxWorkersPercent: 50, MaxNodesPercent: 30}
+	tests := map[string]struct {
+		rack *schema.Rack
+		role string
+		want int
+	}{
+		"7 workers at 50%: 3.5 rounds down":  {rack: rackOf(schema.Lokomotive, 3, 7), role: schema.RoleWorker, want: 3},
+		"1 worker at 50%: at least one":      {rack: rackOf(schema.Lokomotive, 3, 1), role: schema.RoleWorker, want: 1},
+		"controllers: a count":               {rack: rackOf(schema.Lokomotive, 5, 7), role: schema.RoleController, want: 2},
+		"7 flatcar nodes at 30%: 2.1 -> 2":   {rack: rackOf(schema.Flatcar, 0, 7), role: schema.RoleNode, want: 2},
+		"3 flatcar nodes at 30%: at least 1": {rack: rackOf(schema.Flatcar, 0, 3), role: schema.RoleNode, want: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := pol.limit(tc.rack, tc.role); got != tc.want {
+				t.Fatalf("limit = %d, want %d", got, tc.want)
+			}
+			// Through Check: the limit holds, one more is held.
+			var nodes []string
+			for _, n := range tc.rack.NodesWithRole(tc.role) {
+				nodes = append(nodes, n.Name)
+			}
+			if len(nodes) > tc.want {
+				if d := pol.Check(tc.rack, planTouching(nodes[:tc.want]...), false, time.Now()); d.Hold() {
+					t.Errorf("%d nodes held: %s", tc.want, d.Reason())
+				}
+				if d := pol.Check(tc.rack, planTouching(nodes[:tc.want+1]...), false, time.Now()); !d.Hold() {
+					t.Errorf("%d nodes not held", tc.want+1)
+				}
+			}
+		})
+	}
+}
+
 func TestDecisionCountsNodesOnce(t *testing.T) {
 	d := DefaultPolicy().Check(rackOf(schema.Lokomotive, 3, 8), planTouching("w1", "w0", "c2"), false, time.Now())
 	if d.DisruptiveNodes() != 3 || !slices.Equal(d.Disruptive["worker"], []string{"w0", "w1"}) {

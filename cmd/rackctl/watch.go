@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/reconcile"
@@ -32,6 +36,7 @@ type watchFlags struct {
 	allowedSigners    string
 	allowNonFF        bool
 	webhookSecretFile string
+	repoPasswordFile  string
 	maxControllers    int
 	maxWorkersPercent int
 	maxNodesPercent   int
@@ -41,6 +46,7 @@ type watchFlags struct {
 	backoffMax        time.Duration
 	approvalPoll      time.Duration
 	listen            string
+	httpTimeout       time.Duration
 	once              bool
 	drivers           driverFlags
 }
@@ -66,8 +72,13 @@ backoff.
 
 Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
 history.jsonl). /metrics, /healthz and, for a git source, POST /webhook are
-served on --listen. SIGHUP fetches at once; SIGTERM stops after cancelling the
-running apply cleanly. Layers and drivers take the same flags as apply.
+served on --listen (keep it on loopback; each request gets --http-timeout);
+with --webhook-secret-file a webhook must carry the HMAC of its body
+(X-Hub-Signature-256) or the secret (X-Gitlab-Token). A password in the --repo
+URL is redacted wherever rackctl shows the URL, but the process list shows
+it: use --repo-password-file. SIGHUP fetches at once; SIGTERM stops after
+cancelling the running apply cleanly. Layers and drivers take the same flags
+as apply.
 
 With --once the current revision is handled once; exit 0 when applied or
 already in sync, 2 when held, 1 otherwise.`,
@@ -88,7 +99,8 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.StringVar(&wf.verifyKeyring, "verify-keyring", "", "follow only commits signed by a key of this ASCII-armored OpenPGP keyring")
 	f.StringVar(&wf.allowedSigners, "allowed-signers", "", "follow only commits signed by an SSH key of this allowed-signers file")
 	f.BoolVar(&wf.allowNonFF, "allow-non-fast-forward", false, "follow a branch whose history was rewritten")
-	f.StringVar(&wf.webhookSecretFile, "webhook-secret-file", "", "file holding the secret POST /webhook requires")
+	f.StringVar(&wf.webhookSecretFile, "webhook-secret-file", "", "file holding the secret POST /webhook requires (X-Hub-Signature-256 HMAC of the body, X-Gitlab-Token or "+source.WebhookSecretHeader+")")
+	f.StringVar(&wf.repoPasswordFile, "repo-password-file", "", "file holding the password or token of an http(s) --repo (user from the URL, else \"git\"): keeps it out of the URL and the process list")
 	f.IntVar(&wf.maxControllers, "max-disruptive-controllers", 1, "controllers one commit may reinstall or power-cycle without approval (-1: no limit)")
 	f.IntVar(&wf.maxWorkersPercent, "max-disruptive-workers-percent", 25, "percent of the workers one commit may disrupt without approval, at least 1 (-1: no limit)")
 	f.IntVar(&wf.maxNodesPercent, "max-disruptive-nodes-percent", 25, "flatcar: percent of the nodes one commit may disrupt without approval, at least 1 (-1: no limit)")
@@ -98,6 +110,7 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.DurationVar(&wf.backoffMax, "backoff-max", watch.DefaultBackoffMax, "longest wait between retries")
 	f.DurationVar(&wf.approvalPoll, "approval-poll", watch.DefaultPollInterval, "how often a held plan checks for its approval or window")
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz and /webhook (empty: off)")
+	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
 	wf.drivers.register(f)
 	return cmd
@@ -150,8 +163,26 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 			}
 			cfg.Verify = true
 		}
+		if source.RedactURL(wf.repo) != wf.repo {
+			g.log.Warn("the --repo URL carries a credential, which every user sees in the process list: put it in --repo-password-file", "repo", source.RedactURL(wf.repo))
+		}
+		if wf.repoPasswordFile != "" {
+			pw, err := readSecretFile(wf.repoPasswordFile)
+			if err != nil {
+				return fmt.Errorf("--repo-password-file: %w", err)
+			}
+			u, err := url.Parse(wf.repo)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return errors.New("--repo-password-file needs an http:// or https:// --repo (ssh uses its own keys)")
+			}
+			user := "git"
+			if u.User != nil && u.User.Username() != "" {
+				user = u.User.Username()
+			}
+			cfg.Auth = &githttp.BasicAuth{Username: user, Password: string(pw)}
+		}
 		if wf.webhookSecretFile != "" {
-			if cfg.WebhookSecret, err = readWebhookSecret(wf.webhookSecretFile); err != nil {
+			if cfg.WebhookSecret, err = readSecretFile(wf.webhookSecretFile); err != nil {
 				return fmt.Errorf("--webhook-secret-file: %w", err)
 			}
 		}
@@ -196,7 +227,10 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	}
 
 	if wf.listen != "" {
-		stop, err := serveHTTP(wf.listen, w.Handler(), g.log)
+		if wf.httpTimeout <= 0 {
+			return fmt.Errorf("--http-timeout %s: want a positive duration", wf.httpTimeout)
+		}
+		stop, err := serveHTTP(wf.listen, w.Handler(), wf.httpTimeout, g.log)
 		if err != nil {
 			return err
 		}
@@ -236,7 +270,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 
 func sourceName(wf *watchFlags, g *globals) string {
 	if wf.repo != "" {
-		return wf.repo + "@" + wf.branch + ":" + wf.path
+		return source.RedactURL(wf.repo) + "@" + wf.branch + ":" + wf.path
 	}
 	return g.specFile
 }
@@ -274,13 +308,29 @@ func (g *globals) reportOnce(out watch.Outcome, rec watch.EventRecord, err error
 	}
 }
 
-// serveHTTP serves h on addr until stop is called.
-func serveHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+// defaultHTTPTimeout bounds one request to /metrics, /healthz or /webhook.
+const defaultHTTPTimeout = 10 * time.Second
+
+// serveHTTP serves h on addr until stop is called. Every request has
+// timeout to arrive (headers and body) and to be answered, so a client
+// that sends slowly, or not at all, holds no connection for long.
+func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if !loopbackOnly(addr) {
+		log.Warn("--listen is not a loopback address: /metrics, /healthz and /webhook are open to every host that reaches it; "+
+			"set --webhook-secret-file, or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: timeout,
+		ReadTimeout:       timeout,
+		WriteTimeout:      timeout,
+		IdleTimeout:       2 * timeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -294,8 +344,24 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), err 
 	}, nil
 }
 
-// readWebhookSecret reads a secret file, without its trailing newline.
-func readWebhookSecret(path string) ([]byte, error) {
+// loopbackOnly tells whether a --listen address accepts connections from
+// this host only: a loopback IP or "localhost". An empty host, an
+// unspecified IP (0.0.0.0, ::) or any other name or address is reachable
+// from elsewhere, as far as rackctl can tell.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// readSecretFile reads a secret file, without its trailing newline.
+func readSecretFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
