@@ -9,6 +9,8 @@ BIN := bin/rackctl
 
 all: build
 
+# The released binary: without the build tag rackctl_testhooks, so the
+# test-only RACKCTL_TEST_PAUSE_PHASE hook is not in it.
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rackctl
 
@@ -43,6 +45,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l . | grep -v '^tools/'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags rackctl_testhooks ./cmd/rackctl
 	@if [ -x tools/bin/staticcheck ]; then tools/bin/staticcheck ./...; else echo "staticcheck not built (make tools)"; fi
 
 demo: deps build

@@ -2,6 +2,7 @@ package bmc_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -135,5 +136,64 @@ func BenchmarkRackStatusOneDead(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	if withDead > healthy+float64(timeout.Milliseconds())+100 {
 		b.Errorf("one dead BMC: %.0f ms per rack > healthy %.0f ms + timeout %s", withDead, healthy, timeout)
+	}
+	// Less than the timeout means the BMC answered or failed fast: the
+	// figure would not be the cost of a dead one.
+	if withDead < float64(timeout.Milliseconds()) {
+		b.Errorf("one dead BMC: %.0f ms per rack < timeout %s: it did not wait for a dead BMC", withDead, timeout)
+	}
+}
+
+// TestDeadBMCsCostOneTimeout is the claim of BenchmarkRackStatusOneDead,
+// checked in every test run against the timeout rather than a wall-clock
+// target: with several silent BMCs in a rack, a rack status takes at least
+// one timeout (it waited for them) and less than two (they were waited for
+// side by side, not one after another: serially they would take 4×), each
+// silent BMC fails as a timeout and every other one answers.
+func TestDeadBMCsCostOneTimeout(t *testing.T) {
+	needTools(t)
+	const n, timeout = 16, 2 * time.Second
+	dead := map[int]bool{1: true, 6: true, 10: true, 15: true}
+	rack := simrack.StartT(t, simrack.Options{N: n})
+	for i := range dead {
+		if _, err := rack.Slow(i, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	targets := benchTargets(rack)
+	// The default power status path (pure-Go RMCP+), as rackctl status
+	// runs it.
+	c := newClient(t, bmc.Config{Timeout: timeout})
+	// All answer while alive: the later failures are the deaths.
+	for node, x := range c.Runner().PowerStates(t.Context(), targets) {
+		if x.Err != nil {
+			t.Fatalf("%s before any BMC died: %v", node, x.Err)
+		}
+	}
+	for i := range dead {
+		if err := rack.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	res := c.Runner().PowerStates(t.Context(), targets)
+	took := time.Since(start)
+	for i, m := range rack.BMCs {
+		x, ok := res[m.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s: no result", m.Name)
+		case dead[i] && !errors.Is(x.Err, bmc.ErrTimeout):
+			t.Errorf("%s (silent): err = %v, want a timeout", m.Name, x.Err)
+		case !dead[i] && x.Err != nil:
+			t.Errorf("%s: %v", m.Name, x.Err)
+		}
+	}
+	t.Logf("%d of %d BMCs silent, timeout %v: rack status took %v", len(dead), n, timeout, took.Round(time.Millisecond))
+	if took < timeout {
+		t.Errorf("rack status took %v, less than the timeout %v: it did not wait for the silent BMCs", took, timeout)
+	}
+	if took >= 2*timeout {
+		t.Errorf("rack status took %v, two timeouts (%v) or more: silent BMCs were waited for one after another", took, 2*timeout)
 	}
 }

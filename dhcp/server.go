@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/childenv"
 )
 
 // Defaults match a Racker management node.
@@ -62,6 +64,9 @@ type Config struct {
 	// Timeout bounds each command run (check, reload, release);
 	// DefaultTimeout when zero.
 	Timeout time.Duration
+	// PassEnv names variables of rackctl's environment the commands get
+	// besides childenv.DHCP's; rackctl's secrets never pass.
+	PassEnv []string
 	// ReleaseWait is how long Release waits for the lease to leave the
 	// lease file; DefaultReleaseWait when zero.
 	ReleaseWait time.Duration
@@ -105,6 +110,7 @@ func New(cfg Config) *Server {
 	cfg.DnsmasqCmd = slices.Clone(cfg.DnsmasqCmd)
 	cfg.ReleaseCmd = slices.Clone(cfg.ReleaseCmd)
 	cfg.ExecPrefix = slices.Clone(cfg.ExecPrefix)
+	cfg.PassEnv = slices.Clone(cfg.PassEnv)
 	return &Server{cfg: cfg}
 }
 
@@ -329,6 +335,8 @@ func (s *Server) run(ctx context.Context, argv []string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// Not os.Environ(): rackctl's own secrets (the BMC password) stay here.
+	cmd.Env = childenv.DHCP.Filter(os.Environ(), s.cfg.PassEnv)
 	cmd.WaitDelay = time.Second
 	s.cfg.Log.Debug("run", "argv", argv)
 	out, err := cmd.CombinedOutput()

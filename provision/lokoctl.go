@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/childenv"
 )
 
 // DefaultLokoctlPrefix starts every line of lokoctl output that Lokoctl
@@ -32,9 +34,12 @@ type LokoctlConfig struct {
 	ExecPath string
 	// SkipComponents passes --skip-components (apply the cluster only).
 	SkipComponents bool
-	// Env is added to the process environment (e.g. KUBECONFIG). Values are
+	// Env is added to lokoctl's environment (e.g. KUBECONFIG). Values are
 	// never logged.
 	Env map[string]string
+	// PassEnv names variables of rackctl's environment to pass on besides
+	// childenv.Lokoctl's; rackctl's secrets never pass.
+	PassEnv []string
 	// Output receives lokoctl's stdout and stderr, line by line, each line
 	// starting with Prefix; nil discards it.
 	Output io.Writer
@@ -111,9 +116,12 @@ func (l *Lokoctl) Apply(ctx context.Context) error {
 	args := l.Args()
 	cmd := exec.CommandContext(ctx, l.execPath, args...)
 	cmd.Dir = l.dir
-	cmd.Env = os.Environ()
+	// Not os.Environ(): rackctl's own secrets (the BMC password) stay here.
+	cmd.Env = childenv.Lokoctl.Filter(os.Environ(), l.cfg.PassEnv)
 	for k, v := range l.cfg.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		if !childenv.Secret(k) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = l.cfg.StopGrace

@@ -19,6 +19,8 @@ import (
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/rackctl/rackctl/internal/childenv"
 )
 
 // DefaultParallelism is the -parallelism of terraform apply when
@@ -49,10 +51,12 @@ type TerraformConfig struct {
 	PlanFile string
 	// Parallelism is apply's -parallelism; zero means DefaultParallelism.
 	Parallelism int
-	// Env is added to the process environment of every terraform run.
-	// Variables terraform-exec manages itself (TF_LOG, TF_VAR_*, ...) are
-	// refused.
+	// Env is added to the environment of every terraform run. Variables
+	// terraform-exec manages itself (TF_LOG, TF_VAR_*, ...) are refused.
 	Env map[string]string
+	// PassEnv names variables of rackctl's environment to pass on besides
+	// childenv.Terraform's; rackctl's secrets never pass.
+	PassEnv []string
 	// Stdout and Stderr receive terraform's output; nil discards it.
 	Stdout, Stderr io.Writer
 	// Log receives progress; nil discards it.
@@ -169,7 +173,7 @@ func NewTerraform(cfg TerraformConfig) (*Terraform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("terraform: %w", err)
 	}
-	env := environ(cfg.Env)
+	env := environ(cfg.Env, cfg.PassEnv)
 	if cfg.CLIConfigFile != "" {
 		p, err := filepath.Abs(cfg.CLIConfigFile)
 		if err != nil {
@@ -373,16 +377,14 @@ func hashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// environ returns the process environment with extra merged over it.
-func environ(extra map[string]string) map[string]string {
-	env := make(map[string]string)
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+// environ is terraform's environment: what childenv.Terraform and pass let
+// through of rackctl's (not its secrets), with extra merged over it.
+func environ(extra map[string]string, pass []string) map[string]string {
+	env := childenv.Terraform.Map(os.Environ(), pass)
+	for k, v := range extra {
+		if !childenv.Secret(k) {
 			env[k] = v
 		}
-	}
-	for k, v := range extra {
-		env[k] = v
 	}
 	return env
 }

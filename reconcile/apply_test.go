@@ -220,7 +220,8 @@ func TestStalePlanRefused(t *testing.T) {
 func TestLockHeld(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	host, _ := os.Hostname()
-	started := time.Date(2026, 11, 5, 9, 0, 0, 0, time.UTC)
+	// A lock written before this boot would be stale: stay after it.
+	started := time.Now().UTC().Truncate(time.Second)
 	// Our own pid is certainly alive.
 	writeLock(t, state, LockInfo{PID: os.Getpid(), Host: host, Started: started})
 	p := mustPlan(t, []render.File{whole("a", "a")}, root, state)
@@ -232,7 +233,7 @@ func TestLockHeld(t *testing.T) {
 	if !errors.As(err, &le) || le.Holder.PID != os.Getpid() {
 		t.Fatalf("lock error = %#v", err)
 	}
-	for _, want := range []string{"pid " + strconv.Itoa(os.Getpid()), "host " + host, "2026-11-05T09:00:00Z"} {
+	for _, want := range []string{"pid " + strconv.Itoa(os.Getpid()), "host " + host, started.Format(time.RFC3339)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

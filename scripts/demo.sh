@@ -110,7 +110,8 @@ drivers=(--dnsmasq-reload-cmd "$RACKCTL_SIM_DNSMASQ_RELOAD"
 	--dhcp-release-prefix "ip netns exec $RACKCTL_SIM_DHCP_SERVER_NS"
 	--terraform "$RACKCTL_SIM_TERRAFORM" --terraformrc "$RACKCTL_SIM_TERRAFORMRC")
 if [ "$PROVISIONER" = lokomotive ]; then
-	drivers+=(--lokoctl "$RACKCTL_SIM_LOKOCTL_STANDIN")
+	# lokoctl gets only an allow-listed environment: pass the record path on.
+	drivers+=(--lokoctl "$RACKCTL_SIM_LOKOCTL_STANDIN" --pass-env RACKCTL_LOKOCTL_RECORD)
 	export RACKCTL_LOKOCTL_RECORD=$PWD/$demo/lokoctl-calls.jsonl
 	cat <<EOT
 

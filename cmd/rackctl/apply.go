@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -75,6 +76,15 @@ state, address source and user list of the BMCs it acts on, rotation state). The
 				}
 				return nil
 			}
+			if saved {
+				// A fresh plan was checked when it was made; a saved one
+				// meets the programs of today (dnsmasq, the site's own
+				// config). The files phase checks each file only as it
+				// writes it, after the files before it: check all first.
+				if err := checkPlanFiles(cmd.Context(), args[0], p, drv.validate); err != nil {
+					return err
+				}
+			}
 			if !saved && !autoApprove {
 				if err := g.confirm(); err != nil {
 					return err
@@ -104,6 +114,25 @@ state, address source and user list of the BMCs it acts on, rotation state). The
 	cmd.Flags().StringSliceVar(&targets, "target", nil, "limit the apply to these nodes; repeatable")
 	df.register(cmd.Flags())
 	return cmd
+}
+
+// checkPlanFiles runs the validators (dnsmasq --test) over the new content
+// of the files a plan writes whole, before anything is written.
+func checkPlanFiles(ctx context.Context, planFile string, p *reconcile.Plan, validate map[string]func(context.Context, []byte) error) error {
+	for _, c := range p.Changes {
+		if c.Layer != reconcile.LayerFiles || c.Block || (c.Action != reconcile.ActionCreate && c.Action != reconcile.ActionUpdate) {
+			continue
+		}
+		path := strings.TrimPrefix(c.Address, "file:")
+		v := validate[path]
+		if v == nil {
+			continue
+		}
+		if err := v(ctx, c.Content); err != nil {
+			return fmt.Errorf("plan %s not applied, nothing written: %s: %w", planFile, path, err)
+		}
+	}
+	return nil
 }
 
 func readPlanFile(path string) (*reconcile.Plan, error) {

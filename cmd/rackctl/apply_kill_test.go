@@ -27,10 +27,12 @@ type killRack struct {
 	lokoRecord string
 }
 
-func buildRackctl(t *testing.T) string {
+// buildRackctl builds the rackctl binary; tags "rackctl_testhooks" builds
+// it with the test hooks (RACKCTL_TEST_PAUSE_PHASE), "" as make build does.
+func buildRackctl(t *testing.T, tags string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "rackctl")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build rackctl: %v\n%s", err, out)
 	}
@@ -56,7 +58,7 @@ func newKillRack(t *testing.T) *killRack {
 		}
 	}
 	dir := t.TempDir()
-	k := &killRack{t: t, bin: buildRackctl(t), dir: dir, root: filepath.Join(dir, "root"), spec: filepath.Join(dir, "rack.yaml"),
+	k := &killRack{t: t, bin: buildRackctl(t, "rackctl_testhooks"), dir: dir, root: filepath.Join(dir, "root"), spec: filepath.Join(dir, "rack.yaml"),
 		sims: simrack.StartT(t, simrack.Options{N: 3, Password: "simpass1"}), lokoRecord: filepath.Join(dir, "lokoctl.jsonl")}
 	oem := filepath.Join(k.root, "usr/share/oem")
 	os.MkdirAll(oem, 0o755)

@@ -15,17 +15,12 @@ import (
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/cluster"
 	"github.com/rackctl/rackctl/dhcp"
+	"github.com/rackctl/rackctl/internal/childenv"
 	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/rotate"
 	"github.com/rackctl/rackctl/schema"
 )
-
-// PauseEnv is a test-only hook: RACKCTL_TEST_PAUSE_PHASE=<layer> makes
-// apply print "paused before phase <layer>" on stderr and sleep (up to a
-// minute, or until interrupted) at the start of that phase, so a test can
-// kill it there. Not for production use.
-const PauseEnv = "RACKCTL_TEST_PAUSE_PHASE"
 
 // driverFlags select and configure the layers after files.
 type driverFlags struct {
@@ -44,6 +39,7 @@ type driverFlags struct {
 	lokoctl        string
 	verify         string
 	verifyTimeout  time.Duration
+	passEnv        []string
 }
 
 func (d *driverFlags) register(f *pflag.FlagSet) {
@@ -61,6 +57,7 @@ func (d *driverFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&d.parallelism, "parallelism", provision.DefaultParallelism, "terraform apply -parallelism")
 	f.StringVar(&d.lokoctl, "lokoctl", "lokoctl", "lokoctl binary")
 	f.StringVar(&d.verify, "verify", "flag", "verify layer: flag (record each install in its flag file), cluster (record it once the node joined the cluster and is Ready) or none")
+	f.StringSliceVar(&d.passEnv, "pass-env", nil, "pass these variables of rackctl's environment on to terraform, lokoctl and the dnsmasq commands, which otherwise get only PATH, HOME, locale, proxies and their own settings (TF_*, KUBECONFIG, ...); never RACKCTL_BMC_* or other secrets; repeatable")
 	f.DurationVar(&d.verifyTimeout, "verify-timeout", cluster.DefaultWaitTimeout, "with --verify cluster: how long to wait for each installed node to become Ready")
 }
 
@@ -74,6 +71,9 @@ type drivers struct {
 func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 	out := &drivers{layers: reconcile.LayerConfig{Enabled: true}}
 	layout := g.layout()
+	if err := childenv.CheckPass(d.passEnv); err != nil {
+		return nil, err
+	}
 	switch d.driftFix {
 	case "release", "renew", "power-cycle", "none":
 		out.layers.DriftFix = reconcile.DriftFix(d.driftFix)
@@ -130,6 +130,7 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 			ReloadCmd:  reload,
 			DnsmasqCmd: []string{bin},
 			ExecPrefix: strings.Fields(d.releasePrefix),
+			PassEnv:    d.passEnv,
 			Timeout:    max(g.timeout, 10*time.Second),
 			Log:        g.log,
 		})
@@ -156,6 +157,7 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 				ExecPath:      d.terraform,
 				CLIConfigFile: d.terraformrc,
 				Parallelism:   d.parallelism,
+				PassEnv:       d.passEnv,
 				Stdout:        prefixWriter{g: g, prefix: "terraform: "},
 				Stderr:        prefixWriter{g: g, prefix: "terraform: "},
 				Log:           g.log,
@@ -165,6 +167,7 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 			px.Lokoctl = &lazyLokoctl{cfg: provision.LokoctlConfig{
 				Dir:      filepath.Join(g.root, filepath.FromSlash(layout.LokomotiveDir)),
 				ExecPath: d.lokoctl,
+				PassEnv:  d.passEnv,
 				Output:   prefixWriter{g: g},
 				Log:      g.log,
 			}}
@@ -293,22 +296,4 @@ func (l *lazyLokoctl) Apply(ctx context.Context) error {
 		return l.err
 	}
 	return l.lk.Apply(ctx)
-}
-
-// pauseHook is the test-only RACKCTL_TEST_PAUSE_PHASE hook (see PauseEnv).
-func (g *globals) pauseHook() func(context.Context, reconcile.Layer) {
-	phase := os.Getenv(PauseEnv)
-	if phase == "" {
-		return nil
-	}
-	return func(ctx context.Context, l reconcile.Layer) {
-		if string(l) != phase {
-			return
-		}
-		fmt.Fprintf(g.stderr, "paused before phase %s (%s, test only)\n", l, PauseEnv)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Minute):
-		}
-	}
 }
