@@ -315,6 +315,18 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		if stopped {
 			continue
 		}
+		if layer == LayerFiles && len(phase) > 0 {
+			if err := a.recordIntent(p); err != nil {
+				for i := range phase {
+					a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusSkipped})
+				}
+				res.NotAttempted = append(res.NotAttempted, slim(phase...)...)
+				res.Outcome = OutcomeFailed
+				runErr = errors.Join(runErr, err)
+				stopped = true
+				continue
+			}
+		}
 		if len(phase) > 0 {
 			a.log.Info("apply phase", "layer", string(layer), "changes", len(phase))
 			if a.opts.BeforePhase != nil {
@@ -481,6 +493,29 @@ func (a *Applier) saveState(p *Plan, filesOK bool) error {
 	}
 	if err := SaveManifest(a.opts.StateDir, m); err != nil {
 		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// recordIntent widens the saved manifest with every file the plan
+// manages before the files phase writes any: a kill between a write and
+// saveState must not leave a written file unrecorded, or a later spec that
+// drops it would never delete it. Entries of the old manifest stay, so
+// pending deletes are not forgotten either.
+func (a *Applier) recordIntent(p *Plan) error {
+	if p.Managed.Version == 0 {
+		return nil
+	}
+	old, err := LoadManifest(a.opts.StateDir)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	m := p.Managed.union(old)
+	if slices.Equal(m.Files, old.Files) {
+		return nil
+	}
+	if err := SaveManifest(a.opts.StateDir, m); err != nil {
+		return fmt.Errorf("apply: record the files about to be written: %w", err)
 	}
 	return nil
 }
