@@ -228,4 +228,17 @@ func TestBlockFileKeepsModeAndOwner(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); chowned && (st.Uid != 1000 || st.Gid != 1001) {
 		t.Errorf("owner %d:%d, want 1000:1001 kept", st.Uid, st.Gid)
 	}
+
+	// The executor keeps them too, whatever mode a change carries.
+	e := NewFileExecutor(FileConfig{Root: root})
+	other := "# BEGIN rackctl managed block\n10.0.0.3 node-1\n# END rackctl managed block\n"
+	mustOK(t, e.Apply(context.Background(), Change{Layer: LayerFiles, Action: ActionUpdate, Address: FilePrefix + "etc/hosts", Block: true, Content: []byte(other), Mode: 0o644}))
+	fi, err = os.Stat(hosts)
+	mustOK(t, err)
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("executor: mode %v, want 0640 kept", fi.Mode().Perm())
+	}
+	if st := fi.Sys().(*syscall.Stat_t); chowned && (st.Uid != 1000 || st.Gid != 1001) {
+		t.Errorf("executor: owner %d:%d, want 1000:1001 kept", st.Uid, st.Gid)
+	}
 }
