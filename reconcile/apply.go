@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 )
 
@@ -257,6 +258,11 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		}
 	}
 
+	if builtin != nil {
+		if err := refuseLinks(p, a.opts.Root); err != nil {
+			return Result{}, fmt.Errorf("apply: %w", err)
+		}
+	}
 	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("apply: state dir: %w", err)
 	}
@@ -493,6 +499,34 @@ func (a *Applier) saveState(p *Plan, filesOK bool) error {
 	}
 	if err := SaveManifest(a.opts.StateDir, m); err != nil {
 		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// refuseLinks reads every file the plan observed or changes, before the
+// state dir or the lock is touched: a link planted beneath the root since
+// the plan was made fails the apply with nothing written at all. The
+// check under the lock (checkObserved) still decides; this only makes a
+// refusal leave no trace.
+func refuseLinks(p *Plan, root string) error {
+	paths := map[string]bool{}
+	for key := range p.Observed {
+		if rel, ok := strings.CutPrefix(key, FilePrefix); ok {
+			paths[rel] = true
+		}
+	}
+	for _, c := range p.Changes {
+		if rel, ok := strings.CutPrefix(c.Address, FilePrefix); ok && c.Layer == LayerFiles {
+			paths[rel] = true
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(paths)) {
+		if err := checkPath(rel); err != nil {
+			return err
+		}
+		if _, _, _, err := readCurrent(root, rel); errors.Is(err, rootfs.ErrLink) {
+			return err
+		}
 	}
 	return nil
 }
