@@ -2,6 +2,7 @@ package main
 
 import (
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -256,5 +257,38 @@ func TestCredentialPathsStayBeneathRoot(t *testing.T) {
 			}
 			assertUntouched(t, filepath.Join(outside, "shadow"))
 		})
+	}
+}
+
+// TestProvisionedReadsFlagFilesBeneathRoot: status's "OS provisioned" is
+// the flag file beneath --root; a flag file reached through a linked
+// directory does not count, and the warning names the link.
+func TestProvisionedReadsFlagFilesBeneathRoot(t *testing.T) {
+	root, outside := linkRoots(t)
+	var logs strings.Builder
+	g := &globals{root: root, specFile: example, stateDir: t.TempDir(), stderr: &logs,
+		log: slog.New(slog.NewTextHandler(&logs, nil))}
+	env, err := g.loadEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &env.rack.Nodes[0]
+	flag := env.flagFile(n)
+	writeTestFile(t, filepath.Join(root, flag), "x\n", 0o644)
+	if !env.provisioned(n) {
+		t.Fatalf("flag file %s present, node not provisioned", flag)
+	}
+
+	dir := filepath.Dir(flag)
+	if err := os.RemoveAll(filepath.Join(root, dir)); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(outside, filepath.Base(flag)), "x\n", 0o644)
+	symlink(t, outside, filepath.Join(root, dir))
+	if env.provisioned(n) {
+		t.Error("a flag file reached through a linked directory counts")
+	}
+	if !strings.Contains(logs.String(), filepath.Join(root, dir)) {
+		t.Errorf("no warning naming the link:\n%s", logs.String())
 	}
 }
