@@ -292,3 +292,18 @@ func TestProvisionedReadsFlagFilesBeneathRoot(t *testing.T) {
 		t.Errorf("no warning naming the link:\n%s", logs.String())
 	}
 }
+
+// TestHostPathStaysBeneathRoot: an absolute spec path is placed beneath
+// --root as if it were "/", whatever ".." it holds.
+func TestHostPathStaysBeneathRoot(t *testing.T) {
+	g := &globals{root: "/r", specFile: "/spec/rack.yaml"}
+	for p, want := range map[string]string{
+		"/usr/share/oem/ipmi_user": "/r/usr/share/oem/ipmi_user",
+		"/../x":                    "/r/x",
+		"/usr/../../../etc/shadow": "/r/etc/shadow",
+	} {
+		if got := g.hostPath(p); got != want {
+			t.Errorf("hostPath(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
