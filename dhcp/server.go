@@ -16,10 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rackctl/rackctl/internal/childenv"
+	"github.com/rackctl/rackctl/internal/rootfs"
 )
 
 // Defaults match a Racker management node.
@@ -43,7 +43,11 @@ var ErrNotReleased = errors.New("lease still present after dhcp_release")
 
 // Config configures a Server. Zero fields take the defaults.
 type Config struct {
-	ConfPath  string // live dnsmasq config; DefaultConfPath
+	ConfPath string // live dnsmasq config; DefaultConfPath
+	// Root is the directory ConfPath lies beneath ("/" when empty): Install
+	// resolves ConfPath from it without following links, so a link planted
+	// on the way cannot redirect the write (or the read) elsewhere.
+	Root      string
 	LeasePath string // dnsmasq's lease file; DefaultLeasePath
 	// Interface is the interface dnsmasq serves DHCP on; Release needs it.
 	Interface string
@@ -179,60 +183,45 @@ func (s *Server) checkFile(ctx context.Context, path string) error {
 	return ce
 }
 
+// maxConf bounds the live config Install reads back.
+const maxConf = 64 << 20
+
 // Install checks conf with dnsmasq --test and, if it passes and differs
 // from the live file, replaces the live file atomically (temp file in the
 // same directory, fsync, rename; mode and owner of the old file kept) and
-// runs the reload command once. An unchanged config is not rewritten and
-// triggers no reload. When the check fails the live file is untouched and
-// the error wraps a *CheckError. When the reload fails the new file is in
-// place: changed is true and the error says so.
+// runs the reload command once. The live file is reached beneath
+// Config.Root without following links: a link on its path is refused
+// (*rootfs.LinkError) and nothing is written. An unchanged config is not
+// rewritten and triggers no reload. When the check fails the live file is
+// untouched and the error wraps a *CheckError. When the reload fails the
+// new file is in place: changed is true and the error says so.
 func (s *Server) Install(ctx context.Context, conf []byte) (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	live := s.cfg.ConfPath
-	old, err := os.ReadFile(live)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("dhcp: install %s: %w", live, err)
-	}
-	mode, uid, gid := fs.FileMode(0o644), -1, -1
-	if fi, err := os.Stat(live); err == nil {
-		mode = fi.Mode().Perm()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(st.Uid), int(st.Gid)
-		}
-	}
-	dir := filepath.Dir(live)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, fmt.Errorf("dhcp: install %s: %w", live, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(live)+".rackctl-*")
+	root, rel, err := s.confBeneathRoot()
 	if err != nil {
 		return false, fmt.Errorf("dhcp: install %s: %w", live, err)
 	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := writeSync(tmp, conf, mode, uid, gid); err != nil {
-		return false, fmt.Errorf("dhcp: install %s: write temp file: %w", live, err)
+	old, fi, err := root.ReadFile(rel, maxConf)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("dhcp: install: %w", err)
 	}
-	if err := s.checkFile(ctx, tmp.Name()); err != nil {
-		return false, fmt.Errorf("dhcp: install %s: %w", live, err)
+	mode := fs.FileMode(0o644)
+	if exists {
+		mode = fi.Mode().Perm()
+	}
+	if err := s.Check(ctx, conf); err != nil {
+		return false, fmt.Errorf("dhcp: install %s: %w", live, errors.Unwrap(err))
 	}
 	if exists && bytes.Equal(old, conf) {
 		s.cfg.Log.Debug("dnsmasq config unchanged", "path", live)
 		return false, nil
 	}
-	if err := os.Rename(tmp.Name(), live); err != nil {
-		return false, fmt.Errorf("dhcp: install %s: %w", live, err)
-	}
-	renamed = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: the rename is done either way
-		d.Close()
+	// WriteFile keeps the old file's owner and refuses links itself.
+	if err := root.WriteFile(rel, conf, mode); err != nil {
+		return false, fmt.Errorf("dhcp: install: %w", err)
 	}
 	s.cfg.Log.Info("dnsmasq config installed", "path", live)
 	if err := s.Reload(ctx); err != nil {
@@ -241,23 +230,25 @@ func (s *Server) Install(ctx context.Context, conf []byte) (changed bool, err er
 	return true, nil
 }
 
-func writeSync(f *os.File, b []byte, mode fs.FileMode, uid, gid int) error {
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		return err
+// confBeneathRoot is ConfPath as a path relative to Root.
+func (s *Server) confBeneathRoot() (*rootfs.Root, string, error) {
+	dir := s.cfg.Root
+	if dir == "" {
+		dir = "/"
 	}
-	if err := f.Chmod(mode); err != nil {
-		return err
+	root, err := rootfs.New(dir)
+	if err != nil {
+		return nil, "", err
 	}
-	if uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
-		if err := f.Chown(uid, gid); err != nil {
-			return err
-		}
+	conf, err := filepath.Abs(s.cfg.ConfPath)
+	if err != nil {
+		return nil, "", err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	rel, ok := root.Rel(conf)
+	if !ok {
+		return nil, "", fmt.Errorf("not beneath the root %s", root.Dir())
 	}
-	return f.Close()
+	return root, rel, nil
 }
 
 // Reload runs the reload command.

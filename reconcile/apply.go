@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 )
 
@@ -257,6 +258,11 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		}
 	}
 
+	if builtin != nil {
+		if err := refuseLinks(p, a.opts.Root); err != nil {
+			return Result{}, fmt.Errorf("apply: %w", err)
+		}
+	}
 	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("apply: state dir: %w", err)
 	}
@@ -314,6 +320,18 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		res.NotAttempted = append(res.NotAttempted, slim(skip...)...)
 		if stopped {
 			continue
+		}
+		if layer == LayerFiles && len(phase) > 0 {
+			if err := a.recordIntent(p); err != nil {
+				for i := range phase {
+					a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusSkipped})
+				}
+				res.NotAttempted = append(res.NotAttempted, slim(phase...)...)
+				res.Outcome = OutcomeFailed
+				runErr = errors.Join(runErr, err)
+				stopped = true
+				continue
+			}
 		}
 		if len(phase) > 0 {
 			a.log.Info("apply phase", "layer", string(layer), "changes", len(phase))
@@ -481,6 +499,57 @@ func (a *Applier) saveState(p *Plan, filesOK bool) error {
 	}
 	if err := SaveManifest(a.opts.StateDir, m); err != nil {
 		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// refuseLinks reads every file the plan observed or changes, before the
+// state dir or the lock is touched: a link planted beneath the root since
+// the plan was made fails the apply with nothing written at all. The
+// check under the lock (checkObserved) still decides; this only makes a
+// refusal leave no trace.
+func refuseLinks(p *Plan, root string) error {
+	paths := map[string]bool{}
+	for key := range p.Observed {
+		if rel, ok := strings.CutPrefix(key, FilePrefix); ok {
+			paths[rel] = true
+		}
+	}
+	for _, c := range p.Changes {
+		if rel, ok := strings.CutPrefix(c.Address, FilePrefix); ok && c.Layer == LayerFiles {
+			paths[rel] = true
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(paths)) {
+		if err := checkPath(rel); err != nil {
+			return err
+		}
+		if _, _, _, err := readCurrent(root, rel); errors.Is(err, rootfs.ErrLink) {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordIntent widens the saved manifest with every file the plan
+// manages before the files phase writes any: a kill between a write and
+// saveState must not leave a written file unrecorded, or a later spec that
+// drops it would never delete it. Entries of the old manifest stay, so
+// pending deletes are not forgotten either.
+func (a *Applier) recordIntent(p *Plan) error {
+	if p.Managed.Version == 0 {
+		return nil
+	}
+	old, err := LoadManifest(a.opts.StateDir)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	m := p.Managed.union(old)
+	if slices.Equal(m.Files, old.Files) {
+		return nil
+	}
+	if err := SaveManifest(a.opts.StateDir, m); err != nil {
+		return fmt.Errorf("apply: record the files about to be written: %w", err)
 	}
 	return nil
 }

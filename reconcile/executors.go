@@ -7,15 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/dhcp"
-	"github.com/rackctl/rackctl/internal/atomicfile"
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/render"
 )
@@ -142,8 +140,14 @@ func (e *FlagExecutor) Apply(ctx context.Context, c Change) error {
 	if err := checkPath(p); err != nil {
 		return fmt.Errorf("flags: %w", err)
 	}
-	if err := os.Remove(filepath.Join(e.Root, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("flags: delete %s: %w", p, err)
+	root, err := rootfs.New(e.Root)
+	if err != nil {
+		return fmt.Errorf("flags: %w", err)
+	}
+	// A link at the flag path is removed itself; a linked directory on the
+	// way is refused (rootfs), so nothing outside the root is deleted.
+	if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("flags: delete: %w", err)
 	}
 	discard(e.Log).Info("flag file deleted", "path", p, "node", c.Node)
 	return nil
@@ -468,16 +472,22 @@ func (e *VerifyExecutor) Apply(ctx context.Context, c Change) error {
 			return fmt.Errorf("verify %s: %w", c.Node, err)
 		}
 	}
-	full := filepath.Join(e.Root, filepath.FromSlash(c.Detail.FlagFile))
-	if _, err := os.Stat(full); err == nil {
+	root, err := rootfs.New(e.Root)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", c.Node, err)
+	}
+	switch there, err := root.Exists(c.Detail.FlagFile); {
+	case err != nil:
+		return fmt.Errorf("verify %s: flag file: %w", c.Node, err)
+	case there:
 		return nil
 	}
-	(&FileExecutor{log: discard(e.Log)}).cleanTemp(full)
+	cleanTemp(root, c.Detail.FlagFile, discard(e.Log))
 	var content []byte
 	if c.Detail.FQDN != "" {
 		content = []byte(c.Detail.FQDN + "\n") // as the module's `echo $domain > flag`
 	}
-	if err := atomicfile.Write(full, content, 0o644); err != nil {
+	if err := root.WriteFile(c.Detail.FlagFile, content, 0o644); err != nil {
 		return fmt.Errorf("verify %s: write flag file: %w", c.Node, err)
 	}
 	discard(e.Log).Info("install recorded", "node", c.Node, "flag", c.Detail.FlagFile)

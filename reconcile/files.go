@@ -7,16 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/rackctl/rackctl/internal/atomicfile"
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/render"
 )
 
@@ -137,36 +135,25 @@ func checkPath(p string) error {
 	return nil
 }
 
-// readCurrent reads root/p; a missing file is not an error.
+// maxFileSize bounds every managed file a plan reads (terraform.tfstate
+// of a large rack included): a planted huge file must not exhaust memory.
+const maxFileSize = 256 << 20
+
+// readCurrent reads root/p beneath root without following links: a link
+// on the way is refused with an error naming it (*rootfs.LinkError), so no
+// content read through one ever reaches a diff, a log or a saved plan. A
+// missing file is not an error.
 func readCurrent(root, p string) (content []byte, mode fs.FileMode, exists bool, err error) {
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(p)))
+	r, err := rootfs.New(root)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	b, fi, err := r.ReadFile(p, maxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, false, nil
 	}
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("file %s: %w", p, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("file %s: %w", p, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, false, fmt.Errorf("file %s: not a regular file (%s)", p, fi.Mode().Type())
-	}
-	b := make([]byte, 0, fi.Size()+1)
-	for {
-		n, err := f.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, 0, false, fmt.Errorf("file %s: %w", p, err)
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grew since the stat
-		}
 	}
 	return b, fi.Mode().Perm(), true, nil
 }
@@ -194,6 +181,7 @@ type FileConfig struct {
 }
 
 // FileExecutor applies the files layer: atomic writes, backups, deletes.
+// Every path is reached through rootfs, beneath Root, refusing links.
 type FileExecutor struct {
 	cfg FileConfig
 	log *slog.Logger
@@ -233,7 +221,8 @@ func (e *FileExecutor) Observe(ctx context.Context, key string) (string, bool, e
 }
 
 // Apply carries out one file change. It is idempotent: writing content the
-// file already has, or deleting a missing file, does nothing.
+// file already has, or deleting a missing file, does nothing. A Block
+// file keeps its mode and owner: the file is someone else's.
 func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -245,7 +234,10 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 	if err := checkPath(p); err != nil {
 		return fmt.Errorf("files: %w", err)
 	}
-	full := filepath.Join(e.cfg.Root, filepath.FromSlash(p))
+	root, err := rootfs.New(e.cfg.Root)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
 	cur, curMode, exists, err := readCurrent(e.cfg.Root, p)
 	if err != nil {
 		return fmt.Errorf("files: %w", err)
@@ -273,15 +265,15 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 			}
 		}
 		if e.cfg.CleanTemp {
-			e.cleanTemp(full)
+			cleanTemp(root, p, e.log)
 		}
 		if exists {
 			if err := e.backup(p, cur, curMode); err != nil {
 				return err
 			}
 		}
-		if err := atomicfile.Write(full, want, mode); err != nil {
-			return fmt.Errorf("files: write %s: %w", p, err)
+		if err := root.WriteFile(p, want, mode); err != nil {
+			return fmt.Errorf("files: %w", err)
 		}
 		e.log.Info("file written", "path", p, "action", string(c.Action), "bytes", len(want))
 		return nil
@@ -292,8 +284,8 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 		if err := e.backup(p, cur, curMode); err != nil {
 			return err
 		}
-		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("files: delete %s: %w", p, err)
+		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("files: delete: %w", err)
 		}
 		e.log.Info("file deleted", "path", p)
 		return nil
@@ -302,25 +294,30 @@ func (e *FileExecutor) Apply(ctx context.Context, c Change) error {
 	}
 }
 
-// cleanTemp removes the temp files atomicfile.Write leaves when killed
-// between creating and renaming them.
-func (e *FileExecutor) cleanTemp(full string) {
-	for _, f := range atomicfile.Leftovers(full) {
-		if err := os.Remove(f); err == nil {
-			e.log.Info("removed temp file of an interrupted apply", "path", f)
+// cleanTemp removes the temp files a write killed between creating and
+// renaming them left beside p.
+func cleanTemp(root *rootfs.Root, p string, log *slog.Logger) {
+	for _, f := range root.Leftovers(p) {
+		if err := root.Remove(f); err == nil {
+			log.Info("removed temp file of an interrupted apply", "path", f)
 		}
 	}
 }
 
+// backup saves the previous content of p under BackupDir, which is
+// rackctl's own (0700), written beneath it without following links.
 func (e *FileExecutor) backup(p string, cur []byte, mode fs.FileMode) error {
 	if e.cfg.BackupDir == "" {
 		return nil
 	}
-	dst := filepath.Join(e.cfg.BackupDir, filepath.FromSlash(p))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+	if err := os.MkdirAll(e.cfg.BackupDir, 0o700); err != nil {
 		return fmt.Errorf("files: back up %s: %w", p, err)
 	}
-	if err := atomicfile.Write(dst, cur, mode); err != nil {
+	dst, err := rootfs.New(e.cfg.BackupDir)
+	if err != nil {
+		return fmt.Errorf("files: back up %s: %w", p, err)
+	}
+	if err := dst.WriteFile(p, cur, mode); err != nil {
 		return fmt.Errorf("files: back up %s: %w", p, err)
 	}
 	return nil

@@ -116,6 +116,12 @@ func blockBounds(src []byte) (start, end int, ok bool) {
 // markers are added the first time the block's content changes; that
 // write also drops the unmarked lines the new block supersedes (see
 // dropSuperseded), so an old line cannot shadow a new address.
+//
+// Only lines that are exactly Racker's own entries for spec nodes are
+// ever adopted or dropped (see rackerEntry); every other line outside the
+// marked block — localhost, ip6-*, the management node's own name, a hand
+// edit, a comment — is kept byte for byte and in place, whatever the
+// nodes are called.
 func MergeBlock(existing, block []byte) []byte {
 	start, end, ok := blockBounds(existing)
 	if !ok {
@@ -198,11 +204,17 @@ func fileLines(src []byte) []string {
 }
 
 // adopted tells whether existing (without markers) holds every line of
-// block's body as a run of consecutive whole lines.
+// block's body as a run of consecutive whole lines, each one a Racker
+// entry (rackerEntry): a block naming a reserved name is never adopted.
 func adopted(existing, block []byte) bool {
 	body := blockBody(block)
 	if len(body) == 0 {
 		return false
+	}
+	for _, l := range body {
+		if !rackerEntry(l, body) {
+			return false
+		}
 	}
 	lines := fileLines(existing)
 	for i := 0; i+len(body) <= len(lines); i++ {
@@ -222,34 +234,76 @@ func AdoptsUnmarked(existing, block []byte) bool {
 	return adopted(existing, block)
 }
 
-// hostsNames are the names of a hosts line ("IP NAME..."), nil for a line
-// that is not one (a comment, a blank line).
-func hostsNames(line string) []string {
-	if i := strings.IndexByte(line, '#'); i >= 0 {
-		line = line[:i]
-	}
-	f := strings.Fields(line)
+// rackerEntry tells whether line (without its line break), found outside
+// the marked block, is one Racker wrote for a node of the spec, and so may
+// be adopted as the block or dropped when the marked block supersedes it.
+// The rule, all of it required:
+//   - it is written as Racker wrote its lines: an address and names
+//     separated by single spaces, nothing else (no comment, no tab, no
+//     leading or trailing blank);
+//   - its names, in order, are exactly those of a line of the block (a
+//     node's FQDN, a controller's API server and etcd names), and its
+//     address is in the same /24 (IPv4) or /64 (IPv6) as that line's:
+//     Racker used one internal /24, and an address that differs is the
+//     old one the block supersedes, while a line elsewhere (the
+//     management node's own LAN name) is not Racker's;
+//   - the address is not loopback, unspecified, link-local or multicast,
+//     and no name is reserved (localhost in any form, ip6-*,
+//     broadcasthost): those lines are the system's, never a node's.
+//
+// Anything else is someone else's line and is never touched.
+func rackerEntry(line string, body []string) bool {
+	f := strings.Split(line, " ")
 	if len(f) < 2 {
-		return nil
+		return false
 	}
-	if _, err := netip.ParseAddr(f[0]); err != nil {
-		return nil
+	ip, err := netip.ParseAddr(f[0])
+	if err != nil || ip.Zone() != "" || ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() ||
+		ip.IsLinkLocalUnicast() {
+		return false
 	}
-	return f[1:]
+	for _, n := range f[1:] {
+		if n == "" || reservedHostName(n) || strings.ContainsAny(n, "#\t\r\v\f") {
+			return false
+		}
+	}
+	for _, b := range body {
+		bf := strings.Split(b, " ")
+		if len(bf) != len(f) || !slices.Equal(bf[1:], f[1:]) {
+			continue
+		}
+		bip, err := netip.ParseAddr(bf[0])
+		if err != nil || bip.Is4() != ip.Is4() {
+			continue
+		}
+		bits := 64
+		if bip.Is4() {
+			bits = 24
+		}
+		if net, err := bip.Prefix(bits); err == nil && net.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// reservedHostName tells whether name belongs to the system's own hosts
+// entries (Debian's and RFC 6761's), which no node may take over.
+func reservedHostName(name string) bool {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	first, _, _ := strings.Cut(n, ".")
+	return first == "localhost" || first == "localhost4" || first == "localhost6" ||
+		strings.HasSuffix(n, ".localhost") || strings.HasPrefix(n, "ip6-") ||
+		n == "broadcasthost" || n == "localdomain" || n == "localdomain6"
 }
 
 // dropSuperseded removes from existing (a file without a marked block) the
-// hosts lines every name of which the block defines: the block is about to
-// be added and names them itself, at the spec's addresses. Lines with any
-// other name are kept whole.
+// lines that are Racker's entries for the block's nodes (rackerEntry):
+// the block is about to be added and names them itself, at the spec's
+// addresses. Every other line is kept whole, in its place.
 func dropSuperseded(existing, block []byte) []byte {
-	ours := map[string]bool{}
-	for _, l := range blockBody(block) {
-		for _, n := range hostsNames(l) {
-			ours[n] = true
-		}
-	}
-	if len(ours) == 0 {
+	body := blockBody(block)
+	if len(body) == 0 {
 		return existing
 	}
 	var out []byte
@@ -260,15 +314,8 @@ func dropSuperseded(existing, block []byte) []byte {
 			line = rest[:i+1]
 		}
 		rest = rest[len(line):]
-		names := hostsNames(strings.TrimRight(string(line), "\r\n"))
-		superseded := len(names) > 0
-		for _, n := range names {
-			if !ours[n] {
-				superseded = false
-				break
-			}
-		}
-		if !superseded {
+		text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+		if !rackerEntry(text, body) {
 			out = append(out, line...)
 		}
 	}

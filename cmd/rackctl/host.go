@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
@@ -38,21 +41,52 @@ func (g *globals) loadEnv() (*rackEnv, error) {
 }
 
 // hostPath maps a path from the spec to the host: absolute paths live under
-// --root, relative ones next to the spec file.
+// --root, relative ones next to the spec file. An absolute path is cleaned
+// as if --root were "/" (a chroot), so "/../x" is <root>/x, never outside.
 func (g *globals) hostPath(p string) string {
 	if filepath.IsAbs(p) {
-		return filepath.Join(g.root, p)
+		return filepath.Join(g.root, filepath.Clean("/"+p))
 	}
 	return filepath.Join(filepath.Dir(g.specFile), p)
+}
+
+// secretFile places a credential file the spec names in field: an absolute
+// path beneath --root, a relative one beneath the spec file's directory.
+// A path that climbs out of that directory is refused, and the file is
+// read without following links (bmc.SecretFile), so no spec can make
+// rackctl read — and then quote — a file outside it.
+func (g *globals) secretFile(field, p string) (bmc.SecretFile, error) {
+	base, rel, where := filepath.Dir(g.specFile), p, "the spec file's directory"
+	if filepath.IsAbs(p) {
+		base, rel, where = g.root, strings.TrimLeft(p, "/"), "--root"
+	}
+	rel = path.Clean(filepath.ToSlash(rel))
+	if p == "" || !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return bmc.SecretFile{}, fmt.Errorf("%s %q in %s: leaves %s; credential files are read beneath it only (name the file without \"..\")", field, p, g.specFile, where)
+	}
+	root, err := rootfs.New(base)
+	if err != nil {
+		return bmc.SecretFile{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return bmc.SecretFile{Root: root, Rel: rel, Field: field, Name: p}, nil
 }
 
 func (e *rackEnv) credentials() (bmc.Credentials, error) {
 	if os.Getenv(bmc.EnvPassword) != "" {
 		return bmc.CredentialsFromEnv()
 	}
-	c, err := bmc.ReadCredentials(e.g.hostPath(e.rack.BMC.UserFile), e.g.hostPath(e.rack.BMC.PasswordFile))
+	hint := fmt.Sprintf("(bmc.userFile/bmc.passwordFile in %s, or set %s and %s)", e.g.specFile, bmc.EnvUser, bmc.EnvPassword)
+	user, err := e.g.secretFile("bmc.userFile", e.rack.BMC.UserFile)
 	if err != nil {
-		return bmc.Credentials{}, fmt.Errorf("%w (bmc.userFile/bmc.passwordFile in %s, or set %s and %s)", err, e.g.specFile, bmc.EnvUser, bmc.EnvPassword)
+		return bmc.Credentials{}, fmt.Errorf("%w %s", err, hint)
+	}
+	pass, err := e.g.secretFile("bmc.passwordFile", e.rack.BMC.PasswordFile)
+	if err != nil {
+		return bmc.Credentials{}, fmt.Errorf("%w %s", err, hint)
+	}
+	c, err := bmc.ReadCredentialsFrom(user, pass)
+	if err != nil {
+		return bmc.Credentials{}, fmt.Errorf("%w %s", err, hint)
 	}
 	return c, nil
 }
@@ -95,12 +129,23 @@ func (e *rackEnv) allNodes() []*schema.Node {
 }
 
 // flagFile is the file whose presence marks a node as installed, as
-// Racker's provisioners left it.
+// Racker's provisioners left it: a slash path relative to --root.
 func (e *rackEnv) flagFile(n *schema.Node) string {
-	return filepath.Join(e.g.root, filepath.FromSlash(render.FlagFilePath(e.g.layout(), e.rack.Provisioner, n.MAC)))
+	return render.FlagFilePath(e.g.layout(), e.rack.Provisioner, n.MAC)
 }
 
+// provisioned tells whether n's flag file exists beneath --root. A link on
+// its path is not followed: the node counts as not provisioned, with a
+// warning naming the link.
 func (e *rackEnv) provisioned(n *schema.Node) bool {
-	_, err := os.Stat(e.flagFile(n))
-	return err == nil
+	root, err := rootfs.New(e.g.root)
+	if err != nil {
+		return false
+	}
+	there, err := root.Exists(e.flagFile(n))
+	if err != nil {
+		e.g.log.Warn("flag file not read", "node", n.Name, "err", err)
+		return false
+	}
+	return there
 }

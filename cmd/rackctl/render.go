@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 )
@@ -42,12 +44,23 @@ allocated afresh in memory. /etc/hosts holds only rackctl's managed block.`,
 			if err != nil {
 				return err
 			}
+			out, err := rootfs.New(outDir)
+			if err != nil {
+				return fmt.Errorf("render: %w", err)
+			}
+			// Refuse a link anywhere in the tree before writing anything, so
+			// a refused render leaves no half-written tree either.
+			for _, f := range files {
+				if _, err := out.Stat(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("render: %w", err)
+				}
+			}
 			for _, f := range files {
 				content := f.Content
 				if f.Kind == render.Block {
 					content = render.MergeBlock(nil, f.Content)
 				}
-				if err := writeRendered(outDir, f.Path, content, f.Mode); err != nil {
+				if err := writeRendered(out, f.Path, content, f.Mode); err != nil {
 					return err
 				}
 			}
@@ -59,15 +72,14 @@ allocated afresh in memory. /etc/hosts holds only rackctl's managed block.`,
 	return cmd
 }
 
-func writeRendered(outDir, rel string, content []byte, mode os.FileMode) error {
-	path := filepath.Join(outDir, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
+// writeRendered writes rel beneath out (--out) without following links:
+// a link planted in the output tree is refused, named, and its target is
+// neither read nor replaced.
+func writeRendered(out *rootfs.Root, rel string, content []byte, mode os.FileMode) error {
 	if mode == 0 {
 		mode = 0o644
 	}
-	if err := os.WriteFile(path, content, mode); err != nil {
+	if err := out.WriteFile(rel, content, mode); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
 	return nil

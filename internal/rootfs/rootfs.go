@@ -232,6 +232,16 @@ func (r *Root) ReadDir(rel string) ([]fs.DirEntry, error) {
 	return f.ReadDir(-1)
 }
 
+// ensure creates the root directory itself when it is missing (a fresh
+// --root for a dry run). It is the operator's choice, so it is made the
+// ordinary way.
+func (r *Root) ensure() error {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("root %s: %w", r.dir, err)
+	}
+	return nil
+}
+
 // MkdirAll creates directory rel and its missing parents with perm,
 // refusing a link where a directory should be.
 func (r *Root) MkdirAll(rel string, perm fs.FileMode) error {
@@ -240,6 +250,9 @@ func (r *Root) MkdirAll(rel string, perm fs.FileMode) error {
 	}
 	if err := checkRel(rel); err != nil {
 		return fmt.Errorf("mkdir: %w", err)
+	}
+	if err := r.ensure(); err != nil {
+		return err
 	}
 	parts := strings.Split(rel, "/")
 	for i := range parts {

@@ -178,3 +178,13 @@ func TestMkdirAllRefusesLinkedParent(t *testing.T) {
 		t.Error("directory created through the link")
 	}
 }
+
+// TestWriteFileCreatesMissingRoot: a fresh --root for a dry run is made.
+func TestWriteFileCreatesMissingRoot(t *testing.T) {
+	r, err := New(filepath.Join(t.TempDir(), "fresh", "root"))
+	must(t, err)
+	must(t, r.WriteFile("etc/hosts", []byte("x\n"), 0o644))
+	if b, err := os.ReadFile(r.HostPath("etc/hosts")); err != nil || string(b) != "x\n" {
+		t.Fatalf("read back %q %v", b, err)
+	}
+}

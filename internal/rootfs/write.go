@@ -29,6 +29,9 @@ func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) 
 	}
 	dir, name := path.Split(rel)
 	dir = strings.TrimSuffix(dir, "/")
+	if err := r.ensure(); err != nil {
+		return err
+	}
 	if err := r.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
