@@ -123,13 +123,13 @@ func TestImportHostile(t *testing.T) {
 			plant: func(t *testing.T, root string) {
 				symlink(t, root, "home/core/.ssh/id_rsa.pub", "../../../usr/share/oem/ipmi_password")
 			},
-			file: lokoBM, line: 3, want: "id_rsa.pub is a symbolic link",
+			file: lokoBM, line: 3, want: "id_rsa.pub: a symbolic link",
 		},
 		"cl/ file linked inside the root": {
 			plant: func(t *testing.T, root string) {
 				symlink(t, root, w0CLC, "../../../../usr/share/oem/ipmi_password")
 			},
-			file: w0CLC, want: "lokomotive-worker-0.k8s.localdomain.yaml is a symbolic link",
+			file: w0CLC, want: "lokomotive-worker-0.k8s.localdomain.yaml: a symbolic link",
 		},
 		"cl/ file hard-linked to the password": {
 			plant: func(t *testing.T, root string) {
@@ -150,7 +150,7 @@ func TestImportHostile(t *testing.T) {
 				}
 				symlink(t, root, w0CLC, outside)
 			},
-			file: w0CLC, want: "is a symbolic link",
+			file: w0CLC, want: "a symbolic link",
 		},
 		"cl/ directory linked": {
 			plant: func(t *testing.T, root string) {
@@ -159,7 +159,7 @@ func TestImportHostile(t *testing.T) {
 				}
 				symlink(t, root, lokoDir+"/cl", "../cl-real")
 			},
-			file: w0CLC, want: lokoDir + "/cl is a symbolic link",
+			file: w0CLC, want: lokoDir + "/cl: a symbolic link",
 		},
 		"snippet path escaping the cluster directory": {
 			plant: func(t *testing.T, root string) {
@@ -183,7 +183,7 @@ func TestImportHostile(t *testing.T) {
 			plant: func(t *testing.T, root string) {
 				symlink(t, root, "etc/hosts", "../usr/share/oem/ipmi_password")
 			},
-			file: "etc/hosts", want: "is a symbolic link",
+			file: "etc/hosts", want: "a symbolic link",
 		},
 		"deeply nested vars value": {
 			plant: func(t *testing.T, root string) {
@@ -231,7 +231,7 @@ func TestImportHostile(t *testing.T) {
 				}
 				symlink(t, root, lokoDir, "elsewhere")
 			},
-			want: lokoDir + " is a symbolic link", fatal: true,
+			want: lokoDir + ": a symbolic link", fatal: true,
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
