@@ -173,7 +173,7 @@ func TestImportThenPlan(t *testing.T) {
 				// No installed node is rebooted: hand edits moved into an
 				// extra snippet merge into the same Ignition.
 				if c.Layer == reconcile.LayerProvisioner && (c.Disruptive || c.Detail != nil && len(c.Detail.Reboots) > 0) {
-					t.Errorf("the first plan reboots %v", c.Detail.Reboots)
+					t.Errorf("the first plan reboots %v: %v", c.Detail.Reboots, c.Notes)
 				}
 				if !strings.HasPrefix(c.Address, reconcile.FilePrefix) {
 					t.Logf("%s %s %s: %s", c.Layer, c.Action, c.Address, c.Reason)

@@ -785,7 +785,7 @@ func TestDiffLokoInputs(t *testing.T) {
 			old, want := base(), base()
 			tc.edit(&want)
 			var got []string
-			diffLokoInputs(old, want, func(cause, target string) { got = append(got, cause+" -> "+target) })
+			diffLokoInputs(old, want, func(cause, target string) { got = append(got, cause+" -> "+target) }, func(string, string) bool { return false })
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}

@@ -1,9 +1,11 @@
 package reconcile
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -105,7 +107,9 @@ func (pl *planner) sharedInputReboots(shared []string, installed func(*schema.No
 		case errOld != nil:
 			add(errOld.Error(), "*")
 		default:
-			diffLokoInputs(old, want, add)
+			diffLokoInputs(old, want, add, func(oldList, newList string) bool {
+				return pl.sameSnippetIgnition(dir, oldList, newList)
+			})
 		}
 	}
 	if len(order) == 0 {
@@ -140,7 +144,12 @@ func (pl *planner) sharedInputReboots(shared []string, installed func(*schema.No
 // diffLokoInputs calls add(cause, target) for every difference between old
 // and want that changes a node's Ignition; target is "*" (every node),
 // "role:ROLE" or the FQDN of the node now at a changed slot.
-func diffLokoInputs(old, want lokoInputs, add func(cause, target string)) {
+//
+// sameSnippets tells whether two clc_snippets lists of a slot (canonical
+// JSON, the old one on disk, the new one rendered) merge into the same
+// Ignition: the import moves hand edits into a new snippet, which changes
+// the list but not the node.
+func diffLokoInputs(old, want lokoInputs, add func(cause, target string), sameSnippets func(oldList, newList string) bool) {
 	keys := map[string]bool{}
 	for k := range old.attrs {
 		keys[k] = true
@@ -181,7 +190,7 @@ func diffLokoInputs(old, want lokoInputs, add func(cause, target string)) {
 				add(fmt.Sprintf("%s list positions shift (Lokomotive indexes nodes by position: hostname, etcd name, matchbox profile)", role), s.Name)
 			case p.NodeLabels != s.NodeLabels:
 				add("node_specific_labels (kubelet labels in the node's Ignition)", s.Name)
-			case p.Snippets != s.Snippets:
+			case p.Snippets != s.Snippets && !sameSnippets(p.Snippets, s.Snippets):
 				add("clc_snippets lists", s.Name)
 			case p.Installer != s.Installer:
 				add("installer_clc_snippets lists", s.Name)
@@ -249,7 +258,8 @@ func (pl *planner) readLokoInputs(dir string, onDisk bool) (lokoInputs, error) {
 	if err != nil {
 		return in, err
 	}
-	if err := lokoClusterAttrs(cfg, in.attrs); err != nil {
+	eval := lokoEvaluator{root: pl.opts.Root, home: path.Dir(dir), vars: values}
+	if err := lokoClusterAttrs(cfg, in.attrs, eval); err != nil {
 		return in, fmt.Errorf("baremetal.lokocfg %s: %v: rackctl cannot tell which nodes it reaches", where, err)
 	}
 	for _, role := range []string{schema.RoleController, schema.RoleWorker} {
@@ -290,13 +300,14 @@ func lokoVarValues(src []byte) (map[string]json.RawMessage, error) {
 }
 
 // lokoClusterAttrs adds each attribute of the cluster block ("cluster.NAME",
-// its tokens without layout) and each other block but variables and
-// components ("block.TYPE") to attrs.
-func lokoClusterAttrs(src []byte, attrs map[string]string) error {
+// its value when eval can tell it, else its tokens without layout) and each
+// other block but variables and components ("block.TYPE") to attrs.
+func lokoClusterAttrs(src []byte, attrs map[string]string, eval lokoEvaluator) error {
 	if err := checkDepth(src); err != nil {
 		return err
 	}
-	if _, diags := hclsyntax.ParseConfig(src, "baremetal.lokocfg", hcl.InitialPos); diags.HasErrors() {
+	syn, diags := hclsyntax.ParseConfig(src, "baremetal.lokocfg", hcl.InitialPos)
+	if diags.HasErrors() {
 		return fmt.Errorf("does not parse: %s", diags.Error())
 	}
 	f, diags := hclwrite.ParseConfig(src, "baremetal.lokocfg", hcl.InitialPos)
@@ -311,7 +322,12 @@ func lokoClusterAttrs(src []byte, attrs map[string]string) error {
 		case "variable", "component":
 			continue
 		case "cluster":
+			values := eval.clusterValues(syn.Body.(*hclsyntax.Body))
 			for name, a := range b.Body().Attributes() {
+				if v, ok := values[name]; ok {
+					attrs["cluster."+name] = v
+					continue
+				}
 				attrs["cluster."+name] = tokenText(a.Expr().BuildTokens(nil))
 			}
 			for _, nb := range b.Body().Blocks() {
@@ -405,4 +421,37 @@ func checkDepth(src []byte) error {
 // observed, like every flag file the plan relies on).
 func (pl *planner) flagExists(n *schema.Node) (bool, error) {
 	return pl.observeFlag(render.FlagFilePath(pl.layout, pl.rack.Provisioner, n.MAC))
+}
+
+// sameSnippetIgnition says whether the snippet files of oldList, read from
+// disk, and those of newList, as rendered, merge into the same Ignition.
+// Anything unreadable counts as different.
+func (pl *planner) sameSnippetIgnition(dir, oldList, newList string) bool {
+	var oldPaths, newPaths []string
+	if json.Unmarshal([]byte(oldList), &oldPaths) != nil || json.Unmarshal([]byte(newList), &newPaths) != nil {
+		return false
+	}
+	var cur, want [][]byte
+	for _, p := range oldPaths {
+		if !filepath.IsLocal(p) {
+			return false
+		}
+		b, _, exists, err := readCurrent(pl.opts.Root, path.Join(dir, p))
+		if err != nil || !exists {
+			return false
+		}
+		cur = append(cur, b)
+	}
+	for _, p := range newPaths {
+		if !filepath.IsLocal(p) {
+			return false
+		}
+		want = append(want, pl.desired(path.Join(dir, p)))
+	}
+	a, err := render.SnippetsIgnition(cur...)
+	if err != nil {
+		return false
+	}
+	b, err := render.SnippetsIgnition(want...)
+	return err == nil && bytes.Equal(a, b)
 }
