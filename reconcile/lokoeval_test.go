@@ -101,4 +101,3 @@ func TestLokoEvaluatorRackerForms(t *testing.T) {
 		})
 	}
 }
-
