@@ -158,7 +158,7 @@ func TestCheckHCLDepth(t *testing.T) {
 		"in a string":    {`a = "` + strings.Repeat("[", 50) + `"`, ""},
 		"escaped interp": {`a = "$${` + strings.Repeat("[", 50) + `"`, ""},
 		"interpolation":  {`a = "${` + strings.Repeat("[", 10), "1:16: nested more than 10 levels deep"},
-		"nested strings": {`a = "${"${"${"${"${"${`, "1:23: nested more than 10 levels deep"},
+		"nested strings": {`a = "${"${"${"${"${"${`, "1:20: nested more than 10 levels deep"},
 		"comments":       {"# " + strings.Repeat("[", 50) + "\n// " + strings.Repeat("{", 50) + "\n/* " + strings.Repeat("(", 50) + " */\na = 1\n", ""},
 		"heredoc":        {"a = <<EOT\n" + strings.Repeat("[", 50) + "\nEOT\nb = 1\n", ""},
 		"heredoc interp": {"a = <<-EOT\n  ${" + strings.Repeat("[", 10) + "\n", "2:13: nested more than 10 levels deep"},
