@@ -232,3 +232,27 @@ func TestNodeDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelConsoleDefault: omitted gives Racker's console settings, an
+// explicit empty list stays empty.
+func TestKernelConsoleDefault(t *testing.T) {
+	src, err := os.ReadFile("testdata/good/flatcar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse("rack.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Install.KernelConsole, " "); got != "console=ttyS1,57600n8 earlyprintk=serial,ttyS1,57600n8" {
+		t.Errorf("omitted: got %q", got)
+	}
+	s := strings.Replace(string(src), "install:\n", "install:\n  kernelConsole: []\n", 1)
+	r, err = Parse("rack.yaml", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Install.KernelConsole) != 0 {
+		t.Errorf("explicit []: got %q, want none", r.Install.KernelConsole)
+	}
+}

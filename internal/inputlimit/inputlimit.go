@@ -99,8 +99,9 @@ func fileType(m os.FileMode) string {
 // CheckText finds the first character of src that no text input of
 // rackctl may hold anywhere, comments included, and returns its position:
 // invalid UTF-8; C0 controls other than tab, LF and CR (NUL, ESC, ...);
-// DEL; C1 controls (U+0085 NEL among them); U+2028 and U+2029; a byte
-// order mark other than at the very start. YAML parsers break lines at
+// DEL; C1 controls (U+0085 NEL among them); U+2028 and U+2029; a carriage
+// return not followed by a line feed; a byte order mark other than at the
+// very start. YAML parsers break lines at
 // NEL, U+2028 and U+2029 where nothing else does (positions, diffs and
 // reviewers disagree with the parser about where a line ends, and one
 // parser panics on them in comments); the controls reach terminals and
@@ -111,6 +112,10 @@ func CheckText(src []byte) error {
 		r, size := utf8.DecodeRune(src[i:])
 		if r == utf8.RuneError && size <= 1 {
 			return &Error{line, col, fmt.Sprintf("invalid UTF-8 (byte 0x%02x)", src[i])}
+		}
+		if r == '\r' && i+1 < len(src) && src[i+1] != '\n' {
+			// YAML breaks the line here; git, diff and reviewers do not.
+			return &Error{line, col, "carriage return not followed by a line feed is not allowed"}
 		}
 		if name := Forbidden(r); name != "" && !(r == '\uFEFF' && i == 0) {
 			return &Error{line, col, fmt.Sprintf("%s is not allowed", name)}
