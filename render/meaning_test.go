@@ -31,6 +31,18 @@ func TestSameMeaning(t *testing.T) {
 		{"yaml empty list", "cl/n-custom.yaml", "", "[]\n", false},
 		{"yaml content", "cl/n.yaml", "a: [1]\n", "a: [2]\n", false},
 		{"other", "dnsmasq.conf", "a\n", "a \n", false},
+		// Hostile files on disk: each differs (and is rewritten), none
+		// crashes the comparison.
+		{"vars nested deep", "lokocfg.vars", "a = " + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + "\n", "a = []\n", false},
+		{"vars nested in interpolation", "lokocfg.vars", "a = \"${" + strings.Repeat("[", 1<<20) + "\"\n", "a = \"\"\n", false},
+		{"lokocfg nested deep", "baremetal.lokocfg", "c {\n a = " + strings.Repeat("{x = ", 1<<19) + "\n}\n", "c {\n}\n", false},
+		{"yaml nested deep", "cl/n.yaml", "a: " + strings.Repeat("[", 1<<20) + "\n", "a: []\n", false},
+		{"yaml nested deep by indentation", "cl/n.yaml", deepYAML(3000), "a: 1\n", false},
+		{"yaml line separators in comments", "cl/n.yaml", "#\u2028#\u2028\na: b #\u2028#\u2028\n", "a: b\n", false},
+		{"yaml NEL", "cl/n.yaml", "a: b\u0085c: d\n", "a: b\n", false},
+		{"vars ESC in a comment", "lokocfg.vars", "# \x1b[2J\na = 1\n", "a = 1\n", false},
+		{"vars too large", "lokocfg.vars", "a = 1\n" + strings.Repeat("#", 16<<20) + "\n", "a = 1\n", false},
+		{"vars nesting at the limit", "lokocfg.vars", "a = " + strings.Repeat("[", 90) + strings.Repeat("]", 90) + "\n", "a = " + strings.Repeat("[", 90) + strings.Repeat("]", 90) + "  \n", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,4 +100,12 @@ func TestSnippetsIgnition(t *testing.T) {
 	if _, err := SnippetsIgnition(first, []byte("systemd: [")); err == nil || !strings.Contains(err.Error(), "snippet 2") {
 		t.Errorf("bad snippet: err = %v, want it named", err)
 	}
+}
+
+func deepYAML(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	return b.String()
 }
