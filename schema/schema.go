@@ -69,17 +69,23 @@ func LoadContext(ctx context.Context, path string) (*Rack, error) {
 // U+2028/U+2029, anywhere, comments included) and its nesting (MaxDepth)
 // are checked; a panic of a parser on some other input is turned into a
 // diagnostic too.
-func Parse(filename string, src []byte) (r *Rack, err error) {
+func Parse(filename string, src []byte) (*Rack, error) {
 	if errs := precheck(filename, src); errs != nil {
 		return nil, errs
 	}
+	return recovered(filename, func() (*Rack, error) { return parse(filename, src) })
+}
+
+// recovered runs parse and turns a panic (of the YAML decoder or CUE, on
+// an input the prechecks let through) into a diagnostic.
+func recovered(filename string, parse func() (*Rack, error)) (r *Rack, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r, err = nil, Errors{{File: filename, Line: 1, Col: 1,
 				Message: fmt.Sprintf("cannot parse the spec: the parser failed (%v); please report this with the file", p)}}
 		}
 	}()
-	return parse(filename, src)
+	return parse()
 }
 
 // precheck bounds the input before the YAML decoder, which recurses per
