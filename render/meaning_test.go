@@ -61,6 +61,14 @@ func FuzzSameMeaning(f *testing.F) {
 	f.Add("lokocfg.vars", "a = [\"x\", ]\n", "a = [\"x\"]\n")
 	f.Add("flatcar.tf", "m {\n a = 1\n}\n", "m { a = 1 }\n")
 	f.Add("cl/x.yaml", "a: |\n  b\n", "a: \"b\\n\"\n")
+	// Hostile files on disk: nesting, line separators, controls.
+	for _, p := range []string{"lokocfg.vars", "baremetal.lokocfg", "cl/x.yaml"} {
+		f.Add(p, "#\u2028#\u2028\na: b #\u2028#\u2028\n", "a: b\n")
+		f.Add(p, "a = \"${"+strings.Repeat("[", 200)+"\"\n", "a = 1\n")
+		f.Add(p, "a: "+strings.Repeat("{x: ", 200)+"\n", "a: 1\n")
+		f.Add(p, "a = <<EOT\n${"+strings.Repeat("(", 150)+"\nEOT\n", "a = 1\n")
+		f.Add(p, "a: b\u0085c: d\r\n", "a: b\n")
+	}
 	f.Fuzz(func(t *testing.T, p, a, b string) {
 		if !SameMeaning(p, []byte(a), []byte(a)) {
 			t.Errorf("%q is not the same as itself", a)
@@ -108,4 +116,24 @@ func deepYAML(n int) string {
 		b.WriteString(strings.Repeat(" ", i) + "a:\n")
 	}
 	return b.String()
+}
+
+// TestSnippetsIgnitionHostile: a snippet on disk that would crash or
+// mislead ct's YAML parser is an error, never a crash.
+func TestSnippetsIgnitionHostile(t *testing.T) {
+	tests := map[string]struct{ src, want string }{
+		"deep flow":      {"storage: " + strings.Repeat("[", 1<<20) + "\n", "nested more than 100 levels deep"},
+		"deep block":     {deepYAML(3000), "nested more than 100 levels deep"},
+		"line separator": {"#\u2028#\u2028\nstorage: {} #\u2028#\u2028\n", "U+2028"},
+		"NEL":            {"storage: {}\u0085passwd: {}\n", "U+0085"},
+		"too large":      {"# " + strings.Repeat("x", 16<<20) + "\n", "too large"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := SnippetsIgnition([]byte(tt.src))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
 }
