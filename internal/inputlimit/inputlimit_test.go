@@ -76,6 +76,7 @@ func TestCheckText(t *testing.T) {
 		want string // "" = accepted
 	}{
 		"plain":           {"a: b\n\tc\r\n", ""},
+		"bare CR":         {"a: b\rc: d\n", "1:5: carriage return not followed by a line feed is not allowed"},
 		"bom at start":    {"\uFEFFa: b\n", ""},
 		"non-ascii":       {"a: café ✓\n", ""},
 		"NUL":             {"a: b\x00", "1:5: control character U+0000 (NUL) is not allowed"},
