@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"unicode"
@@ -43,5 +44,17 @@ func TestWriteHumanEscapes(t *testing.T) {
 				t.Errorf("color %v: output lacks %q:\n%s", color, want, out)
 			}
 		}
+	}
+}
+
+// TestEventStringEscapes: apply progress carries errors with programs'
+// output; no control character of it reaches the terminal.
+func TestEventStringEscapes(t *testing.T) {
+	e := Event{Layer: LayerFiles, Change: &Change{Action: ActionUpdate, Address: "file:etc/hosts"}, Status: "failed",
+		Err: errors.New("dnsmasq: bad line\n\x1b[31mx\ry\u2028")}
+	got := e.String()
+	want := "files: update file etc/hosts: failed: dnsmasq: bad line\n\\x1b[31mx\\ry\\u2028"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
