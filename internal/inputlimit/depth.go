@@ -3,6 +3,7 @@ package inputlimit
 import (
 	"bytes"
 	"fmt"
+	"strings"
 )
 
 // The depth checks over-estimate rather than under-estimate: they are a
@@ -156,31 +157,66 @@ func isBlockIndicator(line []byte) bool {
 }
 
 // CheckHCLDepth returns an error positioned where src nests deeper than
-// max levels: brackets, braces and parentheses, quoted strings and
-// heredocs, and the ${ } and %{ } interpolations inside them (whose
-// expressions the parser recurses into), outside comments.
+// max levels. The HCL parser recurses, and its evaluation recurses over
+// the tree it builds, for brackets, braces and parentheses, quoted
+// strings, heredocs and their ${ } and %{ } sequences, template if/for
+// directives, and also for operators: "!!!!x", "- - x", "a ? b : c ? d :
+// e", and the left-deep trees of "1+1+1" and "a[0][0]". So every operator
+// in one element (between commas, or lines of a body or object) counts as
+// a level too, as does each bracket closed in it; comments do not count.
 func CheckHCLDepth(src []byte, max int) error {
 	const (
 		expr    = 'e' // an expression, or the body of a block
-		bracket = 'b' // inside ( [ {
+		paren   = 'p' // inside ( or [: newlines do not end an element
+		brace   = 'b' // inside {: newlines end an element
 		str     = 's' // inside a quoted string
 		interp  = 'i' // inside ${ or %{
 		heredoc = 'h'
 	)
-	stack := []byte{expr}
+	type level struct {
+		mode byte
+		ops  int // operators and closed brackets in the current element
+		dirs int // open template if/for directives (str, heredoc)
+	}
+	stack := []level{{mode: expr}}
+	total := 0              // levels above the first, plus every ops and dirs
 	var heredocEnd [][]byte // terminators of the open heredocs
 	p := pos{1, 1}
-	push := func(m byte) error {
-		stack = append(stack, m)
-		if len(stack)-1 > max {
+	check := func() error {
+		if total > max {
 			return depthError(p, max)
 		}
 		return nil
 	}
+	push := func(m byte) error {
+		stack = append(stack, level{mode: m})
+		total++
+		return check()
+	}
+	pop := func() {
+		top := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		total -= 1 + top.ops + top.dirs
+		if top.mode != interp {
+			// A closed bracket or string is an operand of what follows it.
+			stack[len(stack)-1].ops++
+			total++
+		}
+	}
+	op := func() error {
+		stack[len(stack)-1].ops++
+		total++
+		return check()
+	}
+	endElement := func() {
+		top := &stack[len(stack)-1]
+		total -= top.ops
+		top.ops = 0
+	}
 	atLineStart := true
 	for i := 0; i < len(src); i++ {
 		c := src[i]
-		top := stack[len(stack)-1]
+		top := stack[len(stack)-1].mode
 		switch top {
 		case str, heredoc:
 			if top == heredoc && atLineStart {
@@ -190,7 +226,7 @@ func CheckHCLDepth(src []byte, max int) error {
 					rest = rest[:k]
 				}
 				if bytes.Equal(bytes.TrimSpace(rest), end) {
-					stack = stack[:len(stack)-1]
+					pop()
 					heredocEnd = heredocEnd[:len(heredocEnd)-1]
 					break
 				}
@@ -201,14 +237,27 @@ func CheckHCLDepth(src []byte, max int) error {
 				i++
 				c = src[i]
 			case top == str && (c == '"' || c == '\n'):
-				stack = stack[:len(stack)-1]
-			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == c && i+2 < len(src) && src[i+2] == '{':
-				// $${ and %%{ are escapes, not interpolations.
+				pop()
+			case (c == '$' || c == '%') && i+2 < len(src) && src[i+1] == c && src[i+2] == '{':
+				// $${ and %%{ are escapes, not sequences.
 				p.advance(c)
 				p.advance(c)
 				i += 2
 				c = src[i]
 			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+				if c == '%' {
+					// Template directives nest until their end keyword.
+					word := bytes.TrimLeft(src[i+2:min(len(src), i+2+32)], "~ \t")
+					lv := &stack[len(stack)-1]
+					switch {
+					case bytes.HasPrefix(word, []byte("if")), bytes.HasPrefix(word, []byte("for")):
+						lv.dirs++
+						total++
+					case bytes.HasPrefix(word, []byte("end")) && lv.dirs > 0:
+						lv.dirs--
+						total--
+					}
+				}
 				if err := push(interp); err != nil {
 					return err
 				}
@@ -216,17 +265,19 @@ func CheckHCLDepth(src []byte, max int) error {
 				i++
 				c = src[i]
 			}
-		default: // expr, bracket, interp
+		default: // expr, paren, brace, interp
 			switch {
 			case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
 				for i < len(src) && src[i] != '\n' {
 					p.advance(src[i])
 					i++
 				}
-				if i < len(src) {
-					c = src[i]
-				} else {
+				if i >= len(src) {
 					continue
+				}
+				c = src[i]
+				if top == expr || top == brace {
+					endElement()
 				}
 			case c == '/' && i+1 < len(src) && src[i+1] == '*':
 				k := bytes.Index(src[i+2:], []byte("*/"))
@@ -248,7 +299,7 @@ func CheckHCLDepth(src []byte, max int) error {
 					j++
 				}
 				k := j
-				for k < len(src) && (isIdentByte(src[k])) {
+				for k < len(src) && isIdentByte(src[k]) {
 					k++
 				}
 				if k > j && k < len(src) && (src[k] == '\n' || src[k] == '\r') {
@@ -260,14 +311,34 @@ func CheckHCLDepth(src []byte, max int) error {
 						p.advance(src[i])
 					}
 					c = src[i]
+				} else if err := op(); err != nil {
+					return err
 				}
-			case c == '(' || c == '[' || c == '{':
-				if err := push(bracket); err != nil {
+			case c == '(' || c == '[':
+				if err := push(paren); err != nil {
+					return err
+				}
+			case c == '{':
+				if err := push(brace); err != nil {
 					return err
 				}
 			case c == ')' || c == ']' || c == '}':
-				if len(stack) > 1 && (top == bracket || (top == interp && c == '}')) {
-					stack = stack[:len(stack)-1]
+				if len(stack) > 1 && (top == paren || top == brace || (top == interp && c == '}')) {
+					pop()
+				}
+			case c == ',':
+				endElement()
+			case c == '\n':
+				if top == expr || top == brace {
+					endElement()
+				}
+			case c == '-' && i > 0 && isIdentByte(src[i-1]) && src[i-1] != '-':
+				// Inside an identifier (HCL allows "-" in names).
+			case c == '=' && (i+1 >= len(src) || src[i+1] != '='):
+				// An assignment, "=>", or the end of "!=", "<=", ">=".
+			case strings.IndexByte("!-?+*/%<>=&|", c) >= 0:
+				if err := op(); err != nil {
+					return err
 				}
 			}
 		}
