@@ -34,6 +34,9 @@ func TestSameMeaning(t *testing.T) {
 		// Hostile files on disk: each differs (and is rewritten), none
 		// crashes the comparison.
 		{"vars nested deep", "lokocfg.vars", "a = " + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + "\n", "a = []\n", false},
+		{"vars unary chain", "lokocfg.vars", "a = " + strings.Repeat("!", 1<<20) + "true\n", "a = true\n", false},
+		{"vars binary chain", "lokocfg.vars", "a = 1" + strings.Repeat("+1", 1<<19) + "\n", "a = 1\n", false},
+		{"lokocfg ternary chain", "baremetal.lokocfg", "a = " + strings.Repeat("x ? 1 : ", 1<<17) + "2\n", "a = 2\n", false},
 		{"vars nested in interpolation", "lokocfg.vars", "a = \"${" + strings.Repeat("[", 1<<20) + "\"\n", "a = \"\"\n", false},
 		{"lokocfg nested deep", "baremetal.lokocfg", "c {\n a = " + strings.Repeat("{x = ", 1<<19) + "\n}\n", "c {\n}\n", false},
 		{"yaml nested deep", "cl/n.yaml", "a: " + strings.Repeat("[", 1<<20) + "\n", "a: []\n", false},
