@@ -122,7 +122,7 @@ func CheckYAMLDepth(src []byte, max int) error {
 			}
 			q.advance(c)
 		}
-		if quote == 0 && flow == 0 && isBlockIndicator(line) {
+		if quote == 0 && flow == 0 && !blank && line[indent] != '#' && isBlockIndicator(line) {
 			block = indent
 		}
 		p = pos{p.line + 1, 1}

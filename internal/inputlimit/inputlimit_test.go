@@ -130,7 +130,8 @@ func TestCheckYAMLDepth(t *testing.T) {
 				}
 				return b.String()
 			}(), ""},
-		"escaped quote": {`a: "\"[[[[[[[[[[[["` + "\n", ""},
+		"comment ending in a pipe": {"# see |\n" + blockDeep.String(), "12:11: nested more than 10 levels deep"},
+		"escaped quote":            {`a: "\"[[[[[[[[[[[["` + "\n", ""},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
