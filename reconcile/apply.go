@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/ipam"
 )
 
@@ -120,7 +121,9 @@ type ApplyOptions struct {
 }
 
 // String is a one-line progress message, e.g.
-// "files: create file etc/hosts: done".
+// "files: create file etc/hosts: done". Errors carry the output of
+// programs and the content of files; termtext keeps their control
+// characters off the terminal.
 func (e Event) String() string {
 	s := string(e.Layer)
 	if e.Change != nil {
@@ -130,7 +133,7 @@ func (e Event) String() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
-	return s
+	return termtext.Lines(s)
 }
 
 // Result tells what an apply did. Its changes carry no Content or Diff.

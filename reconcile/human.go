@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/ipam"
 )
 
@@ -20,8 +21,14 @@ const (
 
 // WriteHuman writes the terraform-style view of p. color adds ANSI colors;
 // callers pass false when NO_COLOR is set or the output is no terminal.
+//
+// Every text of the plan goes through termtext (esc): addresses, reasons
+// and notes carry node names and spec values, diffs the content of files
+// on disk, and none of it may reach the terminal as control characters.
+// The ANSI codes of paint are the only ones written.
 func WriteHuman(w io.Writer, p *Plan, color bool) error {
 	bw := bufio.NewWriter(w)
+	esc := termtext.Escape
 	paint := func(code, s string) string {
 		if !color || s == "" {
 			return s
@@ -31,7 +38,7 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 	if len(p.Notes) > 0 {
 		fmt.Fprintln(bw, paint(ansiBold, "Notes:"))
 		for _, n := range p.Notes {
-			fmt.Fprintln(bw, "  "+paint(ansiYellow, "- "+n))
+			fmt.Fprintln(bw, "  "+paint(ansiYellow, "- "+esc(n)))
 		}
 		fmt.Fprintln(bw)
 	}
@@ -40,14 +47,14 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		return flush(bw)
 	}
 	if len(p.Targets) > 0 {
-		fmt.Fprintln(bw, paint(ansiYellow, "Note: node-specific changes are limited to "+strings.Join(p.Targets, ", ")+" (-target); shared files are always planned."))
+		fmt.Fprintln(bw, paint(ansiYellow, "Note: node-specific changes are limited to "+esc(strings.Join(p.Targets, ", "))+" (-target); shared files are always planned."))
 		fmt.Fprintln(bw)
 	}
 	if len(p.Allocations) > 0 {
 		fmt.Fprintln(bw, paint(ansiBold, "IP allocation changes:"))
 		for _, a := range p.Allocations {
 			sym, code := allocSymbol(a)
-			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), a)
+			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), esc(a.String()))
 		}
 		fmt.Fprintln(bw)
 	}
@@ -61,19 +68,19 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		fmt.Fprintln(bw, "rackctl will perform the following actions:")
 		for _, c := range acts {
 			sym, code := actionSymbol(c.Action)
-			addr := displayAddress(c.Address)
+			addr := esc(displayAddress(c.Address))
 			phrase := actionPhrase(c.Action)
 			if c.Action == ActionRenew && strings.HasSuffix(c.Address, BMCAddressSourceSuffix) {
 				phrase = "will take its address from DHCP"
 			}
 			head := fmt.Sprintf("  # %s %s", addr, phrase)
 			if c.Reason != "" {
-				head += " (" + c.Reason + ")"
+				head += " (" + esc(c.Reason) + ")"
 			}
 			fmt.Fprintln(bw)
 			fmt.Fprintln(bw, paint(ansiBold, head))
 			if c.Disruptive {
-				fmt.Fprintln(bw, "    "+paint(ansiRed, "! disruptive: interrupts "+strings.Join(c.Interrupts(), ", ")))
+				fmt.Fprintln(bw, "    "+paint(ansiRed, "! disruptive: interrupts "+esc(strings.Join(c.Interrupts(), ", "))))
 			}
 			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), addr)
 			writeDetail(bw, c, paint)
@@ -97,12 +104,12 @@ func writeDetail(w io.Writer, c Change, paint func(code, s string) string) {
 				fmt.Fprintf(w, "      ... %d more resources\n", len(tf.Resources)-max)
 				break
 			}
-			fmt.Fprintf(w, "      %s %s\n", paint(ansiCyan, strings.Join(r.Actions, ",")), r.Address)
+			fmt.Fprintf(w, "      %s %s\n", paint(ansiCyan, termtext.Escape(strings.Join(r.Actions, ","))), termtext.Escape(r.Address))
 		}
 		fmt.Fprintf(w, "      terraform: %d to add, %d to change, %d to destroy\n", tf.Add, tf.Change, tf.Destroy)
 	}
 	for _, n := range c.Notes {
-		fmt.Fprintln(w, "    "+paint(ansiYellow, "note: "+n))
+		fmt.Fprintln(w, "    "+paint(ansiYellow, "note: "+termtext.Escape(n)))
 	}
 }
 
@@ -118,7 +125,9 @@ func writeDiff(w io.Writer, diff string, paint func(code, s string) string) {
 		return
 	}
 	for line := range strings.Lines(diff) {
-		line = strings.TrimRight(line, "\r\n")
+		// A CR inside the line is escaped: it would move the cursor back
+		// over what was printed.
+		line = termtext.Escape(strings.TrimRight(line, "\r\n"))
 		code := ""
 		switch {
 		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):

@@ -16,6 +16,8 @@ import (
 	igntypes "github.com/flatcar/ignition/config/v2_3/types"
 	"github.com/flatcar/ignition/config/validate/report"
 	"github.com/vincent-petithory/dataurl"
+
+	"github.com/rackctl/rackctl/internal/inputlimit"
 )
 
 // Flatcar install settings the installer Ignition uses; they are the
@@ -27,7 +29,29 @@ const (
 
 // transpile turns one CLC into Ignition 2.3 with the ct library, failing
 // on error-level report entries (warnings pass).
-func transpile(clc []byte) (igntypes.Config, error) {
+//
+// clc may be a snippet on disk (reconcile compares those with the rendered
+// ones), so it is bounded as SameMeaning bounds its inputs before ct's
+// YAML parser sees it, and a panic of ct is an error.
+func transpile(clc []byte) (cfg igntypes.Config, err error) {
+	if len(clc) > inputlimit.MaxSpecSize {
+		return igntypes.Config{}, fmt.Errorf("container linux config: %w: %d bytes", inputlimit.ErrTooLarge, len(clc))
+	}
+	if err := inputlimit.CheckText(clc); err != nil {
+		return igntypes.Config{}, fmt.Errorf("container linux config: %w", err)
+	}
+	if err := inputlimit.CheckYAMLDepth(clc, inputlimit.MaxDepth); err != nil {
+		return igntypes.Config{}, fmt.Errorf("container linux config: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			cfg, err = igntypes.Config{}, fmt.Errorf("container linux config: the parser failed: %v", p)
+		}
+	}()
+	return transpileUnguarded(clc)
+}
+
+func transpileUnguarded(clc []byte) (igntypes.Config, error) {
 	cfg, ast, rep := ct.Parse(clc)
 	if err := reportErr(rep); err != nil {
 		return igntypes.Config{}, fmt.Errorf("parse container linux config: %w", err)

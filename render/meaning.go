@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rackctl/rackctl/internal/inputlimit"
 )
 
 // SameMeaning reports whether two versions of the rendered file at p say
@@ -28,20 +30,38 @@ import (
 //     which Racker wrote as an empty file and rackctl as {}).
 //
 // Anything else, and any file either side of which does not parse, is the
-// same only when byte-equal.
-func SameMeaning(p string, a, b []byte) bool {
+// same only when byte-equal. The file on disk is input anyone who can
+// write it controls (Racker's layout gives ~/lokomotive to core), so
+// neither side reaches a parser unless it is at most
+// inputlimit.MaxSpecSize bytes, of text (inputlimit.CheckText) and nested
+// at most inputlimit.MaxDepth levels; a parser's panic means "differs".
+func SameMeaning(p string, a, b []byte) (same bool) {
 	if bytes.Equal(a, b) {
 		return true
 	}
+	var compare func(a, b []byte) bool
+	var depth func([]byte, int) error
 	switch path.Ext(p) {
 	case ".vars", ".tfvars":
-		return sameHCLValues(a, b)
+		compare, depth = sameHCLValues, inputlimit.CheckHCLDepth
 	case ".lokocfg", ".tf":
-		return sameHCLTokens(a, b)
+		compare, depth = sameHCLTokens, inputlimit.CheckHCLDepth
 	case ".yaml", ".yml":
-		return sameYAML(a, b)
+		compare, depth = sameYAML, inputlimit.CheckYAMLDepth
+	default:
+		return false
 	}
-	return false
+	for _, src := range [][]byte{a, b} {
+		if len(src) > inputlimit.MaxSpecSize || inputlimit.CheckText(src) != nil || depth(src, inputlimit.MaxDepth) != nil {
+			return false
+		}
+	}
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return compare(a, b)
 }
 
 // sameHCLValues compares two files of literal attributes by value.

@@ -31,6 +31,21 @@ func TestSameMeaning(t *testing.T) {
 		{"yaml empty list", "cl/n-custom.yaml", "", "[]\n", false},
 		{"yaml content", "cl/n.yaml", "a: [1]\n", "a: [2]\n", false},
 		{"other", "dnsmasq.conf", "a\n", "a \n", false},
+		// Hostile files on disk: each differs (and is rewritten), none
+		// crashes the comparison.
+		{"vars nested deep", "lokocfg.vars", "a = " + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + "\n", "a = []\n", false},
+		{"vars unary chain", "lokocfg.vars", "a = " + strings.Repeat("!", 1<<20) + "true\n", "a = true\n", false},
+		{"vars binary chain", "lokocfg.vars", "a = 1" + strings.Repeat("+1", 1<<19) + "\n", "a = 1\n", false},
+		{"lokocfg ternary chain", "baremetal.lokocfg", "a = " + strings.Repeat("x ? 1 : ", 1<<17) + "2\n", "a = 2\n", false},
+		{"vars nested in interpolation", "lokocfg.vars", "a = \"${" + strings.Repeat("[", 1<<20) + "\"\n", "a = \"\"\n", false},
+		{"lokocfg nested deep", "baremetal.lokocfg", "c {\n a = " + strings.Repeat("{x = ", 1<<19) + "\n}\n", "c {\n}\n", false},
+		{"yaml nested deep", "cl/n.yaml", "a: " + strings.Repeat("[", 1<<20) + "\n", "a: []\n", false},
+		{"yaml nested deep by indentation", "cl/n.yaml", deepYAML(3000), "a: 1\n", false},
+		{"yaml line separators in comments", "cl/n.yaml", "#\u2028#\u2028\na: b #\u2028#\u2028\n", "a: b\n", false},
+		{"yaml NEL", "cl/n.yaml", "a: b\u0085c: d\n", "a: b\n", false},
+		{"vars ESC in a comment", "lokocfg.vars", "# \x1b[2J\na = 1\n", "a = 1\n", false},
+		{"vars too large", "lokocfg.vars", "a = 1\n" + strings.Repeat("#", 16<<20) + "\n", "a = 1\n", false},
+		{"vars nesting at the limit", "lokocfg.vars", "a = " + strings.Repeat("[", 90) + strings.Repeat("]", 90) + "\n", "a = " + strings.Repeat("[", 90) + strings.Repeat("]", 90) + "  \n", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -49,6 +64,14 @@ func FuzzSameMeaning(f *testing.F) {
 	f.Add("lokocfg.vars", "a = [\"x\", ]\n", "a = [\"x\"]\n")
 	f.Add("flatcar.tf", "m {\n a = 1\n}\n", "m { a = 1 }\n")
 	f.Add("cl/x.yaml", "a: |\n  b\n", "a: \"b\\n\"\n")
+	// Hostile files on disk: nesting, line separators, controls.
+	for _, p := range []string{"lokocfg.vars", "baremetal.lokocfg", "cl/x.yaml"} {
+		f.Add(p, "#\u2028#\u2028\na: b #\u2028#\u2028\n", "a: b\n")
+		f.Add(p, "a = \"${"+strings.Repeat("[", 200)+"\"\n", "a = 1\n")
+		f.Add(p, "a: "+strings.Repeat("{x: ", 200)+"\n", "a: 1\n")
+		f.Add(p, "a = <<EOT\n${"+strings.Repeat("(", 150)+"\nEOT\n", "a = 1\n")
+		f.Add(p, "a: b\u0085c: d\r\n", "a: b\n")
+	}
 	f.Fuzz(func(t *testing.T, p, a, b string) {
 		if !SameMeaning(p, []byte(a), []byte(a)) {
 			t.Errorf("%q is not the same as itself", a)
@@ -87,5 +110,33 @@ func TestSnippetsIgnition(t *testing.T) {
 	}
 	if _, err := SnippetsIgnition(first, []byte("systemd: [")); err == nil || !strings.Contains(err.Error(), "snippet 2") {
 		t.Errorf("bad snippet: err = %v, want it named", err)
+	}
+}
+
+func deepYAML(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	return b.String()
+}
+
+// TestSnippetsIgnitionHostile: a snippet on disk that would crash or
+// mislead ct's YAML parser is an error, never a crash.
+func TestSnippetsIgnitionHostile(t *testing.T) {
+	tests := map[string]struct{ src, want string }{
+		"deep flow":      {"storage: " + strings.Repeat("[", 1<<20) + "\n", "nested more than 100 levels deep"},
+		"deep block":     {deepYAML(3000), "nested more than 100 levels deep"},
+		"line separator": {"#\u2028#\u2028\nstorage: {} #\u2028#\u2028\n", "U+2028"},
+		"NEL":            {"storage: {}\u0085passwd: {}\n", "U+0085"},
+		"too large":      {"# " + strings.Repeat("x", 16<<20) + "\n", "too large"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := SnippetsIgnition([]byte(tt.src))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ func check(ix *index) {
 	checkUnique(ix, nodes)
 	checkNetwork(ix, nodes)
 	checkControllers(ix, nodes)
+	checkInput(ix, nodes)
 }
 
 func nodePaths(ix *index) []string {

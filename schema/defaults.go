@@ -5,6 +5,10 @@ import (
 	"net/netip"
 )
 
+// DefaultKernelConsole is install.kernelConsole when omitted: Racker's
+// serial console settings.
+var DefaultKernelConsole = []string{"console=ttyS1,57600n8", "earlyprintk=serial,ttyS1,57600n8"}
+
 // DefaultClusterName is the cluster name of a lokomotive rack that sets none.
 const DefaultClusterName = "lokomotive"
 
@@ -55,7 +59,8 @@ func applyDefaults(r *Rack) {
 		}
 	}
 	if r.Install.KernelConsole == nil {
-		r.Install.KernelConsole = []string{}
+		// Omitted; an explicit [] decodes to an empty, non-nil list.
+		r.Install.KernelConsole = append([]string(nil), DefaultKernelConsole...)
 	}
 	if r.Nodes == nil {
 		r.Nodes = []Node{}

@@ -1,10 +1,11 @@
 package schema
 
 import (
+	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +16,16 @@ import (
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/encoding/yaml"
+
+	"github.com/rackctl/rackctl/internal/inputlimit"
+)
+
+// MaxSpecSize is the largest rack.yaml Load and Parse accept (16 MiB; a
+// rack of thousands of nodes is a few megabytes), MaxDepth the deepest
+// nesting of its YAML.
+const (
+	MaxSpecSize = inputlimit.MaxSpecSize
+	MaxDepth    = inputlimit.MaxDepth
 )
 
 // rackCUE is the schema, the single source of the rules a rack.yaml follows.
@@ -26,9 +37,17 @@ var rackCUE []byte
 func CUE() []byte { return append([]byte(nil), rackCUE...) }
 
 // Load reads and validates the spec at path. An invalid spec gives Errors.
-func Load(path string) (*Rack, error) {
-	src, err := os.ReadFile(path)
+func Load(path string) (*Rack, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext is Load, reading under ctx: the spec must be a regular file
+// (a device such as /dev/zero or a FIFO is refused before reading) of at
+// most MaxSpecSize bytes, and the read stops when ctx is done.
+func LoadContext(ctx context.Context, path string) (*Rack, error) {
+	src, err := inputlimit.ReadFile(ctx, path, MaxSpecSize)
 	if err != nil {
+		if errors.Is(err, inputlimit.ErrTooLarge) || errors.Is(err, inputlimit.ErrNotRegular) {
+			return nil, fmt.Errorf("read spec: %w; give a regular file of at most %d MiB", err, MaxSpecSize>>20)
+		}
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	return Parse(path, src)
@@ -44,7 +63,55 @@ func Load(path string) (*Rack, error) {
 // the number of nodes: the rack without its nodes is unified with #Rack,
 // then each node with the element schema of #Rack.nodes (which holds the
 // provisioner's role rule), compiled once.
+//
+// Before any parser sees src, its size (MaxSpecSize), its characters
+// (inputlimit.CheckText: no control characters but tab, LF and CR, no
+// U+2028/U+2029, anywhere, comments included) and its nesting (MaxDepth)
+// are checked; a panic of a parser on some other input is turned into a
+// diagnostic too.
 func Parse(filename string, src []byte) (*Rack, error) {
+	if errs := precheck(filename, src); errs != nil {
+		return nil, errs
+	}
+	return recovered(filename, func() (*Rack, error) { return parse(filename, src) })
+}
+
+// recovered runs parse and turns a panic (of the YAML decoder or CUE, on
+// an input the prechecks let through) into a diagnostic.
+func recovered(filename string, parse func() (*Rack, error)) (r *Rack, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, Errors{{File: filename, Line: 1, Col: 1,
+				Message: fmt.Sprintf("cannot parse the spec: the parser failed (%v); please report this with the file", p)}}
+		}
+	}()
+	return parse()
+}
+
+// precheck bounds the input before the YAML decoder, which recurses per
+// nesting level and panics on some line separators.
+func precheck(filename string, src []byte) Errors {
+	if len(src) > MaxSpecSize {
+		return Errors{{File: filename, Line: 1, Col: 1,
+			Message: fmt.Sprintf("file is %d bytes; a spec may be at most %d MiB", len(src), MaxSpecSize>>20)}}
+	}
+	at := func(err error, why string) Errors {
+		var e *inputlimit.Error
+		if !errors.As(err, &e) {
+			return Errors{{File: filename, Line: 1, Col: 1, Message: err.Error()}}
+		}
+		return Errors{{File: filename, Line: e.Line, Col: e.Col, Message: e.Msg + why}}
+	}
+	if err := inputlimit.CheckText(src); err != nil {
+		return at(err, " anywhere in the spec, comments included: YAML reads some of these as line breaks, and the others reach terminals and the files rackctl writes; remove it")
+	}
+	if err := inputlimit.CheckYAMLDepth(src, MaxDepth); err != nil {
+		return at(err, " (a spec needs fewer than ten)")
+	}
+	return nil
+}
+
+func parse(filename string, src []byte) (*Rack, error) {
 	f, err := yaml.Extract(filename, src)
 	if err != nil {
 		return nil, syntaxErrors(filename, err)
@@ -239,6 +306,8 @@ func (ev *evaluator) collect(prefix string, v cue.Value, err error) {
 		return
 	}
 	skip := len(v.Path().Selectors())
+	type found struct{ path, msg string }
+	var strong, weak []found
 	for _, e := range cueerrors.Errors(err) {
 		path := prefix
 		sels := e.Path()
@@ -262,9 +331,35 @@ func (ev *evaluator) collect(prefix string, v cue.Value, err error) {
 			continue
 		}
 		if msg := ev.message(path, e); msg != "" {
-			ev.ix.addAt(path, msg)
+			if isDefaultConflict(e) {
+				weak = append(weak, found{path, msg})
+			} else {
+				strong = append(strong, found{path, msg})
+			}
 		}
 	}
+	for _, f := range strong {
+		ev.ix.addAt(f.path, f.msg)
+	}
+	// A field with a default (*"x" | #Type) that fails its type fails the
+	// default too; that conflict with a value the user never wrote is
+	// noise next to the type's own message at or below the same path.
+weakLoop:
+	for _, w := range weak {
+		for _, s := range strong {
+			if strings.HasPrefix(s.path, w.path) || strings.HasPrefix(w.path, s.path) {
+				continue weakLoop
+			}
+		}
+		ev.ix.addAt(w.path, w.msg)
+	}
+}
+
+// isDefaultConflict tells whether e is the kind of error a failed default
+// of a disjunction gives: two values, or two list lengths, that differ.
+func isDefaultConflict(e cueerrors.Error) bool {
+	format, _ := e.Msg()
+	return format == "conflicting values %s and %s" || format == "incompatible list lengths (%d and %d)"
 }
 
 func isIndex(s string) bool {

@@ -232,3 +232,60 @@ func TestNodeDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelConsoleDefault: omitted gives Racker's console settings, an
+// explicit empty list stays empty.
+func TestKernelConsoleDefault(t *testing.T) {
+	src, err := os.ReadFile("testdata/good/flatcar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse("rack.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Install.KernelConsole, " "); got != "console=ttyS1,57600n8 earlyprintk=serial,ttyS1,57600n8" {
+		t.Errorf("omitted: got %q", got)
+	}
+	s := strings.Replace(string(src), "install:\n", "install:\n  kernelConsole: []\n", 1)
+	r, err = Parse("rack.yaml", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Install.KernelConsole) != 0 {
+		t.Errorf("explicit []: got %q, want none", r.Install.KernelConsole)
+	}
+}
+
+// TestParserPanicIsADiagnostic: the YAML decoder panics on two comments
+// holding U+2028 (the precheck refuses them first); behind the precheck,
+// such a panic still becomes a positioned diagnostic, not a crash.
+func TestParserPanicIsADiagnostic(t *testing.T) {
+	src := []byte("#\u2028#\u2028\na: b #\u2028#\u2028\n")
+	r, err := recovered("rack.yaml", func() (*Rack, error) { return parse("rack.yaml", src) })
+	var errs Errors
+	if r != nil || !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("got %v, %v; want one diagnostic", r, err)
+	}
+	if d := errs[0]; d.File != "rack.yaml" || d.Line != 1 || d.Col != 1 || !strings.Contains(d.Message, "the parser failed") {
+		t.Errorf("diagnostic %+v", d)
+	}
+	// Through Parse, the precheck names the character and its position.
+	_, err = Parse("rack.yaml", src)
+	if !errors.As(err, &errs) || errs[0].Line != 1 || errs[0].Col != 2 || !strings.Contains(errs[0].Message, "U+2028") {
+		t.Errorf("Parse: %v", err)
+	}
+}
+
+// TestParseBounds: an oversized spec is refused before parsing.
+func TestParseBounds(t *testing.T) {
+	src := make([]byte, MaxSpecSize+1)
+	for i := range src {
+		src[i] = '#'
+	}
+	_, err := Parse("rack.yaml", src)
+	var errs Errors
+	if !errors.As(err, &errs) || !strings.Contains(errs[0].Message, "at most 16 MiB") {
+		t.Errorf("got %v", err)
+	}
+}

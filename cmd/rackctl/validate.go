@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +18,12 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output == "json" {
-				return validateJSON(g)
+				return validateJSON(cmd.Context(), g)
 			}
+			// The spec must be a regular file of at most
+			// schema.MaxSpecSize bytes (see schema.LoadContext): a device
+			// or FIFO is refused before a byte is read, so no read can
+			// outlast a signal.
 			rack, err := g.loadSpec()
 			if err != nil {
 				return err
@@ -32,8 +37,8 @@ func newValidateCmd(g *globals) *cobra.Command {
 }
 
 // validateJSON prints {"valid": bool, "errors": [...]} for scripts and editors.
-func validateJSON(g *globals) error {
-	_, err := schema.Load(g.specFile)
+func validateJSON(ctx context.Context, g *globals) error {
+	_, err := schema.LoadContext(ctx, g.specFile)
 	out := struct {
 		Valid  bool                `json:"valid"`
 		File   string              `json:"file"`

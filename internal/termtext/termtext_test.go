@@ -1,0 +1,30 @@
+package termtext
+
+import "testing"
+
+func TestEscape(t *testing.T) {
+	tests := map[string]struct{ in, want, lines string }{
+		"plain":          {"a b\tc ✓ café", "a b\tc ✓ café", "a b\tc ✓ café"},
+		"newline":        {"a\nb", `a\nb`, "a\nb"},
+		"ESC":            {"a\x1b[2Jb", `a\x1b[2Jb`, `a\x1b[2Jb`},
+		"OSC title":      {"\x1b]0;owned\x07", `\x1b]0;owned\x07`, `\x1b]0;owned\x07`},
+		"CR":             {"ok\rEVIL", `ok\rEVIL`, `ok\rEVIL`},
+		"NUL and DEL":    {"\x00\x7f", `\x00\x7f`, `\x00\x7f`},
+		"C1":             {"a\u0085b\u009b", `a\u0085b\u009b`, `a\u0085b\u009b`},
+		"line separator": {"a\u2028b\u2029", `a\u2028b\u2029`, `a\u2028b\u2029`},
+		"bidi override":  {"x\u202eevil\u202c", `x\u202eevil\u202c`, `x\u202eevil\u202c`},
+		"zero width":     {"a\u200bb", `a\u200bb`, `a\u200bb`},
+		"invalid utf-8":  {"a\xffb", `a\xffb`, `a\xffb`},
+		"lines":          {"+a\x1b\n-b\r\n", `+a\x1b\n-b\r\n`, "+a\\x1b\n-b\\r\n"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Escape(tt.in); got != tt.want {
+				t.Errorf("Escape = %q, want %q", got, tt.want)
+			}
+			if got := Lines(tt.in); got != tt.lines {
+				t.Errorf("Lines = %q, want %q", got, tt.lines)
+			}
+		})
+	}
+}
