@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rackctl/rackctl/internal/inputlimit"
 	"github.com/rackctl/rackctl/internal/rootfs"
 )
 
@@ -144,127 +145,36 @@ func (im *importer) readError(rel string, err error) {
 	im.errorf(rel, 0, "not read: %v", err)
 }
 
-// hclNesting returns the deepest nesting of brackets, braces, parentheses,
-// strings and template interpolations in HCL source, and the line where it
-// first exceeds max (0 if it does not). Comments and literal string text
-// do not count; an interpolation inside a string nests like code.
-func hclNesting(src []byte, max int) (depth, line int) {
-	const (
-		code = iota
-		str
-		heredoc
-	)
-	type frame struct {
-		kind   int
-		marker string // for heredocs
+// hclNesting is the line where src nests deeper than max levels (0 if it
+// does not), counted as internal/inputlimit counts what hclsyntax recurses
+// on: brackets, strings, interpolations and operators; not comments or
+// string text.
+func hclNesting(src []byte, max int) (line int) {
+	var ie *inputlimit.Error
+	if err := inputlimit.CheckHCLDepth(src, max); errors.As(err, &ie) {
+		return max1(ie.Line)
+	} else if err != nil {
+		return 1
 	}
-	stack := []frame{{kind: code}}
-	ln := 1
-	push := func(f frame) bool {
-		stack = append(stack, f)
-		if len(stack)-1 > depth {
-			depth = len(stack) - 1
-		}
-		return len(stack)-1 > max
+	return 0
+}
+
+func max1(n int) int {
+	if n < 1 {
+		return 1
 	}
-	atLineStart := true
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		top := stack[len(stack)-1]
-		if c == '\n' {
-			ln++
-			atLineStart = true
-			if top.kind == str { // an unterminated string ends at the line
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		startOfLine := atLineStart
-		atLineStart = false
-		switch top.kind {
-		case heredoc:
-			if startOfLine {
-				end := i
-				for end < len(src) && src[end] != '\n' {
-					end++
-				}
-				if strings.TrimSpace(string(src[i:end])) == top.marker {
-					stack = stack[:len(stack)-1]
-					i = end - 1
-					continue
-				}
-			}
-			fallthrough
-		case str:
-			switch {
-			case c == '\\' && top.kind == str:
-				i++
-			case c == '"' && top.kind == str:
-				stack = stack[:len(stack)-1]
-			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == c && i+2 < len(src) && src[i+2] == '{':
-				i += 2 // $${ and %%{ are literal
-			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
-				i++
-				if push(frame{kind: code}) {
-					return depth, ln
-				}
-			}
-		case code:
-			switch {
-			case c == '#' || c == '/' && i+1 < len(src) && src[i+1] == '/':
-				for i < len(src) && src[i] != '\n' {
-					i++
-				}
-				i--
-			case c == '/' && i+1 < len(src) && src[i+1] == '*':
-				end := strings.Index(string(src[i+2:]), "*/")
-				if end < 0 {
-					return depth, 0
-				}
-				ln += strings.Count(string(src[i:i+2+end]), "\n")
-				i += end + 3
-			case c == '"':
-				if push(frame{kind: str}) {
-					return depth, ln
-				}
-			case c == '<' && i+1 < len(src) && src[i+1] == '<':
-				j := i + 2
-				if j < len(src) && src[j] == '-' {
-					j++
-				}
-				k := j
-				for k < len(src) && (src[k] == '_' || src[k] == '-' || src[k] >= 'a' && src[k] <= 'z' || src[k] >= 'A' && src[k] <= 'Z' || src[k] >= '0' && src[k] <= '9') {
-					k++
-				}
-				if k > j && k < len(src) && (src[k] == '\n' || src[k] == '\r') {
-					if push(frame{kind: heredoc, marker: string(src[j:k])}) {
-						return depth, ln
-					}
-					i = k - 1
-				}
-			case c == '[' || c == '{' || c == '(':
-				if push(frame{kind: code}) {
-					return depth, ln
-				}
-			case c == ']' || c == '}' || c == ')':
-				if len(stack) > 1 {
-					stack = stack[:len(stack)-1]
-				}
-			}
-		}
-	}
-	return depth, 0
+	return n
 }
 
 // parseHCLSafe parses HCL native syntax with the nesting bounded before
 // the parser sees it and any panic of the parser turned into a diagnostic:
 // a hostile file must cost a finding, not the process.
 func parseHCLSafe(rel string, src []byte) (f *hcl.File, diags hcl.Diagnostics) {
-	if _, line := hclNesting(src, maxNesting); line > 0 {
+	if line := hclNesting(src, maxNesting); line > 0 {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "nested too deeply",
-			Detail:   fmt.Sprintf("brackets, braces and interpolations nest more than %d levels deep: not parsed", maxNesting),
+			Detail:   fmt.Sprintf("brackets, braces, interpolations and operators nest more than %d levels deep: not parsed", maxNesting),
 			Subject:  &hcl.Range{Filename: rel, Start: hcl.Pos{Line: line}, End: hcl.Pos{Line: line}},
 		}}
 	}

@@ -295,9 +295,10 @@ func TestHCLNesting(t *testing.T) {
 		"heredoc interpolation":      {src: "a = <<-EOF\n  ${" + deep("[", "]", 70) + "}\n  EOF\n", tooDeep: true, wantLine: 2},
 		"after a heredoc":            {src: "a = <<EOF\nx\nEOF\nb = " + deep("[", "]", 70), tooDeep: true, wantLine: 4},
 		"unterminated block comment": {src: "/* " + deep("[", "]", 200)},
+		"operator chain":             {src: "a = " + strings.Repeat("!", 100000) + "true\n", tooDeep: true, wantLine: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, line := hclNesting([]byte(tc.src), maxNesting)
+			line := hclNesting([]byte(tc.src), maxNesting)
 			if tc.tooDeep != (line > 0) || tc.tooDeep && line != tc.wantLine {
 				t.Errorf("line %d, want too deep %v at line %d", line, tc.tooDeep, tc.wantLine)
 			}
@@ -317,7 +318,7 @@ func FuzzParseHCLSafe(f *testing.F) {
 	}
 	f.Add([]byte("a = <<EOF\n${[[[{(\"${1}\")}]]]}\nEOF\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
-		_, line := hclNesting(src, maxNesting)
+		line := hclNesting(src, maxNesting)
 		fl, d := parseHCLSafe("f.hcl", src)
 		if line > 0 && (fl != nil || !d.HasErrors()) {
 			t.Fatalf("too deep at line %d, yet parsed", line)

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/rackctl/rackctl/internal/inputlimit"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 )
@@ -398,21 +399,11 @@ func unmarshalVar(values map[string]json.RawMessage, name string, v any) error {
 	return nil
 }
 
-// checkDepth refuses bracket nesting deeper than maxHCLDepth (strings and
-// comments are not told apart: a false alarm only makes the plan more
-// careful).
+// checkDepth refuses nesting deeper than maxHCLDepth, counted as
+// internal/inputlimit counts what the HCL parser recurses on.
 func checkDepth(src []byte) error {
-	depth := 0
-	for _, c := range src {
-		switch c {
-		case '{', '[', '(':
-			depth++
-			if depth > maxHCLDepth {
-				return fmt.Errorf("nested deeper than %d levels", maxHCLDepth)
-			}
-		case '}', ']', ')':
-			depth--
-		}
+	if err := inputlimit.CheckHCLDepth(src, maxHCLDepth); err != nil {
+		return fmt.Errorf("nested deeper than %d levels (%w)", maxHCLDepth, err)
 	}
 	return nil
 }
