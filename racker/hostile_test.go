@@ -295,7 +295,7 @@ func TestHCLNesting(t *testing.T) {
 		"heredoc interpolation":      {src: "a = <<-EOF\n  ${" + deep("[", "]", 70) + "}\n  EOF\n", tooDeep: true, wantLine: 2},
 		"after a heredoc":            {src: "a = <<EOF\nx\nEOF\nb = " + deep("[", "]", 70), tooDeep: true, wantLine: 4},
 		"unterminated block comment": {src: "/* " + deep("[", "]", 200)},
-		"operator chain":             {src: "a = " + strings.Repeat("!", 100000) + "true\n", tooDeep: true, wantLine: 1},
+		"operator chain":             {src: "a = " + strings.Repeat("!", 1000000) + "true\n", tooDeep: true, wantLine: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			line := hclNesting([]byte(tc.src), maxNesting)
