@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/rackctl/rackctl/bmc"
-	"github.com/rackctl/rackctl/internal/atomicfile"
+	"github.com/rackctl/rackctl/internal/rootfs"
 )
 
 // CredentialFiles are rackctl's credential files (the spec's
@@ -17,6 +16,45 @@ import (
 type CredentialFiles struct {
 	UserFile     string `json:"userFile"`
 	PasswordFile string `json:"passwordFile"`
+	// Root is rackctl's --root: a file beneath it is read and written
+	// without following a link anywhere below Root; any other file
+	// without following a link at the file itself.
+	Root string `json:"-"`
+}
+
+// maxCredentialFile bounds a credential file read (IPMI names are 16
+// bytes, passwords 20: anything larger is the wrong file).
+const maxCredentialFile = 4096
+
+// place resolves p to a rootfs root and a path beneath it.
+func place(root, p string) (*rootfs.Root, string, error) {
+	base, rel := filepath.Dir(p), filepath.Base(p)
+	if root != "" {
+		if r, err := rootfs.New(root); err == nil {
+			if rel, ok := r.Rel(p); ok {
+				return r, rel, nil
+			}
+		}
+	}
+	r, err := rootfs.New(base)
+	return r, rel, err
+}
+
+func readCredentialFile(root, p string) ([]byte, error) {
+	r, rel, err := place(root, p)
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := r.ReadFile(rel, maxCredentialFile)
+	return b, err
+}
+
+func writeCredentialFile(root, p string, data []byte) error {
+	r, rel, err := place(root, p)
+	if err != nil {
+		return err
+	}
+	return r.WriteFile(rel, data, 0o600)
 }
 
 // BackupSuffix is appended to a credential file's name for the copy of
@@ -28,8 +66,12 @@ const BackupSuffix = ".old"
 // password the BMCs or rackctl's credential files cannot carry
 // (bmc.CheckPassword) is refused with a *bmc.PasswordError naming the
 // file, line and column, never the password.
-func ReadPassword(path string) (string, error) {
-	data, err := os.ReadFile(path)
+//
+// root is rackctl's --root: a file beneath it is read without following a
+// link below root, so a planted link cannot make the rotation set a BMC
+// password from some other file.
+func ReadPassword(root, path string) (string, error) {
+	data, err := readCredentialFile(root, path)
 	if err != nil {
 		return "", fmt.Errorf("password file: %w", err)
 	}
@@ -49,14 +91,14 @@ func ReadPassword(path string) (string, error) {
 // file is not an error: there is nothing to keep.
 func (f CredentialFiles) backup() error {
 	for _, p := range []string{f.UserFile, f.PasswordFile} {
-		data, err := os.ReadFile(p)
+		data, err := readCredentialFile(f.Root, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("back up %s: %w", p, err)
 		}
-		if err := atomicfile.Write(p+BackupSuffix, data, 0o600); err != nil {
+		if err := writeCredentialFile(f.Root, p+BackupSuffix, data); err != nil {
 			return fmt.Errorf("back up %s: %w", p, err)
 		}
 	}
@@ -64,11 +106,22 @@ func (f CredentialFiles) backup() error {
 }
 
 // write replaces the files with user and password, each atomically, 0600.
+// Both places are checked first, so a link refused at the second file
+// does not leave the first one switched alone.
 func (f CredentialFiles) write(user, password string) error {
-	if err := atomicfile.Write(f.UserFile, []byte(user+"\n"), 0o600); err != nil {
+	for _, p := range []string{f.UserFile, f.PasswordFile} {
+		r, rel, err := place(f.Root, p)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		if _, err := r.Stat(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	if err := writeCredentialFile(f.Root, f.UserFile, []byte(user+"\n")); err != nil {
 		return fmt.Errorf("write %s: %w", f.UserFile, err)
 	}
-	if err := atomicfile.Write(f.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+	if err := writeCredentialFile(f.Root, f.PasswordFile, []byte(password+"\n")); err != nil {
 		return fmt.Errorf("write %s: %w", f.PasswordFile, err)
 	}
 	return nil

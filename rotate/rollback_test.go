@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/internal/rootfs"
 )
 
 // slotLine returns slot's line of `ipmitool user list 1` run as the old
@@ -204,7 +205,7 @@ func TestReadPassword(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			pw, err := ReadPassword(p)
+			pw, err := ReadPassword("", p)
 			if tc.want == "" {
 				if err != nil || pw != tc.wantPW {
 					t.Fatalf("ReadPassword = %q, %v", pw, err)
@@ -219,5 +220,46 @@ func TestReadPassword(t *testing.T) {
 				t.Errorf("the password is in the error: %v", err)
 			}
 		})
+	}
+}
+
+// TestCredentialFilesRefuseLinks: a link planted at a credential file (or
+// on the way to it beneath --root) is neither read as the new password nor
+// written through; its target keeps its content and mode.
+func TestCredentialFilesRefuseLinks(t *testing.T) {
+	root := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(outside, []byte("root-only\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	oem := filepath.Join(root, "usr/share/oem")
+	if err := os.MkdirAll(oem, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ipmi_password.new", "ipmi_password"} {
+		if err := os.Symlink(outside, filepath.Join(oem, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte("admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPassword(root, filepath.Join(oem, "ipmi_password.new")); !errors.Is(err, rootfs.ErrLink) {
+		t.Errorf("ReadPassword through a link: %v, want a link refusal", err)
+	}
+	files := CredentialFiles{UserFile: filepath.Join(oem, "ipmi_user"), PasswordFile: filepath.Join(oem, "ipmi_password"), Root: root}
+	if err := files.backup(); !errors.Is(err, rootfs.ErrLink) {
+		t.Errorf("backup through a link: %v, want a link refusal", err)
+	}
+	if err := files.write("admin2", "new-password"); !errors.Is(err, rootfs.ErrLink) {
+		t.Errorf("write through a link: %v, want a link refusal", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(oem, "ipmi_user")); string(b) != "admin\n" {
+		t.Errorf("user file switched alone: %q", b)
+	}
+	b, _ := os.ReadFile(outside)
+	fi, _ := os.Stat(outside)
+	if string(b) != "root-only\n" || fi.Mode().Perm() != 0o640 {
+		t.Errorf("link target changed: %q %v", b, fi.Mode())
 	}
 }

@@ -203,13 +203,13 @@ func (g *globals) drivers(rack *schema.Rack, d *driverFlags) (*drivers, error) {
 // creds are the credentials in force.
 func (g *globals) rotation(rack *schema.Rack, client *bmc.Client, creds bmc.Credentials) (*reconcile.Rotation, error) {
 	rot := rack.BMC.Rotate
-	pw, err := rotate.ReadPassword(g.hostPath(rot.PasswordFile))
+	pw, err := rotate.ReadPassword(g.root, g.hostPath(rot.PasswordFile))
 	if err != nil {
 		return nil, fmt.Errorf("bmc.rotate.passwordFile: %w (once a rotation is complete, drop bmc.rotate from %s)", err, g.specFile)
 	}
 	return &reconcile.Rotation{
 		Client: client, Old: creds, New: bmc.Credentials{User: rot.User, Password: pw}, DeleteOld: rot.DeleteOld,
-		Files:    rotate.CredentialFiles{UserFile: g.hostPath(rack.BMC.UserFile), PasswordFile: g.hostPath(rack.BMC.PasswordFile)},
+		Files:    rotate.CredentialFiles{UserFile: g.hostPath(rack.BMC.UserFile), PasswordFile: g.hostPath(rack.BMC.PasswordFile), Root: g.root},
 		StateDir: g.stateDir,
 		Log:      g.log,
 		Progress: func(node, msg string) {

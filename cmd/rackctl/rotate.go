@@ -51,7 +51,7 @@ the output.`,
 			if err != nil {
 				return err
 			}
-			pw, err := rotate.ReadPassword(g.hostPath(rot.PasswordFile))
+			pw, err := rotate.ReadPassword(g.root, g.hostPath(rot.PasswordFile))
 			if err != nil {
 				return fmt.Errorf("bmc.rotate.passwordFile: %w", err)
 			}
@@ -92,7 +92,7 @@ the output.`,
 				}
 			}
 			rep, err := rotate.Apply(cmd.Context(), client, plan, req, rotate.Options{
-				Files:    rotate.CredentialFiles{UserFile: g.hostPath(env.rack.BMC.UserFile), PasswordFile: g.hostPath(env.rack.BMC.PasswordFile)},
+				Files:    rotate.CredentialFiles{UserFile: g.hostPath(env.rack.BMC.UserFile), PasswordFile: g.hostPath(env.rack.BMC.PasswordFile), Root: g.root},
 				StateDir: g.stateDir,
 				Logger:   g.log,
 				Progress: func(node, msg string) {
