@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/watch"
 )
@@ -54,7 +55,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "TIME\tCOMMIT\tAUTHOR\tCHANGES\tOUTCOME\tDETAIL")
 			for _, e := range entries {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"),
-					shortCommit(e.Commit), orDash(e.Author), orDash(e.Changes), e.Outcome, firstLine(e.Detail))
+					termtext.Cell(shortCommit(e.Commit)), termtext.Cell(orDash(e.Author)), termtext.Cell(orDash(e.Changes)), termtext.Cell(e.Outcome), termtext.Cell(firstLine(e.Detail)))
 			}
 			return tw.Flush()
 		},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/cluster"
+	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -152,14 +153,14 @@ func writeStatus(g *globals, st *rackStatus, full bool) error {
 	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tOS PROVISIONED\tJOINED\tHOSTNAMES")
 	var problems []string
 	for _, n := range st.Nodes {
-		name := n.Name
+		name := termtext.Cell(n.Name)
 		if n.Excluded {
 			name += " (excluded)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
-			mark(n.Provisioned), n.Joined, strings.Join(n.Hostnames, " "))
+			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(strings.Join(n.Hostnames, " ")))
 		if n.BMCError != "" {
-			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, n.BMCError))
+			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, termtext.Escape(n.BMCError)))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -173,12 +174,14 @@ func writeStatus(g *globals, st *rackStatus, full bool) error {
 		for _, n := range st.Nodes {
 			fmt.Fprintf(g.stdout, "\n=== %s (BMC %s at %s)\n", n.Name, n.BMCMAC, n.BMCAddress)
 			if n.OSVersion != "" || n.Kubelet != "" {
-				fmt.Fprintf(g.stdout, "OS: %s (Flatcar %s), kubelet %s\n", orDash(n.OSImage), orDash(n.OSVersion), orDash(n.Kubelet))
+				// The cluster API's answers are the nodes' own words.
+				fmt.Fprintf(g.stdout, "OS: %s (Flatcar %s), kubelet %s\n", termtext.Escape(orDash(n.OSImage)), termtext.Escape(orDash(n.OSVersion)), termtext.Escape(orDash(n.Kubelet)))
 			}
 			if n.Diag.Error != "" {
-				fmt.Fprintf(g.stdout, "error: %s\n", n.Diag.Error)
+				fmt.Fprintf(g.stdout, "error: %s\n", termtext.Escape(n.Diag.Error))
 			}
-			fmt.Fprint(g.stdout, n.Diag.ChassisStatus, n.Diag.BootParam5)
+			// A BMC's replies are untrusted text: no raw control codes.
+			fmt.Fprint(g.stdout, termtext.Lines(n.Diag.ChassisStatus), termtext.Lines(n.Diag.BootParam5))
 		}
 	}
 	return nil

@@ -72,3 +72,9 @@ func safe(s string, nl bool) bool {
 func unsafe(r rune) bool {
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
+
+// Cell is Escape for one cell of a table: a tab, which would move the
+// columns after it, is escaped too.
+func Cell(s string) string {
+	return strings.ReplaceAll(Escape(s), "\t", `\t`)
+}

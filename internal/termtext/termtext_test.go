@@ -28,3 +28,16 @@ func TestEscape(t *testing.T) {
 		})
 	}
 }
+
+func TestCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":          "plain",
+		"a\tb":           `a\tb`,
+		"evil\x1b[2Jx":   `evil\x1b[2Jx`,
+		"line\u2028next": `line\u2028next`,
+	} {
+		if got := Cell(in); got != want {
+			t.Errorf("Cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
