@@ -35,6 +35,7 @@ func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.c
 
 // globals are the flags every command shares.
 type globals struct {
+	ctx      context.Context // the command's context (signals cancel it), set by execute
 	specFile string
 	root     string
 	stateDir string
@@ -61,6 +62,7 @@ func run(args []string) int {
 
 // execute runs the CLI with the given streams; tests call it directly.
 func execute(ctx context.Context, g *globals, args []string) int {
+	g.ctx = ctx
 	cmd := newRootCmd(g)
 	cmd.SetArgs(normalizeArgs(args))
 	cmd.SetIn(g.stdin)
@@ -152,7 +154,12 @@ func (g *globals) color() bool {
 // loadSpec loads and validates the spec; validation errors are printed in
 // full, positioned, and turned into exit code 1.
 func (g *globals) loadSpec() (*schema.Rack, error) {
-	rack, err := schema.Load(g.specFile)
+	ctx := g.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// Under the command's context: SIGINT/SIGTERM end a slow read.
+	rack, err := schema.LoadContext(ctx, g.specFile)
 	if err != nil {
 		var diags schema.Errors
 		if errors.As(err, &diags) {

@@ -75,12 +75,18 @@ func TestValidateHostileInput(t *testing.T) {
 
 // TestValidateCancelled: a cancelled context (a signal) stops the read.
 func TestValidateCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var out, errb bytes.Buffer
-	g := &globals{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
-	code := execute(ctx, g, []string{"validate", "-o", "json", "-f", example})
-	if code != 1 || !strings.Contains(errb.String(), "context canceled") {
-		t.Errorf("exit %d, stderr %q; want 1 and context canceled", code, errb.String())
+	for _, args := range [][]string{
+		{"validate", "-o", "json", "-f", example},
+		{"validate", "-f", example}, // the human path loads through loadSpec
+		{"plan", "-f", example, "--root", t.TempDir(), "--dhcp", "none", "--bmc", "none", "--provisioner-run", "never"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var out, errb bytes.Buffer
+		g := &globals{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+		code := execute(ctx, g, args)
+		if code != 1 || !strings.Contains(errb.String(), "context canceled") {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and context canceled", args, code, errb.String())
+		}
 	}
 }
