@@ -38,9 +38,15 @@ examples: build
 bench: deps build
 	bash scripts/bench.sh
 
+# Each parser of untrusted input; found cases go to testdata/fuzz and stay
+# as regression tests.
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test ./schema -run '^$$' -fuzz FuzzParse -fuzztime 60s
-	$(GO) test ./dhcp -run '^$$' -fuzz FuzzParseLeases -fuzztime 60s
+	$(GO) test ./schema -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./dhcp -run '^$$' -fuzz '^FuzzParseLeases$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./render -run '^$$' -fuzz '^FuzzSameMeaning$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/inputlimit -run '^$$' -fuzz '^FuzzHCLDepthGuard$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./racker -run '^$$' -fuzz '^FuzzParseHCLSafe$$' -fuzztime $(FUZZTIME)
 
 lint:
 	@out=$$(gofmt -l . | grep -v '^tools/'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
