@@ -69,7 +69,8 @@ format elsewhere, the report's format is --report-format).`,
 					return err
 				}
 				if report != "json" {
-					fmt.Fprintf(g.stdout, "\nNothing written: %d errors above. Fix them in the Racker files under %s and run the import again.\n", countErrors(res.Findings), g.root)
+					n := countErrors(res.Findings)
+					fmt.Fprintf(g.stdout, "\nNothing written: %d error%s above. Fix them in the Racker files under %s and run the import again.\n", n, plural(n), g.root)
 				}
 				return exitCodeError{exitError}
 			}

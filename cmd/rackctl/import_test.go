@@ -148,7 +148,7 @@ func TestImportRackerFailedWritesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: "cl/lokomotive-worker-0.k8s.localdomain.yaml is a symbolic link",
+			want: "cl/lokomotive-worker-0.k8s.localdomain.yaml: a symbolic link",
 		},
 		"nesting bomb": {
 			plant: replace(dir+"lokocfg.vars", "pxe_commands =", "x = "+strings.Repeat("{", 300000)+strings.Repeat("}", 300000)+"\npxe_commands ="),
@@ -163,7 +163,7 @@ func TestImportRackerFailedWritesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			wantErr: "home/core/lokomotive is a symbolic link",
+			wantErr: "home/core/lokomotive: a symbolic link",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
