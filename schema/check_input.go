@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"unicode"
@@ -74,15 +75,7 @@ func checkLabelKeys(ix *index, path string) {
 	if !ok {
 		return
 	}
-	for _, d := range s.Elts {
-		f, ok := d.(*ast.Field)
-		if !ok {
-			continue
-		}
-		k, _, err := ast.LabelName(f.Label)
-		if err != nil {
-			continue
-		}
+	for k, f := range fields(s) {
 		if errs := content.IsLabelKey(k); len(errs) > 0 {
 			ix.add(f.Label.Pos(), joinField(path, k), fmt.Sprintf("%s is not a Kubernetes label key: %s", strconv.Quote(k), strings.Join(errs, "; ")))
 		}
@@ -154,15 +147,7 @@ func checkPort(ix *index, path string) {
 func checkComponentValue(ix *index, path string, x ast.Expr) {
 	switch x := x.(type) {
 	case *ast.StructLit:
-		for _, d := range x.Elts {
-			f, ok := d.(*ast.Field)
-			if !ok {
-				continue
-			}
-			k, _, err := ast.LabelName(f.Label)
-			if err != nil {
-				continue
-			}
+		for k, f := range fields(x) {
 			p := joinField(path, k)
 			if !hclIdent.MatchString(k) {
 				ix.add(f.Label.Pos(), p, fmt.Sprintf("%s is not a valid attribute name (want letters, digits, _ and -, starting with a letter or _)", strconv.Quote(k)))
@@ -203,4 +188,23 @@ func textProblem(s string) string {
 		}
 	}
 	return ""
+}
+
+// fields yields the named fields of a struct literal with their names.
+func fields(s *ast.StructLit) iter.Seq2[string, *ast.Field] {
+	return func(yield func(string, *ast.Field) bool) {
+		for _, d := range s.Elts {
+			f, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			k, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				continue
+			}
+			if !yield(k, f) {
+				return
+			}
+		}
+	}
 }

@@ -13,8 +13,9 @@ import (
 	"path/filepath"
 )
 
-// tempSuffix marks temp files next to their target: "."+base+tempSuffix+random.
-const tempSuffix = ".rackctl-"
+// TempSuffix marks temp files next to their target: "."+base+TempSuffix+random;
+// internal/rootfs names its temp files the same way, so one clean-up finds both.
+const TempSuffix = ".rackctl-"
 
 // Write replaces path with data: a temp file in the same directory (created
 // 0600, then given mode), fsync, rename, then a best-effort fsync of the
@@ -30,7 +31,7 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempSuffix+"*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+TempSuffix+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -41,16 +42,7 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 			err = fmt.Errorf("write %s: %w", path, err)
 		}
 	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
+	if err = Fill(f, data, mode); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
@@ -63,10 +55,25 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 	return nil
 }
 
+// Fill gives the new temp file f its mode and data, makes them durable and
+// closes it: the steps before the rename that every atomic writer shares.
+func Fill(f *os.File, data []byte, mode fs.FileMode) error {
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // Leftovers lists the temp files a writer of path killed mid-write left
 // behind, for removal once nothing else can be writing.
 func Leftovers(path string) []string {
-	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tempSuffix+"*"))
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+TempSuffix+"*"))
 	return left
 }
 

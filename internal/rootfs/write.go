@@ -10,12 +10,9 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-)
 
-// TempSuffix marks the temp files WriteFile creates next to their target:
-// "." + name + TempSuffix + random, the same form internal/atomicfile uses,
-// so one clean-up finds the leftovers of either.
-const TempSuffix = ".rackctl-"
+	"github.com/rackctl/rackctl/internal/atomicfile"
+)
 
 // WriteFile replaces the file rel with data atomically: a temp file in the
 // same directory, fsync, renameat over the target, fsync of the directory.
@@ -71,16 +68,7 @@ func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) 
 			return err
 		}
 	}
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
+	if err = atomicfile.Fill(f, data, mode); err != nil {
 		return err
 	}
 	if err = unix.Renameat(dfd, tmp, dfd, name); err != nil {
@@ -95,7 +83,7 @@ func createTemp(dfd int, name string) (string, *os.File, error) {
 	for range 100 {
 		rnd := make([]byte, 6)
 		rand.Read(rnd)
-		tmp := "." + name + TempSuffix + hex.EncodeToString(rnd)
+		tmp := "." + name + atomicfile.TempSuffix + hex.EncodeToString(rnd)
 		fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == unix.EEXIST {
 			continue
@@ -118,7 +106,7 @@ func (r *Root) Leftovers(rel string) []string {
 	}
 	var left []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "."+name+TempSuffix) && e.Type().IsRegular() {
+		if strings.HasPrefix(e.Name(), "."+name+atomicfile.TempSuffix) && e.Type().IsRegular() {
 			left = append(left, dir+e.Name())
 		}
 	}
