@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // TestReadCredentialsFromNeverQuotes: whatever file a credential path
@@ -28,9 +29,7 @@ func TestReadCredentialsFromNeverQuotes(t *testing.T) {
 		"link at the password file": {
 			plant: func(t *testing.T, dir string) {
 				os.Remove(filepath.Join(dir, "root/p"))
-				if err := os.Symlink(filepath.Join(dir, "outside"), filepath.Join(dir, "root/p")); err != nil {
-					t.Fatal(err)
-				}
+				testenv.PlantLink(t, filepath.Join(dir, "outside"), filepath.Join(dir, "root/p"))
 			},
 			want: "symbolic link",
 		},

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // TestInstallRefusesLinks: a link at the live config or on its directory
@@ -22,14 +23,14 @@ func TestInstallRefusesLinks(t *testing.T) {
 		"link at the file": {
 			plant: func(t *testing.T, root, target string) {
 				must(t, os.MkdirAll(filepath.Join(root, "opt/racker-state/dnsmasq"), 0o755))
-				must(t, os.Symlink(filepath.Join(target, "dnsmasq.conf"), filepath.Join(root, "opt/racker-state/dnsmasq/dnsmasq.conf")))
+				testenv.PlantLink(t, filepath.Join(target, "dnsmasq.conf"), filepath.Join(root, "opt/racker-state/dnsmasq/dnsmasq.conf"))
 			},
 			link: "opt/racker-state/dnsmasq/dnsmasq.conf",
 		},
 		"linked directory": {
 			plant: func(t *testing.T, root, target string) {
 				must(t, os.MkdirAll(filepath.Join(root, "opt/racker-state"), 0o755))
-				must(t, os.Symlink(target, filepath.Join(root, "opt/racker-state/dnsmasq")))
+				testenv.PlantLink(t, target, filepath.Join(root, "opt/racker-state/dnsmasq"))
 			},
 			link: "opt/racker-state/dnsmasq",
 		},

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // secret is the BMC password of the hostile trees: it must never reach the
@@ -53,9 +55,7 @@ func symlink(t *testing.T, root, rel, target string) {
 	if err := os.RemoveAll(p); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(target, p); err != nil {
-		t.Fatal(err)
-	}
+	testenv.PlantLink(t, target, p)
 }
 
 // TestImportHostile: each class of hostile Racker tree costs an error
@@ -177,7 +177,7 @@ func TestImportHostile(t *testing.T) {
 			plant: func(t *testing.T, root string) {
 				symlink(t, root, lokoDir+"/velero.lokocfg", "../../../usr/share/oem/ipmi_password")
 			},
-			file: lokoDir + "/velero.lokocfg", want: "refused: a symbolic link",
+			file: lokoDir + "/velero.lokocfg", want: "velero.lokocfg: a symbolic link",
 		},
 		"/etc/hosts linked": {
 			plant: func(t *testing.T, root string) {

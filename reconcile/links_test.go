@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/render"
 )
 
@@ -32,7 +33,7 @@ var linkCases = map[string]linkCase{
 	"link at the file": {
 		plant: func(t *testing.T, root, outside string) {
 			mustOK(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
-			mustOK(t, os.Symlink(filepath.Join(outside, "shadow"), filepath.Join(root, "etc/hosts")))
+			testenv.PlantLink(t, filepath.Join(outside, "shadow"), filepath.Join(root, "etc/hosts"))
 		},
 		target: func(root, outside string) string { return filepath.Join(outside, "shadow") },
 		link:   "etc/hosts",
@@ -40,7 +41,7 @@ var linkCases = map[string]linkCase{
 	"linked managed directory": {
 		plant: func(t *testing.T, root, outside string) {
 			mustOK(t, os.MkdirAll(filepath.Join(root, "home/core"), 0o755))
-			mustOK(t, os.Symlink(outside, filepath.Join(root, "home/core/lokomotive")))
+			testenv.PlantLink(t, outside, filepath.Join(root, "home/core/lokomotive"))
 		},
 		target: func(root, outside string) string { return filepath.Join(outside, "lokocfg.vars") },
 		link:   "home/core/lokomotive",
@@ -49,7 +50,7 @@ var linkCases = map[string]linkCase{
 		plant: func(t *testing.T, root, outside string) {
 			writeFile(t, root, "root/secret", linkMarker, 0o600)
 			mustOK(t, os.MkdirAll(filepath.Join(root, "home/core/lokomotive"), 0o755))
-			mustOK(t, os.Symlink("../../../root/secret", filepath.Join(root, "home/core/lokomotive/lokocfg.vars")))
+			testenv.PlantLink(t, "../../../root/secret", filepath.Join(root, "home/core/lokomotive/lokocfg.vars"))
 		},
 		target: func(root, outside string) string { return filepath.Join(root, "root/secret") },
 		link:   "home/core/lokomotive/lokocfg.vars",
@@ -189,7 +190,7 @@ func TestFlagAndVerifyRefuseLinkedDirectory(t *testing.T) {
 	root, outside := linkSetup(t)
 	writeFile(t, outside, mac, linkMarker, 0o600)
 	mustOK(t, os.MkdirAll(filepath.Join(root, "home/core/lokomotive/lokoctl-assets"), 0o755))
-	mustOK(t, os.Symlink(outside, filepath.Join(root, "home/core/lokomotive/lokoctl-assets/cluster-assets")))
+	testenv.PlantLink(t, outside, filepath.Join(root, "home/core/lokomotive/lokoctl-assets/cluster-assets"))
 	flag := "home/core/lokomotive/lokoctl-assets/cluster-assets/" + mac
 
 	err := (&FlagExecutor{Root: root}).Apply(context.Background(), Change{Layer: LayerFlags, Action: ActionDelete, Address: FilePrefix + flag})

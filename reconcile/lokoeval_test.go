@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 func TestLokoEvaluatorRackerForms(t *testing.T) {
@@ -24,9 +26,7 @@ func TestLokoEvaluatorRackerForms(t *testing.T) {
 	write("home/core/.ssh/id_rsa.pub", key+"\n")
 	write("home/core/.ssh/not_a_key", "root-only secret\n")
 	write("usr/share/oem/ipmi_password", "s3cret\n")
-	if err := os.Symlink("../../../usr/share/oem/ipmi_password", filepath.Join(root, "home/core/.ssh/linked.pub")); err != nil {
-		t.Fatal(err)
-	}
+	testenv.PlantLink(t, "../../../usr/share/oem/ipmi_password", filepath.Join(root, "home/core/.ssh/linked.pub"))
 	endpoint, _ := json.Marshal("http://172.24.213.1:8080")
 	eval := lokoEvaluator{root: root, home: "home/core", vars: map[string]json.RawMessage{
 		"ssh_pubkeys":            json.RawMessage(`["` + key + `"]`),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // slotLine returns slot's line of `ipmitool user list 1` run as the old
@@ -237,9 +238,7 @@ func TestCredentialFilesRefuseLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"ipmi_password.new", "ipmi_password"} {
-		if err := os.Symlink(outside, filepath.Join(oem, name)); err != nil {
-			t.Fatal(err)
-		}
+		testenv.PlantLink(t, outside, filepath.Join(oem, name))
 	}
 	if err := os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte("admin\n"), 0o600); err != nil {
 		t.Fatal(err)

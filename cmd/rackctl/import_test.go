@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // TestImportRackerThenPlan is issue 9's proof through the CLI: import a
@@ -144,9 +146,7 @@ func TestImportRackerFailedWritesNothing(t *testing.T) {
 				if err := os.Remove(p); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.Symlink("../../../../usr/share/oem/ipmi_password", p); err != nil {
-					t.Fatal(err)
-				}
+				testenv.PlantLink(t, "../../../../usr/share/oem/ipmi_password", p)
 			},
 			want: "cl/lokomotive-worker-0.k8s.localdomain.yaml: a symbolic link",
 		},
@@ -159,9 +159,7 @@ func TestImportRackerFailedWritesNothing(t *testing.T) {
 				if err := os.Rename(filepath.Join(root, dir), filepath.Join(root, "home/core/elsewhere")); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.Symlink("elsewhere", filepath.Join(root, "home/core/lokomotive")); err != nil {
-					t.Fatal(err)
-				}
+				testenv.PlantLink(t, "elsewhere", filepath.Join(root, "home/core/lokomotive"))
 			},
 			wantErr: "home/core/lokomotive: a symbolic link",
 		},

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // marker is the content of every file a planted link or path reaches; it
@@ -58,9 +60,7 @@ func mkdir(t *testing.T, p string) {
 
 func symlink(t *testing.T, target, p string) {
 	t.Helper()
-	if err := os.Symlink(target, p); err != nil {
-		t.Fatal(err)
-	}
+	testenv.PlantLink(t, target, p)
 }
 
 func writeTestFile(t *testing.T, p, content string, mode fs.FileMode) {

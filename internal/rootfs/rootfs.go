@@ -10,6 +10,15 @@
 // and the use are one system call, so a link swapped in between cannot win
 // a race. The root directory itself is opened normally: the operator chose
 // it.
+//
+// One kind of link is followed: one that only root could have made — owned
+// by root, in a directory owned by root that no one else may write — and
+// whose target stays beneath the root (an absolute target is read relative
+// to the root). Flatcar ships such links (since 3603, /usr/share/oem, where
+// Racker keeps the BMC credentials and nodes.csv, links to /oem), and root
+// could have put any file in their place, so following them trusts no one
+// new. The link is substituted in the path and the result opened with the
+// same no-links rule, so every other component is still checked.
 package rootfs
 
 import (
@@ -21,6 +30,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,7 +45,7 @@ type LinkError struct {
 }
 
 func (e *LinkError) Error() string {
-	return fmt.Sprintf("%s %s: a symbolic link; rackctl never follows links beneath its root (replace it with the real file or directory)", e.Op, e.Path)
+	return fmt.Sprintf("%s %s: a symbolic link someone other than root could have made; rackctl follows only links owned by root in a directory only root can write (replace it with the real file or directory)", e.Op, e.Path)
 }
 
 // Is makes errors.Is(err, ErrLink) true.
@@ -102,17 +112,40 @@ func (r *Root) openat(op, rel string, flags int, mode uint32) (*os.File, error) 
 		}
 		return os.NewFile(uintptr(fd), r.dir), nil
 	}
-	var fd int
-	for {
-		fd, err = unix.Openat2(rootFD, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolve})
-		if err != unix.EINTR && err != unix.EAGAIN {
-			break
+	fd, err := openat2(rootFD, rel, flags, mode)
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		// A link only root could have made is followed: substitute it
+		// and open the result, again refusing any link on the way.
+		resolved, rerr := r.followTrusted(rel)
+		if rerr != nil {
+			return nil, withOp(rerr, op)
+		}
+		if resolved != rel {
+			rel = resolved
+			fd, err = openat2(rootFD, rel, flags, mode)
 		}
 	}
 	if err != nil {
 		return nil, r.pathError(op, rel, err)
 	}
 	return os.NewFile(uintptr(fd), r.HostPath(rel)), nil
+}
+
+func openat2(dirFD int, rel string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Openat2(dirFD, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolve})
+		if err != unix.EINTR && err != unix.EAGAIN {
+			return fd, err
+		}
+	}
+}
+
+func withOp(err error, op string) error {
+	var le *LinkError
+	if errors.As(err, &le) {
+		return &LinkError{Op: op, Path: le.Path}
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // pathError turns an openat2 failure into an error naming what was wrong:
@@ -197,7 +230,14 @@ func (r *Root) Stat(rel string) (fs.FileInfo, error) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, &LinkError{Op: "stat", Path: r.HostPath(rel)}
+		resolved, err := r.followTrusted(rel)
+		if err != nil {
+			return nil, withOp(err, "stat")
+		}
+		if resolved == rel {
+			return nil, &LinkError{Op: "stat", Path: r.HostPath(rel)}
+		}
+		return r.Stat(resolved)
 	}
 	return fi, err
 }
@@ -305,4 +345,89 @@ func (r *Root) Remove(rel string) error {
 		return &fs.PathError{Op: "remove", Path: r.HostPath(rel), Err: err}
 	}
 	return nil
+}
+
+// maxLinks bounds the trusted links substituted in one path.
+const maxLinks = 16
+
+// followTrusted substitutes every trusted link on rel (see the package
+// documentation) and returns the path it leads to; the first link that is
+// not trusted is a *LinkError. Components that do not exist end the walk:
+// the open that follows reports them.
+func (r *Root) followTrusted(rel string) (string, error) {
+	parts := strings.Split(rel, "/")
+	for hops := 0; ; hops++ {
+		link, i := r.firstLink(parts)
+		if link == "" {
+			return strings.Join(parts, "/"), nil
+		}
+		if hops == maxLinks {
+			return "", fmt.Errorf("%s: more than %d links", r.HostPath(rel), maxLinks)
+		}
+		if !r.trustedLink(link) {
+			return "", &LinkError{Path: r.HostPath(link)}
+		}
+		target, err := os.Readlink(r.HostPath(link))
+		if err != nil {
+			return "", err
+		}
+		var t string
+		if path.IsAbs(target) {
+			t = strings.TrimPrefix(path.Clean(target), "/")
+		} else {
+			t = path.Join(path.Dir(link), target)
+		}
+		if t == "" {
+			t = "."
+		}
+		if !filepath.IsLocal(filepath.FromSlash(t)) && t != "." {
+			return "", fmt.Errorf("%s: links to %s, outside the root %s", r.HostPath(link), target, r.dir)
+		}
+		var next []string
+		for _, p := range strings.Split(t, "/") {
+			if p != "." {
+				next = append(next, p)
+			}
+		}
+		parts = append(next, parts[i+1:]...)
+		if len(parts) == 0 {
+			parts = []string{"."}
+		}
+	}
+}
+
+// firstLink returns the first prefix of parts that is a symbolic link, and
+// its last component's index; "" when there is none.
+func (r *Root) firstLink(parts []string) (string, int) {
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		fi, err := os.Lstat(r.HostPath(p))
+		if err != nil {
+			return "", 0
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return p, i
+		}
+	}
+	return "", 0
+}
+
+// trustedLink: the link at rel is owned by root and sits in a directory
+// owned by root that neither group nor others may write, so no one but
+// root could have made or replaced it.
+func (r *Root) trustedLink(rel string) bool {
+	owner := func(p string) (uid uint32, mode fs.FileMode, ok bool) {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return 0, 0, false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		return st.Uid, fi.Mode(), ok
+	}
+	linkUID, _, ok := owner(r.HostPath(rel))
+	if !ok || linkUID != 0 {
+		return false
+	}
+	dirUID, dirMode, ok := owner(filepath.Dir(r.HostPath(rel)))
+	return ok && dirUID == 0 && dirMode.IsDir() && dirMode.Perm()&0o022 == 0
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // setup makes a root with a managed tree and, outside it, a secret file that
@@ -46,21 +48,21 @@ func TestLinksRefused(t *testing.T) {
 		"link at the file": {
 			plant: func(t *testing.T, r *Root, secret string) {
 				os.Remove(r.HostPath("etc/hosts"))
-				must(t, os.Symlink(secret, r.HostPath("etc/hosts")))
+				testenv.PlantLink(t, secret, r.HostPath("etc/hosts"))
 			},
 			rel: "etc/hosts", link: "etc/hosts",
 		},
 		"linked managed directory": {
 			plant: func(t *testing.T, r *Root, secret string) {
 				must(t, os.RemoveAll(r.HostPath("home/core/lokomotive")))
-				must(t, os.Symlink(filepath.Dir(secret), r.HostPath("home/core/lokomotive")))
+				testenv.PlantLink(t, filepath.Dir(secret), r.HostPath("home/core/lokomotive"))
 			},
 			rel: "home/core/lokomotive/shadow", link: "home/core/lokomotive",
 		},
 		"link inside the root to another root file": {
 			plant: func(t *testing.T, r *Root, secret string) {
 				os.Remove(r.HostPath("home/core/lokomotive/lokocfg.vars"))
-				must(t, os.Symlink("../../../etc/hosts", r.HostPath("home/core/lokomotive/lokocfg.vars")))
+				testenv.PlantLink(t, "../../../etc/hosts", r.HostPath("home/core/lokomotive/lokocfg.vars"))
 			},
 			rel: "home/core/lokomotive/lokocfg.vars", link: "home/core/lokomotive/lokocfg.vars",
 		},
@@ -157,7 +159,7 @@ func TestReadFileLimits(t *testing.T) {
 
 func TestRemoveRemovesTheLinkNotItsTarget(t *testing.T) {
 	r, secret := setup(t)
-	must(t, os.Symlink(secret, r.HostPath("etc/flag")))
+	testenv.PlantLink(t, secret, r.HostPath("etc/flag"))
 	must(t, r.Remove("etc/flag"))
 	if _, err := os.Stat(secret); err != nil {
 		t.Fatalf("target gone: %v", err)
@@ -169,7 +171,7 @@ func TestRemoveRemovesTheLinkNotItsTarget(t *testing.T) {
 
 func TestMkdirAllRefusesLinkedParent(t *testing.T) {
 	r, secret := setup(t)
-	must(t, os.Symlink(filepath.Dir(secret), r.HostPath("var")))
+	testenv.PlantLink(t, filepath.Dir(secret), r.HostPath("var"))
 	err := r.MkdirAll("var/lib/rackctl", 0o755)
 	if !errors.Is(err, ErrLink) {
 		t.Fatalf("err = %v, want a LinkError", err)
@@ -186,5 +188,76 @@ func TestWriteFileCreatesMissingRoot(t *testing.T) {
 	must(t, r.WriteFile("etc/hosts", []byte("x\n"), 0o644))
 	if b, err := os.ReadFile(r.HostPath("etc/hosts")); err != nil || string(b) != "x\n" {
 		t.Fatalf("read back %q %v", b, err)
+	}
+}
+
+// TestTrustedLinksFollowed: a link only root could have made — owned by
+// root, in a directory only root can write — is followed, its absolute
+// target read beneath the root, as Flatcar's /usr/share/oem -> /oem must be
+// (Racker keeps the BMC credentials there). Any other link is refused.
+func TestTrustedLinksFollowed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (links owned by root and by another user)")
+	}
+	tests := map[string]struct {
+		setup   func(t *testing.T, r *Root) // after the root-made link usr/share/oem -> /oem
+		trusted bool
+	}{
+		"root's link in root's directory": {setup: func(*testing.T, *Root) {}, trusted: true},
+		"link owned by another user": {setup: func(t *testing.T, r *Root) {
+			must(t, os.Lchown(r.HostPath("usr/share/oem"), testenv.UntrustedUID, testenv.UntrustedUID))
+		}},
+		"directory owned by another user": {setup: func(t *testing.T, r *Root) {
+			must(t, os.Chown(r.HostPath("usr/share"), testenv.UntrustedUID, testenv.UntrustedUID))
+		}},
+		"directory others may write": {setup: func(t *testing.T, r *Root) {
+			must(t, os.Chmod(r.HostPath("usr/share"), 0o777))
+		}},
+		"directory its group may write": {setup: func(t *testing.T, r *Root) {
+			must(t, os.Chmod(r.HostPath("usr/share"), 0o775))
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r, _ := setup(t)
+			mustWrite(t, r.HostPath("oem/ipmi_password"), "secret\n", 0o600)
+			must(t, os.MkdirAll(r.HostPath("usr/share"), 0o755))
+			must(t, os.Symlink("/oem", r.HostPath("usr/share/oem")))
+			tc.setup(t, r)
+			b, _, err := r.ReadFile("usr/share/oem/ipmi_password", 0)
+			werr := r.WriteFile("usr/share/oem/ipmi_password", []byte("rotated\n"), 0o600)
+			_, serr := r.Stat("usr/share/oem")
+			if !tc.trusted {
+				for op, err := range map[string]error{"read": err, "write": werr, "stat": serr} {
+					if !errors.Is(err, ErrLink) || !strings.Contains(err.Error(), r.HostPath("usr/share/oem")) {
+						t.Errorf("%s: %v, want a LinkError naming usr/share/oem", op, err)
+					}
+				}
+				return
+			}
+			if err != nil || string(b) != "secret\n" {
+				t.Fatalf("read through root's link: %q %v", b, err)
+			}
+			if werr != nil {
+				t.Fatalf("write through root's link: %v", werr)
+			}
+			if got, _ := os.ReadFile(r.HostPath("oem/ipmi_password")); string(got) != "rotated\n" {
+				t.Errorf("the link's target holds %q", got)
+			}
+			if fi, err := os.Lstat(r.HostPath("usr/share/oem")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+				t.Errorf("the link itself was replaced: %v %v", fi, err)
+			}
+			if fi, err := r.Stat("usr/share/oem"); err != nil || !fi.IsDir() {
+				t.Errorf("stat through root's link: %v %v", fi, err)
+			}
+		})
+	}
+}
+
+func TestTrustedLinkOutOfTheRootRefused(t *testing.T) {
+	r, secret := setup(t)
+	must(t, os.Symlink("../../"+filepath.Base(secret), r.HostPath("etc/hosts.d")))
+	if _, _, err := r.ReadFile("etc/hosts.d", 0); err == nil || !strings.Contains(err.Error(), "outside the root") {
+		t.Errorf("root's link climbing out: %v", err)
 	}
 }

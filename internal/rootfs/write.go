@@ -20,7 +20,11 @@ import (
 // to it is refused. When rel already exists, the new file keeps its owner
 // (in Racker's layout /home/core files belong to core, and a root-owned
 // replacement would lock core out of them); its mode becomes mode.
-func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) {
+func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) error {
+	return r.writeFile(rel, data, mode, 0)
+}
+
+func (r *Root) writeFile(rel string, data []byte, mode fs.FileMode, depth int) (err error) {
 	if err := checkRel(rel); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
@@ -43,7 +47,15 @@ func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) 
 	var st unix.Stat_t
 	switch err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
 	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return &LinkError{Op: "write", Path: r.HostPath(rel)}
+		// A trusted link is written through: its target is replaced.
+		resolved, err := r.followTrusted(rel)
+		if err != nil {
+			return withOp(err, "write")
+		}
+		if resolved == rel || depth >= maxLinks {
+			return &LinkError{Op: "write", Path: r.HostPath(rel)}
+		}
+		return r.writeFile(resolved, data, mode, depth+1)
 	case err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return fmt.Errorf("write %s: not a regular file", r.HostPath(rel))
 	case err == nil:
