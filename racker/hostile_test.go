@@ -325,3 +325,34 @@ func FuzzParseHCLSafe(f *testing.F) {
 		}
 	})
 }
+
+// TestImportFlatcarOEMLink: on Flatcar >= 3603 /usr/share/oem is root's
+// link to /oem; the import reads nodes.csv through it and imports the same
+// rack as from a plain directory.
+func TestImportFlatcarOEMLink(t *testing.T) {
+	opts := func(root string) Options {
+		return Options{Root: root, ManagementMACs: []string{fixtures["lokomotive"].mgmt}}
+	}
+	plain := copyTree(t, filepath.Join("testdata", "lokomotive"))
+	want, err := Import(opts(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := copyTree(t, filepath.Join("testdata", "lokomotive"))
+	if err := os.Rename(filepath.Join(linked, "usr/share/oem"), filepath.Join(linked, "oem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/oem", filepath.Join(linked, "usr/share/oem")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Import(opts(linked))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HasErrors() {
+		t.Fatalf("errors through root's OEM link:\n%s", findingsText(got.Findings))
+	}
+	if string(got.Spec) != string(want.Spec) {
+		t.Errorf("spec through root's OEM link differs:\n%s\nwant:\n%s", got.Spec, want.Spec)
+	}
+}
