@@ -35,8 +35,9 @@ const (
 )
 
 // credentialDirs hold secrets of the management node; no file reference in
-// a Racker file is followed into them, whatever the form of the path.
-var credentialDirs = []string{"usr/share/oem", "opt/racker-state/matchbox-client", "root", "etc/shadow", "etc/gshadow"}
+// a Racker file is followed into them, whatever the form of the path (oem is
+// where Flatcar >= 3603 mounts what /usr/share/oem links to).
+var credentialDirs = []string{"usr/share/oem", "oem", "opt/racker-state/matchbox-client", "root", "etc/shadow", "etc/gshadow"}
 
 // readFile reads rel beneath the root: no link anywhere on the path, at
 // most max bytes, a regular file only, and not one with a second hard
