@@ -1,5 +1,6 @@
 // Command gen writes a large rack.yaml for benchmarks and scale tests:
 // go run ./spec-examples/gen -n 1000 > spec-examples/rack-1000.yaml
+// go run ./spec-examples/gen -n 10000 -provisioner flatcar > /tmp/rack-10000.yaml
 package main
 
 import (
@@ -19,9 +20,20 @@ func main() {
 	}
 }
 
+// maxNodes is what the /17 holds with two addresses per node, rounded
+// down; the MACs below stay distinct up to 65 536 nodes.
+const maxNodes = 16000
+
 func write(f *os.File, n int, provisioner string) error {
-	if n < 1 || n > 4000 {
-		return fmt.Errorf("-n %d: want 1..4000 (the /19 subnet holds two addresses per node)", n)
+	if n < 1 || n > maxNodes {
+		return fmt.Errorf("-n %d: want 1..%d (the /17 subnet holds two addresses per node)", n, maxNodes)
+	}
+	// Up to 4000 nodes the subnet is a /19, as in the checked-in
+	// rack-1000.yaml; beyond, a /17 (32 766 hosts: two addresses per node,
+	// the gateway and room to spare).
+	subnet, gateway := "10.40.0.0/19", "10.40.0.1"
+	if n > 4000 {
+		subnet = "10.40.0.0/17"
 	}
 	if provisioner != "lokomotive" && provisioner != "flatcar" {
 		return fmt.Errorf("-provisioner %q: want lokomotive or flatcar", provisioner)
@@ -35,9 +47,9 @@ provisioner: %s
 domain: large.localdomain
 network:
   internal:
-    subnet: 10.40.0.0/19
-    gateway: 10.40.0.1
-    dns: [10.40.0.1]
+    subnet: %s
+    gateway: %s
+    dns: [%s]
 bmc:
   userFile: /usr/share/oem/ipmi_user
   passwordFile: /usr/share/oem/ipmi_password
@@ -45,7 +57,7 @@ cluster:
   sshPubKeys:
     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxhcmdlLXJhY2stZXhhbXBsZS1rZXk ops@example
 nodes:
-`, n, provisioner)
+`, n, provisioner, subnet, gateway, gateway)
 	for i := 0; i < n; i++ {
 		role, name := "node", fmt.Sprintf("node-%d", i)
 		if provisioner == "lokomotive" {

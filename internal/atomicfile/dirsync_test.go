@@ -1,0 +1,111 @@
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestDirSyncCoversEveryCaller: every Sync returns only after an fsync
+// that began after it was called, and concurrent callers into one
+// directory share fsyncs. The fsync count comes from the test hook, the
+// ordering from a clock of "fsync began" events.
+func TestDirSyncCoversEveryCaller(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var s DirSync
+	var mu sync.Mutex
+	var began []int // the sequence number of each fsync's start
+	seq := 0
+	fsyncHook = func(fd int) error {
+		mu.Lock()
+		seq++
+		began = append(began, seq)
+		mu.Unlock()
+		return unix.Fsync(fd)
+	}
+	t.Cleanup(func() { fsyncHook = unix.Fsync })
+
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			name := fmt.Sprintf("f%d", i)
+			if err := os.WriteFile(filepath.Join(dir, "."+name), []byte(name), 0o644); err != nil {
+				errs[i] = err
+				return
+			}
+			if err := os.Rename(filepath.Join(dir, "."+name), filepath.Join(dir, name)); err != nil {
+				errs[i] = err
+				return
+			}
+			mu.Lock()
+			calledAt := seq
+			mu.Unlock()
+			if err := s.Sync(int(d.Fd())); err != nil {
+				errs[i] = err
+				return
+			}
+			mu.Lock()
+			last := seq
+			mu.Unlock()
+			// Some fsync numbered after calledAt must have begun and (as
+			// fsyncs of one directory never overlap and Sync waits for
+			// its end) finished.
+			if last <= calledAt {
+				errs[i] = fmt.Errorf("caller %d returned with no fsync begun after its call (%d, %d)", i, calledAt, last)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(began) == 0 || len(began) > n {
+		t.Fatalf("%d fsyncs for %d callers", len(began), n)
+	}
+	t.Logf("%d callers, %d directory fsyncs", n, len(began))
+	if len(s.dirs) != 0 {
+		t.Errorf("%d directory entries left after every caller returned", len(s.dirs))
+	}
+}
+
+// TestDirSyncError: a failing fsync is reported to its caller, and a
+// later call fsyncs again rather than trusting the failed one.
+func TestDirSyncError(t *testing.T) {
+	d, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	calls := 0
+	fsyncHook = func(fd int) error {
+		calls++
+		if calls == 1 {
+			return unix.EIO
+		}
+		return unix.Fsync(fd)
+	}
+	t.Cleanup(func() { fsyncHook = unix.Fsync })
+	var s DirSync
+	if err := s.Sync(int(d.Fd())); err != unix.EIO {
+		t.Fatalf("first Sync: %v, want EIO", err)
+	}
+	if err := s.Sync(int(d.Fd())); err != nil {
+		t.Fatalf("second Sync: %v", err)
+	}
+	if calls != 2 {
+		t.Fatalf("%d fsyncs, want 2", calls)
+	}
+}
