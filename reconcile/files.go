@@ -160,7 +160,7 @@ func planFile(f render.File, cur []byte, curMode fs.FileMode, exists bool) (Chan
 	switch {
 	case !exists:
 		c.Action, c.Reason = ActionCreate, "not present"
-		c.Diff = unifiedDiff(f.Path, nil, want, false, true)
+		c.Diff = createDiff(f.Path, want)
 	case !bytes.Equal(cur, want) && (c.Block || !render.SameMeaning(f.Path, cur, want)):
 		c.Action, c.Reason = ActionUpdate, "content differs"
 		if c.Block {
@@ -176,6 +176,43 @@ func planFile(f render.File, cur []byte, curMode fs.FileMode, exists bool) (Chan
 		return Change{}, false
 	}
 	return c, true
+}
+
+// createDiff is unifiedDiff(p, nil, want, false, true), written out
+// directly: every line is an addition, so there is nothing for the LCS
+// search to find, and on an empty host (a first plan: every file is
+// created) that search was most of the plan's diffing. Inputs unifiedDiff
+// treats specially (empty, binary, too large) go to it.
+func createDiff(p string, want []byte) string {
+	if len(want) == 0 || len(want) > maxDiffInput || isBinary(want) {
+		return unifiedDiff(p, nil, want, false, true)
+	}
+	n := bytes.Count(want, []byte("\n"))
+	if want[len(want)-1] != '\n' {
+		n++
+	}
+	var b strings.Builder
+	b.Grow(len(want) + n + 2*len(p) + 64)
+	b.WriteString("--- /dev/null\n+++ b/")
+	b.WriteString(p)
+	if n == 1 {
+		b.WriteString("\n@@ -0,0 +1 @@\n")
+	} else {
+		fmt.Fprintf(&b, "\n@@ -0,0 +1,%d @@\n", n)
+	}
+	for rest := want; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		b.WriteByte('+')
+		b.Write(line)
+		if line[len(line)-1] != '\n' {
+			b.WriteString("\n\\ No newline at end of file\n")
+		}
+	}
+	return truncateLines(b.String(), maxDiffLines)
 }
 
 // checkPath rejects paths that are not clean, relative and inside the root.
