@@ -28,6 +28,9 @@ import (
 // paths to one directory share, and a path replaced between calls does not.
 // The zero DirSync is ready to use and safe for concurrent use.
 type DirSync struct {
+	// Fsync is unix.Fsync when nil; tests count and fail fsyncs with it.
+	Fsync func(fd int) error
+
 	mu   sync.Mutex
 	dirs map[dirKey]*dirState
 }
@@ -89,7 +92,7 @@ func (s *DirSync) Sync(dfd int) error {
 			d.started++
 			mine := d.started
 			d.mu.Unlock()
-			err := fsyncHook(dfd)
+			err := s.fsync(dfd)
 			d.mu.Lock()
 			d.running = false
 			if err == nil && mine > d.done {
@@ -105,5 +108,9 @@ func (s *DirSync) Sync(dfd int) error {
 	}
 }
 
-// fsyncHook is unix.Fsync; tests count and fail fsyncs through it.
-var fsyncHook = unix.Fsync
+func (s *DirSync) fsync(fd int) error {
+	if s.Fsync != nil {
+		return s.Fsync(fd)
+	}
+	return unix.Fsync(fd)
+}

@@ -21,18 +21,16 @@ func TestDirSyncCoversEveryCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var s DirSync
 	var mu sync.Mutex
 	var began []int // the sequence number of each fsync's start
 	seq := 0
-	fsyncHook = func(fd int) error {
+	s := DirSync{Fsync: func(fd int) error {
 		mu.Lock()
 		seq++
 		began = append(began, seq)
 		mu.Unlock()
 		return unix.Fsync(fd)
-	}
-	t.Cleanup(func() { fsyncHook = unix.Fsync })
+	}}
 
 	const n = 64
 	var wg sync.WaitGroup
@@ -90,15 +88,13 @@ func TestDirSyncError(t *testing.T) {
 	}
 	defer d.Close()
 	calls := 0
-	fsyncHook = func(fd int) error {
+	s := DirSync{Fsync: func(fd int) error {
 		calls++
 		if calls == 1 {
 			return unix.EIO
 		}
 		return unix.Fsync(fd)
-	}
-	t.Cleanup(func() { fsyncHook = unix.Fsync })
-	var s DirSync
+	}}
 	if err := s.Sync(int(d.Fd())); err != unix.EIO {
 		t.Fatalf("first Sync: %v, want EIO", err)
 	}

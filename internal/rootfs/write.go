@@ -104,7 +104,7 @@ func (r *Root) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) 
 // dirSync is shared by every Root: directories are told apart by device
 // and inode, so writers beneath different roots never wait for each other
 // without need.
-var dirSync atomicfile.DirSync
+var dirSync = new(atomicfile.DirSync)
 
 // createTemp creates a new 0600 file beside name in directory dfd.
 func createTemp(dfd int, name string) (string, *os.File, error) {
