@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,5 +104,47 @@ func TestDirSyncError(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Fatalf("%d fsyncs, want 2", calls)
+	}
+}
+
+// TestDirSyncFailedFsyncCoversNobody: two callers wait for the same fsync;
+// it fails: one gets the error, the other must not take the failed fsync
+// as covering it and fsyncs again.
+func TestDirSyncFailedFsyncCoversNobody(t *testing.T) {
+	d, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var mu sync.Mutex
+	calls := 0
+	s := DirSync{Fsync: func(fd int) error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		switch n {
+		case 1: // long enough for B and C to arrive and wait for the next one
+			time.Sleep(100 * time.Millisecond)
+		case 2:
+			return unix.EIO
+		}
+		return unix.Fsync(fd)
+	}}
+	go s.Sync(int(d.Fd())) // A: fsync 1
+	time.Sleep(20 * time.Millisecond)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range errs { // B and C: both need fsync 2, which fails
+		wg.Go(func() { errs[i] = s.Sync(int(d.Fd())) })
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("errors %v, want exactly one EIO", errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 3 {
+		t.Fatalf("%d fsyncs, want 3: the caller not given the error did not fsync again", calls)
 	}
 }
