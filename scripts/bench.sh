@@ -149,8 +149,8 @@ limit() {
 		row "validate + plan, 10 000 $prov nodes, whole process" "$(cli "validate + plan, 10000 $prov nodes, empty host (file layer)")" "1000 nodes" "$(cli "validate + plan, 1000 $prov nodes, empty host (file layer)")" 11
 		limit "peak RSS, validate + plan, 10 000 $prov nodes" "$(rss "validate + plan, 10000 $prov nodes, empty host (file layer)")" MB 1024
 	done
-	limit "first apply, 1000 lokomotive nodes, file layer (whole process)" "$(cli "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)")" s 1.5
-	row "first apply, 1000 lokomotive nodes, file layer (Apply alone, Go benchmark)" "$(gobench BenchmarkFirstApply1000)" "validate + plan in process" "$(gobench BenchmarkValidatePlan1000/lokomotive)" 1
+	limit "first apply, 1000 lokomotive nodes, whole process (validate + plan + files)" "$(cli "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)")" s 1.5
+	limit "first apply, 1000 lokomotive nodes, file layer (Apply alone, Go benchmark)" "$(gobench BenchmarkFirstApply1000)" s 1.5
 } >"$tmp/summary.md" || fail "a summary figure is missing (see above)"
 echo
 echo "bench: summary (load average $(cut -d' ' -f1-3 /proc/loadavg))"
