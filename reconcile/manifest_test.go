@@ -8,6 +8,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rackctl/rackctl/render"
 )
@@ -85,6 +86,11 @@ func killedApply(root, state string) {
 		panic(err)
 	}
 	kill := func(context.Context, []byte) error {
+		// File changes run concurrently (FileExecutor.Concurrency): wait
+		// for a.conf to be written, so the kill falls between the two.
+		for i := 0; i < 500 && !exists(root, "a.conf"); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}

@@ -211,8 +211,9 @@ func adopted(existing, block []byte) bool {
 	if len(body) == 0 {
 		return false
 	}
+	ix := indexBody(body)
 	for _, l := range body {
-		if !rackerEntry(l, body) {
+		if !rackerEntryIn(l, ix) {
 			return false
 		}
 	}
@@ -253,6 +254,30 @@ func AdoptsUnmarked(existing, block []byte) bool {
 //
 // Anything else is someone else's line and is never touched.
 func rackerEntry(line string, body []string) bool {
+	return rackerEntryIn(line, indexBody(body))
+}
+
+// bodyIndex maps the names of each block line (all after its first space)
+// to the addresses of the lines with exactly those names. Looking a line
+// up in it is what scanning the block for a line with the same fields
+// after the first did, without the scan: checking every line of a block
+// against the block is linear in the rack's size, not quadratic.
+type bodyIndex map[string][]string
+
+func indexBody(body []string) bodyIndex {
+	ix := make(bodyIndex, len(body))
+	for _, b := range body {
+		// A line without a space has one field and matches no line that
+		// has two or more (rackerEntryIn requires those).
+		if addr, names, ok := strings.Cut(b, " "); ok {
+			ix[names] = append(ix[names], addr)
+		}
+	}
+	return ix
+}
+
+// rackerEntryIn is rackerEntry with the block indexed by indexBody.
+func rackerEntryIn(line string, ix bodyIndex) bool {
 	f := strings.Split(line, " ")
 	if len(f) < 2 {
 		return false
@@ -267,12 +292,11 @@ func rackerEntry(line string, body []string) bool {
 			return false
 		}
 	}
-	for _, b := range body {
-		bf := strings.Split(b, " ")
-		if len(bf) != len(f) || !slices.Equal(bf[1:], f[1:]) {
-			continue
-		}
-		bip, err := netip.ParseAddr(bf[0])
+	// Same fields after the first, in order, is the same text after the
+	// first space: the lines split on single spaces.
+	_, names, _ := strings.Cut(line, " ")
+	for _, addr := range ix[names] {
+		bip, err := netip.ParseAddr(addr)
 		if err != nil || bip.Is4() != ip.Is4() {
 			continue
 		}
@@ -306,6 +330,7 @@ func dropSuperseded(existing, block []byte) []byte {
 	if len(body) == 0 {
 		return existing
 	}
+	ix := indexBody(body)
 	var out []byte
 	for rest := existing; len(rest) > 0; {
 		i := bytes.IndexByte(rest, '\n')
@@ -315,7 +340,7 @@ func dropSuperseded(existing, block []byte) []byte {
 		}
 		rest = rest[len(line):]
 		text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
-		if !rackerEntry(text, body) {
+		if !rackerEntryIn(text, ix) {
 			out = append(out, line...)
 		}
 	}

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	cjson "github.com/clarketm/json"
 	ign30types "github.com/coreos/ignition/v2/config/v3_0/types"
 	igntypes "github.com/flatcar/ignition/config/v2_3/types"
 	"github.com/vincent-petithory/dataurl"
@@ -51,6 +53,21 @@ func newIgnitions(r *rack, byPath map[string][]byte) ([]nodeIgn, error) {
 			return nil, fmt.Errorf("render: node %s: %s: %w", n.Name, clcCustomPath(n), err)
 		}
 		g.shared[c] = cfg
+	}
+	// Racks give many nodes the same extraCLC: transpile each distinct one
+	// once, keyed by its content. One that fails is left out, so that
+	// every node using it reports the error as before.
+	for _, n := range r.active {
+		if n.ExtraCLC == "" {
+			continue
+		}
+		c := string(byPath[clcExtraPath(n)])
+		if _, ok := g.shared[c]; ok {
+			continue
+		}
+		if cfg, err := transpile([]byte(c)); err == nil {
+			g.shared[c] = cfg
+		}
 	}
 	var err error
 	if g.base, err = transpile(installerCLC(r, []byte(installerPlaceholder))); err != nil {
@@ -132,15 +149,18 @@ func (g *ignitions) node(n *node) (nodeIgn, error) {
 	if err != nil {
 		return nodeIgn{}, err
 	}
-	finalJSON, err := ignitionJSON(final, true)
-	if err != nil {
-		return nodeIgn{}, err
-	}
 	compact, err := ignitionJSON(final, false)
 	if err != nil {
 		return nodeIgn{}, err
 	}
 	compact = compact[:len(compact)-1]
+	// MarshalIndent is Marshal then Indent: indenting the compact bytes
+	// gives the indented file without encoding the config a second time.
+	var ind bytes.Buffer
+	if err := cjson.Indent(&ind, compact, "", "  "); err != nil {
+		return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
+	}
+	finalJSON := append(ind.Bytes(), '\n')
 
 	src := (&url.URL{Scheme: "data", Opaque: "," + dataurl.Escape(compact)}).String()
 	var inst3 ign30types.Config

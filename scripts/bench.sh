@@ -43,6 +43,8 @@ history_len() {
 	if [ -f "$h" ]; then wc -l <"$h"; else echo 0; fi
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: load average $load_start"
 echo "bench: CLI on $spec"
 root="$tmp/root"
 measure "validate, 1000 nodes" 0 $bin validate -f $spec
@@ -51,6 +53,29 @@ measure "validate + plan, 1000 nodes, empty host (file layer)" 2 $bin plan -f $s
 $bin apply -f $spec --root "$root" --auto-approve --bmc none --dhcp none --provisioner-run never >/dev/null || fail "apply of $spec"
 [ "$(history_len "$root")" -eq 1 ] || fail "apply of $spec recorded no history"
 measure "validate + no-op plan, 1000 nodes, applied host" 0 $bin plan -f $spec --root "$root" --bmc none --dhcp none --provisioner-run never --detailed-exitcode
+
+# Issue 17, targets 1-3: the same generated specs the Go benchmarks use
+# (spec-examples/gen), both provisioners, 1000 and 10 000 nodes.
+echo "bench: validate + plan at 1000 and 10 000 nodes, first apply of 1000 (issue 17)"
+for prov in lokomotive flatcar; do
+	for n in 1000 10000; do
+		go run ./spec-examples/gen -n $n -provisioner $prov >"$tmp/$prov-$n.yaml"
+		measure "validate, $n $prov nodes" 0 $bin validate -f "$tmp/$prov-$n.yaml"
+		grep -q "$prov, $n nodes" "$tmp/stdout" || fail "validate of $n $prov nodes: $(cat "$tmp/stdout")"
+		# exit 2: the plan has changes (an empty host); it must plan every
+		# node's files, not stop early.
+		measure "validate + plan, $n $prov nodes, empty host (file layer)" 2 $bin plan -f "$tmp/$prov-$n.yaml" --root "$tmp/empty-$prov-$n" --bmc none --dhcp none --provisioner-run never --detailed-exitcode
+		adds=$(sed -n 's/^Plan: \([0-9]*\) to add.*/\1/p' "$tmp/stdout")
+		[ "${adds:-0}" -ge $((2 * n)) ] || fail "plan of $n $prov nodes planned ${adds:-no} creates, want ≥ $((2 * n)): $(tail -n 2 "$tmp/stdout")"
+		[ ! -e "$tmp/empty-$prov-$n/var/lib/rackctl/managed-files.json" ] || fail "plan of $n $prov nodes wrote the manifest"
+	done
+done
+applyroot="$tmp/applyroot"
+measure "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)" 0 $bin apply -f "$tmp/lokomotive-1000.yaml" --root "$applyroot" --auto-approve --bmc none --dhcp none --provisioner-run never
+grep -q 'Apply complete! Changes: [0-9]* added' "$tmp/stdout" || fail "first apply did not complete: $(tail -n 2 "$tmp/stdout")"
+[ "$(history_len "$applyroot")" -eq 1 ] || fail "first apply recorded no history"
+$bin plan -f "$tmp/lokomotive-1000.yaml" --root "$applyroot" --bmc none --dhcp none --provisioner-run never --detailed-exitcode >/dev/null ||
+	fail "the plan after the first apply is not empty (exit $?)"
 
 echo "bench: rackctl watch on the 1000-node example (git repo, --once, file layer)"
 repo="$tmp/repo"
@@ -86,18 +111,68 @@ go test -run '^$' -bench . -benchmem -benchtime 3x -timeout 30m $pkgs 2>&1 | tee
 if grep -qE -- '^--- (FAIL|SKIP)' "$tmp/go.txt"; then
 	fail "a benchmark failed or was skipped: $(grep -E -- '^--- (FAIL|SKIP)' "$tmp/go.txt" | tr '\n' ' ')"
 fi
-for b in BenchmarkRackStatusDelay20ms BenchmarkRackStatus/rmcp BenchmarkRackStatusOneDead BenchmarkNoopPlan1000; do
+for b in BenchmarkRackStatusDelay20ms BenchmarkRackStatus/rmcp BenchmarkRackStatusOneDead BenchmarkNoopPlan1000 \
+	BenchmarkCUEFloor/lokomotive BenchmarkCUEFloor/flatcar BenchmarkValidatePlan1000/lokomotive BenchmarkValidatePlan1000/flatcar BenchmarkFirstApply1000; do
 	grep -q "^$b" "$tmp/go.txt" || fail "$b did not run: its figure would be missing"
 done
+
+# The summary: each figure against its floor or baseline from this run,
+# the ratio, the target, PASS or MISS. A MISS is a published result; a
+# run that did not do what its figure says has failed above.
+cli() { awk -F'|' -v l="$1" '$2 == " " l " " {gsub(/ s/, "", $3); gsub(/ /, "", $3); print $3}' "$tmp/cli.md"; }
+rss() { awk -F'|' -v l="$1" '$2 == " " l " " {gsub(/ MB/, "", $4); gsub(/ /, "", $4); print $4}' "$tmp/cli.md"; }
+gobench() { awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" {print $3 / 1e9}' "$tmp/go.txt"; }
+# row FIGURE VALUE FLOOR-LABEL FLOOR TARGET-RATIO: a time against a floor.
+row() {
+	awk -v f="$1" -v v="$2" -v fl="$3" -v b="$4" -v t="$5" 'BEGIN {
+		if (v == "" || b == "" || b + 0 == 0) { print "bench: no figure for " f > "/dev/stderr"; exit 1 }
+		r = v / b
+		printf "| %s | %.3f s | %s %.3f s | %.2f× | ≤ %s× | %s |\n", f, v, fl, b, r, t, (r <= t ? "PASS" : "MISS")
+	}'
+}
+# limit FIGURE VALUE UNIT TARGET: an absolute figure against its target.
+limit() {
+	awk -v f="$1" -v v="$2" -v u="$3" -v t="$4" 'BEGIN {
+		if (v == "") { print "bench: no figure for " f > "/dev/stderr"; exit 1 }
+		printf "| %s | %s %s | — | — | < %s %s | %s |\n", f, v, u, t, u, (v + 0 < t + 0 ? "PASS" : "MISS")
+	}'
+}
+{
+	echo "| figure | value | floor or baseline (same run) | ratio | target | result |"
+	echo "|---|---|---|---|---|---|"
+	for prov in lokomotive flatcar; do
+		row "validate + plan, 1000 $prov nodes, in process (Go benchmark)" "$(gobench BenchmarkValidatePlan1000/$prov)" "CUE load only" "$(gobench BenchmarkCUEFloor/$prov/nodes=1000)" 2
+		row "validate + plan, 1000 $prov nodes, whole process" "$(cli "validate + plan, 1000 $prov nodes, empty host (file layer)")" "validate (CUE + checks)" "$(cli "validate, 1000 $prov nodes")" 2
+		limit "peak RSS, validate + plan, 1000 $prov nodes" "$(rss "validate + plan, 1000 $prov nodes, empty host (file layer)")" MB 100
+	done
+	for prov in lokomotive flatcar; do
+		row "validate + plan, 10 000 $prov nodes, whole process" "$(cli "validate + plan, 10000 $prov nodes, empty host (file layer)")" "1000 nodes" "$(cli "validate + plan, 1000 $prov nodes, empty host (file layer)")" 11
+		limit "peak RSS, validate + plan, 10 000 $prov nodes" "$(rss "validate + plan, 10000 $prov nodes, empty host (file layer)")" MB 1024
+	done
+	limit "first apply, 1000 lokomotive nodes, whole process (validate + plan + files)" "$(cli "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)")" s 1.5
+	limit "first apply, 1000 lokomotive nodes, file layer (Apply alone, Go benchmark)" "$(gobench BenchmarkFirstApply1000)" s 1.5
+} >"$tmp/summary.md" || fail "a summary figure is missing (see above)"
+echo
+echo "bench: summary (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+cat "$tmp/summary.md"
+echo
+grep -q '| [0-9.]* s |\|| [0-9]* MB |' "$tmp/summary.md" || fail "the summary has no figures"
+if grep -qE '\| (nan|inf|-nan|0\.000) ' "$tmp/summary.md"; then
+	fail "a summary figure is missing: $(grep -E '\| (nan|inf|-nan|0\.000) ' "$tmp/summary.md" | head -n 1)"
+fi
 
 {
 	echo "# Benchmarks"
 	echo
 	echo "Written by \`make bench\` on $(date -u +%Y-%m-%dT%H:%MZ)."
 	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB,"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg). Figures from one run; compare ratios, not absolutes."
+	echo "load average at start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). Figures from one run; compare ratios, not absolutes."
 	echo "Each figure was published only after its run was checked to do what the label says (exit status, applied or"
 	echo "unchanged state, the benchmark's own assertions); scripts/bench.sh fails and writes nothing otherwise."
+	echo
+	echo "## Issue 17 targets 1-3: figures against their floors (same run)"
+	echo
+	cat "$tmp/summary.md"
 	echo
 	echo "## Summary"
 	echo

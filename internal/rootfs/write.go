@@ -3,6 +3,7 @@ package rootfs
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -30,13 +31,23 @@ func (r *Root) writeFile(rel string, data []byte, mode fs.FileMode, depth int) (
 	}
 	dir, name := path.Split(rel)
 	dir = strings.TrimSuffix(dir, "/")
-	if err := r.ensure(); err != nil {
-		return err
-	}
-	if err := r.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+	// The directory usually exists (every file of a node's directory but
+	// the first, every file of a later apply): open it first and walk and
+	// create the path only when it is missing. The open refuses links as
+	// MkdirAll does.
 	d, err := r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := r.ensure(); err != nil {
+			return err
+		}
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := r.syncParents(dir); err != nil {
+			return err
+		}
+		d, err = r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	}
 	if err != nil {
 		return err
 	}
@@ -86,9 +97,26 @@ func (r *Root) writeFile(rel string, data []byte, mode fs.FileMode, depth int) (
 	if err = unix.Renameat(dfd, tmp, dfd, name); err != nil {
 		return err
 	}
-	d.Sync() // best effort: the rename has happened either way
+	// The data was fsynced before the rename; the rename is durable once
+	// the directory is fsynced after it. dirSync shares that fsync among
+	// the writers renaming into the same directory at the same time (see
+	// atomicfile.DirSync for why that is as durable as one fsync each), and
+	// returns only once it is done, so a caller that records the write
+	// afterwards (the manifest, the state) never records a rename a crash
+	// could undo.
+	if err = dirSync.Sync(dfd); err != nil {
+		// The new content is in place but not known to be durable: fail
+		// the write (without removing the renamed file) so it is not
+		// recorded as done.
+		return fmt.Errorf("fsync directory: %w", err)
+	}
 	return nil
 }
+
+// dirSync is shared by every Root: directories are told apart by device
+// and inode, so writers beneath different roots never wait for each other
+// without need.
+var dirSync = new(atomicfile.DirSync)
 
 // createTemp creates a new 0600 file beside name in directory dfd.
 func createTemp(dfd int, name string) (string, *os.File, error) {
@@ -130,4 +158,26 @@ func orDot(dir string) string {
 		return "."
 	}
 	return dir
+}
+
+// syncParents fsyncs the root and every directory above dir after
+// MkdirAll: a directory just created is durable only once the entry in its
+// parent is, and the files about to be renamed into it depend on that.
+// It runs only when the directory was missing, so an apply pays it once
+// per new directory.
+func (r *Root) syncParents(dir string) error {
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		p := orDot(strings.Join(parts[:i], "/"))
+		d, err := r.openat("write", p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return err
+		}
+		err = dirSync.Sync(int(d.Fd()))
+		d.Close()
+		if err != nil {
+			return &fs.PathError{Op: "fsync directory", Path: r.HostPath(p), Err: err}
+		}
+	}
+	return nil
 }
