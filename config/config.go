@@ -174,6 +174,10 @@ func Load(ctx context.Context, path string) (*File, error) {
 func Parse(filename string, src []byte) (*File, error) {
 	doc, err := schema.ParseDocument(filename, src, "config.cue", configCUE, "#Config")
 	if err != nil {
+		var diags schema.Errors
+		if errors.As(err, &diags) {
+			return nil, withoutNullNoise(diags)
+		}
 		return nil, err
 	}
 	f := &File{Path: filename, values: make(map[string]Value)}
@@ -198,6 +202,22 @@ func Parse(filename string, src []byte) (*File, error) {
 		return nil, diags
 	}
 	return f, nil
+}
+
+// withoutNullNoise drops the complaint of a section's null alternative
+// (a section whose lines are all commented out is null) when the section
+// is a mapping with problems of its own, reported beside it.
+func withoutNullNoise(diags schema.Errors) schema.Errors {
+	var out schema.Errors
+	for _, d := range diags {
+		if d.Message != "want null, got a mapping" {
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 {
+		return diags
+	}
+	return out
 }
 
 // scalars turns a validated value into the strings its flag takes.

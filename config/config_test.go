@@ -99,9 +99,9 @@ func TestParseBad(t *testing.T) {
 		"inline secret": {head + "watch:\n  repoPassword: hunter2\n",
 			[]string{"config.yaml:4:3: watch.repoPassword: inline secrets are not allowed"}},
 		"password in url": {head + "watch:\n  repo: https://bot:hunter2@git.example.com/r.git\n",
-			[]string{"config.yaml:4:3: watch.repo:", "is not a repository without credentials"}},
+			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
 		"token in url": {head + "watch:\n  repo: https://ghp_token@git.example.com/r.git\n",
-			[]string{"config.yaml:4:3: watch.repo:", "is not a repository without credentials"}},
+			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
 		"notifications reserved": {head + "notifications:\n  - url: https://hooks.example.com\n",
 			[]string{"config.yaml:4:5: notifications[0]: reserved: notification targets"}},
 		"ssh key reserved": {head + "driver:\n  verifySSHKey: /root/.ssh/id\n",
@@ -170,5 +170,56 @@ func TestLoadRoot(t *testing.T) {
 	}
 	if _, err := LoadRoot(root); err == nil || !strings.Contains(err.Error(), "allowed") {
 		t.Errorf("oversized config: err = %v", err)
+	}
+}
+
+// TestRenderRoundTrip: what init writes parses, every set value comes
+// back, and a file with every entry commented out is valid too.
+func TestRenderRoundTrip(t *testing.T) {
+	sample := map[Kind][]string{String: {`a "quoted" value`}, Int: {"3"}, Bool: {"true"}, Duration: {"90s"}, List: {"X_A", "X_B"}}
+	var all, none []Entry
+	for _, s := range Settings {
+		vals := sample[s.Kind]
+		switch s.Key {
+		case "logLevel":
+			vals = []string{"info"}
+		case "stateDir", "kubeconfig":
+			vals = []string{"/var/lib/x"}
+		case "driver.dhcp":
+			vals = []string{"none"}
+		case "driver.driftFix":
+			vals = []string{"renew"}
+		case "driver.bmc", "driver.provisionerRun":
+			vals = []string{map[string]string{"driver.bmc": "none", "driver.provisionerRun": "never"}[s.Key]}
+		case "driver.verify":
+			vals = []string{"cluster"}
+		case "driver.dnsmasqInterface":
+			vals = []string{"br0"}
+		case "watch.disruptiveWindows":
+			vals = []string{"Mon-Fri 09:00-17:00", "Sat 10:00-11:00"}
+		}
+		all = append(all, Entry{Setting: s, Help: "help of\n" + s.Flag, Set: true, Values: vals, Why: "found"})
+		none = append(none, Entry{Setting: s, Help: "help", Default: "d"})
+	}
+	src := Render([]string{"header"}, all)
+	f, err := Parse("config.yaml", src)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	for _, e := range all {
+		v, ok := f.Lookup(e.Key)
+		if !ok || !slices.Equal(v.Values, e.Values) {
+			t.Errorf("%s = %q, want %q", e.Key, v.Values, e.Values)
+		}
+	}
+	src = Render(nil, none)
+	f, err = Parse("config.yaml", src)
+	if err != nil {
+		t.Fatalf("all commented out: %v\n%s", err, src)
+	}
+	for _, s := range Settings {
+		if _, ok := f.Lookup(s.Key); ok {
+			t.Errorf("%s set in a file of comments", s.Key)
+		}
 	}
 }
