@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -358,5 +359,47 @@ func TestInitInspectsHost(t *testing.T) {
 	src, _ := os.ReadFile(filepath.Join(root, config.DefaultPath))
 	if !strings.Contains(string(src), "# notifications: []") || !strings.Contains(string(src), fmt.Sprintf("# env %s", "RACKCTL_DHCP")) {
 		t.Errorf("config lacks its comments:\n%s", src)
+	}
+}
+
+// TestDemoConfig: the config scripts/demo.sh writes for its simulated
+// rack is valid and carries every driver setting the demo's commands used
+// to need as flags (quotes and backslashes in a value survive).
+func TestDemoConfig(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	root := t.TempDir()
+	env := map[string]string{
+		"RACKCTL_SIM_DNSMASQ_RELOAD":  `/tmp/sim dir/reload "dnsmasq" \x`,
+		"RACKCTL_SIM_DHCP_IFACE":      "veth-demo0",
+		"RACKCTL_SIM_DHCP_SERVER_NS":  "rackctl-demo-srv",
+		"RACKCTL_SIM_TERRAFORM":       "/opt/tools/terraform",
+		"RACKCTL_SIM_TERRAFORMRC":     "/opt/tools/terraformrc",
+		"RACKCTL_SIM_LOKOCTL_STANDIN": "/opt/tools/lokoctl-standin",
+		"PROVISIONER":                 "lokomotive",
+	}
+	cmd := exec.Command("bash", "../../scripts/demo.sh", "config", root)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("demo.sh config: %v\n%s", err, out)
+	}
+	v := viewJSON(t, "--root", root)
+	want := map[string]any{
+		"driver.dnsmasqReloadCmd":  env["RACKCTL_SIM_DNSMASQ_RELOAD"],
+		"driver.dnsmasqInterface":  "veth-demo0",
+		"driver.dhcpReleasePrefix": "ip netns exec rackctl-demo-srv",
+		"driver.terraform":         "/opt/tools/terraform",
+		"driver.terraformrc":       "/opt/tools/terraformrc",
+		"driver.lokoctl":           "/opt/tools/lokoctl-standin",
+		"driver.passEnv":           []any{"RACKCTL_LOKOCTL_RECORD"},
+	}
+	for key, w := range want {
+		if s := v.setting(t, key); !reflect.DeepEqual(s.Value, w) || s.Source != fromFile {
+			t.Errorf("%s = %#v from %s, want %#v from the file", key, s.Value, s.Source, w)
+		}
 	}
 }
