@@ -403,3 +403,26 @@ func TestDemoConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemdUnitUsesConfig: the unit starts watch from the config file
+// and sets no setting by flag (RACKCTL_* in its EnvironmentFile may).
+func TestSystemdUnitUsesConfig(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/rackctl-watch.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exec string
+	for _, line := range strings.Split(string(b), "\n") {
+		if s, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			exec = s
+		}
+	}
+	if !strings.Contains(exec, " watch --config=/"+config.DefaultPath) {
+		t.Errorf("ExecStart %q does not read /%s", exec, config.DefaultPath)
+	}
+	for _, s := range config.Settings {
+		if strings.Contains(exec, "--"+s.Flag) {
+			t.Errorf("ExecStart sets --%s by flag; put it in the config", s.Flag)
+		}
+	}
+}
