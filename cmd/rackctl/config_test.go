@@ -426,3 +426,26 @@ func TestSystemdUnitUsesConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsConfigExample: the example of docs/config.md is valid and the
+// settings table lists every setting.
+func TestDocsConfigExample(t *testing.T) {
+	b, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	_, rest, ok := strings.Cut(doc, "## An example\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/config.md lost its example")
+	}
+	if _, err := config.Parse("docs/config.md example", []byte(example)); err != nil {
+		t.Errorf("the example is invalid: %v", err)
+	}
+	for _, s := range config.Settings {
+		if row := fmt.Sprintf("| `%s` | `%s` | `--%s` |", s.Key, s.Env(), s.Flag); !strings.Contains(doc, row) {
+			t.Errorf("docs/config.md lacks the row %s", row)
+		}
+	}
+}
