@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -447,5 +448,46 @@ func TestDocsConfigExample(t *testing.T) {
 		if row := fmt.Sprintf("| `%s` | `%s` | `--%s` |", s.Key, s.Env(), s.Flag); !strings.Contains(doc, row) {
 			t.Errorf("docs/config.md lacks the row %s", row)
 		}
+	}
+}
+
+// TestRelativeCredentialFiles: as the README says, relative
+// bmc.userFile/passwordFile paths are read beneath the spec's directory
+// (not the working directory, not --root); one climbing out is refused
+// by the schema with its position.
+func TestRelativeCredentialFiles(t *testing.T) {
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(data), "userFile: /usr/share/oem/ipmi_user", "userFile: secrets/ipmi_user", 1)
+	s = strings.Replace(s, "passwordFile: /usr/share/oem/ipmi_password", "passwordFile: secrets/ipmi_password", 1)
+	// Every BMC on a closed loopback port: nothing leaves this host.
+	s = regexp.MustCompile(`(?m)^(\s+)bmcMac: (\S+)$`).ReplaceAllString(s, "${1}bmcMac: $2\n${1}bmcAddress: 127.0.0.1:9")
+	base := t.TempDir()
+	spec := filepath.Join(base, "specdir", "rack.yaml")
+	writeTestFile(t, spec, s, 0o644)
+	root := t.TempDir()
+	args := []string{"plan", "-f", spec, "--root", root, "--dhcp=none", "--provisioner-run=never", "--timeout", "1s"}
+
+	r := cli(t, args...)
+	if !strings.Contains(r.stdout+r.stderr, "bmc layer skipped") || !strings.Contains(r.stdout+r.stderr, "bmc.userFile") {
+		t.Fatalf("credential files missing: want the bmc layer skipped naming bmc.userFile:\n%s%s", r.stdout, r.stderr)
+	}
+	writeTestFile(t, filepath.Join(base, "specdir", "secrets", "ipmi_user"), "admin\n", 0o600)
+	writeTestFile(t, filepath.Join(base, "specdir", "secrets", "ipmi_password"), "pw-Zq81\n", 0o600)
+	r = cli(t, args...)
+	if strings.Contains(r.stdout+r.stderr, "bmc layer skipped") {
+		t.Errorf("credential files next to the spec not read:\n%s%s", r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "pw-Zq81") {
+		t.Errorf("the password shows in the output")
+	}
+
+	s = strings.Replace(s, "userFile: secrets/ipmi_user", "userFile: ../ipmi_user", 1)
+	writeTestFile(t, spec, s, 0o644)
+	r = cli(t, "validate", "-f", spec)
+	if r.code != 1 || !regexp.MustCompile(`rack\.yaml:\d+:\d+: bmc\.userFile: "\.\./ipmi_user" is not a credential file path`).MatchString(r.stderr) {
+		t.Errorf("userFile ../ipmi_user: exit %d, want a positioned refusal:\n%s", r.code, r.stderr)
 	}
 }
