@@ -100,6 +100,8 @@ func TestParseBad(t *testing.T) {
 			[]string{"config.yaml:4:3: watch.repoPassword: inline secrets are not allowed"}},
 		"password in url": {head + "watch:\n  repo: https://bot:hunter2@git.example.com/r.git\n",
 			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
+		"password in an ssh url": {head + "watch:\n  repo: ssh://git:hunter2@git.example.com/r.git\n",
+			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
 		"token in url": {head + "watch:\n  repo: https://ghp_token@git.example.com/r.git\n",
 			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
 		"notifications reserved": {head + "notifications:\n  - url: https://hooks.example.com\n",
