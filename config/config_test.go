@@ -92,6 +92,8 @@ func TestParseBad(t *testing.T) {
 			[]string{"config.yaml:3:1: parallel:"}},
 		"duration": {head + "timeout: 5 seconds\n",
 			[]string{`config.yaml:3:1: timeout: "5 seconds" is not a duration`}},
+		"duration overflow": {head + "watch:\n  interval: 9999999999999999999h\n",
+			[]string{`config.yaml:4:3: watch.interval: "9999999999999999999h" is not a duration`}},
 		"window": {head + "watch:\n  disruptiveWindows: [\"Funday 09:00-17:00\"]\n",
 			[]string{"config.yaml:4:3: watch.disruptiveWindows: window \"Funday 09:00-17:00\""}},
 		"pass-env secret": {head + "driver:\n  passEnv: [RACKCTL_BMC_PASSWORD]\n",
