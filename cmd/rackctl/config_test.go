@@ -491,3 +491,13 @@ func TestRelativeCredentialFiles(t *testing.T) {
 		t.Errorf("userFile ../ipmi_user: exit %d, want a positioned refusal:\n%s", r.code, r.stderr)
 	}
 }
+
+// TestConfigViewEscapesControls: a value from the environment with
+// terminal controls is shown escaped, never raw.
+func TestConfigViewEscapesControls(t *testing.T) {
+	t.Setenv("RACKCTL_BRANCH", "main\x1b]2;pwned\x07\nforged-line")
+	r := cli(t, "config", "view", "--root", t.TempDir())
+	if r.code != 0 || strings.ContainsAny(r.stdout, "\x1b\x07") || strings.Contains(r.stdout, "\nforged-line") {
+		t.Errorf("exit %d, raw controls in the output:\n%q", r.code, r.stdout)
+	}
+}
