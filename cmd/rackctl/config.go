@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rackctl/rackctl/config"
+	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
 )
@@ -278,7 +279,8 @@ func (g *globals) configView(cmd *cobra.Command) error {
 		if s.Where != "" {
 			src += " " + s.Where
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, val, src)
+		// A value from the environment was never validated as text.
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, termtext.Cell(val), termtext.Cell(src))
 	}
 	return tw.Flush()
 }
