@@ -2,6 +2,8 @@
 # make demo: a simulated rack on this machine, reconciled by rackctl.
 #   scripts/demo.sh        bring it up (N=8 PROVISIONER=flatcar|lokomotive)
 #   scripts/demo.sh down   stop everything it started
+#   scripts/demo.sh config ROOT   write the management node config of a sim
+#                 (from the RACKCTL_SIM_* variables) beneath ROOT only
 #
 # What runs (all on loopback or in network namespaces the demo creates):
 #   rackctl-sim   N ipmi_sim BMCs, matchbox (TLS, generated certificates) and
@@ -58,10 +60,47 @@ down() {
 	echo "demo: stopped; state kept in $demo (rm -rf $demo to start afresh)"
 }
 
-if [ "${1:-up}" = down ]; then
+# write_config ROOT: the management node config (ROOT/etc/rackctl/config.yaml)
+# that says how this rack's parts are reached: dnsmasq is restarted by
+# rackctl-sim's reload script and releases leases inside its namespace;
+# terraform gets the matchbox provider from the local mirror; the lokoctl
+# stand-in gets the record path passed on. No command then needs a driver
+# flag.
+write_config() {
+	local root=$1
+	# q VALUE: VALUE as a YAML double-quoted string.
+	q() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+	mkdir -p "$root/etc/rackctl"
+	cat >"$root/etc/rackctl/config.yaml" <<EOT
+# Written by scripts/demo.sh for the simulated rack; see docs/config.md.
+apiVersion: rackctl/v1alpha1
+kind: Config
+driver:
+  dnsmasqReloadCmd: $(q "$RACKCTL_SIM_DNSMASQ_RELOAD")
+  dnsmasqInterface: $(q "$RACKCTL_SIM_DHCP_IFACE")
+  dhcpReleasePrefix: $(q "ip netns exec $RACKCTL_SIM_DHCP_SERVER_NS")
+  terraform: $(q "$RACKCTL_SIM_TERRAFORM")
+  terraformrc: $(q "$RACKCTL_SIM_TERRAFORMRC")
+EOT
+	if [ -n "${RACKCTL_SIM_LOKOCTL_STANDIN:-}" ] && [ "${PROVISIONER:-flatcar}" = lokomotive ]; then
+		# lokoctl gets only an allow-listed environment: pass the record path on.
+		cat >>"$root/etc/rackctl/config.yaml" <<EOT
+  lokoctl: $(q "$RACKCTL_SIM_LOKOCTL_STANDIN")
+  passEnv: [RACKCTL_LOKOCTL_RECORD]
+EOT
+	fi
+}
+
+case ${1:-up} in
+down)
 	down
 	exit 0
-fi
+	;;
+config)
+	write_config "${2:?usage: scripts/demo.sh config ROOT}"
+	exit 0
+	;;
+esac
 case $PROVISIONER in flatcar | lokomotive) ;; *)
 	echo "demo: PROVISIONER=$PROVISIONER: want flatcar or lokomotive" >&2
 	exit 1
@@ -102,16 +141,8 @@ git -C "$demo/repo" add rack.yaml
 git -C "$demo/repo" -c user.name=demo -c user.email=demo@localhost commit -qm "Initial rack"
 
 flags=(-f "$demo/repo/rack.yaml" --root "$demo/root")
-# How this rack's parts are reached: dnsmasq is restarted by rackctl-sim's
-# reload script and releases leases inside its namespace; terraform gets the
-# matchbox provider from the local mirror.
-drivers=(--dnsmasq-reload-cmd "$RACKCTL_SIM_DNSMASQ_RELOAD"
-	--dnsmasq-interface "$RACKCTL_SIM_DHCP_IFACE"
-	--dhcp-release-prefix "ip netns exec $RACKCTL_SIM_DHCP_SERVER_NS"
-	--terraform "$RACKCTL_SIM_TERRAFORM" --terraformrc "$RACKCTL_SIM_TERRAFORMRC")
+write_config "$demo/root"
 if [ "$PROVISIONER" = lokomotive ]; then
-	# lokoctl gets only an allow-listed environment: pass the record path on.
-	drivers+=(--lokoctl "$RACKCTL_SIM_LOKOCTL_STANDIN" --pass-env RACKCTL_LOKOCTL_RECORD)
 	export RACKCTL_LOKOCTL_RECORD=$PWD/$demo/lokoctl-calls.jsonl
 	cat <<EOT
 
@@ -121,18 +152,20 @@ demo: NOTE: lokoctl is a RECORDING STAND-IN ($RACKCTL_SIM_LOKOCTL_STANDIN).
       each call in $demo/lokoctl-calls.jsonl. No cluster is installed.
 EOT
 fi
-printf '%q ' "${drivers[@]}" >"$demo/drivers.args"
-
+echo
+echo "demo: the driver settings are in $demo/root/etc/rackctl/config.yaml:"
 run() {
 	echo "+ $*"
 	"$@"
 }
+run $rackctl config view --root "$demo/root" | grep -v ' default$'
+
 echo
 run $rackctl validate "${flags[@]}"
 echo
 echo "demo: apply 1 installs every node: files, dnsmasq reload, provisioner, PXE boot + power cycle, flag files"
-echo "+ $rackctl apply ${flags[*]} \${drivers[@]} --auto-approve   (driver flags: $demo/drivers.args)"
-$rackctl apply "${flags[@]}" "${drivers[@]}" --auto-approve >"$demo/apply-1.txt" 2>&1 || {
+echo "+ $rackctl apply ${flags[*]} --auto-approve"
+$rackctl apply "${flags[@]}" --auto-approve >"$demo/apply-1.txt" 2>&1 || {
 	cat "$demo/apply-1.txt"
 	echo "demo: apply failed (full output in $demo/apply-1.txt); 'scripts/demo.sh down' stops the rack" >&2
 	exit 1
@@ -144,15 +177,15 @@ if [ "$PROVISIONER" = flatcar ]; then
 else
 	echo "demo: apply 2: the flag files exist now; boot devices go back to disk"
 fi
-$rackctl apply "${flags[@]}" "${drivers[@]}" --auto-approve >"$demo/apply-2.txt" 2>&1 || {
+$rackctl apply "${flags[@]}" --auto-approve >"$demo/apply-2.txt" 2>&1 || {
 	cat "$demo/apply-2.txt"
 	exit 1
 }
 tail -n 1 "$demo/apply-2.txt"
 echo
-echo "+ $rackctl plan ${flags[*]} \${drivers[@]} --detailed-exitcode"
+echo "+ $rackctl plan ${flags[*]} --detailed-exitcode"
 rc=0
-$rackctl plan "${flags[@]}" "${drivers[@]}" --detailed-exitcode >"$demo/plan-3.txt" 2>&1 || rc=$?
+$rackctl plan "${flags[@]}" --detailed-exitcode >"$demo/plan-3.txt" 2>&1 || rc=$?
 tail -n 1 "$demo/plan-3.txt"
 [ $rc = 0 ] || echo "demo: warning: plan exit $rc, the rack has not converged (see $demo/plan-3.txt)" >&2
 if [ "$PROVISIONER" = lokomotive ]; then
@@ -178,7 +211,7 @@ run $rackctl ipmi "${flags[@]}" --all power status
 echo
 if $rackctl watch --help >/dev/null 2>&1; then
 	echo "demo: starting rackctl watch on $demo/repo (log $demo/watch.log, metrics http://$WATCH_LISTEN/metrics)"
-	$rackctl watch --repo "$PWD/$demo/repo" --branch main --root "$demo/root" "${drivers[@]}" \
+	$rackctl watch --repo "$PWD/$demo/repo" --branch main --root "$demo/root" \
 		--interval 10s --listen "$WATCH_LISTEN" >"$demo/watch.log" 2>&1 &
 	echo $! >"$demo/watch.pid"
 	watching="rackctl watch (pid $(cat "$demo/watch.pid")) applies every commit to $demo/repo within 10s"
@@ -187,7 +220,6 @@ else
 	watching="(rackctl watch is not in this build: apply by hand)"
 fi
 
-d=$(printf '%q ' "${drivers[@]}")
 pxe_hint=""
 if [ "$PROVISIONER" = flatcar ]; then
 	pxe_hint="  curl '$RACKCTL_SIM_MATCHBOX_HTTP/ipxe?mac=$mac0'   what matchbox serves $node0's PXE boot
@@ -202,8 +234,8 @@ Try:
   $RACKCTL_SIM_DHCP_REQUEST $mac0   ask dnsmasq for a lease as $node0's PXE NIC
 ${pxe_hint}  edit $demo/repo/rack.yaml (set reprovision: "1" on a node, exclude: true, add a node), commit it;
   rackctl watch picks it up (tail -f $demo/watch.log), or by hand:
-  bin/rackctl plan   ${flags[*]} $d
-  bin/rackctl apply  ${flags[*]} $d
-  (the driver flags are also in $demo/drivers.args)
+  bin/rackctl plan   ${flags[*]}
+  bin/rackctl apply  ${flags[*]}
+  bin/rackctl config view --root $demo/root   the driver settings, from $demo/root/etc/rackctl/config.yaml
   make demo-down     stops everything (simulators, matchbox, dnsmasq and its namespaces, watch)
 EOT

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/rackctl/rackctl/config"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 )
@@ -46,6 +47,12 @@ type globals struct {
 	parallel int
 
 	kubeconfigPath string
+
+	// configFile is --config; origins says where each setting of the
+	// running command came from (config.go).
+	configFile string
+	configPath string // the file read, "" when none
+	origins    map[string]origin
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -92,12 +99,16 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.applyConfig(cmd); err != nil {
+				return err
+			}
 			return g.setup()
 		},
 	}
 	f := root.PersistentFlags()
 	f.StringVarP(&g.specFile, "file", "f", "rack.yaml", "path of the rack spec")
-	f.StringVar(&g.root, "root", "/", "host root that every managed path is relative to")
+	f.StringVar(&g.root, "root", "/", "host root that every managed path is relative to ($RACKCTL_ROOT)")
+	f.StringVar(&g.configFile, "config", "", "management node config ($RACKCTL_CONFIG; default <root>/"+config.DefaultPath+" when it exists): settings of every flag below and of the driver and watch flags, overridden by RACKCTL_* variables and flags")
 	f.StringVar(&g.stateDir, "state-dir", "", "state directory (default <root>/var/lib/rackctl)")
 	f.StringVarP(&g.output, "output", "o", "human", "output format: human or json")
 	f.BoolVar(&g.noColor, "no-color", false, "disable colors (also when NO_COLOR is set)")
@@ -120,6 +131,8 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newApproveCmd(g),
 		newUITokenCmd(g),
 		newRotateCmd(g),
+		newConfigCmd(g),
+		newInitCmd(g),
 	)
 	return root
 }

@@ -78,7 +78,9 @@ with --webhook-secret-file a webhook must carry the HMAC of its body
 URL is redacted wherever rackctl shows the URL, but the process list shows
 it: use --repo-password-file. SIGHUP fetches at once; SIGTERM stops after
 cancelling the running apply cleanly. Layers and drivers take the same flags
-as apply.
+as apply. Every flag here is also a setting of the management node config
+(--config, default <root>/etc/rackctl/config.yaml) and a RACKCTL_* variable;
+see 'rackctl config view'.
 
 With --once the current revision is handled once; exit 0 when applied or
 already in sync, 2 when held, 1 otherwise.`,
