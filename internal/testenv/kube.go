@@ -192,8 +192,8 @@ func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOption
 	if k.caPEM, err = os.ReadFile(k.CAFile); err != nil {
 		return nil, fmt.Errorf("testenv: kube: %w", err)
 	}
-	saKey := filepath.Join(dir, "sa.key")
-	if err := writeECKey(saKey); err != nil {
+	saKey, saPub := filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
+	if err := writeECKey(saKey, saPub); err != nil {
 		return nil, err
 	}
 	k.adminToken = randomToken()
@@ -261,7 +261,7 @@ func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOption
 			"--token-auth-file="+tokens,
 			"--authorization-mode=RBAC",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-			"--service-account-key-file="+saKey,
+			"--service-account-key-file="+saPub,
 			"--service-account-signing-key-file="+saKey,
 			"--service-cluster-ip-range=10.0.0.0/24",
 			// The default reconciler writes the advertise address into the
@@ -638,9 +638,9 @@ func httpOK(ctx context.Context, c *http.Client, url, token, want string) error 
 	return nil
 }
 
-// writeECKey writes a new P-256 private key (PKCS#8 PEM, 0600): the
-// service-account token signing key.
-func writeECKey(path string) error {
+// writeECKey writes a new P-256 private key (PKCS#8 PEM, 0600) and its
+// public key (PKIX PEM): the service-account token signing key.
+func writeECKey(path, pubPath string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("testenv: service-account key: %w", err)
@@ -650,6 +650,13 @@ func writeECKey(path string) error {
 		return fmt.Errorf("testenv: service-account key: %w", err)
 	}
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("testenv: service-account key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("testenv: service-account key: %w", err)
+	}
+	if err := os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 		return fmt.Errorf("testenv: service-account key: %w", err)
 	}
 	return nil
