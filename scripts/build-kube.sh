@@ -71,6 +71,7 @@ if [ "$got" != "Kubernetes $KUBE_VERSION" ]; then
 	exit 1
 fi
 stamp >"$tmp/stamp"
+chmod 755 "$tmp" # mktemp made it 0700
 rm -rf "$cache"
 mv "$tmp" "$cache"
 trap - EXIT
