@@ -191,6 +191,7 @@ func (c *Client) secretToken(ctx context.Context, wait time.Duration) (string, e
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	deadline, _ := wctx.Deadline()
 	t := time.NewTicker(secretPollInterval)
 	defer t.Stop()
 	for {
@@ -206,7 +207,11 @@ func (c *Client) secretToken(ctx context.Context, wait time.Duration) (string, e
 				c.log.Info("read long-lived web ui token", "secret", UINamespace+"/"+UITokenSecret)
 				return string(tok), nil
 			}
-		case wctx.Err() == nil:
+		case wctx.Err() == nil && time.Now().Before(deadline):
+			// A request that fails at the wait's deadline fails because of it,
+			// whatever layer says so first (client-go's rate limiter refuses a
+			// context whose deadline has passed before its timer closed Done):
+			// that is the timeout below, not an API error.
 			return "", fmt.Errorf("cluster: get secret %s/%s: %w", UINamespace, UITokenSecret, err)
 		}
 		select {

@@ -145,20 +145,24 @@ func (e *rackEnv) hostnames(n *schema.Node) []string {
 func writeStatus(g *globals, st *rackStatus, full bool) error {
 	fmt.Fprintf(g.stdout, "Rack %s, provisioner %s\n", st.Rack, st.Provisioner)
 	reached := st.APIReached
+	if st.ServerVersion != "" {
+		// The API server's own word, like the kubelet versions below.
+		reached += ", control plane " + termtext.Cell(st.ServerVersion)
+	}
 	if st.APIReason != "" {
-		reached += " (" + st.APIReason + ")"
+		reached += " (" + termtext.Escape(st.APIReason) + ")"
 	}
 	fmt.Fprintf(g.stdout, "Kubernetes API reached: %s\n\n", reached)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tOS PROVISIONED\tJOINED\tHOSTNAMES")
+	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tOS PROVISIONED\tJOINED\tKUBELET\tHOSTNAMES")
 	var problems []string
 	for _, n := range st.Nodes {
 		name := termtext.Cell(n.Name)
 		if n.Excluded {
 			name += " (excluded)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
-			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(strings.Join(n.Hostnames, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
+			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), termtext.Cell(strings.Join(n.Hostnames, " ")))
 		if n.BMCError != "" {
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, termtext.Escape(n.BMCError)))
 		}

@@ -7,17 +7,17 @@
 // whatever client-go sends, JSON or protobuf; answers are JSON, errors are
 // metav1.Status objects).
 //
-// Why not a real API server: a kube-apiserver cannot run here within a test.
-// Debian does not package it, and prebuilt binaries (what envtest downloads)
-// cannot be fetched on this machine. k8s.io/kubernetes is served by the Go
-// module proxy, and a throwaway module that requires it and replaces its 33
-// staging modules by their v0.37.2 releases does resolve; but compiling
-// cmd/kube-apiserver from it did not finish in 16 minutes on this 2-core
-// machine, and it would still need an etcd (go.etcd.io/etcd/server/v3, a
-// second large build): far more than a unit test or a CI run should spend.
-// The fake follows the API's wire format (over TLS, with a bearer token, since
-// client-go sends credentials over TLS only) closely enough that client-go's
-// own decoding, watch framing, error mapping and timeouts are exercised.
+// It is the fast-unit-test fake, not the reference: what rackctl claims
+// about a cluster is tested against a real kube-apiserver v1.37.2 with etcd
+// and the controller manager (internal/testenv.StartKube, binaries built
+// by `make kube-tools`), which has the admission, RBAC, validation, resource
+// versions, watch semantics and token controller this fake only imitates.
+// Use the fake only for what a real server cannot be made to do on demand
+// (a server that refuses watches with 405) and its network fixtures
+// (ClosedPort, HangingListener, WriteKubeconfig for those), and say why in
+// the test. The fake follows the API's wire format (over TLS, with a bearer
+// token, since client-go sends credentials over TLS only) closely enough
+// that client-go's decoding, watch framing, error mapping and timeouts run.
 package kubefake
 
 import (

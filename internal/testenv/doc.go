@@ -15,4 +15,10 @@
 // The tools built by scripts/build-tools.sh (matchbox, the terraform
 // provider mirror and its terraformrc, the lokoctl stand-in) are found with
 // FindTools, which runs that script once when one is missing.
+//
+// StartKube starts a real Kubernetes control plane (etcd, kube-apiserver
+// with RBAC, kube-controller-manager with the token controller) on free
+// loopback ports. Its binaries take about 15 minutes to build cold, so it
+// never builds them: a missing or stale build fails the test, naming
+// `make kube-tools` (scripts/build-kube.sh).
 package testenv
