@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -151,9 +152,7 @@ func TestLoadRoot(t *testing.T) {
 	if err := os.WriteFile(elsewhere, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(elsewhere, filepath.Join(dir, "config.yaml")); err != nil {
-		t.Fatal(err)
-	}
+	testenv.PlantLink(t, elsewhere, filepath.Join(dir, "config.yaml"))
 	if _, err := LoadRoot(root); !errors.Is(err, rootfs.ErrLink) {
 		t.Errorf("config behind a link: err = %v, want a link refusal", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/config"
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // writeConfig writes src as the default config beneath root.
@@ -309,7 +310,7 @@ func TestInitRefusesOverwrite(t *testing.T) {
 	root2 := t.TempDir()
 	target := filepath.Join(t.TempDir(), "victim")
 	os.MkdirAll(filepath.Join(root2, "etc"), 0o755)
-	os.Symlink(filepath.Dir(target), filepath.Join(root2, "etc", "rackctl"))
+	testenv.PlantLink(t, filepath.Dir(target), filepath.Join(root2, "etc", "rackctl"))
 	if r := cli(t, "init", "--root", root2, "--force"); r.code != 1 || !strings.Contains(r.stderr, "symbolic link") {
 		t.Errorf("init through a link: exit %d, stderr %q", r.code, r.stderr)
 	}
