@@ -35,16 +35,9 @@ func ParseDocument(filename string, src []byte, cueName string, cueSrc []byte, d
 }
 
 func parseDocument(filename string, src []byte, cueName string, cueSrc []byte, def string) (*Document, error) {
-	f, err := yaml.Extract(filename, src)
+	f, ix, err := extractMapping(filename, src, "want a mapping at the top of the document")
 	if err != nil {
-		return nil, syntaxErrors(filename, err)
-	}
-	ix := newIndex(filename, f)
-	for _, d := range f.Decls {
-		if _, ok := d.(*ast.Field); !ok {
-			ix.add(d.Pos(), "", "want a mapping at the top of the document")
-			return nil, ix.diags.sortDedup()
-		}
+		return nil, err
 	}
 	ctx := cuecontext.New()
 	sch := ctx.CompileBytes(cueSrc, cue.Filename(cueName))
@@ -81,4 +74,22 @@ func (d *Document) Diagnostic(path, msg string) Diagnostic {
 		line, col = p.Line(), p.Column()
 	}
 	return Diagnostic{File: d.ix.file, Line: line, Col: col, Field: path, Message: msg}
+}
+
+// extractMapping reads src as YAML into CUE syntax with its position
+// index; a document that is not a mapping at the top is an error at its
+// first other item, worded as want says.
+func extractMapping(filename string, src []byte, want string) (*ast.File, *index, error) {
+	f, err := yaml.Extract(filename, src)
+	if err != nil {
+		return nil, nil, syntaxErrors(filename, err)
+	}
+	ix := newIndex(filename, f)
+	for _, d := range f.Decls {
+		if _, ok := d.(*ast.Field); !ok {
+			ix.add(d.Pos(), "", want)
+			return nil, nil, ix.diags.sortDedup()
+		}
+	}
+	return f, ix, nil
 }

@@ -15,7 +15,6 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
-	"cuelang.org/go/encoding/yaml"
 
 	"github.com/rackctl/rackctl/internal/inputlimit"
 )
@@ -112,16 +111,9 @@ func precheck(filename string, src []byte) Errors {
 }
 
 func parse(filename string, src []byte) (*Rack, error) {
-	f, err := yaml.Extract(filename, src)
+	f, ix, err := extractMapping(filename, src, "want a mapping (apiVersion, kind, name, ...) at the top of the document")
 	if err != nil {
-		return nil, syntaxErrors(filename, err)
-	}
-	ix := newIndex(filename, f)
-	for _, d := range f.Decls {
-		if _, ok := d.(*ast.Field); !ok {
-			ix.add(d.Pos(), "", "want a mapping (apiVersion, kind, name, ...) at the top of the document")
-			return nil, ix.diags.sortDedup()
-		}
+		return nil, err
 	}
 
 	ctx := cuecontext.New()
