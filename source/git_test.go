@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -419,25 +417,6 @@ func TestRedactURL(t *testing.T) {
 			}
 		})
 	}
-}
-
-// newPGPEntity makes an OpenPGP key and returns it with its armored public key.
-func newPGPEntity(t *testing.T, name string) (*openpgp.Entity, []byte) {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", strings.ToLower(name)+"@example.com", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	return e, buf.Bytes()
 }
 
 // A remote that accepts the connection and never answers: the fetch ends at

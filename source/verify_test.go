@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 // sshKey makes a key of type typ with ssh-keygen; it returns the private key
@@ -88,8 +90,8 @@ func gpgKey(t *testing.T) ([]string, []byte, string) {
 func TestGitVerify(t *testing.T) {
 	needTool(t, "git")
 	keys := t.TempDir()
-	trusted, trustedPub := newPGPEntity(t, "Trusted")
-	stranger, _ := newPGPEntity(t, "Stranger")
+	trusted, trustedPub := testenv.PGPKey(t, "Trusted")
+	stranger, _ := testenv.PGPKey(t, "Stranger")
 	sshOK, sshOKPub, sshOKFpr := sshKey(t, keys, "ok", "ed25519")
 	sshRSA, sshRSAPub, sshRSAFpr := sshKey(t, keys, "rsa", "rsa")
 	sshECDSA, sshECDSAPub, sshECDSAFpr := sshKey(t, keys, "ecdsa", "ecdsa")
@@ -241,7 +243,7 @@ func TestParseSSHTime(t *testing.T) {
 // A signature must cover the commit: change the commit and it fails.
 func TestVerifyTampered(t *testing.T) {
 	r := newTestRepo(t)
-	e, pub := newPGPEntity(t, "Trusted")
+	e, pub := testenv.PGPKey(t, "Trusted")
 	key, keyPub, _ := sshKey(t, t.TempDir(), "k", "ed25519")
 	v, err := newVerifier(pub, []byte("k@example.com "+keyPub))
 	if err != nil {
@@ -295,8 +297,8 @@ func TestVerifySignatureRules(t *testing.T) {
 	future, futurePub, _ := sshKey(t, keys, "future", "ed25519")
 	retired, retiredPub, _ := sshKey(t, keys, "retired", "ed25519")
 	stranger, _, _ := sshKey(t, keys, "stranger", "ed25519")
-	e, pgpPub := newPGPEntity(t, "Trusted")
-	other, _ := newPGPEntity(t, "Other")
+	e, pgpPub := testenv.PGPKey(t, "Trusted")
+	other, _ := testenv.PGPKey(t, "Other")
 	v, err := newVerifier(pgpPub, []byte(strings.Join([]string{
 		"k@example.com " + keyPub,
 		`future@example.com valid-after="20990101Z" ` + futurePub,

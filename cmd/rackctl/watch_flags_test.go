@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
@@ -48,21 +44,9 @@ func TestWatchVerifyFlags(t *testing.T) {
 	if err := os.WriteFile(signers, append([]byte("ops@example.com "), pub...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e, err := openpgp.NewEntity("Ops", "", "ops@example.com", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ring strings.Builder
-	w, err := armor.Encode(&ring, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	_, ring := testenv.PGPKey(t, "Ops")
 	keyring := filepath.Join(keys, "keys.asc")
-	if err := os.WriteFile(keyring, []byte(ring.String()), 0o644); err != nil {
+	if err := os.WriteFile(keyring, ring, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
