@@ -146,11 +146,15 @@ func (e lokoEvaluator) fileKeys(x hclsyntax.Expression) ([]json.RawMessage, bool
 // readKeys reads the public keys in the file at P ("~" is e.home) beneath
 // the root; ok is false unless every non-empty line is a public key.
 func (e lokoEvaluator) readKeys(p string) ([]string, bool) {
+	// ".." is refused as written: path.Join would clean it away.
+	if strings.Contains(p, "..") {
+		return nil, false
+	}
 	if rest, found := strings.CutPrefix(p, "~/"); found {
 		p = path.Join(e.home, rest)
 	}
 	rel := strings.TrimPrefix(path.Clean("/"+p), "/")
-	if strings.Contains(p, "..") || rel == "" {
+	if rel == "" {
 		return nil, false
 	}
 	r, err := rootfs.New(e.root)

@@ -26,6 +26,7 @@ func TestLokoEvaluatorRackerForms(t *testing.T) {
 	write("home/core/.ssh/id_rsa.pub", key+"\n")
 	write("home/core/.ssh/not_a_key", "root-only secret\n")
 	write("usr/share/oem/ipmi_password", "s3cret\n")
+	write("home/other/.ssh/id_rsa.pub", key+"\n")
 	testenv.PlantLink(t, "../../../usr/share/oem/ipmi_password", filepath.Join(root, "home/core/.ssh/linked.pub"))
 	endpoint, _ := json.Marshal("http://172.24.213.1:8080")
 	eval := lokoEvaluator{root: root, home: "home/core", vars: map[string]json.RawMessage{
@@ -68,6 +69,13 @@ func TestLokoEvaluatorRackerForms(t *testing.T) {
 		"a path climbing out is not read": {
 			racker: `cluster "bare-metal" {
   ssh_pubkeys = [file("~/../../usr/share/oem/ipmi_password")]
+}
+`,
+			same: map[string]bool{"ssh_pubkeys": false},
+		},
+		"a path with .. is not read, even to a key": {
+			racker: `cluster "bare-metal" {
+  ssh_pubkeys = [file("~/../other/.ssh/id_rsa.pub")]
 }
 `,
 			same: map[string]bool{"ssh_pubkeys": false},
