@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -177,10 +179,46 @@ func (c *clc) bytes() []byte {
 	return w.Bytes()
 }
 
+// IgnitionRanPath is the flag file every node's config writes: Ignition
+// creates it when it applies the config, and the verify step waits for it
+// over SSH and removes it (the contract of Lokomotive's pxe-helper.sh and
+// Racker's base template), so an install is recorded only once the node
+// ran the config it was given.
+const IgnitionRanPath = "/ignition_ran"
+
+// ConfigHashPath is where a node's config records its own hash, so rackctl
+// can read over SSH which config a node runs.
+const ConfigHashPath = "/etc/rackctl/config-hash"
+
+const ignitionRanContents = "Flag file indicating that Ignition ran.\nShould be deleted by the SSH step that checks it.\n"
+
+// configHash is the hash of a node's config as rendered, before the two
+// marker files are added (a config cannot contain its own hash): the
+// node's CLC and the snippets merged after it, in merge order.
+func configHash(base []byte, later ...[]byte) string {
+	h := sha256.New()
+	h.Write(base)
+	for _, b := range later {
+		h.Write([]byte{0})
+		h.Write(b)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// withMarkers adds the Ignition-ran flag file and the config hash to c.
+func (c *clc) withMarkers(hash string) {
+	c.files = append(c.files,
+		clcFile{path: IgnitionRanPath, mode: "0644", contents: ignitionRanContents},
+		clcFile{path: ConfigHashPath, mode: "0644", contents: hash + "\n"},
+	)
+}
+
 // nodeCLC is cl/FQDN.yaml: the internal NIC, the boot workaround, and per
 // provisioner the resolver and /etc/hosts (lokomotive) or the SSH keys and
-// update strategy (flatcar; lokomotive sets both itself).
-func nodeCLC(r *rack, n *node) []byte {
+// update strategy (flatcar; lokomotive sets both itself); then the marker
+// files, the hash taken over the config without them and the snippets
+// merged after it (later).
+func nodeCLC(r *rack, n *node, later ...[]byte) (content []byte, hash string) {
 	var c clc
 	var priv strings.Builder
 	fmt.Fprintf(&priv, "[Match]\nMACAddress=%s\n", n.MAC)
@@ -250,8 +288,13 @@ func nodeCLC(r *rack, n *node) []byte {
 			c.systemd = append(c.systemd, unit{name: "locksmithd.service", mask: true})
 		}
 		c.sshKeys = r.Cluster.SSHPubKeys
+		// Lokomotive's bare-metal module adds /ignition_ran itself, and
+		// lokoctl owns the final Ignition: a marker added there would make
+		// lokoctl re-run Ignition, with a reboot, on every installed node.
+		hash = configHash(c.bytes(), later...)
+		c.withMarkers(hash)
 	}
-	return c.bytes()
+	return c.bytes(), hash
 }
 
 // customCLC is cl/FQDN-custom.yaml: the public NIC when the node has a
@@ -288,12 +331,17 @@ func extraCLC(n *node) []byte {
 func clcFiles(r *rack) []File {
 	var out []File
 	for _, n := range r.active {
+		later := [][]byte{customCLC(r, n)}
+		if n.ExtraCLC != "" {
+			later = append(later, extraCLC(n))
+		}
+		content, hash := nodeCLC(r, n, later...)
 		out = append(out,
-			File{Path: clcPath(n), Content: nodeCLC(r, n), Mode: modeFile, Kind: Whole, Node: n.Name},
-			File{Path: clcCustomPath(n), Content: customCLC(r, n), Mode: modeFile, Kind: Whole, Node: n.Name},
+			File{Path: clcPath(n), Content: content, Mode: modeFile, Kind: Whole, Node: n.Name, ConfigHash: hash},
+			File{Path: clcCustomPath(n), Content: later[0], Mode: modeFile, Kind: Whole, Node: n.Name},
 		)
 		if n.ExtraCLC != "" {
-			out = append(out, File{Path: clcExtraPath(n), Content: extraCLC(n), Mode: modeFile, Kind: Whole, Node: n.Name})
+			out = append(out, File{Path: clcExtraPath(n), Content: later[1], Mode: modeFile, Kind: Whole, Node: n.Name})
 		}
 	}
 	return out

@@ -41,4 +41,7 @@ type File struct {
 	Mode    fs.FileMode
 	Kind    Kind
 	Node    string // the node the file belongs to, if any
+	// ConfigHash, on a node's own CLC (cl/FQDN.yaml), is the hash its
+	// config writes to ConfigHashPath: what the node runs once it applied it.
+	ConfigHash string `json:",omitempty"`
 }
