@@ -49,7 +49,7 @@ func do(t *testing.T, b *BMC, method, path string, a auth, body string, hdr map[
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	res, err := b.Client(10*time.Second).Do(req)
+	res, err := b.Client(10 * time.Second).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
