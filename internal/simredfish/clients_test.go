@@ -108,7 +108,7 @@ func TestSushy(t *testing.T) {
 		{name: "after the boot the override is off", step: "boot", env: admin, want: map[string]any{"enabled": "Disabled"},
 			after: boots("None", true)},
 		{name: "persistent disk boot", step: "boot-persistent-hdd", env: admin,
-			want: map[string]any{"target": "Hdd", "enabled": "Continuous"},
+			want:  map[string]any{"target": "Hdd", "enabled": "Continuous"},
 			after: func(t *testing.T) { boots("Hdd", true)(t); boots("Hdd", true)(t) }},
 		{name: "persistent survives boots", step: "boot", env: admin, want: map[string]any{"target": "Hdd", "enabled": "Continuous"}},
 		{name: "legacy mode", step: "boot-legacy", env: admin, want: map[string]any{"mode": "Legacy"}, after: boots("Hdd", false)},
