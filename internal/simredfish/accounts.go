@@ -34,13 +34,17 @@ func (b *BMC) accounts(q *request) (obj, *apiError) {
 }
 
 func accountBody(a *account) obj {
-	return obj{
+	body := obj{
 		"@odata.id": accountsURI + "/" + a.ID, "@odata.type": "#ManagerAccount.v1_4_0.ManagerAccount",
 		"Id": a.ID, "Name": "User Account", "Description": "User Account",
 		"UserName": a.UserName, "Password": nil, "RoleId": a.RoleID, "Enabled": a.Enabled,
-		"Locked": false, "AccountTypes": []string{"Redfish"},
-		"Links": obj{"Role": link(rolesURI + "/" + a.RoleID)},
+		"Locked": false, "AccountTypes": append([]string{}, a.AccountTypes...),
+		"Links": obj{},
 	}
+	if a.RoleID != "None" {
+		body["Links"] = obj{"Role": link(rolesURI + "/" + a.RoleID)}
+	}
+	return body
 }
 
 func (b *BMC) accountGet(q *request) (obj, *apiError) {
@@ -51,11 +55,13 @@ func (b *BMC) accountGet(q *request) (obj, *apiError) {
 	return accountBody(a), nil
 }
 
+var accountTypes = []string{"Redfish", "SNMP", "OEM", "HostConsole", "ManagerConsole", "IPMI", "KVMIP", "VirtualMedia", "WebUI"}
+
 // accountFields checks the account properties of a POST or PATCH body
-// and returns the valid values; target is the account patched (nil on
-// create) so that its own name does not count as taken.
+// and returns the valid values; target is the slot written, so that its
+// own name does not count as taken.
 func (b *BMC) accountFields(body obj, cur obj, target *account) (map[string]any, []message) {
-	writable := map[string]bool{"UserName": true, "Password": true, "RoleId": true, "Enabled": true, "Locked": true}
+	writable := map[string]bool{"UserName": true, "Password": true, "RoleId": true, "Enabled": true, "Locked": true, "AccountTypes": true}
 	msgs := checkProps(body, "", cur, writable)
 	vals := map[string]any{}
 	for _, k := range []string{"UserName", "Password", "RoleId"} {
@@ -72,13 +78,11 @@ func (b *BMC) accountFields(body obj, cur obj, target *account) (map[string]any,
 			msgs = append(msgs, *m)
 			continue
 		}
-		if k == "UserName" {
-			if other := b.st.accountByName(s); other != nil && other != target {
-				msgs = append(msgs, msg("ResourceAlreadyExists", "Do not repeat the create operation as the resource has already been created.",
-					fmt.Sprintf("The requested resource of type ManagerAccount with the property UserName with the value '%s' already exists.", s),
-					"ManagerAccount", "UserName", s))
-				continue
-			}
+		if other := b.st.accountByName(s); k == "UserName" && other != nil && other != target {
+			msgs = append(msgs, msg("ResourceAlreadyExists", "Do not repeat the create operation as the resource has already been created.",
+				fmt.Sprintf("The requested resource of type ManagerAccount with the property UserName with the value '%s' already exists.", s),
+				"ManagerAccount", "UserName", s))
+			continue
 		}
 		vals[k] = s
 	}
@@ -98,19 +102,43 @@ func (b *BMC) accountFields(body obj, cur obj, target *account) (map[string]any,
 			vals[k] = bv
 		}
 	}
+	if v, ok := body["AccountTypes"]; ok {
+		types, m := stringList(v, "AccountTypes", accountTypes)
+		msgs = append(msgs, m...)
+		vals["AccountTypes"] = types
+	}
 	return vals, msgs
 }
 
+func stringList(v any, prop string, allowed []string) ([]string, []message) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, []message{msgType(fmt.Sprint(v), prop)}
+	}
+	var out []string
+	var msgs []message
+	for _, e := range list {
+		s, m := enumValue(e, prop, allowed)
+		if m != nil {
+			msgs = append(msgs, *m)
+		}
+		out = append(out, s)
+	}
+	return out, msgs
+}
+
+// checkAccountString checks a user name, password or role. An empty user
+// name is allowed here: it empties the slot (checked in applyAccount).
 func checkAccountString(k, s string) *message {
 	var bad bool
 	switch k {
 	case "UserName":
-		bad = s == "" || utf8.RuneCountInString(s) > maxUserName || strings.ContainsAny(s, ":/\\ \t\r\n")
+		bad = utf8.RuneCountInString(s) > maxUserName || strings.ContainsAny(s, ":/\\ \t\r\n")
 	case "Password":
 		n := utf8.RuneCountInString(s)
 		bad = n < minPassword || n > maxPassword
 	case "RoleId":
-		if !slices.Contains(roleIDs, s) {
+		if !slices.Contains(roleIDs, s) && s != "None" {
 			m := msgNotInList(s, k)
 			return &m
 		}
@@ -126,7 +154,57 @@ func checkAccountString(k, s string) *message {
 	return nil
 }
 
-// createAccount adds an account (POST to the Accounts collection).
+// applyAccount writes valid values to slot a. The result must be an empty
+// slot (no name, disabled) or an account with a name, a password and a
+// role; otherwise nothing changes. New credentials use up the
+// RefuseNextLogin knob, and a new password or a disabled or emptied
+// account ends the account's sessions (but keep, the caller's own).
+func (b *BMC) applyAccount(a *account, vals map[string]any, keep *session) *apiError {
+	n := *a
+	if v, ok := vals["UserName"].(string); ok {
+		n.UserName = v
+	}
+	if v, ok := vals["RoleId"].(string); ok {
+		n.RoleID = v
+	}
+	if v, ok := vals["Enabled"].(bool); ok {
+		n.Enabled = v
+	}
+	if v, ok := vals["AccountTypes"].([]string); ok {
+		n.AccountTypes = v
+	}
+	pw, newPassword := vals["Password"].(string)
+	if newPassword {
+		n.setPassword(pw)
+	}
+	if n.empty() {
+		if n.Enabled {
+			return newErr(http.StatusBadRequest, msgMissing("UserName"))
+		}
+		n.clear()
+	} else {
+		var msgs []message
+		if n.Hash == "" {
+			msgs = append(msgs, msgMissing("Password"))
+		}
+		if n.RoleID == "None" {
+			msgs = append(msgs, msgMissing("RoleId"))
+		}
+		if len(msgs) > 0 {
+			return newErr(http.StatusBadRequest, msgs...)
+		}
+	}
+	if newPassword || (a.empty() && !n.empty()) {
+		n.RefuseLogin, b.refuseNext = b.refuseNext, false
+	}
+	if newPassword || !n.Enabled || n.UserName != a.UserName {
+		b.dropSessions(a.ID, keep)
+	}
+	*a = n
+	return b.saveOr500()
+}
+
+// createAccount fills the first empty slot (POST to Accounts).
 func (b *BMC) createAccount(q *request, body obj) (reply, *apiError) {
 	if err := q.require("ConfigureUsers"); err != nil {
 		return reply{}, err
@@ -137,30 +215,38 @@ func (b *BMC) createAccount(q *request, body obj) (reply, *apiError) {
 			msgs = append(msgs, msgMissing(k))
 		}
 	}
+	if name, ok := vals["UserName"].(string); ok && name == "" {
+		msgs = append(msgs, msgFormat("", "UserName"))
+	}
 	if len(msgs) > 0 {
 		return reply{}, newErr(http.StatusBadRequest, msgs...)
 	}
-	if len(b.st.Accounts) >= maxAccounts {
+	var slot *account
+	for _, a := range b.st.Accounts[1:] {
+		if a.empty() {
+			slot = a
+			break
+		}
+	}
+	if slot == nil {
 		return reply{}, newErr(http.StatusBadRequest, msg("CreateLimitReachedForResource", "Either delete resources and resubmit the request if the operation failed or do not resubmit the request.",
 			"The create operation failed because the resource has reached the limit of possible resources."))
 	}
-	a := &account{ID: strconv.Itoa(b.st.NextID), UserName: vals["UserName"].(string), RoleID: vals["RoleId"].(string), Enabled: true}
-	if e, ok := vals["Enabled"].(bool); ok {
-		a.Enabled = e
+	if _, ok := vals["Enabled"]; !ok {
+		vals["Enabled"] = true
 	}
-	a.setPassword(vals["Password"].(string))
-	a.RefuseLogin, b.refuseNext = b.refuseNext, false
-	b.st.NextID++
-	b.st.Accounts = append(b.st.Accounts, a)
-	if err := b.saveOr500(); err != nil {
+	if _, ok := vals["AccountTypes"]; !ok {
+		vals["AccountTypes"] = []string{"Redfish"}
+	}
+	if err := b.applyAccount(slot, vals, nil); err != nil {
 		return reply{}, err
 	}
-	return reply{status: http.StatusCreated, header: map[string]string{"Location": accountsURI + "/" + a.ID}, body: accountBody(a)}, nil
+	return reply{status: http.StatusCreated, header: map[string]string{"Location": accountsURI + "/" + slot.ID}, body: accountBody(slot)}, nil
 }
 
-// patchAccount changes an account. Anyone may change their own password
-// (ConfigureSelf); everything else needs ConfigureUsers. A new password
-// or a disabled account ends the account's other sessions.
+// patchAccount changes a slot. Anyone may change their own password
+// (ConfigureSelf); everything else needs ConfigureUsers. Slot 1 is
+// reserved, as on iDRAC.
 func (b *BMC) patchAccount(q *request, body obj) *apiError {
 	a := b.st.account(q.args[0])
 	self := a == q.who && len(body) == 1 && body["Password"] != nil
@@ -171,30 +257,17 @@ func (b *BMC) patchAccount(q *request, body obj) *apiError {
 	if err := q.require(priv); err != nil {
 		return err
 	}
+	if a.ID == "1" {
+		return errForbidden()
+	}
 	vals, msgs := b.accountFields(body, accountBody(a), a)
 	if len(msgs) > 0 {
 		return newErr(http.StatusBadRequest, msgs...)
 	}
-	if v, ok := vals["UserName"].(string); ok {
-		a.UserName = v
-	}
-	if v, ok := vals["RoleId"].(string); ok {
-		a.RoleID = v
-	}
-	if v, ok := vals["Enabled"].(bool); ok {
-		a.Enabled = v
-		if !v {
-			b.dropSessions(a.ID, nil)
-		}
-	}
-	if v, ok := vals["Password"].(string); ok {
-		a.setPassword(v)
-		a.RefuseLogin, b.refuseNext = b.refuseNext, false
-		b.dropSessions(a.ID, q.sess)
-	}
-	return b.saveOr500()
+	return b.applyAccount(a, vals, q.sess)
 }
 
+// deleteAccount empties the slot (DELETE on an account).
 func (b *BMC) deleteAccount(q *request) *apiError {
 	a := b.st.account(q.args[0])
 	if a == nil {
@@ -203,8 +276,12 @@ func (b *BMC) deleteAccount(q *request) *apiError {
 	if err := q.require("ConfigureUsers"); err != nil {
 		return err
 	}
-	b.st.Accounts = slices.DeleteFunc(b.st.Accounts, func(x *account) bool { return x == a })
+	if a.empty() || a.ID == "1" {
+		return newErr(http.StatusBadRequest, msg("ResourceCannotBeDeleted", "Do not attempt to delete a non-deletable resource.",
+			"The delete request failed because the resource requested cannot be deleted."))
+	}
 	b.dropSessions(a.ID, nil)
+	a.clear()
 	return b.saveOr500()
 }
 

@@ -241,7 +241,15 @@ func TestRedfishtool(t *testing.T) {
 			}
 		}
 	}
-	if r := do(t, b, "GET", accountsURI, b.admin(), "", nil); r.body["Members@odata.count"] != 1.0 {
-		t.Errorf("accounts after deleteuser: %v", r.body["Members@odata.count"])
+	var names []string
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range b.st.Accounts {
+		if !a.empty() {
+			names = append(names, a.UserName)
+		}
+	}
+	if len(names) != 1 || names[0] != b.User {
+		t.Errorf("accounts after deleteuser: %v, want only %s", names, b.User)
 	}
 }

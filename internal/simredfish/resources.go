@@ -19,7 +19,7 @@ const (
 	resetAction  = "ComputerSystem.Reset"
 	insertAction = "VirtualMedia.InsertMedia"
 	ejectAction  = "VirtualMedia.EjectMedia"
-	maxAccounts  = 15
+	accountSlots = 16
 )
 
 var (

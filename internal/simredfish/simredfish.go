@@ -97,9 +97,6 @@ func Start(ctx context.Context, opts Options) (*BMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(st.Accounts) == 1 && opts.Password == "" && st.Accounts[0].checkPassword("") {
-		return nil, errors.New("simredfish: no password for the first account")
-	}
 	if err := prepareChassis(opts.ChassisDir, st.Boot); err != nil {
 		return nil, err
 	}

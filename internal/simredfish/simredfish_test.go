@@ -329,20 +329,24 @@ func TestAccountsPersistAcrossRestart(t *testing.T) {
 
 func TestRefuseNextLogin(t *testing.T) {
 	b := StartT(t, Options{})
+	var loc string
 	tests := map[string]struct {
+		setup  func(t *testing.T)
 		change func(t *testing.T) auth
 	}{
-		"new account": {func(t *testing.T) auth {
+		"new account": {change: func(t *testing.T) auth {
 			if r := do(t, b, "POST", accountsURI, b.admin(), `{"UserName":"new1","Password":"Secret-new-1","RoleId":"Administrator"}`, nil); r.status != 201 {
 				t.Fatalf("create: %d %s", r.status, r.raw)
 			}
 			return auth{user: "new1", password: "Secret-new-1"}
 		}},
-		"new password": {func(t *testing.T) auth {
-			do(t, b, "POST", accountsURI, b.admin(), `{"UserName":"new2","Password":"Secret-old-2","RoleId":"Operator"}`, nil)
-			b.RefuseNextLogin()
-			id := strings.TrimPrefix(do(t, b, "GET", accountsURI, b.admin(), "", nil).body["Members"].([]any)[2].(map[string]any)["@odata.id"].(string), accountsURI+"/")
-			if r := do(t, b, "PATCH", accountsURI+"/"+id, b.admin(), `{"Password":"Secret-new-2"}`, nil); r.status != 200 {
+		"new password": {setup: func(t *testing.T) {
+			loc = do(t, b, "POST", accountsURI, b.admin(), `{"UserName":"new2","Password":"Secret-old-2","RoleId":"Operator"}`, nil).header.Get("Location")
+			if r := do(t, b, "GET", systemsURI+"/1", auth{user: "new2", password: "Secret-old-2"}, "", nil); r.status != 200 {
+				t.Fatalf("login before the password change: %d", r.status)
+			}
+		}, change: func(t *testing.T) auth {
+			if r := do(t, b, "PATCH", loc, b.admin(), `{"Password":"Secret-new-2"}`, nil); r.status != 200 {
 				t.Fatalf("change password: %d %s", r.status, r.raw)
 			}
 			return auth{user: "new2", password: "Secret-new-2"}
@@ -350,6 +354,9 @@ func TestRefuseNextLogin(t *testing.T) {
 	}
 	for _, name := range []string{"new account", "new password"} {
 		t.Run(name, func(t *testing.T) {
+			if tests[name].setup != nil {
+				tests[name].setup(t)
+			}
 			b.RefuseNextLogin()
 			a := tests[name].change(t)
 			if r := do(t, b, "GET", systemsURI+"/1", a, "", nil); r.status != 401 {
@@ -401,8 +408,12 @@ func TestPasswordChangeAndDisableEndSessions(t *testing.T) {
 	if r := do(t, b, "DELETE", loc, b.admin(), "", nil); r.status != 204 {
 		t.Errorf("delete: %d", r.status)
 	}
-	if r := do(t, b, "GET", loc, b.admin(), "", nil); r.status != 404 {
-		t.Errorf("deleted account: %d, want 404", r.status)
+	// Deleting empties the slot, as on iDRAC: it stays, nameless and off.
+	if r := do(t, b, "GET", loc, b.admin(), "", nil); r.status != 200 || r.body["UserName"] != "" || r.body["Enabled"] != false {
+		t.Errorf("deleted account: %d %s, want an empty slot", r.status, r.raw)
+	}
+	if r := do(t, b, "DELETE", loc, b.admin(), "", nil); r.status != 400 {
+		t.Errorf("deleting an empty slot: %d, want 400", r.status)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,9 +25,19 @@ type account struct {
 	Hash     string `json:"hash"`
 	RoleID   string `json:"roleId"`
 	Enabled  bool   `json:"enabled"`
+	// AccountTypes are the services the account may use (bmclib sets them).
+	AccountTypes []string `json:"accountTypes,omitempty"`
 	// RefuseLogin: the account exists but no login with it succeeds
 	// (the RefuseNextLogin knob).
 	RefuseLogin bool `json:"refuseLogin,omitempty"`
+}
+
+// empty: the slot holds no account (a user name is what makes one).
+func (a *account) empty() bool { return a.UserName == "" }
+
+// clear turns the slot back into an empty one.
+func (a *account) clear() {
+	*a = account{ID: a.ID, RoleID: "None"}
 }
 
 func (a *account) setPassword(pw string) {
@@ -60,9 +71,12 @@ type media struct {
 }
 
 // persisted is what survives a restart of the BMC, kept in bmc.json.
+// Accounts are a fixed table of slots, as on iDRAC and most IPMI-derived
+// BMCs: bmclib creates a user by filling an empty (disabled, nameless)
+// slot and deletes one by emptying it; POST and DELETE (OpenBMC's way)
+// fill and empty slots too.
 type persisted struct {
 	Accounts []*account   `json:"accounts"`
-	NextID   int          `json:"nextId"`
 	Boot     bootOverride `json:"boot"`
 	Media    media        `json:"media"`
 }
@@ -70,7 +84,8 @@ type persisted struct {
 const stateFile = "bmc.json"
 
 // loadState reads the BMC's state from dir, or makes the first one with
-// one Administrator account (slot 1 stays reserved, as on many BMCs).
+// one Administrator account in slot 2 (slot 1 stays reserved and empty,
+// as on iDRAC, whose slot 1 bmclib skips).
 func loadState(dir, user, password string) (*persisted, error) {
 	var st persisted
 	found, err := atomicfile.ReadJSON(filepath.Join(dir, stateFile), &st)
@@ -80,13 +95,18 @@ func loadState(dir, user, password string) (*persisted, error) {
 	if found {
 		return &st, nil
 	}
-	admin := &account{ID: "2", UserName: user, RoleID: "Administrator", Enabled: true}
-	admin.setPassword(password)
-	st = persisted{
-		Accounts: []*account{admin},
-		NextID:   3,
-		Boot:     bootOverride{Target: "None", Enabled: "Disabled", Mode: "UEFI"},
+	if password == "" {
+		return nil, errors.New("simredfish: no password for the first account")
 	}
+	st = persisted{Boot: bootOverride{Target: "None", Enabled: "Disabled", Mode: "UEFI"}}
+	for i := 1; i <= accountSlots; i++ {
+		a := &account{ID: strconv.Itoa(i)}
+		a.clear()
+		st.Accounts = append(st.Accounts, a)
+	}
+	admin := st.Accounts[1]
+	admin.UserName, admin.RoleID, admin.Enabled, admin.AccountTypes = user, "Administrator", true, []string{"Redfish"}
+	admin.setPassword(password)
 	return &st, nil
 }
 
@@ -111,6 +131,9 @@ func (st *persisted) account(id string) *account {
 }
 
 func (st *persisted) accountByName(name string) *account {
+	if name == "" {
+		return nil
+	}
 	for _, a := range st.Accounts {
 		if a.UserName == name {
 			return a
