@@ -71,7 +71,7 @@ func (b *BMC) accountFields(body obj, cur obj, target *account) (map[string]any,
 		}
 		s, isString := v.(string)
 		if !isString {
-			msgs = append(msgs, msgType(fmt.Sprint(v), k))
+			msgs = append(msgs, msgType(shown(k, v), k))
 			continue
 		}
 		if m := checkAccountString(k, s); m != nil {
@@ -144,11 +144,7 @@ func checkAccountString(k, s string) *message {
 		}
 	}
 	if bad {
-		// The value is not echoed: it may be a password.
-		m := msgFormat("******", k)
-		if k != "Password" {
-			m = msgFormat(s, k)
-		}
+		m := msgFormat(shown(k, s), k)
 		return &m
 	}
 	return nil

@@ -136,3 +136,12 @@ func msgActionParamUnknown(action, param string) message {
 func msgSuccess() message {
 	return msg("Success", "None", "The request completed successfully.")
 }
+
+// shown is a property's value as an error message may echo it: never a
+// password, whatever its type.
+func shown(prop string, v any) string {
+	if prop == "Password" {
+		return "******"
+	}
+	return fmt.Sprint(v)
+}

@@ -280,7 +280,7 @@ func (b *BMC) login(body obj) (reply, *apiError) {
 		case !ok:
 			msgs = append(msgs, msgMissing(k))
 		case !isString:
-			msgs = append(msgs, msgType(fmt.Sprint(v), k))
+			msgs = append(msgs, msgType(shown(k, v), k))
 		default:
 			creds[k] = s
 		}

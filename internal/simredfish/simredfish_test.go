@@ -136,6 +136,11 @@ func TestErrorReplies(t *testing.T) {
 		"reset unknown parameter":   {method: "POST", path: sys + "/Actions/" + resetAction, auth: admin, body: `{"ResetType":"On","Force":true}`, status: 400, ids: []string{"ActionParameterNotSupported"}},
 		"read-only user resets":     {method: "POST", path: sys + "/Actions/" + resetAction, auth: viewer, body: `{"ResetType":"On"}`, status: 403, ids: []string{"InsufficientPrivilege"}},
 		"read-only user adds user":  {method: "POST", path: accountsURI, auth: viewer, body: `{"UserName":"x1","Password":"longenough1","RoleId":"Administrator"}`, status: 403, ids: []string{"InsufficientPrivilege"}},
+		"password not a string":     {method: "POST", path: accountsURI, auth: admin, body: `{"UserName":"ops","Password":98765432101,"RoleId":"Operator"}`, status: 400, ids: []string{"PropertyValueTypeError"}},
+		"login password not string": {method: "POST", path: sessionsURI, body: `{"UserName":"admin","Password":98765432101}`, status: 400, ids: []string{"PropertyValueTypeError"}},
+		"reserved slot 1":           {method: "PATCH", path: accountsURI + "/1", auth: admin, body: `{"UserName":"x1"}`, status: 403, ids: []string{"InsufficientPrivilege"}},
+		"enable a nameless slot":    {method: "PATCH", path: accountsURI + "/5", auth: admin, body: `{"Enabled":true}`, status: 400, ids: []string{"PropertyMissing"}},
+		"name a slot, no password":  {method: "PATCH", path: accountsURI + "/5", auth: admin, body: `{"UserName":"x2","RoleId":"Operator"}`, status: 400, ids: []string{"PropertyMissing"}},
 		"short password":            {method: "POST", path: accountsURI, auth: admin, body: `{"UserName":"ops","Password":"short","RoleId":"Operator"}`, status: 400, ids: []string{"PropertyValueFormatError"}},
 		"account without role":      {method: "POST", path: accountsURI, auth: admin, body: `{"UserName":"ops","Password":"longenough1"}`, status: 400, ids: []string{"PropertyMissing"}},
 		"unknown role":              {method: "POST", path: accountsURI, auth: admin, body: `{"UserName":"ops","Password":"longenough1","RoleId":"Root"}`, status: 400, ids: []string{"PropertyValueNotInList"}},
@@ -159,7 +164,7 @@ func TestErrorReplies(t *testing.T) {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
-			for _, secret := range []string{"short", "longenough1", "wrong-one"} {
+			for _, secret := range []string{"short", "longenough1", "wrong-one", "98765432101"} {
 				if strings.Contains(r.raw, secret) {
 					t.Errorf("reply echoes a password: %s", r.raw)
 				}
@@ -512,4 +517,38 @@ func TestDeadAndSlow(t *testing.T) {
 	if took, err := get(5 * time.Second); err != nil || took < 300*time.Millisecond {
 		t.Errorf("slow BMC answered in %v (err %v), want at least 300ms", took, err)
 	}
+}
+
+func TestStartRefuses(t *testing.T) {
+	tests := map[string]struct {
+		opts Options
+		want string
+	}{
+		"no directory":         {Options{Password: "Passw0rd-sim"}, "no directory"},
+		"not loopback":         {Options{Dir: t.TempDir(), Password: "Passw0rd-sim", Addr: "0.0.0.0:0"}, "want a loopback"},
+		"not an address":       {Options{Dir: t.TempDir(), Password: "Passw0rd-sim", Addr: "localhost"}, "want a loopback"},
+		"first account no pw":  {Options{Dir: t.TempDir()}, "no password"},
+		"state not JSON":       {Options{Dir: writeState(t, "{"), Password: "Passw0rd-sim"}, "state in"},
+		"state unknown fields": {Options{Dir: writeState(t, `{"accounts":[],"wat":1}`), Password: "Passw0rd-sim"}, "state in"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b, err := Start(context.Background(), tc.opts)
+			if err == nil {
+				b.Close()
+				t.Fatal("started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func writeState(t *testing.T, content string) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
