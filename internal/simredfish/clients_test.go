@@ -45,22 +45,35 @@ func clientEnv(extra map[string]string) []string {
 	return env
 }
 
-// sushyStep runs one step of testdata/sushy_client.py against b and
-// decodes its JSON result.
-func sushyStep(t *testing.T, b *BMC, ca string, env map[string]string, step string, args ...string) (map[string]any, error) {
+// sushyStep is one step of testdata/sushy_client.py.
+type sushyStep struct {
+	Step        string   `json:"step"`
+	Args        []string `json:"args,omitempty"`
+	User        string   `json:"user"`
+	Password    string   `json:"password"`
+	NewPassword string   `json:"new_password,omitempty"`
+}
+
+// runSushy runs a batch of steps of testdata/sushy_client.py against b,
+// trusting the CA in caFile, and decodes their results. The credentials
+// go to the script on stdin, never in argv.
+func runSushy(t *testing.T, b *BMC, caFile string, steps []sushyStep) ([]map[string]any, error) {
 	t.Helper()
-	argv := append([]string{"testdata/sushy_client.py", b.URL + "/redfish/v1", ca, step}, args...)
-	cmd := exec.Command(debianPython, argv...)
-	cmd.Env = clientEnv(env)
+	in, err := json.Marshal(map[string]any{"url": b.URL + "/redfish/v1", "ca": caFile, "steps": steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(debianPython, "testdata/sushy_client.py")
+	cmd.Env = clientEnv(nil)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		return nil, &clientError{err: err, stderr: stderr.String()}
 	}
-	var out map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("sushy %s: output %q: %v", step, stdout.String(), err)
+	var out []map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out) != len(steps) {
+		t.Fatalf("sushy: output %q: %v, want %d results", stdout.String(), err, len(steps))
 	}
 	return out, nil
 }
@@ -72,21 +85,18 @@ type clientError struct {
 
 func (e *clientError) Error() string { return e.err.Error() + "\n" + e.stderr }
 
+// TestSushy runs sushy in batches of steps; after a batch the test plays
+// the simulated server's firmware (NextBoot) or looks at the chassis files.
 func TestSushy(t *testing.T) {
 	requireClient(t, debianPython, "-c", "import sushy")
 	b := StartT(t, Options{})
-	admin := map[string]string{"RF_USER": b.User, "RF_PASSWORD": b.Password}
-	with := func(extra map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range admin {
-			m[k] = v
+	as := func(user, password string) func(step string, args ...string) sushyStep {
+		return func(step string, args ...string) sushyStep {
+			return sushyStep{Step: step, Args: args, User: user, Password: password}
 		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
 	}
-	var accountURI string
+	admin := as(b.User, b.Password)
+	withNew := func(s sushyStep, pw string) sushyStep { s.NewPassword = pw; return s }
 	boots := func(target string, uefi bool) func(t *testing.T) {
 		return func(t *testing.T) {
 			got, gotUEFI, err := b.NextBoot()
@@ -95,72 +105,67 @@ func TestSushy(t *testing.T) {
 			}
 		}
 	}
-	steps := []struct {
-		name, step string
-		args       func() []string
-		env        map[string]string
-		want       map[string]any
-		after      func(t *testing.T)
+	type want = map[string]any
+	batches := []struct {
+		name  string
+		steps []sushyStep
+		want  []want
+		after func(t *testing.T)
 	}{
-		{name: "power on", step: "power-on", env: admin, want: map[string]any{"power": "On"}},
-		{name: "one-time PXE in UEFI mode", step: "boot-once-pxe", env: admin,
-			want: map[string]any{"target": "Pxe", "enabled": "Once", "mode": "UEFI"}, after: boots("Pxe", true)},
-		{name: "after the boot the override is off", step: "boot", env: admin, want: map[string]any{"enabled": "Disabled"},
-			after: boots("None", true)},
-		{name: "persistent disk boot", step: "boot-persistent-hdd", env: admin,
-			want:  map[string]any{"target": "Hdd", "enabled": "Continuous"},
-			after: func(t *testing.T) { boots("Hdd", true)(t); boots("Hdd", true)(t) }},
-		{name: "persistent survives boots", step: "boot", env: admin, want: map[string]any{"target": "Hdd", "enabled": "Continuous"}},
-		{name: "legacy mode", step: "boot-legacy", env: admin, want: map[string]any{"mode": "Legacy"}, after: boots("Hdd", false)},
-		{name: "restart", step: "restart", env: admin, want: map[string]any{"power": "On"}, after: func(t *testing.T) {
+		{"power on, one-time PXE in UEFI mode", []sushyStep{admin("power-on"), admin("boot-once-pxe")},
+			[]want{{"power": "On"}, {"target": "Pxe", "enabled": "Once", "mode": "UEFI"}}, boots("Pxe", true)},
+		{"after the boot the override is off", []sushyStep{admin("boot")}, []want{{"enabled": "Disabled"}}, boots("None", true)},
+		{"persistent disk boot", []sushyStep{admin("boot-persistent-hdd")}, []want{{"target": "Hdd", "enabled": "Continuous"}},
+			func(t *testing.T) { boots("Hdd", true)(t); boots("Hdd", true)(t) }},
+		{"persistent survives boots; legacy mode", []sushyStep{admin("boot"), admin("boot-legacy")},
+			[]want{{"target": "Hdd", "enabled": "Continuous"}, {"mode": "Legacy"}}, boots("Hdd", false)},
+		{"restart", []sushyStep{admin("restart")}, []want{{"power": "On"}}, func(t *testing.T) {
 			if n := strings.Count(readFile(t, filepath.Join(b.ChassisDir, "resets")), "\n"); n != 1 {
 				t.Errorf("%d resets recorded, want 1", n)
 			}
 		}},
-		{name: "power off", step: "power-off", env: admin, want: map[string]any{"power": "Off"}, after: func(t *testing.T) {
+		{"power off", []sushyStep{admin("power-off")}, []want{{"power": "Off"}}, func(t *testing.T) {
 			if p := readFile(t, filepath.Join(b.ChassisDir, "power")); p != "0\n" {
 				t.Errorf("power file %q after power off", p)
 			}
 		}},
-		{name: "create account", step: "account-create", args: func() []string { return []string{"rotated", "Administrator"} },
-			env: with(map[string]string{"RF_NEW_PASSWORD": "First-pass-1"}), want: map[string]any{"status": 201.0}},
-		{name: "log in with it", step: "login", env: map[string]string{"RF_LOGIN_USER": "rotated", "RF_LOGIN_PASSWORD": "First-pass-1"},
-			want: map[string]any{"ok": true, "power": "Off"}},
-		{name: "change its password", step: "account-password", args: func() []string { return []string{accountURI} },
-			env: with(map[string]string{"RF_NEW_PASSWORD": "Second-pass-2"}), want: map[string]any{"status": 200.0}},
-		{name: "old password refused", step: "login", env: map[string]string{"RF_LOGIN_USER": "rotated", "RF_LOGIN_PASSWORD": "First-pass-1"},
-			want: map[string]any{"ok": false, "status": 401.0}},
-		{name: "new password works", step: "login", env: map[string]string{"RF_LOGIN_USER": "rotated", "RF_LOGIN_PASSWORD": "Second-pass-2"},
-			want: map[string]any{"ok": true}},
-		{name: "disable it", step: "account-disable", args: func() []string { return []string{accountURI} },
-			env: admin, want: map[string]any{"status": 200.0, "enabled": false}},
-		{name: "disabled account refused", step: "login", env: map[string]string{"RF_LOGIN_USER": "rotated", "RF_LOGIN_PASSWORD": "Second-pass-2"},
-			want: map[string]any{"ok": false, "status": 401.0}},
+		{"accounts", []sushyStep{
+			withNew(admin("account-create", "rotated", "Administrator"), "First-pass-1"),
+			as("rotated", "First-pass-1")("login"),
+			withNew(admin("account-password", "$created"), "Second-pass-2"),
+			as("rotated", "First-pass-1")("login"),
+			as("rotated", "Second-pass-2")("login"),
+			admin("account-disable", "$created"),
+			as("rotated", "Second-pass-2")("login"),
+		}, []want{
+			{"status": 201.0},
+			{"ok": true, "power": "Off"},
+			{"status": 200.0},
+			{"ok": false, "status": 401.0},
+			{"ok": true},
+			{"status": 200.0, "enabled": false},
+			{"ok": false, "status": 401.0},
+		}, nil},
 	}
-	for _, s := range steps {
-		var args []string
-		if s.args != nil {
-			args = s.args()
-		}
-		out, err := sushyStep(t, b, b.CAFile, s.env, s.step, args...)
+	for _, bt := range batches {
+		out, err := runSushy(t, b, b.CAFile, bt.steps)
 		if err != nil {
-			t.Fatalf("%s: sushy: %v", s.name, err)
+			t.Fatalf("%s: sushy: %v", bt.name, err)
 		}
-		for k, v := range s.want {
-			if out[k] != v {
-				t.Errorf("%s: %s = %v, want %v (all: %v)", s.name, k, out[k], v, out)
+		for i, w := range bt.want {
+			for k, v := range w {
+				if out[i][k] != v {
+					t.Errorf("%s: step %d (%s): %s = %v, want %v (all: %v)", bt.name, i, bt.steps[i].Step, k, out[i][k], v, out[i])
+				}
 			}
 		}
-		if s.step == "account-create" {
-			accountURI, _ = out["location"].(string)
-		}
-		if s.after != nil {
-			s.after(t)
+		if bt.after != nil {
+			bt.after(t)
 		}
 	}
 	// sushy verifies TLS: another BMC's CA is refused.
 	other := StartT(t, Options{})
-	_, err := sushyStep(t, b, other.CAFile, admin, "boot")
+	_, err := runSushy(t, b, other.CAFile, []sushyStep{admin("boot")})
 	if err == nil || !strings.Contains(err.Error(), "CERTIFICATE_VERIFY_FAILED") {
 		t.Errorf("sushy with the wrong CA: %v, want a certificate verification failure", err)
 	}

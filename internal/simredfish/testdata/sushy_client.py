@@ -1,14 +1,15 @@
 """Drives a simulated Redfish BMC with sushy, OpenStack Ironic's Redfish
-client, for simredfish's tests: one step per run, its result as one JSON
-object on stdout. Credentials come from the environment, never argv.
+client, for simredfish's tests. It reads a batch of steps as JSON on stdin
+(credentials included: never argv or the environment) and prints their
+results as a JSON list, one object per step.
 
-usage: sushy_client.py BASE_URL CA_FILE STEP [ARG...]
-env:   RF_USER, RF_PASSWORD: who runs the step;
-       RF_NEW_PASSWORD: the password an account step sets;
-       RF_LOGIN_USER, RF_LOGIN_PASSWORD: the credentials "login" tries.
+stdin: {"url": BASE_URL, "ca": CA_FILE,
+        "steps": [{"step": NAME, "args": [...], "user": U, "password": P,
+                   "new_password": NEW}]}
+"account-password" and "account-disable" take the URI of an account, or
+"$created" for the one the batch's last "account-create" made.
 """
 import json
-import os
 import sys
 
 import sushy
@@ -16,12 +17,6 @@ from sushy import auth as sushy_auth
 from sushy import exceptions
 
 ACCOUNTS = '/redfish/v1/AccountService/Accounts'
-
-
-def connect(url, ca, user, password, session_only=False):
-    if session_only:
-        return sushy.Sushy(url, verify=ca, auth=sushy_auth.SessionAuth(username=user, password=password))
-    return sushy.Sushy(url, username=user, password=password, verify=ca)
 
 
 def system(root):
@@ -36,8 +31,20 @@ def boot(root):
             'mode': s.boot.mode.value if s.boot.mode else None}
 
 
-def step(root, name, args):
-    env = os.environ
+def login(url, ca, user, password):
+    """Logs in with a session only (no Basic fallback) and out again."""
+    try:
+        root = sushy.Sushy(url, verify=ca, auth=sushy_auth.SessionAuth(username=user, password=password))
+        out = {'ok': True, 'power': system(root).power_state.value,
+               'session': root._auth.get_session_resource_id()}
+        root._auth.close()
+    except exceptions.AccessError as e:
+        out = {'ok': False, 'status': e.status_code}
+    return out
+
+
+def step(root, s, state):
+    name, args = s['step'], s.get('args', [])
     if name in ('power-on', 'power-off', 'restart'):
         value = {'power-on': sushy.ResetType.ON, 'power-off': sushy.ResetType.FORCE_OFF,
                  'restart': sushy.ResetType.FORCE_RESTART}[name]
@@ -58,33 +65,32 @@ def step(root, name, args):
         return boot(root)
     conn = root._conn  # sushy 4.3 has no AccountService model: raw calls over its session
     if name == 'account-create':
-        r = conn.post(ACCOUNTS, data={'UserName': args[0], 'Password': env['RF_NEW_PASSWORD'],
+        r = conn.post(ACCOUNTS, data={'UserName': args[0], 'Password': s['new_password'],
                                       'RoleId': args[1], 'Enabled': True})
-        return {'status': r.status_code, 'location': r.headers.get('Location')}
+        state['created'] = r.headers.get('Location')
+        return {'status': r.status_code, 'location': state['created']}
     if name in ('account-password', 'account-disable'):
-        uri = args[0]
+        uri = state.get('created') if args[0] == '$created' else args[0]
         etag = conn.get(uri).headers.get('ETag')
-        data = {'Password': env['RF_NEW_PASSWORD']} if name == 'account-password' else {'Enabled': False}
+        data = {'Password': s['new_password']} if name == 'account-password' else {'Enabled': False}
         r = conn.patch(uri, data=data, etag=etag)
         return {'status': r.status_code, 'enabled': conn.get(uri).json()['Enabled']}
     raise SystemExit('unknown step ' + name)
 
 
 def main():
-    url, ca, name, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-    env = os.environ
-    if name == 'login':
-        try:
-            root = connect(url, ca, env['RF_LOGIN_USER'], env['RF_LOGIN_PASSWORD'], session_only=True)
-            out = {'ok': True, 'power': system(root).power_state.value,
-                   'session': root._auth.get_session_resource_id()}
-            root._auth.close()
-        except exceptions.AccessError as e:
-            out = {'ok': False, 'status': e.status_code}
-        print(json.dumps(out))
-        return
-    root = connect(url, ca, env['RF_USER'], env['RF_PASSWORD'])
-    print(json.dumps(step(root, name, args)))
+    batch = json.load(sys.stdin)
+    url, ca = batch['url'], batch['ca']
+    roots, state, results = {}, {}, []
+    for s in batch['steps']:
+        if s['step'] == 'login':
+            results.append(login(url, ca, s['user'], s['password']))
+            continue
+        key = (s['user'], s['password'])
+        if key not in roots:
+            roots[key] = sushy.Sushy(url, username=s['user'], password=s['password'], verify=ca)
+        results.append(step(roots[key], s, state))
+    print(json.dumps(results))
 
 
 if __name__ == '__main__':
