@@ -3,10 +3,13 @@ package simredfish
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -462,8 +465,15 @@ func TestTLSIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if got := Fingerprint(conn.ConnectionState().PeerCertificates[0].Raw); got != b.Fingerprint {
-		t.Errorf("served certificate %s, BMC says %s", got, b.Fingerprint)
+	// The form rack.yaml takes and openssl x509 -fingerprint -sha256 prints.
+	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].Raw)
+	hexed := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var pairs []string
+	for i := 0; i < len(hexed); i += 2 {
+		pairs = append(pairs, hexed[i:i+2])
+	}
+	if want := "sha256:" + strings.Join(pairs, ":"); b.Fingerprint != want {
+		t.Errorf("BMC says its certificate is %s, the served one is %s", b.Fingerprint, want)
 	}
 	if ca := readFile(t, b.CAFile); ca != string(b.CAPEM) {
 		t.Error("CAFile does not hold CAPEM")
@@ -495,11 +505,29 @@ func TestDeadAndSlow(t *testing.T) {
 	if _, err := get(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// A client holding a kept-alive connection from before the hang.
+	kept := b.Client(400 * time.Millisecond)
+	if res, err := kept.Get(b.URL + "/redfish/v1"); err != nil {
+		t.Fatal(err)
+	} else {
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
 	if err := b.SetDead(Hang); err != nil {
 		t.Fatal(err)
 	}
 	if took, err := get(400 * time.Millisecond); err == nil || took < 400*time.Millisecond || took > 3*time.Second {
 		t.Errorf("hung BMC: err %v after %v, want a client timeout after 400ms", err, took)
+	}
+	// New connections hang before TLS: the port is open, nothing answers.
+	d := &net.Dialer{Timeout: 400 * time.Millisecond, Deadline: time.Now().Add(400 * time.Millisecond)}
+	if c, err := tls.DialWithDialer(d, "tcp", b.Addr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Error("TLS handshake with a hung BMC completed")
+	}
+	if res, err := kept.Get(b.URL + "/redfish/v1"); err == nil {
+		res.Body.Close()
+		t.Error("a kept-alive connection got an answer from a hung BMC")
 	}
 	if err := b.SetDead(Refuse); err != nil {
 		t.Fatal(err)
