@@ -76,17 +76,11 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var bmcs []simBMC
-	if ipmi := *n - *redfish; ipmi > 0 {
-		rack, err := simrack.Start(ctx, simrack.Options{N: ipmi, Dir: *dir, Delay: *delay, User: simUser, Password: password})
-		if err != nil {
-			return err
-		}
-		defer rack.Close()
-		for _, b := range rack.BMCs {
-			bmcs = append(bmcs, simBMC{Name: b.Name, Addr: b.Addr, MAC: b.MAC, Protocol: "ipmi"})
-		}
+	bmcs, stopBMCs, err := startBMCs(ctx, *dir, *root, *n, *redfish, *delay, password)
+	if err != nil {
+		return err
 	}
+	defer stopBMCs()
 	if err := writeCredentials(*root, simUser, password); err != nil {
 		return err
 	}
@@ -96,19 +90,6 @@ func run() error {
 	}
 	env := map[string]string{"RACKCTL_SIM_ROOT": absRoot}
 	if *redfish > 0 {
-		rf, err := startRedfish(ctx, *dir, *root, *n-*redfish, *redfish, password)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			for _, b := range rf {
-				b.Close()
-			}
-		}()
-		for i, b := range rf {
-			i += *n - *redfish
-			bmcs = append(bmcs, simBMC{Name: fmt.Sprintf("bmc-%d", i), Addr: b.Addr, MAC: bmcMAC(i), Protocol: "redfish"})
-		}
 		env["RACKCTL_SIM_REDFISH_CA"] = filepath.Join(absRoot, redfishCAFile)
 	}
 	sp := specParams{provisioner: *provisioner, bmcs: bmcs}
@@ -220,6 +201,40 @@ type simBMC struct{ Name, Addr, MAC, Protocol string }
 
 // bmcMAC is simrack's BMC MAC scheme, continued for the Redfish BMCs.
 func bmcMAC(i int) string { return fmt.Sprintf("02:00:5e:00:%02x:%02x", (i>>8)&0xff, i&0xff) }
+
+// startBMCs starts n simulated BMCs, the last redfish of them Redfish
+// ones; stop stops them all.
+func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time.Duration, password string) (bmcs []simBMC, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+	if ipmi := n - redfish; ipmi > 0 {
+		rack, err := simrack.Start(ctx, simrack.Options{N: ipmi, Dir: dir, Delay: delay, User: simUser, Password: password})
+		if err != nil {
+			return nil, nil, err
+		}
+		stops = append(stops, func() { rack.Close() })
+		for _, b := range rack.BMCs {
+			bmcs = append(bmcs, simBMC{Name: b.Name, Addr: b.Addr, MAC: b.MAC, Protocol: "ipmi"})
+		}
+	}
+	if redfish > 0 {
+		rf, err := startRedfish(ctx, dir, root, n-redfish, redfish, password)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		for i, b := range rf {
+			stops = append(stops, func() { b.Close() })
+			i += n - redfish
+			bmcs = append(bmcs, simBMC{Name: fmt.Sprintf("bmc-%d", i), Addr: b.Addr, MAC: bmcMAC(i), Protocol: "redfish"})
+		}
+	}
+	return bmcs, stop, nil
+}
 
 // startRedfish starts count Redfish BMCs, numbered from first, signed by
 // one CA so that one caFile in rack.yaml verifies them all; they share the

@@ -22,9 +22,6 @@ type message struct {
 
 func msg(id, resolution, text string, args ...string) message {
 	sev := "Warning"
-	if id == "Success" {
-		sev = "OK"
-	}
 	if args == nil {
 		args = []string{}
 	}
@@ -131,10 +128,6 @@ func msgActionParamValue(value, param, action string) message {
 func msgActionParamUnknown(action, param string) message {
 	return msg("ActionParameterNotSupported", "Remove the parameter supplied and resubmit the request if the operation failed.",
 		fmt.Sprintf("The parameter %s for the action %s is not supported on the target resource.", param, action), param, action)
-}
-
-func msgSuccess() message {
-	return msg("Success", "None", "The request completed successfully.")
 }
 
 // shown is a property's value as an error message may echo it: never a

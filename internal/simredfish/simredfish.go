@@ -71,28 +71,11 @@ type session struct {
 // Start starts a simulated Redfish BMC and returns once it accepts
 // connections. Close stops it.
 func Start(ctx context.Context, opts Options) (*BMC, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("simredfish: no directory")
-	}
-	dir, err := filepath.Abs(opts.Dir)
+	opts, err := opts.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("simredfish: %w", err)
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("simredfish: %w", err)
-	}
-	if opts.ChassisDir == "" {
-		opts.ChassisDir = filepath.Join(dir, "chassis")
-	}
-	if opts.User == "" {
-		opts.User = "admin"
-	}
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
-	}
-	if host, _, err := net.SplitHostPort(opts.Addr); err != nil || !net.ParseIP(host).IsLoopback() {
-		return nil, fmt.Errorf("simredfish: address %q: want a loopback host:port", opts.Addr)
-	}
+	dir := opts.Dir
 	st, err := loadState(dir, opts.User, opts.Password)
 	if err != nil {
 		return nil, err
@@ -154,6 +137,35 @@ func Start(ctx context.Context, opts Options) (*BMC, error) {
 		b.srv.ServeTLS(g, "", "")
 	}()
 	return b, nil
+}
+
+// withDefaults fills in the defaults, makes Dir absolute and creates it,
+// and refuses an address off loopback.
+func (opts Options) withDefaults() (Options, error) {
+	if opts.Dir == "" {
+		return opts, errors.New("simredfish: no directory")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return opts, fmt.Errorf("simredfish: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return opts, fmt.Errorf("simredfish: %w", err)
+	}
+	opts.Dir = dir
+	if opts.ChassisDir == "" {
+		opts.ChassisDir = filepath.Join(dir, "chassis")
+	}
+	if opts.User == "" {
+		opts.User = "admin"
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if host, _, err := net.SplitHostPort(opts.Addr); err != nil || !net.ParseIP(host).IsLoopback() {
+		return opts, fmt.Errorf("simredfish: address %q: want a loopback host:port", opts.Addr)
+	}
+	return opts, nil
 }
 
 func prepareChassis(dir string, boot bootOverride) error {
