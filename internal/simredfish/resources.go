@@ -30,6 +30,8 @@ var (
 )
 
 var routes = []route{
+	// Served without authentication in serve; here for 405 on other methods.
+	{pattern: v1, get: func(b *BMC, _ *request) (obj, *apiError) { return b.serviceRoot() }},
 	{pattern: systemsURI, get: (*BMC).systems},
 	{pattern: systemsURI + "/*", get: (*BMC).system, patch: (*BMC).patchSystem},
 	{pattern: systemsURI + "/*/Actions/" + resetAction, post: (*BMC).reset},

@@ -126,6 +126,8 @@ func TestErrorReplies(t *testing.T) {
 		"unknown resource":          {method: "GET", path: v1 + "/Nothing", auth: admin, status: 404, ids: []string{"ResourceMissingAtURI"}},
 		"unknown system":            {method: "GET", path: systemsURI + "/2", auth: admin, status: 404, ids: []string{"ResourceMissingAtURI"}},
 		"unknown account":           {method: "PATCH", path: accountsURI + "/99", auth: admin, body: `{"Enabled":false}`, status: 404, ids: []string{"ResourceMissingAtURI"}},
+		"POST on the service root":  {method: "POST", path: v1, auth: admin, body: `{}`, status: 405, ids: []string{"OperationNotAllowed"}, header: map[string]string{"Allow": "GET, HEAD"}},
+		"DELETE on a collection":    {method: "DELETE", path: systemsURI, auth: admin, status: 405, ids: []string{"OperationNotAllowed"}},
 		"method not allowed":        {method: "DELETE", path: sys, auth: admin, status: 405, ids: []string{"OperationNotAllowed"}, header: map[string]string{"Allow": "GET, HEAD, PATCH"}},
 		"boot target not in list":   {method: "PATCH", path: sys, auth: admin, body: `{"Boot":{"BootSourceOverrideTarget":"Tape"}}`, status: 400, ids: []string{"PropertyValueNotInList"}},
 		"boot enabled wrong type":   {method: "PATCH", path: sys, auth: admin, body: `{"Boot":{"BootSourceOverrideEnabled":true}}`, status: 400, ids: []string{"PropertyValueTypeError"}},
