@@ -582,3 +582,31 @@ func writeState(t *testing.T, content string) string {
 	}
 	return dir
 }
+
+// A test's cleanup must not hang on a dead BMC, whichever way it is dead.
+func TestCloseDeadBMC(t *testing.T) {
+	for _, mode := range []DeadMode{Hang, Refuse} {
+		b, err := Start(context.Background(), Options{Dir: t.TempDir(), Password: "Passw0rd-sim"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := b.Client(0)
+		if res, err := kept.Get(b.URL + "/redfish/v1"); err == nil {
+			res.Body.Close()
+		}
+		b.SetDead(mode)
+		go func() {
+			if res, err := kept.Get(b.URL + "/redfish/v1"); err == nil {
+				res.Body.Close()
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- b.Close() }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Close of a BMC dead by mode %d hangs", mode)
+		}
+	}
+}
