@@ -236,31 +236,23 @@ func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time
 	return bmcs, stop, nil
 }
 
-// startRedfish starts count Redfish BMCs, numbered from first, signed by
-// one CA so that one caFile in rack.yaml verifies them all; they share the
-// IPMI BMCs' credentials.
+// startRedfish starts count Redfish BMCs, numbered from first, and puts
+// their one CA where rack.yaml's bmc.redfish.caFile names it.
 func startRedfish(ctx context.Context, dir, root string, first, count int, password string) ([]*simredfish.BMC, error) {
-	ca, err := simredfish.NewCA(filepath.Join(dir, "redfish-ca"))
+	ca, bmcs, err := simredfish.StartMany(ctx, dir, first, count, simUser, password)
 	if err != nil {
 		return nil, err
 	}
 	caPath := filepath.Join(root, redfishCAFile)
-	if err := os.MkdirAll(filepath.Dir(caPath), 0o755); err != nil {
-		return nil, err
+	err = os.MkdirAll(filepath.Dir(caPath), 0o755)
+	if err == nil {
+		err = os.WriteFile(caPath, ca.PEM, 0o644)
 	}
-	if err := os.WriteFile(caPath, ca.PEM, 0o644); err != nil {
-		return nil, err
-	}
-	var bmcs []*simredfish.BMC
-	for i := first; i < first+count; i++ {
-		b, err := simredfish.Start(ctx, simredfish.Options{Dir: filepath.Join(dir, fmt.Sprintf("bmc-%d", i)), User: simUser, Password: password, CA: ca})
-		if err != nil {
-			for _, b := range bmcs {
-				b.Close()
-			}
-			return nil, err
+	if err != nil {
+		for _, b := range bmcs {
+			b.Close()
 		}
-		bmcs = append(bmcs, b)
+		return nil, err
 	}
 	return bmcs, nil
 }

@@ -296,3 +296,26 @@ func (b *BMC) saveLocked() error {
 	}
 	return writeBootFile(b.ChassisDir, b.st.Boot)
 }
+
+// StartMany starts n BMCs in dir/bmc-<first>, dir/bmc-<first+1>, ... with
+// one CA, made in dir/redfish-ca, so that one caFile verifies them all;
+// they share one Administrator's credentials. On error none is left
+// running.
+func StartMany(ctx context.Context, dir string, first, n int, user, password string) (*CA, []*BMC, error) {
+	ca, err := NewCA(filepath.Join(dir, "redfish-ca"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var bmcs []*BMC
+	for i := first; i < first+n; i++ {
+		b, err := Start(ctx, Options{Dir: filepath.Join(dir, fmt.Sprintf("bmc-%d", i)), User: user, Password: password, CA: ca})
+		if err != nil {
+			for _, b := range bmcs {
+				b.Close()
+			}
+			return nil, nil, err
+		}
+		bmcs = append(bmcs, b)
+	}
+	return ca, bmcs, nil
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -608,5 +609,30 @@ func TestCloseDeadBMC(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("Close of a BMC dead by mode %d hangs", mode)
 		}
+	}
+}
+
+func TestStartMany(t *testing.T) {
+	dir := t.TempDir()
+	ca, bmcs, err := StartMany(context.Background(), dir, 3, 2, "admin", "Passw0rd-sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bmcs {
+		t.Cleanup(func() { b.Close() })
+	}
+	if len(bmcs) != 2 || filepath.Base(bmcs[0].Dir) != "bmc-3" || filepath.Base(bmcs[1].Dir) != "bmc-4" {
+		t.Fatalf("BMCs %v", bmcs)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for _, b := range bmcs {
+		res, err := client.Get(b.URL + "/redfish/v1")
+		if err != nil {
+			t.Errorf("%s not verified by the shared CA: %v", b.Addr, err)
+			continue
+		}
+		res.Body.Close()
 	}
 }
