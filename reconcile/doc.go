@@ -112,11 +112,14 @@
 // stale.
 package reconcile
 
+import "github.com/rackctl/rackctl/state"
+
 // Names of the files and directories in the state dir.
 const (
-	AllocationFile = "allocation.json"
-	ManifestFile   = "managed-files.json"
-	LockFile       = "apply.lock"
-	HistoryFile    = "history.jsonl"
-	BackupsDir     = "backups"
+	AllocationFile = state.AllocationFile
+	ManifestFile   = state.ManifestFile
+	NodesFile      = state.NodesFile
+	LockFile       = state.LockFile
+	HistoryFile    = state.HistoryFile
+	BackupsDir     = state.BackupsDir
 )

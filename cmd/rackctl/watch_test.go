@@ -13,6 +13,7 @@ import (
 
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/state"
 	"github.com/rackctl/rackctl/watch"
 )
 
@@ -50,7 +51,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func historyHas(t *testing.T, stateDir, commit string) bool {
-	recs, err := reconcile.ReadHistory(stateDir)
+	recs, err := state.New(stateDir).ReadHistory()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func historyHas(t *testing.T, stateDir, commit string) bool {
 }
 
 func eventFor(t *testing.T, stateDir, commit string, out watch.Outcome) *watch.EventRecord {
-	evs, err := watch.ReadEvents(stateDir)
+	evs, err := state.New(stateDir).ReadWatchEvents()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestWatchGit(t *testing.T) {
 	if !strings.Contains(errb.String(), "commit="+c3) {
 		t.Errorf("logs lack the commit field:\n%s", errb.String())
 	}
-	if last, _ := watch.LastApplied(stateDir); last != c3 {
+	if last, _ := state.New(stateDir).LastApplied(); last != c3 {
 		t.Errorf("last applied %q, want %s", last, c3)
 	}
 
