@@ -56,3 +56,7 @@ func (d Dir) BackupDir(started time.Time) string {
 
 // GitSourceDir is the working directory of the git source (its clone).
 func (d Dir) GitSourceDir() string { return filepath.Join(d.path, SourceDir, "git") }
+
+// DefaultDir is the state dir relative to --root when no --state-dir is
+// given.
+const DefaultDir = "var/lib/rackctl"
