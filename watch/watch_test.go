@@ -113,7 +113,7 @@ func TestBadSpecRejected(t *testing.T) {
 	}
 	evs, err := state.New(rec.stateDir).ReadWatchEvents()
 	if err != nil || len(evs) != 2 || evs[1].Outcome != OutcomeRejected || len(evs[1].Diagnostics) == 0 {
-		t.Errorf("ReadEvents = %+v, %v", evs, err)
+		t.Errorf("ReadWatchEvents = %+v, %v", evs, err)
 	}
 }
 
