@@ -2,12 +2,9 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -585,10 +582,11 @@ func (a *Applier) checkObserved(ctx context.Context, p *Plan, execs map[Layer]Ex
 
 func (a *Applier) observe(ctx context.Context, key string, execs map[Layer]Executor) (string, error) {
 	if name, ok := strings.CutPrefix(key, StatePrefix); ok {
-		if name == "" || strings.ContainsAny(name, `/\`) {
-			return "", fmt.Errorf("observed key %q: bad state file name", key)
+		h, err := stateDigest(a.opts.StateDir, name)
+		if err != nil {
+			return "", fmt.Errorf("observed key %q: %w", key, err)
 		}
-		return hashFile(state.New(a.opts.StateDir).File(name))
+		return h, nil
 	}
 	for _, l := range Layers {
 		o, ok := execs[l].(Observer)
@@ -607,16 +605,17 @@ func (a *Applier) observe(ctx context.Context, key string, execs map[Layer]Execu
 }
 
 // hashFile is the Observed value of a state file.
-func hashFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Absent, nil
-	}
+// stateDigest is the observed value of the state file name: its digest,
+// or Absent.
+func stateDigest(stateDir, name string) (string, error) {
+	h, found, err := state.New(stateDir).Digest(name)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	if !found {
+		return Absent, nil
+	}
+	return h, nil
 }
 
 func (a *Applier) emit(e Event) {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -123,7 +122,7 @@ func filePlan(files []render.File, root, stateDir string) (*Plan, error) {
 		return nil, err
 	}
 	for _, name := range []string{AllocationFile, ManifestFile} {
-		h, err := hashFile(filepath.Join(stateDir, name))
+		h, err := stateDigest(stateDir, name)
 		if err != nil {
 			return nil, fmt.Errorf("state %s: %w", name, err)
 		}

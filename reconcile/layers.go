@@ -142,7 +142,7 @@ func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[strin
 	if err != nil {
 		return err
 	}
-	h, err := hashFile(filepath.Join(opts.StateDir, NodesFile))
+	h, err := stateDigest(opts.StateDir, NodesFile)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", NodesFile, err)
 	}

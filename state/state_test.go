@@ -216,3 +216,40 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestDigest: the digest names one file of the state dir; a name from an
+// edited saved plan that reaches elsewhere is refused, not read.
+func TestDigest(t *testing.T) {
+	base := t.TempDir()
+	d := New(filepath.Join(base, "state"))
+	if err := d.SaveNodes(NodeState{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "secret"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		name   string
+		found  bool
+		digest string
+		bad    bool
+	}{
+		"present":   {name: NodesFile, found: true, digest: "sha256:"},
+		"missing":   {name: AllocationFile},
+		"empty":     {name: "", bad: true},
+		"dot":       {name: ".", bad: true},
+		"dot dot":   {name: "..", bad: true},
+		"parent":    {name: "../secret", bad: true},
+		"subdir":    {name: "approvals/x", bad: true},
+		"backslash": {name: `..\secret`, bad: true},
+		"nul":       {name: "nodes.json\x00", bad: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h, found, err := d.Digest(tc.name)
+			if (err != nil) != tc.bad || found != tc.found || !strings.HasPrefix(h, tc.digest) || (tc.found && len(h) != len("sha256:")+64) {
+				t.Fatalf("Digest(%q) = %q, %v, %v; want found %v, error %v", tc.name, h, found, err, tc.found, tc.bad)
+			}
+		})
+	}
+}
