@@ -167,8 +167,19 @@ func TestApprovalNames(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			// Targets a name that escapes approvals/ would reach: the
+			// state dir itself and a planted file outside it.
 			base := t.TempDir()
 			d := New(filepath.Join(base, "state"))
+			planted := filepath.Join(base, "etc", "cron.d", "x")
+			for _, dir := range []string{filepath.Join(d.Path(), ApprovalsDir), filepath.Dir(planted)} {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(planted, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			err := d.WriteApproval(tc.commit)
 			if (err == nil) != tc.ok {
 				t.Fatalf("WriteApproval(%q) = %v, want ok %v", tc.commit, err, tc.ok)
@@ -180,7 +191,7 @@ func TestApprovalNames(t *testing.T) {
 				// Nothing may have been written anywhere under base.
 				var found []string
 				filepath.WalkDir(base, func(p string, e os.DirEntry, _ error) error {
-					if e != nil && !e.IsDir() {
+					if e != nil && !e.IsDir() && p != planted {
 						found = append(found, p)
 					}
 					return nil
@@ -251,5 +262,43 @@ func TestDigest(t *testing.T) {
 				t.Fatalf("Digest(%q) = %q, %v, %v; want found %v, error %v", tc.name, h, found, err, tc.found, tc.bad)
 			}
 		})
+	}
+}
+
+// TestManifestSavedSorted: managed-files.json is sorted by path without
+// duplicates whatever order the caller built it in, so equal manifests are
+// equal bytes.
+func TestManifestSavedSorted(t *testing.T) {
+	d := New(t.TempDir())
+	m := Manifest{Files: []ManagedFile{{Path: "z"}, {Path: "a", Node: "n"}, {Path: "m", Block: true}, {Path: "a", Node: "n"}}}
+	if err := d.SaveManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(d.File(ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "version": 1,
+  "files": [
+    {
+      "path": "a",
+      "node": "n"
+    },
+    {
+      "path": "m",
+      "block": true
+    },
+    {
+      "path": "z"
+    }
+  ]
+}
+`
+	if string(b) != want {
+		t.Fatalf("saved:\n%s\nwant:\n%s", b, want)
+	}
+	if len(m.Files) != 4 || m.Files[0].Path != "z" {
+		t.Errorf("SaveManifest changed the caller's slice: %+v", m.Files)
 	}
 }
