@@ -102,6 +102,8 @@ func TestWatchGit(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "etc/hosts")); err != nil {
 		t.Errorf("etc/hosts not written: %v", err)
 	}
+	// The loop records its event after the apply has written history.
+	waitFor(t, "the first commit's event", func() bool { return eventFor(t, stateDir, c1, watch.OutcomeApplied) != nil })
 	if ev := eventFor(t, stateDir, c1, watch.OutcomeApplied); ev == nil || ev.Author != "Alice Ops" {
 		t.Errorf("watch event for %s: %+v", c1, ev)
 	}
