@@ -284,7 +284,7 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 		addrs[s.node] = a
 		next.Entries = append(next.Entries, Entry{Node: s.node, NIC: s.nic, MAC: s.mac, IP: s.ip})
 	}
-	sortEntries(next.Entries)
+	SortEntries(next.Entries)
 
 	// Changes in spec order, node by node (primary, then BMC), then releases.
 	nn := len(rack.Nodes)
@@ -350,7 +350,9 @@ func newPool(in schema.InternalNetwork) (*pool, error) {
 	return p, nil
 }
 
-func sortEntries(es []Entry) {
+// SortEntries puts es in the order allocation.json keeps: by IP, then node
+// and NIC, so the file is byte-stable.
+func SortEntries(es []Entry) {
 	slices.SortFunc(es, func(a, b Entry) int {
 		if c := a.IP.Compare(b.IP); c != 0 {
 			return c

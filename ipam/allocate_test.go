@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -379,60 +378,6 @@ func TestRandomOperations(t *testing.T) {
 			t.Fatalf("step %d (op %d) moved addresses", step, op)
 		}
 		state, addrs = next, after
-	}
-}
-
-func TestStateRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sub", "allocation.json")
-	s, err := LoadState(path)
-	if err != nil || len(s.Entries) != 0 {
-		t.Fatalf("missing file: %v %v", s, err)
-	}
-	r := testRack("172.24.213.0/24", 5)
-	next, _, _ := mustAllocate(t, r, State{})
-	if err := SaveState(path, next); err != nil {
-		t.Fatal(err)
-	}
-	got, err := LoadState(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, next) {
-		t.Fatalf("round trip: %v != %v", got, next)
-	}
-	// Stable bytes regardless of entry order.
-	slices.Reverse(next.Entries)
-	path2 := filepath.Join(dir, "b.json")
-	if err := SaveState(path2, next); err != nil {
-		t.Fatal(err)
-	}
-	if a, b := readFile(t, path), readFile(t, path2); a != b {
-		t.Fatalf("not stable:\n%s\n%s", a, b)
-	}
-	if fi := stat(t, path); fi.Mode().Perm() != 0o644 {
-		t.Fatalf("mode %v", fi.Mode())
-	}
-	if !strings.Contains(readFile(t, path), `"ip": "172.24.213.2"`) {
-		t.Fatalf("unexpected JSON:\n%s", readFile(t, path))
-	}
-}
-
-func TestLoadStateErrors(t *testing.T) {
-	tests := map[string]string{
-		"garbage":     "{",
-		"version":     `{"version": 9, "entries": []}`,
-		"unknown key": `{"version": 1, "entries": [], "x": 1}`,
-		"no ip":       `{"version": 1, "entries": [{"node": "a", "nic": "primary", "mac": ""}]}`,
-	}
-	for name, content := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "allocation.json")
-			writeFile(t, path, content)
-			if _, err := LoadState(path); err == nil || !strings.Contains(err.Error(), path) {
-				t.Fatalf("err = %v, want one naming %s", err, path)
-			}
-		})
 	}
 }
 

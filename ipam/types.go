@@ -28,7 +28,8 @@ type Entry struct {
 	IP   netip.Addr `json:"ip"`
 }
 
-// State is what the state dir keeps (allocation.json).
+// State is the allocation a rack keeps between plans; the state package
+// persists it as allocation.json. ipam itself does no I/O.
 type State struct {
 	Version int     `json:"version"`
 	Entries []Entry `json:"entries"`

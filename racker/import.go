@@ -97,8 +97,8 @@ type Result struct {
 	// (then Findings hold the schema's errors).
 	Rack *schema.Rack
 	// State is the IP allocation keeping every current primary and BMC
-	// address, by node name and MAC; save it with ipam.SaveState as the
-	// state dir's allocation.json before the first plan.
+	// address, by node name and MAC; save it with state.Dir.SaveAllocation
+	// as the state dir's allocation.json before the first plan.
 	State ipam.State
 	// Findings, sorted by file and line.
 	Findings []Finding

@@ -16,6 +16,7 @@ import (
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
+	rackstate "github.com/rackctl/rackctl/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -146,7 +147,7 @@ func TestImportThenPlan(t *testing.T) {
 			}
 
 			stateDir := filepath.Join(root, "var/lib/rackctl")
-			if err := ipam.SaveState(filepath.Join(stateDir, reconcile.AllocationFile), res.State); err != nil {
+			if err := rackstate.New(stateDir).SaveAllocation(res.State); err != nil {
 				t.Fatal(err)
 			}
 			plan, err := reconcile.Build(context.Background(), rack, reconcile.PlanOptions{

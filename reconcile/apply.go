@@ -2,16 +2,12 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +15,7 @@ import (
 
 	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/internal/termtext"
-	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/state"
 )
 
 // ErrStalePlan is returned (wrapped in a *StaleError) when something a plan
@@ -245,7 +241,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		return Result{}, fmt.Errorf("apply: plan format version %d is not supported", p.FormatVersion)
 	}
 	started := a.opts.Now()
-	backupDir := filepath.Join(a.opts.StateDir, BackupsDir, started.UTC().Format("20060102T150405.000000000Z"))
+	backupDir := state.New(a.opts.StateDir).BackupDir(started)
 	execs := maps.Clone(a.executors)
 	var builtin *FileExecutor
 	if _, ok := execs[LayerFiles]; !ok {
@@ -266,10 +262,10 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 			return Result{}, fmt.Errorf("apply: %w", err)
 		}
 	}
-	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
-		return Result{}, fmt.Errorf("apply: state dir: %w", err)
+	if err := state.New(a.opts.StateDir).Ensure(); err != nil {
+		return Result{}, fmt.Errorf("apply: %w", err)
 	}
-	lk, tookOver, err := acquireLock(a.opts.StateDir, started, a.log)
+	lk, tookOver, err := state.New(a.opts.StateDir).Lock(started, a.log)
 	if err != nil {
 		return Result{}, fmt.Errorf("apply: %w", err)
 	}
@@ -279,7 +275,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		builtin.cfg.CleanTemp = true
 	}
 	defer func() {
-		if err := lk.release(); err != nil {
+		if err := lk.Release(); err != nil {
 			a.log.Warn("apply lock", "err", err)
 		}
 	}()
@@ -383,7 +379,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 			}
 		case LayerFlags:
 			if !stopped && p.NextNodes.Version != 0 {
-				if err := SaveNodeState(a.opts.StateDir, p.NextNodes); err != nil {
+				if err := state.New(a.opts.StateDir).SaveNodes(p.NextNodes); err != nil {
 					res.Outcome = OutcomeFailed
 					runErr = errors.Join(runErr, fmt.Errorf("apply: %w", err))
 					stopped = true
@@ -408,7 +404,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if runErr != nil {
 		rec.Error = runErr.Error()
 	}
-	if err := appendHistory(a.opts.StateDir, rec); err != nil {
+	if err := state.New(a.opts.StateDir).AppendHistory(rec); err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 		a.log.Warn("history not written", "err", err)
 	}
@@ -485,7 +481,7 @@ func allNodes(failed []ChangeError) bool {
 // widened, so files written or not yet deleted stay managed.
 func (a *Applier) saveState(p *Plan, filesOK bool) error {
 	if filesOK && p.NextState.Version != 0 {
-		if err := ipam.SaveState(filepath.Join(a.opts.StateDir, AllocationFile), p.NextState); err != nil {
+		if err := state.New(a.opts.StateDir).SaveAllocation(p.NextState); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
 	}
@@ -494,13 +490,13 @@ func (a *Applier) saveState(p *Plan, filesOK bool) error {
 	}
 	m := p.Managed
 	if !filesOK {
-		old, err := LoadManifest(a.opts.StateDir)
+		old, err := state.New(a.opts.StateDir).LoadManifest()
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		m = p.Managed.union(old)
+		m = p.Managed.Union(old)
 	}
-	if err := SaveManifest(a.opts.StateDir, m); err != nil {
+	if err := state.New(a.opts.StateDir).SaveManifest(m); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
@@ -543,15 +539,15 @@ func (a *Applier) recordIntent(p *Plan) error {
 	if p.Managed.Version == 0 {
 		return nil
 	}
-	old, err := LoadManifest(a.opts.StateDir)
+	old, err := state.New(a.opts.StateDir).LoadManifest()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	m := p.Managed.union(old)
+	m := p.Managed.Union(old)
 	if slices.Equal(m.Files, old.Files) {
 		return nil
 	}
-	if err := SaveManifest(a.opts.StateDir, m); err != nil {
+	if err := state.New(a.opts.StateDir).SaveManifest(m); err != nil {
 		return fmt.Errorf("apply: record the files about to be written: %w", err)
 	}
 	return nil
@@ -586,10 +582,11 @@ func (a *Applier) checkObserved(ctx context.Context, p *Plan, execs map[Layer]Ex
 
 func (a *Applier) observe(ctx context.Context, key string, execs map[Layer]Executor) (string, error) {
 	if name, ok := strings.CutPrefix(key, StatePrefix); ok {
-		if name == "" || strings.ContainsAny(name, `/\`) {
-			return "", fmt.Errorf("observed key %q: bad state file name", key)
+		h, err := stateDigest(a.opts.StateDir, name)
+		if err != nil {
+			return "", fmt.Errorf("observed key %q: %w", key, err)
 		}
-		return hashFile(filepath.Join(a.opts.StateDir, name))
+		return h, nil
 	}
 	for _, l := range Layers {
 		o, ok := execs[l].(Observer)
@@ -608,16 +605,17 @@ func (a *Applier) observe(ctx context.Context, key string, execs map[Layer]Execu
 }
 
 // hashFile is the Observed value of a state file.
-func hashFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Absent, nil
-	}
+// stateDigest is the observed value of the state file name: its digest,
+// or Absent.
+func stateDigest(stateDir, name string) (string, error) {
+	h, found, err := state.New(stateDir).Digest(name)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	if !found {
+		return Absent, nil
+	}
+	return h, nil
 }
 
 func (a *Applier) emit(e Event) {

@@ -42,11 +42,11 @@ func TestApplyThenNoChanges(t *testing.T) {
 		t.Fatalf("a.conf = %q", got)
 	}
 	// The allocation and the manifest were saved.
-	s, err := ipam.LoadState(filepath.Join(state, AllocationFile))
+	s, err := loadAllocation(state)
 	if err != nil || len(s.Entries) != 1 {
 		t.Fatalf("allocation not saved: %v %v", s, err)
 	}
-	m, err := LoadManifest(state)
+	m, err := loadManifest(state)
 	if err != nil || len(m.Files) != 3 || !m.Files[0].Block {
 		t.Fatalf("manifest = %+v, %v", m, err)
 	}
@@ -120,7 +120,7 @@ func TestDeleteExcludedNodeFiles(t *testing.T) {
 	if got := readFile(t, res.BackupDir, "cl/node-1.yaml"); got != "1\n" {
 		t.Fatalf("backup = %q", got)
 	}
-	if m, _ := LoadManifest(state); len(m.Files) != 1 {
+	if m, _ := loadManifest(state); len(m.Files) != 1 {
 		t.Fatalf("manifest = %+v", m)
 	}
 	if mustPlan(t, desired[:1], root, state).HasChanges() {
@@ -186,7 +186,7 @@ func TestStalePlanRefused(t *testing.T) {
 			writeFile(t, root, "c.conf", "edited\n", 0o644)
 		},
 		"another apply ran": func(t *testing.T, root, state string) {
-			if err := SaveManifest(state, Manifest{Files: []ManagedFile{{Path: "zzz"}}}); err != nil {
+			if err := saveManifest(state, Manifest{Files: []ManagedFile{{Path: "zzz"}}}); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -210,7 +210,7 @@ func TestStalePlanRefused(t *testing.T) {
 			if len(res.Done) != 0 || exists(root, "b.conf") && name != "file created" {
 				t.Fatal("a stale plan wrote files")
 			}
-			if h, _ := ReadHistory(state); len(h) != 0 {
+			if h, _ := readHistory(state); len(h) != 0 {
 				t.Fatal("a refused plan is in the history")
 			}
 		})
@@ -370,10 +370,10 @@ func TestFailingPhaseStopsLaterPhases(t *testing.T) {
 		t.Fatalf("events = %v", events)
 	}
 	// The files phase succeeded, so the allocation is saved.
-	if s, err := ipam.LoadState(filepath.Join(state, AllocationFile)); err != nil || len(s.Entries) != 1 {
+	if s, err := loadAllocation(state); err != nil || len(s.Entries) != 1 {
 		t.Fatalf("allocation = %v %v", s, err)
 	}
-	h, err := ReadHistory(state)
+	h, err := readHistory(state)
 	if err != nil || len(h) != 1 {
 		t.Fatalf("history = %v %v", h, err)
 	}
@@ -429,7 +429,7 @@ func TestCancelledDuringApply(t *testing.T) {
 	if got := addresses(res.NotAttempted); !slices.Equal(got, []string{"reload dhcp:2", "update verify:x"}) {
 		t.Fatalf("not attempted = %v", got)
 	}
-	if h, _ := ReadHistory(state); len(h) != 1 || h[0].Outcome != OutcomeCancelled {
+	if h, _ := readHistory(state); len(h) != 1 || h[0].Outcome != OutcomeCancelled {
 		t.Fatalf("history = %+v", h)
 	}
 }
@@ -451,7 +451,7 @@ func TestHistoryAppended(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := ReadHistory(state)
+		h, err := readHistory(state)
 		if err != nil || len(h) != i+1 {
 			t.Fatalf("history after %d applies: %v %v", i+1, h, err)
 		}
@@ -464,10 +464,10 @@ func TestHistoryAppended(t *testing.T) {
 	f, _ := os.OpenFile(filepath.Join(state, HistoryFile), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("{oops\n")
 	f.Close()
-	if _, err := ReadHistory(state); err == nil || !strings.Contains(err.Error(), "history.jsonl:4") {
+	if _, err := readHistory(state); err == nil || !strings.Contains(err.Error(), "history.jsonl:4") {
 		t.Fatalf("err = %v", err)
 	}
-	if h, err := ReadHistory(t.TempDir()); err != nil || len(h) != 0 {
+	if h, err := readHistory(t.TempDir()); err != nil || len(h) != 0 {
 		t.Fatalf("empty dir: %v %v", h, err)
 	}
 }

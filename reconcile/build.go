@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // PlanOptions configures Build.
@@ -42,8 +42,7 @@ func Build(ctx context.Context, rack *schema.Rack, opts PlanOptions) (*Plan, err
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	allocPath := filepath.Join(opts.StateDir, AllocationFile)
-	prev, err := ipam.LoadState(allocPath)
+	prev, err := state.New(opts.StateDir).LoadAllocation()
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -107,14 +106,14 @@ func target(p *Plan, rack *schema.Rack, targets []string) error {
 		}
 	}
 	p.Changes = kept
-	p.Managed.normalize()
+	p.Managed.Normalize()
 	return nil
 }
 
 // filePlan is the files part of a plan: the changes, what they were made
 // from (the files and the state dir's files) and the next manifest.
 func filePlan(files []render.File, root, stateDir string) (*Plan, error) {
-	m, err := LoadManifest(stateDir)
+	m, err := state.New(stateDir).LoadManifest()
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +122,7 @@ func filePlan(files []render.File, root, stateDir string) (*Plan, error) {
 		return nil, err
 	}
 	for _, name := range []string{AllocationFile, ManifestFile} {
-		h, err := hashFile(filepath.Join(stateDir, name))
+		h, err := stateDigest(stateDir, name)
 		if err != nil {
 			return nil, fmt.Errorf("state %s: %w", name, err)
 		}

@@ -127,7 +127,7 @@ func TestBuildApplyRoundTrip(t *testing.T) {
 			if p4, err := Build(context.Background(), rack, opts); err != nil || p4.HasChanges() {
 				t.Fatalf("after exclude: %v, %v", err, addresses(p4.Changes))
 			}
-			h, err := ReadHistory(state)
+			h, err := readHistory(state)
 			if err != nil || len(h) != 2 || h[0].Commit != "abc123" {
 				t.Fatalf("history = %+v, %v", h, err)
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -102,7 +101,7 @@ func (pl *planner) credentialsLayer() error {
 		pl.p.Notes = append(pl.p.Notes, "bmc.rotate not planned with -target: a rotation covers every BMC of the rack at once")
 		return nil
 	}
-	h, err := hashFile(filepath.Join(pl.opts.StateDir, rotate.StateFile))
+	h, err := stateDigest(pl.opts.StateDir, rotate.StateFile)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", rotate.StateFile, err)
 	}

@@ -94,14 +94,15 @@
 // file exists is installed, one without is installed anew.
 // # State dir
 //
-// The state dir (default var/lib/rackctl under the root) holds:
+// The state dir (default var/lib/rackctl under the root) holds the files
+// below; the state package owns them and documents their formats:
 //
 //	allocation.json      the IP allocation (ipam.State): saved after the files phase succeeds
 //	nodes.json           the per-node record (NodeState): saved after the flags phase succeeds
 //	managed-files.json   the Manifest: every file rackctl manages; one no longer
 //	                     desired is deleted (a Block file has its block removed)
-//	apply.lock           {"pid","host","started"} of the running apply; a lock of
-//	                     this host whose pid is dead is stale and taken over
+//	apply.lock           the running apply's holder; a lock of this host whose
+//	                     boot, pid or pid start time is gone is stale and taken over
 //	history.jsonl        one HistoryRecord per apply: times, spec hash, commit,
 //	                     counts, outcome, error
 //	backups/<UTC time>/  the previous version of every file an apply replaced or
@@ -112,11 +113,14 @@
 // stale.
 package reconcile
 
+import "github.com/rackctl/rackctl/state"
+
 // Names of the files and directories in the state dir.
 const (
-	AllocationFile = "allocation.json"
-	ManifestFile   = "managed-files.json"
-	LockFile       = "apply.lock"
-	HistoryFile    = "history.jsonl"
-	BackupsDir     = "backups"
+	AllocationFile = state.AllocationFile
+	ManifestFile   = state.ManifestFile
+	NodesFile      = state.NodesFile
+	LockFile       = state.LockFile
+	HistoryFile    = state.HistoryFile
+	BackupsDir     = state.BackupsDir
 )

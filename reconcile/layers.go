@@ -24,6 +24,7 @@ import (
 	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // DriftFix is the policy for DHCP drift between reservations and leases.
@@ -137,11 +138,11 @@ type planner struct {
 // verify layers to p, whose files changes are made (and targeted).
 func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[string]ipam.Addrs, files []render.File, opts PlanOptions) error {
 	cfg := opts.Layers
-	prev, err := LoadNodeState(opts.StateDir)
+	prev, err := state.New(opts.StateDir).LoadNodes()
 	if err != nil {
 		return err
 	}
-	h, err := hashFile(filepath.Join(opts.StateDir, NodesFile))
+	h, err := stateDigest(opts.StateDir, NodesFile)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", NodesFile, err)
 	}

@@ -338,7 +338,7 @@ func TestExcludeAndReAdd(t *testing.T) {
 	e := newRackEnv(t, schema.Flatcar, 3)
 	e.converge()
 	before := snapshot(t, e.root)
-	allocBefore, _ := ipam.LoadState(filepath.Join(e.st, AllocationFile))
+	allocBefore, _ := loadAllocation(e.st)
 
 	e.rack.Nodes[1].Exclude = true
 	e.tf.noChanges = false
@@ -383,7 +383,7 @@ func TestExcludeAndReAdd(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("%d files after, %d before", len(after), len(before))
 	}
-	allocAfter, _ := ipam.LoadState(filepath.Join(e.st, AllocationFile))
+	allocAfter, _ := loadAllocation(e.st)
 	if fmt.Sprint(allocBefore) != fmt.Sprint(allocAfter) {
 		t.Errorf("allocation changed:\n%v\n%v", allocBefore, allocAfter)
 	}
@@ -392,7 +392,7 @@ func TestExcludeAndReAdd(t *testing.T) {
 func TestReplaceMACReleasesOldLease(t *testing.T) {
 	e := newRackEnv(t, schema.Flatcar, 3)
 	e.converge()
-	alloc, _ := ipam.LoadState(filepath.Join(e.st, AllocationFile))
+	alloc, _ := loadAllocation(e.st)
 	var ip netip.Addr
 	for _, en := range alloc.Entries {
 		if en.Node == "node-1" && en.NIC == ipam.Primary {

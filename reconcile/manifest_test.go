@@ -22,7 +22,7 @@ func TestManifestRecordsIntent(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	checked := 0
 	check := func(ctx context.Context, _ []byte) error {
-		m, err := LoadManifest(state)
+		m, err := loadManifest(state)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/state"
 )
 
 // FormatVersion is the version of the saved (JSON) plan. ReadPlan rejects
@@ -220,12 +221,9 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
-// Counts is the terraform-style summary of a plan.
-type Counts struct {
-	Add     int `json:"add"`
-	Change  int `json:"change"`
-	Destroy int `json:"destroy"`
-}
+// Counts is the terraform-style summary of a plan (recorded in history,
+// hence the state package's).
+type Counts = state.Counts
 
 // Counts counts p's changes: creates add, deletes destroy, everything else
 // but noop changes.

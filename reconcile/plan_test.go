@@ -40,7 +40,7 @@ func samplePlan(t *testing.T) *Plan {
 	root, state := t.TempDir(), t.TempDir()
 	writeFile(t, root, "etc/hosts", "127.0.0.1 localhost\n", 0o644)
 	writeFile(t, root, "home/core/lokomotive/cl/node-2.yaml", "storage: {}\n", 0o644)
-	if err := SaveManifest(state, Manifest{Files: []ManagedFile{{Path: "home/core/lokomotive/cl/node-2.yaml"}}}); err != nil {
+	if err := saveManifest(state, Manifest{Files: []ManagedFile{{Path: "home/core/lokomotive/cl/node-2.yaml"}}}); err != nil {
 		t.Fatal(err)
 	}
 	p := mustPlan(t, []render.File{

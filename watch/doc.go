@@ -56,9 +56,9 @@
 // <stateDir>/watch-events.jsonl has one [EventRecord] per outcome
 // (applied, apply-failed, unchanged, rejected, skipped, held, failed,
 // cancelled) with the commit, author, commit time, signer, planned counts,
-// the policy verdict and the reason; [ReadEvents] reads it. Drift checks
+// the policy verdict and the reason; state.Dir.ReadWatchEvents reads it. Drift checks
 // that find nothing are not recorded. <stateDir>/watch-state.json keeps the
-// last applied commit ([LastApplied]) for the git source's fast-forward
+// last applied commit (state.Dir.LastApplied) for the git source's fast-forward
 // check after a restart.
 //
 // # Metrics

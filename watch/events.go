@@ -1,34 +1,23 @@
 package watch
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/rackctl/rackctl/internal/atomicfile"
-	"github.com/rackctl/rackctl/reconcile"
-	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
-// Names in the state dir.
+// Names in the state dir (kept here for callers; the state package owns
+// them).
 const (
-	// EventsFile holds one EventRecord per line: what the loop did with
-	// each revision, including those that never reached apply.
-	EventsFile = "watch-events.jsonl"
-	// StateFile records the last revision the loop applied (or found
-	// nothing to do for), so a restart tells the git source where it was.
-	StateFile = "watch-state.json"
-	// ApprovalsDir holds one empty file per approved commit.
-	ApprovalsDir = "approvals"
+	EventsFile   = state.WatchEventsFile
+	StateFile    = state.WatchStateFile
+	ApprovalsDir = state.ApprovalsDir
 )
 
 // Outcome is what the loop did with a revision.
-type Outcome string
+type Outcome = state.WatchOutcome
 
 const (
 	// OutcomeApplied: the plan was applied; history.jsonl has the apply.
@@ -53,7 +42,7 @@ const (
 )
 
 // Trigger is why the loop reconciled.
-type Trigger string
+type Trigger = state.WatchTrigger
 
 const (
 	TriggerRevision Trigger = "revision" // a new revision from the source
@@ -62,75 +51,8 @@ const (
 	TriggerRelease  Trigger = "release"  // an approval or an opened window
 )
 
-// EventRecord is one line of watch-events.jsonl. Records with Outcome
-// applied or apply-failed mirror a history.jsonl record of the same commit
-// (reconcile writes that one) and add the author and trigger.
-type EventRecord struct {
-	Time        time.Time `json:"time"`
-	Trigger     Trigger   `json:"trigger"`
-	Outcome     Outcome   `json:"outcome"`
-	Commit      string    `json:"commit,omitempty"`
-	Author      string    `json:"author,omitempty"`
-	AuthorEmail string    `json:"authorEmail,omitempty"`
-	CommitTime  time.Time `json:"commitTime,omitzero"`
-	SignedBy    string    `json:"signedBy,omitempty"`
-	// Planned counts the plan's changes, when a plan was made.
-	Planned *reconcile.Counts `json:"planned,omitempty"`
-	// Policy is the verdict on the plan, when it had disruptive changes.
-	Policy *Decision `json:"policy,omitempty"`
-	// Reason says why, for every outcome but applied and unchanged.
-	Reason string `json:"reason,omitempty"`
-	// Diagnostics are the positioned validation errors of a rejected spec.
-	Diagnostics []schema.Diagnostic `json:"diagnostics,omitempty"`
-}
-
-// ReadEvents returns the records of stateDir's watch-events.jsonl, oldest
-// first; no file means no records.
-func ReadEvents(stateDir string) ([]EventRecord, error) {
-	out, err := atomicfile.ReadJSONLines[EventRecord](filepath.Join(stateDir, EventsFile))
-	if err != nil {
-		return nil, fmt.Errorf("read watch events: %w", err)
-	}
-	return out, nil
-}
-
-func appendEvent(stateDir string, r EventRecord) error {
-	if err := atomicfile.AppendJSONLine(filepath.Join(stateDir, EventsFile), r); err != nil {
-		return fmt.Errorf("watch events: %w", err)
-	}
-	return nil
-}
-
-// State is the content of watch-state.json.
-type State struct {
-	LastApplied string    `json:"lastApplied"`
-	Time        time.Time `json:"time"`
-}
-
-// LastApplied returns the commit the loop last applied in stateDir, for
-// source.GitConfig.LastApplied; empty when none was.
-func LastApplied(stateDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, StateFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("watch state: %w", err)
-	}
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return "", fmt.Errorf("watch state %s: %w", filepath.Join(stateDir, StateFile), err)
-	}
-	return s.LastApplied, nil
-}
-
-func saveState(stateDir string, s State) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("watch state: %w", err)
-	}
-	return atomicfile.Write(filepath.Join(stateDir, StateFile), append(b, '\n'), 0o644)
-}
+// EventRecord is one line of watch-events.jsonl ([state.WatchEvent]).
+type EventRecord = state.WatchEvent
 
 // ErrAmbiguousCommit is returned by Approve when a prefix names more than
 // one held commit.
@@ -143,11 +65,12 @@ var ErrAmbiguousCommit = errors.New("commit prefix matches more than one held co
 // the full commit. Approve returns the commit it approved.
 func Approve(stateDir, commit string) (string, error) {
 	commit = strings.TrimSpace(commit)
-	if err := checkCommitName(commit); err != nil {
+	if err := state.CheckCommitName(commit); err != nil {
 		return "", err
 	}
 	full := commit
-	evs, err := ReadEvents(stateDir)
+	dir := state.New(stateDir)
+	evs, err := dir.ReadWatchEvents()
 	if err != nil {
 		return "", err
 	}
@@ -165,28 +88,8 @@ func Approve(stateDir, commit string) (string, error) {
 			full = c
 		}
 	}
-	if err := atomicfile.Write(approvalPath(stateDir, full), nil, 0o644); err != nil {
-		return "", fmt.Errorf("approve %s: %w", full, err)
+	if err := dir.WriteApproval(full); err != nil {
+		return "", err
 	}
 	return full, nil
-}
-
-func checkCommitName(c string) error {
-	if c == "" || c == "." || c == ".." || strings.ContainsAny(c, "/\\\x00") || len(c) > 200 {
-		return fmt.Errorf("approve: %q is not a commit hash", c)
-	}
-	return nil
-}
-
-func approvalPath(stateDir, commit string) string {
-	return filepath.Join(stateDir, ApprovalsDir, commit)
-}
-
-// approved tells whether commit has an approval file.
-func approved(stateDir, commit string) bool {
-	if checkCommitName(commit) != nil {
-		return false
-	}
-	_, err := os.Stat(approvalPath(stateDir, commit))
-	return err == nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // Policy limits what the loop does to the rack without a person saying so.
@@ -36,19 +37,9 @@ func DefaultPolicy() Policy {
 	return Policy{MaxControllers: 1, MaxWorkersPercent: 25, MaxNodesPercent: 25}
 }
 
-// Decision is the policy's verdict on one plan.
-type Decision struct {
-	// Disruptive lists, by role, the nodes with disruptive changes.
-	Disruptive map[string][]string `json:"disruptive,omitempty"`
-	// OverLimit names the roles whose limit the plan exceeds, e.g.
-	// "worker: 3 nodes > limit 1".
-	OverLimit []string `json:"overLimit,omitempty"`
-	// OutsideWindow is set when the plan is disruptive and now is in no
-	// allowed window.
-	OutsideWindow bool `json:"outsideWindow,omitempty"`
-	// Approved is set when an approval lifted the limit.
-	Approved bool `json:"approved,omitempty"`
-}
+// Decision is the policy's verdict on one plan; its fields are the
+// recorded form ([state.PolicyDecision]) of watch-events.jsonl.
+type Decision state.PolicyDecision
 
 // Hold tells whether the plan must wait.
 func (d Decision) Hold() bool {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
+	"github.com/rackctl/rackctl/state"
 )
 
 // Defaults of Config.
@@ -77,9 +77,10 @@ type Status struct {
 // Watcher is the GitOps loop: for each revision from its source it
 // validates, plans, checks the policy and applies.
 type Watcher struct {
-	cfg Config
-	log *slog.Logger
-	m   *metrics
+	cfg   Config
+	state state.Dir
+	log   *slog.Logger
+	m     *metrics
 
 	mu     sync.Mutex
 	status Status
@@ -127,8 +128,8 @@ func New(cfg Config) (*Watcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{cfg: cfg, log: log, m: newMetrics()}
-	last, err := LastApplied(cfg.StateDir)
+	w := &Watcher{cfg: cfg, state: state.New(cfg.StateDir), log: log, m: newMetrics()}
+	last, err := w.state.LastApplied()
 	if err != nil {
 		log.Warn("watch state unreadable, starting afresh", "err", err)
 	}
@@ -385,10 +386,10 @@ func (w *Watcher) reconcileOnce(ctx context.Context, trig Trigger, cur *desired)
 		return OutcomeUnchanged, nil
 	}
 
-	dec := w.cfg.Policy.Check(cur.rack, p, approved(w.cfg.StateDir, commit), w.cfg.Now())
-	var decRec *Decision
+	dec := w.cfg.Policy.Check(cur.rack, p, w.state.Approved(commit), w.cfg.Now())
+	var decRec *state.PolicyDecision
 	if len(dec.Disruptive) > 0 || dec.OutsideWindow {
-		decRec = &dec
+		decRec = (*state.PolicyDecision)(&dec)
 	}
 	if dec.Hold() {
 		w.setHeld(&dec, commit)
@@ -423,7 +424,7 @@ func (w *Watcher) reconcileOnce(ctx context.Context, trig Trigger, cur *desired)
 		return OutcomeApplyFailed, err
 	}
 	if dec.Approved {
-		if err := os.Remove(approvalPath(w.cfg.StateDir, commit)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := w.state.RemoveApproval(commit); err != nil {
 			log.Warn("remove approval", "err", err)
 		}
 	}
@@ -445,7 +446,7 @@ func (w *Watcher) releasable() bool {
 		return false
 	}
 	d := w.held
-	if len(d.OverLimit) > 0 && !d.Approved && approved(w.cfg.StateDir, w.cur.rev.Commit) {
+	if len(d.OverLimit) > 0 && !d.Approved && w.state.Approved(w.cur.rev.Commit) {
 		return true
 	}
 	return d.OutsideWindow && w.cfg.Policy.InWindow(w.cfg.Now())
@@ -471,7 +472,7 @@ func (w *Watcher) succeeded(cur *desired) {
 	now := w.cfg.Now()
 	prev := w.Status().LastApplied
 	if prev != commit {
-		if err := saveState(w.cfg.StateDir, State{LastApplied: commit, Time: now.UTC()}); err != nil {
+		if err := w.state.SaveWatchState(state.WatchState{LastApplied: commit, Time: now.UTC()}); err != nil {
 			w.log.Warn("save watch state", "commit", commit, "err", err)
 		}
 	}
@@ -510,7 +511,7 @@ func (w *Watcher) record(r EventRecord) {
 	if r.Time.IsZero() {
 		r.Time = w.cfg.Now().UTC()
 	}
-	if err := appendEvent(w.cfg.StateDir, r); err != nil {
+	if err := w.state.AppendWatchEvent(r); err != nil {
 		w.log.Warn("record watch event", "commit", r.Commit, "err", err)
 	}
 	if w.cfg.OnEvent != nil {

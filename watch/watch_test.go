@@ -19,11 +19,12 @@ import (
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
+	"github.com/rackctl/rackctl/state"
 )
 
 func historyCommits(t *testing.T, stateDir string) []string {
 	t.Helper()
-	recs, err := reconcile.ReadHistory(stateDir)
+	recs, err := state.New(stateDir).ReadHistory()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestGitCommitApplied(t *testing.T) {
 	if got := historyCommits(t, rec.stateDir); !slices.Equal(got, []string{c1 + ":success"}) {
 		t.Errorf("history %v, want %s:success", got, c1)
 	}
-	if last, _ := LastApplied(rec.stateDir); last != c1 {
+	if last, _ := state.New(rec.stateDir).LastApplied(); last != c1 {
 		t.Errorf("LastApplied %q, want %s", last, c1)
 	}
 
@@ -104,15 +105,15 @@ func TestBadSpecRejected(t *testing.T) {
 	if slices.Contains(rec.planned(), c2) {
 		t.Error("the invalid commit was planned")
 	}
-	if last, _ := LastApplied(rec.stateDir); last != c1 {
+	if last, _ := state.New(rec.stateDir).LastApplied(); last != c1 {
 		t.Errorf("LastApplied %q, want the previous commit %s", last, c1)
 	}
 	if now, _ := os.ReadFile(filepath.Join(rec.root, "etc/hosts")); string(now) != string(hosts) {
 		t.Error("etc/hosts changed after a rejected commit")
 	}
-	evs, err := ReadEvents(rec.stateDir)
+	evs, err := state.New(rec.stateDir).ReadWatchEvents()
 	if err != nil || len(evs) != 2 || evs[1].Outcome != OutcomeRejected || len(evs[1].Diagnostics) == 0 {
-		t.Errorf("ReadEvents = %+v, %v", evs, err)
+		t.Errorf("ReadWatchEvents = %+v, %v", evs, err)
 	}
 }
 
@@ -150,7 +151,7 @@ func TestUnsignedCommitSkipped(t *testing.T) {
 	if slices.Contains(rec.planned(), c2) {
 		t.Error("the unsigned commit was planned")
 	}
-	if last, _ := LastApplied(rec.stateDir); last != c1 {
+	if last, _ := state.New(rec.stateDir).LastApplied(); last != c1 {
 		t.Errorf("LastApplied %q, want %s", last, c1)
 	}
 }
@@ -201,7 +202,7 @@ func TestHeldUntilApproved(t *testing.T) {
 	if ev.Commit != c3 || ev.Trigger != TriggerRelease || !ev.Policy.Approved {
 		t.Errorf("record %+v: want %s applied on release, approved", ev, c3)
 	}
-	if fileExists(t, approvalPath(rec.stateDir, c3)) {
+	if fileExists(t, state.New(rec.stateDir).ApprovalPath(c3)) {
 		t.Error("approval file left after the apply")
 	}
 	if st := l.w.Status(); st.Held != "" || st.LastApplied != c3 {
@@ -279,7 +280,7 @@ func TestCancelMidApply(t *testing.T) {
 	rec.mu.Lock()
 	rec.blockApply, rec.applyStart = false, nil
 	rec.mu.Unlock()
-	cfg.Source = gitSource(t, repo, func(c *source.GitConfig) { c.LastApplied, _ = LastApplied(rec.stateDir) })
+	cfg.Source = gitSource(t, repo, func(c *source.GitConfig) { c.LastApplied, _ = state.New(rec.stateDir).LastApplied() })
 	l2 := startLoop(t, cfg)
 	l2.expect(t, OutcomeApplied)
 	if !fileExists(t, filepath.Join(rec.root, "etc/hosts")) {
@@ -548,7 +549,7 @@ func TestApproveErrors(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"abcdef0111", "abcdef0222"} {
-		if err := appendEvent(dir, EventRecord{Outcome: OutcomeHeld, Commit: c}); err != nil {
+		if err := state.New(dir).AppendWatchEvent(EventRecord{Outcome: OutcomeHeld, Commit: c}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -558,7 +559,7 @@ func TestApproveErrors(t *testing.T) {
 	if got, err := Approve(dir, "abcdef01"); err != nil || got != "abcdef0111" {
 		t.Errorf("Approve = %q, %v", got, err)
 	}
-	if !approved(dir, "abcdef0111") {
+	if !state.New(dir).Approved("abcdef0111") {
 		t.Error("approval not recorded")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/rotate"
+	"github.com/rackctl/rackctl/state"
 	"github.com/rackctl/rackctl/watch"
 )
 
@@ -206,7 +207,7 @@ func (d *day2Rack) settle(what string) {
 // event is the last watch record of commit.
 func (d *day2Rack) event(commit string) watch.EventRecord {
 	d.t.Helper()
-	evs, err := watch.ReadEvents(d.stateDir)
+	evs, err := state.New(d.stateDir).ReadWatchEvents()
 	must(d.t, err)
 	for i := len(evs) - 1; i >= 0; i-- {
 		if evs[i].Commit == commit {
@@ -636,7 +637,7 @@ func TestE2EDay2(t *testing.T) {
 			// Not disruptive: the default blast radius lets it through.
 			d.watchOnce("ssh key", 0)
 			ev := d.event(c)
-			if ev.Outcome != watch.OutcomeApplied || ev.Policy != nil && ev.Policy.DisruptiveNodes() > 0 {
+			if ev.Outcome != watch.OutcomeApplied || ev.Policy != nil && (*watch.Decision)(ev.Policy).DisruptiveNodes() > 0 {
 				t.Errorf("ssh key commit: event %s, policy %+v: want applied, nothing disruptive", ev.Outcome, ev.Policy)
 			}
 			if r := d.watchOnce("ssh key, again", 0); !strings.Contains(r.stdout, ": unchanged") {
@@ -901,7 +902,7 @@ func TestE2EDay2(t *testing.T) {
 			if !strings.Contains(r.stderr+r.stdout, down.name) {
 				t.Errorf("watch output does not name %s:\n%s", down.name, lastLines(r.stderr, 20))
 			}
-			recs, err := reconcile.ReadHistory(d.stateDir)
+			recs, err := state.New(d.stateDir).ReadHistory()
 			must(t, err)
 			if last := recs[len(recs)-1]; last.Commit != c || last.Outcome == reconcile.OutcomeSuccess || last.Failed == 0 || last.Done == 0 {
 				t.Errorf("history's last record %+v, want %s failed with the other changes done", last, c)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/state"
 	"github.com/rackctl/rackctl/watch"
 )
 
@@ -67,11 +68,11 @@ func newHistoryCmd(g *globals) *cobra.Command {
 // readHistory merges both logs, oldest first. Watch's applied and
 // apply-failed events repeat an apply record, so only their author is used.
 func readHistory(stateDir string) ([]historyEntry, error) {
-	applies, err := reconcile.ReadHistory(stateDir)
+	applies, err := state.New(stateDir).ReadHistory()
 	if err != nil {
 		return nil, err
 	}
-	events, err := watch.ReadEvents(stateDir)
+	events, err := state.New(stateDir).ReadWatchEvents()
 	if err != nil {
 		return nil, err
 	}

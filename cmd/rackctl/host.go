@@ -13,6 +13,7 @@ import (
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // rackEnv is a loaded spec with what the BMC and status commands need
@@ -29,7 +30,7 @@ func (g *globals) loadEnv() (*rackEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	prev, err := ipam.LoadState(filepath.Join(g.stateDir, "allocation.json"))
+	prev, err := state.New(g.stateDir).LoadAllocation()
 	if err != nil {
 		return nil, err
 	}

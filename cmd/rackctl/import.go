@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/internal/atomicfile"
-	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/racker"
-	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/state"
 )
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -54,7 +52,7 @@ format elsewhere, the report's format is --report-format).`,
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s exists; move it away or pass --force", out)
 			}
-			alloc := filepath.Join(g.stateDir, reconcile.AllocationFile)
+			alloc := state.New(g.stateDir).File(state.AllocationFile)
 			if _, err := os.Stat(alloc); err == nil && !force {
 				return fmt.Errorf("%s exists: this host already has a rackctl allocation; pass --force to replace it", alloc)
 			}
@@ -77,10 +75,10 @@ format elsewhere, the report's format is --report-format).`,
 			if err := atomicfile.Write(out, res.Spec, 0o644); err != nil {
 				return err
 			}
-			if err := os.MkdirAll(g.stateDir, 0o755); err != nil {
+			if err := state.New(g.stateDir).Ensure(); err != nil {
 				return err
 			}
-			if err := ipam.SaveState(alloc, res.State); err != nil {
+			if err := state.New(g.stateDir).SaveAllocation(res.State); err != nil {
 				return err
 			}
 			if err := printFindings(g, report, res.Findings); err != nil {

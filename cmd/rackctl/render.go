@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
+	"github.com/rackctl/rackctl/state"
 )
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -32,7 +32,7 @@ allocated afresh in memory. /etc/hosts holds only rackctl's managed block.`,
 			if err != nil {
 				return err
 			}
-			prev, err := ipam.LoadState(filepath.Join(g.stateDir, "allocation.json"))
+			prev, err := state.New(g.stateDir).LoadAllocation()
 			if err != nil {
 				return err
 			}

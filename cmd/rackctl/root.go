@@ -18,6 +18,7 @@ import (
 	"github.com/rackctl/rackctl/config"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // Exit codes, as terraform's: 0 ok or no changes, 1 error, 2 changes
@@ -150,7 +151,7 @@ func (g *globals) setup() error {
 		g.noColor = true
 	}
 	if g.stateDir == "" {
-		g.stateDir = filepath.Join(g.root, "var/lib/rackctl")
+		g.stateDir = filepath.Join(g.root, state.DefaultDir)
 	}
 	return nil
 }

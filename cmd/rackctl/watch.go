@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
+	"github.com/rackctl/rackctl/state"
 	"github.com/rackctl/rackctl/watch"
 )
 
@@ -135,8 +135,8 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if drift == 0 {
 		drift = -1 // off
 	}
-	if err := os.MkdirAll(g.stateDir, 0o755); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+	if err := state.New(g.stateDir).Ensure(); err != nil {
+		return err
 	}
 
 	var src source.Source
@@ -147,7 +147,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		}
 		cfg := source.GitConfig{
 			URL: wf.repo, Branch: wf.branch, Path: wf.path,
-			Dir:      filepath.Join(g.stateDir, "source", "git"),
+			Dir:      state.New(g.stateDir).GitSourceDir(),
 			Interval: wf.interval, Timeout: wf.fetchTimeout,
 			AllowNonFastForward: wf.allowNonFF,
 			Log:                 g.log,
@@ -188,7 +188,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 				return fmt.Errorf("--webhook-secret-file: %w", err)
 			}
 		}
-		if cfg.LastApplied, err = watch.LastApplied(g.stateDir); err != nil {
+		if cfg.LastApplied, err = state.New(g.stateDir).LastApplied(); err != nil {
 			g.log.Warn("last applied commit unknown", "err", err)
 		}
 		if git, err = source.NewGit(cfg); err != nil {

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/internal/testenv"
-	"github.com/rackctl/rackctl/watch"
+	"github.com/rackctl/rackctl/state"
 )
 
 // freePort is a loopback address nothing listens on right now.
@@ -185,7 +185,7 @@ func TestWatchRedactsRepoPassword(t *testing.T) {
 			t.Errorf("%s holds the password:\n%s", what, text)
 		}
 	}
-	if evs, err := watch.ReadEvents(stateDir); err != nil || len(evs) == 0 {
+	if evs, err := state.New(stateDir).ReadWatchEvents(); err != nil || len(evs) == 0 {
 		t.Errorf("watch events: %v, %d records", err, len(evs))
 	}
 	noSecretUnder(t, stateDir, secret, true) // history.jsonl, watch-events.jsonl, the clone's config

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/state"
 	"github.com/rackctl/rackctl/watch"
 )
 
@@ -50,7 +51,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func historyHas(t *testing.T, stateDir, commit string) bool {
-	recs, err := reconcile.ReadHistory(stateDir)
+	recs, err := state.New(stateDir).ReadHistory()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func historyHas(t *testing.T, stateDir, commit string) bool {
 }
 
 func eventFor(t *testing.T, stateDir, commit string, out watch.Outcome) *watch.EventRecord {
-	evs, err := watch.ReadEvents(stateDir)
+	evs, err := state.New(stateDir).ReadWatchEvents()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +102,8 @@ func TestWatchGit(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "etc/hosts")); err != nil {
 		t.Errorf("etc/hosts not written: %v", err)
 	}
+	// The loop records its event after the apply has written history.
+	waitFor(t, "the first commit's event", func() bool { return eventFor(t, stateDir, c1, watch.OutcomeApplied) != nil })
 	if ev := eventFor(t, stateDir, c1, watch.OutcomeApplied); ev == nil || ev.Author != "Alice Ops" {
 		t.Errorf("watch event for %s: %+v", c1, ev)
 	}
@@ -140,7 +143,7 @@ func TestWatchGit(t *testing.T) {
 	if !strings.Contains(errb.String(), "commit="+c3) {
 		t.Errorf("logs lack the commit field:\n%s", errb.String())
 	}
-	if last, _ := watch.LastApplied(stateDir); last != c3 {
+	if last, _ := state.New(stateDir).LastApplied(); last != c3 {
 		t.Errorf("last applied %q, want %s", last, c3)
 	}
 

@@ -1,14 +1,13 @@
-package reconcile
+package state
 
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 
 	"github.com/rackctl/rackctl/internal/atomicfile"
-	"github.com/rackctl/rackctl/render"
 )
 
 // ManifestVersion is the version of managed-files.json.
@@ -30,34 +29,34 @@ type ManagedFile struct {
 	Node  string `json:"node,omitempty"`  // the node the file belongs to, if any
 }
 
-// ManifestOf returns the manifest of the desired files.
-func ManifestOf(files []render.File) Manifest {
-	m := Manifest{Version: ManifestVersion, Files: make([]ManagedFile, 0, len(files))}
-	for _, f := range files {
-		m.Files = append(m.Files, ManagedFile{Path: f.Path, Block: f.Kind == render.Block, Node: f.Node})
-	}
-	m.normalize()
-	return m
-}
-
-// normalize sorts the entries by path and drops duplicates.
-func (m *Manifest) normalize() {
+// Normalize sorts the entries by path and drops duplicates.
+func (m *Manifest) Normalize() {
 	slices.SortFunc(m.Files, func(a, b ManagedFile) int { return strings.Compare(a.Path, b.Path) })
 	m.Files = slices.CompactFunc(m.Files, func(a, b ManagedFile) bool { return a.Path == b.Path })
 }
 
-// union returns the entries of m and o, m's winning on a conflict.
-func (m Manifest) union(o Manifest) Manifest {
+// Union returns the entries of m and o, m's winning on a conflict.
+func (m Manifest) Union(o Manifest) Manifest {
 	out := Manifest{Version: ManifestVersion, Files: append(slices.Clone(m.Files), o.Files...)}
 	slices.SortStableFunc(out.Files, func(a, b ManagedFile) int { return strings.Compare(a.Path, b.Path) })
 	out.Files = slices.CompactFunc(out.Files, func(a, b ManagedFile) bool { return a.Path == b.Path })
 	return out
 }
 
-// LoadManifest reads <stateDir>/managed-files.json; a missing file is an
-// empty manifest.
-func LoadManifest(stateDir string) (Manifest, error) {
-	path := filepath.Join(stateDir, ManifestFile)
+// CheckRelPath refuses a managed path that is not a clean slash path
+// relative to the root: a manifest entry is deleted by a later apply, so a
+// planted "../x" or "/etc/x" in the state dir would reach outside the root.
+func CheckRelPath(p string) error {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\") {
+		return fmt.Errorf("file path %q: must be a clean slash path relative to the root", p)
+	}
+	return nil
+}
+
+// LoadManifest reads managed-files.json; a missing file is an empty
+// manifest.
+func (d Dir) LoadManifest() (Manifest, error) {
+	path := d.File(ManifestFile)
 	var m Manifest
 	found, err := atomicfile.ReadJSON(path, &m)
 	if err != nil {
@@ -70,27 +69,27 @@ func LoadManifest(stateDir string) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("manifest %s: unsupported version %d", path, m.Version)
 	}
 	for _, f := range m.Files {
-		if err := checkPath(f.Path); err != nil {
+		if err := CheckRelPath(f.Path); err != nil {
 			return Manifest{}, fmt.Errorf("manifest %s: %w", path, err)
 		}
 	}
-	m.normalize()
+	m.Normalize()
 	return m, nil
 }
 
-// SaveManifest writes m to <stateDir>/managed-files.json atomically.
-func SaveManifest(stateDir string, m Manifest) error {
+// SaveManifest writes m to managed-files.json atomically, sorted.
+func (d Dir) SaveManifest(m Manifest) error {
 	m.Version = ManifestVersion
 	m.Files = slices.Clone(m.Files)
 	if m.Files == nil {
 		m.Files = []ManagedFile{}
 	}
-	m.normalize()
+	m.Normalize()
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
-	if err := atomicfile.Write(filepath.Join(stateDir, ManifestFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(d.File(ManifestFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save manifest: %w", err)
 	}
 	return nil

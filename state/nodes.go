@@ -1,19 +1,11 @@
-package reconcile
+package state
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/rackctl/rackctl/internal/atomicfile"
-	"github.com/rackctl/rackctl/schema"
 )
-
-// NodesFile is the per-node record of the last apply in the state dir.
-const NodesFile = "nodes.json"
 
 // NodeStateVersion is the version of nodes.json.
 const NodeStateVersion = 1
@@ -36,24 +28,10 @@ type NodeRecord struct {
 	Exclude     bool   `json:"exclude,omitempty"`
 }
 
-// NodeStateOf returns the record of rack.
-func NodeStateOf(rack *schema.Rack) NodeState {
-	s := NodeState{Version: NodeStateVersion, SSHKeys: sshKeysHash(rack), Nodes: make(map[string]NodeRecord, len(rack.Nodes))}
-	for _, n := range rack.Nodes {
-		s.Nodes[n.Name] = NodeRecord{MAC: n.MAC, Reprovision: n.Reprovision, Exclude: n.Exclude}
-	}
-	return s
-}
-
-func sshKeysHash(rack *schema.Rack) string {
-	sum := sha256.Sum256([]byte(strings.Join(rack.Cluster.SSHPubKeys, "\n")))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// LoadNodeState reads <stateDir>/nodes.json; a missing file is an empty
-// state (Version 0: nothing recorded yet).
-func LoadNodeState(stateDir string) (NodeState, error) {
-	path := filepath.Join(stateDir, NodesFile)
+// LoadNodes reads nodes.json; a missing file is an empty state (Version 0:
+// nothing recorded yet).
+func (d Dir) LoadNodes() (NodeState, error) {
+	path := d.File(NodesFile)
 	var s NodeState
 	found, err := atomicfile.ReadJSON(path, &s)
 	if err != nil {
@@ -68,8 +46,8 @@ func LoadNodeState(stateDir string) (NodeState, error) {
 	return s, nil
 }
 
-// SaveNodeState writes s to <stateDir>/nodes.json atomically.
-func SaveNodeState(stateDir string, s NodeState) error {
+// SaveNodes writes s to nodes.json atomically.
+func (d Dir) SaveNodes(s NodeState) error {
 	s.Version = NodeStateVersion
 	if s.Nodes == nil {
 		s.Nodes = map[string]NodeRecord{}
@@ -78,7 +56,7 @@ func SaveNodeState(stateDir string, s NodeState) error {
 	if err != nil {
 		return fmt.Errorf("encode node state: %w", err)
 	}
-	if err := atomicfile.Write(filepath.Join(stateDir, NodesFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(d.File(NodesFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save node state: %w", err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package reconcile
+package state
 
 import (
 	"encoding/json"
@@ -51,22 +51,23 @@ func (e *LockError) Error() string {
 
 func (e *LockError) Unwrap() error { return ErrLocked }
 
-// lock is a held apply lock.
-type lock struct {
+// Lock is a held apply lock.
+type Lock struct {
 	path string
 	info LockInfo
 }
 
-// acquireLock takes <stateDir>/apply.lock. The lock file is made complete
-// in a temp file and hard-linked into place, so it is never seen half
-// written. A stale lock (see stale) is taken over with a warning; a lock of
-// another host is never taken over: its process cannot be checked from here.
-func acquireLock(stateDir string, now time.Time, log *slog.Logger) (lk *lock, tookOver bool, err error) {
-	lk, err = acquireLockFile(stateDir, now, log, &tookOver)
+// Lock takes apply.lock, the one-apply-at-a-time lock of the state dir.
+// The lock file is made complete in a temp file and hard-linked into place,
+// so it is never seen half written. A stale lock (see stale) is taken over
+// with a warning; a lock of another host is never taken over: its process
+// cannot be checked from here.
+func (d Dir) Lock(now time.Time, log *slog.Logger) (lk *Lock, tookOver bool, err error) {
+	lk, err = acquireLockFile(d.path, now, log, &tookOver)
 	return lk, tookOver, err
 }
 
-func acquireLockFile(stateDir string, now time.Time, log *slog.Logger, tookOver *bool) (*lock, error) {
+func acquireLockFile(stateDir string, now time.Time, log *slog.Logger, tookOver *bool) (*Lock, error) {
 	path := filepath.Join(stateDir, LockFile)
 	self := currentProcess()
 	info := LockInfo{PID: self.PID, Host: self.Host, Started: now.UTC(), BootID: self.BootID, ProcStart: self.ProcStart}
@@ -89,7 +90,7 @@ func acquireLockFile(stateDir string, now time.Time, log *slog.Logger, tookOver 
 	for attempt := 0; ; attempt++ {
 		err := os.Link(tmp.Name(), path)
 		if err == nil {
-			return &lock{path: path, info: info}, nil
+			return &Lock{path: path, info: info}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("apply lock %s: %w", path, err)
@@ -140,8 +141,8 @@ func readLock(path string) (LockInfo, error) {
 	return info, nil
 }
 
-// release removes the lock if it is still ours.
-func (l *lock) release() error {
+// Release removes the lock if it is still ours.
+func (l *Lock) Release() error {
 	cur, err := readLock(l.path)
 	if err != nil {
 		return fmt.Errorf("release apply lock: %w", err)

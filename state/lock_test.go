@@ -1,4 +1,4 @@
-package reconcile
+package state
 
 import (
 	"encoding/json"
@@ -22,7 +22,7 @@ func deadPID(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
-// TestAcquireLockStaleness runs acquireLock against lock files as a killed,
+// TestAcquireLockStaleness runs Dir.Lock against lock files as a killed,
 // a live, a rebooted and a foreign holder leave them, with the real /proc.
 func TestAcquireLockStaleness(t *testing.T) {
 	self := currentProcess()
@@ -91,7 +91,7 @@ func TestAcquireLockStaleness(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs strings.Builder
-			lk, tookOver, err := acquireLock(state, now, slog.New(slog.NewTextHandler(&logs, nil)))
+			lk, tookOver, err := New(state).Lock(now, slog.New(slog.NewTextHandler(&logs, nil)))
 			if !tc.takeOver {
 				if !errors.Is(err, ErrLocked) || tookOver {
 					t.Fatalf("acquireLock = %v, took over %v; want the lock held", err, tookOver)
@@ -114,7 +114,7 @@ func TestAcquireLockStaleness(t *testing.T) {
 			if got.PID != self.PID || got.BootID != self.BootID || got.ProcStart != self.ProcStart || got.Host != self.Host {
 				t.Errorf("new lock = %+v, want this process %+v", got, self)
 			}
-			if err := lk.release(); err != nil {
+			if err := lk.Release(); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -1,8 +1,7 @@
-package reconcile
+package state
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/rackctl/rackctl/internal/atomicfile"
@@ -16,6 +15,14 @@ const (
 	OutcomeFailed    Outcome = "failed"
 	OutcomeCancelled Outcome = "cancelled"
 )
+
+// Counts are a plan's changes by action. They are recorded in
+// history.jsonl and watch-events.jsonl, so their JSON names are format.
+type Counts struct {
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Destroy int `json:"destroy"`
+}
 
 // HistoryRecord is one line of history.jsonl.
 type HistoryRecord struct {
@@ -44,17 +51,18 @@ func (r HistoryRecord) ChangeSummary() string {
 	return s
 }
 
-func appendHistory(stateDir string, r HistoryRecord) error {
-	if err := atomicfile.AppendJSONLine(filepath.Join(stateDir, HistoryFile), r); err != nil {
+// AppendHistory adds r as the last line of history.jsonl.
+func (d Dir) AppendHistory(r HistoryRecord) error {
+	if err := atomicfile.AppendJSONLine(d.File(HistoryFile), r); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	return nil
 }
 
-// ReadHistory returns the apply records of stateDir, oldest first. No
-// history file means no records.
-func ReadHistory(stateDir string) ([]HistoryRecord, error) {
-	out, err := atomicfile.ReadJSONLines[HistoryRecord](filepath.Join(stateDir, HistoryFile))
+// ReadHistory returns the apply records, oldest first. No history file
+// means no records.
+func (d Dir) ReadHistory() ([]HistoryRecord, error) {
+	out, err := atomicfile.ReadJSONLines[HistoryRecord](d.File(HistoryFile))
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}

@@ -1,0 +1,54 @@
+// Package state owns rackctl's state directory (default
+// <root>/var/lib/rackctl, [DefaultDir]): the names of its files, their
+// formats, and every load and save. Other packages hold the logic that
+// fills the records (ipam allocates, reconcile plans and applies, rotate
+// rotates, watch decides); they read and write the records only through a
+// [Dir].
+//
+// Writes are atomic (internal/atomicfile: a temp file beside the target,
+// fsync, rename, fsync of the directory), so a reader or a process killed
+// half-way sees the old file or the new one. JSON files are read strictly
+// (unknown fields refused) where the code before this package did, so a
+// file written by a newer rackctl is refused rather than half-read. The
+// formats below are what existing state dirs hold; testdata/old has files
+// written by the code before this package, and the tests load them and
+// write them back byte for byte.
+//
+// Files, all relative to the state dir:
+//
+//	allocation.json      ipam.State, mode 0644: {"version":1,"entries":[{"node",
+//	                     "nic":"primary"|"bmc","mac","ip"}]}, entries sorted by
+//	                     IP, node, NIC; indented with two spaces, final newline.
+//	                     Missing = nothing allocated yet. Saved after the
+//	                     files phase of an apply succeeds, and by `import racker`.
+//	managed-files.json   Manifest, mode 0644: {"version":1,"files":[{"path",
+//	                     "block"?,"node"?}]}, sorted by path, no duplicates;
+//	                     every path a clean slash path relative to the root
+//	                     (others are refused on load: a later apply deletes
+//	                     what the manifest names).
+//	nodes.json           NodeState, mode 0644: {"version":1,"sshKeys"?:"sha256:…",
+//	                     "nodes":{name:{"mac","reprovision"?,"exclude"?}}};
+//	                     missing = Version 0 (nothing recorded).
+//	apply.lock           LockInfo, one JSON line: {"pid","host","started",
+//	                     "bootID"?,"procStart"?}. Made complete in a temp file
+//	                     and hard-linked into place; stale only on this host
+//	                     when its boot, pid or the pid's start time says so.
+//	history.jsonl        one HistoryRecord per line, appended with O_APPEND:
+//	                     {"time","finished","rackName"?,"specHash","commit"?,
+//	                     "planned":{"add","change","destroy"},"allocations",
+//	                     "done","failed","notAttempted","outcome","error"?,
+//	                     "backupDir"?}.
+//	backups/<UTC time>/  the previous version of every file an apply replaced
+//	                     or deleted, at its path relative to the root.
+//	rotation.json        Rotation, mode 0600 (the dir is created 0700 if
+//	                     missing): {"formatVersion":1,"user","oldUser",
+//	                     "switchStarted"?,"switched"?,"switchedAt"?,"complete"?,
+//	                     "completedAt"?,"nodes":{name:{"slot","oldSlot"?,
+//	                     "phase","updated","error"?}}}. No secret, ever.
+//	watch-events.jsonl   one WatchEvent per line: what the watch loop did with
+//	                     each revision (trigger, outcome, commit and author,
+//	                     planned counts, policy verdict, reason, diagnostics).
+//	watch-state.json     WatchState, mode 0644: {"lastApplied","time"}.
+//	approvals/<commit>   empty file: the held commit is approved.
+//	source/git/          the git source's clone.
+package state
