@@ -1,0 +1,48 @@
+package simnode
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rackctl/rackctl/bmc"
+)
+
+// Boot devices a node's firmware acts on.
+const (
+	BootPXE  = bmc.BootPXE
+	BootDisk = bmc.BootDisk
+)
+
+// Firmware is the part of a server's firmware that asks the BMC what to
+// boot. NextBoot returns BootPXE or BootDisk and, as firmware does,
+// consumes a one-time override so the boot after it takes the default
+// (disk) path.
+type Firmware interface {
+	NextBoot(ctx context.Context) (device string, err error)
+}
+
+// IPMIFirmware reads IPMI boot parameter 5 over the BMC's LAN interface
+// with rackctl's own bmc client.
+type IPMIFirmware struct {
+	Client *bmc.Client
+	Target bmc.Target
+}
+
+// NextBoot reads the boot flags; a one-time override is cleared after it
+// is read (written back as "no override"), a persistent one kept. Any
+// device but PXE boots the disk, as a server's default boot order would.
+func (f IPMIFirmware) NextBoot(ctx context.Context) (string, error) {
+	bp, err := f.Client.BootDevice(ctx, f.Target)
+	if err != nil {
+		return "", fmt.Errorf("firmware: read boot flags: %w", err)
+	}
+	if bp.Device != bmc.BootNone && !bp.Persistent {
+		if err := f.Client.SetBootDevice(ctx, f.Target, bmc.BootNone, false, bp.EFI); err != nil {
+			return "", fmt.Errorf("firmware: clear one-time boot flags: %w", err)
+		}
+	}
+	if bp.Device == bmc.BootPXE {
+		return BootPXE, nil
+	}
+	return BootDisk, nil
+}
