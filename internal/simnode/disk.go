@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/ignition/v2/config/v3_0/types"
+	"github.com/coreos/ignition/v2/config/v3_4/types"
 	"github.com/vincent-petithory/dataurl"
 	"golang.org/x/crypto/ssh"
 )
@@ -164,7 +164,7 @@ func writeFile(r *os.Root, p string, content []byte, mode fs.FileMode) error {
 // source reads an Ignition resource: a data URL, or http(s) through fetch.
 type fetcher func(u string) ([]byte, error)
 
-func readResource(res types.FileContents, get fetcher) ([]byte, error) {
+func readResource(res types.Resource, get fetcher) ([]byte, error) {
 	if res.Source == nil {
 		return nil, nil
 	}
@@ -236,12 +236,12 @@ func (d *disk) apply(cfg types.Config, get fetcher) error {
 	}
 	for _, l := range cfg.Storage.Links {
 		rp := rel(l.Path)
-		if rp == "" || l.Target == "" {
+		if rp == "" || l.Target == nil {
 			continue
 		}
 		r.MkdirAll(path.Dir(rp), 0o755)
 		r.Remove(rp)
-		if err := r.Symlink(l.Target, rp); err != nil {
+		if err := r.Symlink(*l.Target, rp); err != nil {
 			return fmt.Errorf("apply Ignition: link %s: %w", l.Path, err)
 		}
 	}

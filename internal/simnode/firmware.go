@@ -21,10 +21,16 @@ type Firmware interface {
 	NextBoot(ctx context.Context) (device string, err error)
 }
 
-// IPMIFirmware reads IPMI boot parameter 5 over the BMC's LAN interface
-// with rackctl's own bmc client.
+// BootFlags reads and writes a BMC's boot flags; *bmc.Client does, over
+// the BMC's LAN interface.
+type BootFlags interface {
+	BootDevice(ctx context.Context, t bmc.Target) (bmc.BootParam, error)
+	SetBootDevice(ctx context.Context, t bmc.Target, device string, persistent, efi bool) error
+}
+
+// IPMIFirmware reads IPMI boot parameter 5 with rackctl's own bmc client.
 type IPMIFirmware struct {
-	Client *bmc.Client
+	Client BootFlags
 	Target bmc.Target
 }
 

@@ -15,7 +15,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/coreos/ignition/v2/config/v3_0/types"
+	"github.com/coreos/ignition/v2/config/v3_4/types"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rackctl/rackctl/internal/testenv"

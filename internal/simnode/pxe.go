@@ -12,8 +12,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/coreos/ignition/v2/config/v3_0"
-	"github.com/coreos/ignition/v2/config/v3_0/types"
+	"github.com/coreos/ignition/v2/config/v3_4"
+	"github.com/coreos/ignition/v2/config/v3_4/types"
 )
 
 // maxFetch bounds what a node reads from one URL: configs and scripts are
@@ -217,7 +217,7 @@ func parseIgnition(raw []byte) (types.Config, error) {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return types.Config{}, fmt.Errorf("%w: empty", ErrBadIgnition)
 	}
-	cfg, rpt, err := v3_0.Parse(raw)
+	cfg, rpt, err := v3_4.ParseCompatibleVersion(raw)
 	if err != nil {
 		msg := err.Error()
 		if !rpt.IsFatal() {

@@ -133,7 +133,7 @@ func (n *NodeNet) Request(ctx context.Context) (Lease, error) {
 	out := filepath.Join(n.dir, "udhcpc.out")
 	script := filepath.Join(n.dir, "udhcpc.sh")
 	// The variables udhcpc exports, one per line, for the bound lease.
-	body := "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\nprintf 'ip=%s\\nmask=%s\\nrouter=%s\\nboot_file=%s\\n' \"$ip\" \"$mask\" \"$router\" \"$boot_file\" > '" + out + ".tmp'\nmv '" + out + ".tmp' '" + out + "'\n"
+	body := "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\nprintf 'ip=%s\\nmask=%s\\nrouter=%s\\nboot_file=%s\\n' \"$ip\" \"$subnet\" \"$router\" \"$boot_file\" > '" + out + ".tmp'\nmv '" + out + ".tmp' '" + out + "'\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		return Lease{}, fmt.Errorf("testenv: udhcpc script: %w", err)
 	}
