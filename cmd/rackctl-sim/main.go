@@ -55,6 +55,8 @@ func run() error {
 	matchboxDir := flag.String("matchbox-dir", ".demo/matchbox", "matchbox's data, certificates and log")
 	withDHCP := flag.Bool("dhcp", false, "also run dnsmasq in a network namespace serving <root>/opt/racker-state/dnsmasq/dnsmasq.conf (needs root)")
 	dhcpDir := flag.String("dhcp-dir", ".demo/dhcp", "dnsmasq's runtime files, reload-dnsmasq and dhcp-request scripts")
+	withNodes := flag.Bool("nodes", true, "with -dhcp, start a simulated server behind every BMC (see internal/simnode)")
+	nodeDir := flag.String("node-dir", ".demo/nodes", "the simulated servers' disks and logs")
 	envFile := flag.String("env", "", "write what runs here as shell variables (RACKCTL_SIM_*) to this file")
 	flag.Parse()
 	if *provisioner != "flatcar" && *provisioner != "lokomotive" {
@@ -130,6 +132,13 @@ func run() error {
 		fmt.Printf("rackctl-sim: dnsmasq supervised in network namespace %s (%s on %s; client namespace %s);\n"+
 			"  it starts once rackctl writes %s, %s restarts it\n",
 			d.ServerNS, d.ServerIface, d.ServerIP, d.ClientNS, d.ConfPath, d.ReloadCmd[0])
+		if *withNodes {
+			stopNodes, err := startNodes(rack, d, *nodeDir)
+			if err != nil {
+				return err
+			}
+			defer stopNodes()
+		}
 	}
 	if *spec != "" {
 		written, err := writeSpec(*spec, sp)
@@ -270,8 +279,8 @@ nodes:
 				role, name = "worker", fmt.Sprintf("worker-%d", i-controllers)
 			}
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    mac: 02:00:00:00:%02x:01\n    bmcMac: %s\n    bmcAddress: %s\n",
-			name, role, i, bm.MAC, bm.Addr)
+		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    mac: %s\n    bmcMac: %s\n    bmcAddress: %s\n",
+			name, role, nodeMAC(i), bm.MAC, bm.Addr)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, err
