@@ -89,7 +89,13 @@ func (n *Node) runOS(ctx context.Context, d *disk, cfg *types.Config, lease test
 	defer srv.close()
 	n.logf("%s on %s:22 (host key %s)", LogSSHUp, addr.Addr(), ssh.FingerprintSHA256(signer.PublicKey()))
 	if n.kube != nil {
-		n.kube.start(d.hostname())
+		// The kubelet registers under the hostname; a config that sets
+		// none would make every node "localhost".
+		name := d.hostname()
+		if name == "localhost" {
+			name = n.cfg.Name
+		}
+		n.kube.start(name)
 		defer n.kube.stop()
 	}
 	select {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -46,6 +47,11 @@ func (n *Node) fetch(ctx context.Context, u string) ([]byte, error) {
 	pu, err := url.Parse(real)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
 		return nil, fmt.Errorf("fetch %s: not an http(s) URL", u)
+	}
+	// The node fetches from the test's own namespace: only loopback is
+	// reachable there, and nothing else may be touched.
+	if a, err := netip.ParseAddr(pu.Hostname()); pu.Hostname() != "localhost" && (err != nil || !a.IsLoopback()) {
+		return nil, fmt.Errorf("fetch %s: %s is not on loopback, where the simulation serves: map it with Config.Rewrite", u, pu.Host)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, real, nil)
 	if err != nil {

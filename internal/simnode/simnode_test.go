@@ -438,6 +438,12 @@ func TestNode(t *testing.T) {
 		l = wait(t, n, from, "reset", 10*time.Second)
 		l = wait(t, n, l, simnode.LogPowerOn, 10*time.Second)
 		wait(t, n, l, simnode.LogSSHUp, 20*time.Second)
+		// A power cycle (ipmi_sim: off, on a second later) restarts it.
+		from = len(n.Log())
+		e.power(t, 0, bmc.PowerCycle)
+		l = wait(t, n, from, simnode.LogPowerOff, 10*time.Second)
+		l = wait(t, n, l, simnode.LogPowerOn, 10*time.Second)
+		wait(t, n, l, simnode.LogSSHUp, 20*time.Second)
 		e.power(t, 0, bmc.PowerOff)
 	})
 
@@ -471,6 +477,23 @@ func TestNode(t *testing.T) {
 		e.bootDev(t, 2, bmc.BootDisk, false)
 		e.power(t, 2, bmc.PowerOn)
 		wait(t, n, 0, "no bootable disk: nothing is installed", 30*time.Second)
+		e.power(t, 2, bmc.PowerOff)
+	})
+
+	t.Run("LiveBootInstallsNothing", func(t *testing.T) {
+		// A final config served to PXE (no installer): the node runs it
+		// from RAM, reachable, and has nothing on disk after a reset.
+		e.serveIgnition(2, e.rendered(e.fqdn(2)+".ign"))
+		t.Cleanup(func() { e.serveInstall(2) })
+		n := e.startNode(t, 2, simnode.Knobs{}, nil)
+		e.bootDev(t, 2, bmc.BootPXE, false)
+		e.power(t, 2, bmc.PowerOn)
+		l := wait(t, n, 0, "live boot", 30*time.Second)
+		wait(t, n, l, simnode.LogSSHUp+" on 172.24.213.12:22", 10*time.Second)
+		e.mustRun(t, 2, "test -f /ignition_ran", 0)
+		from := len(n.Log())
+		e.power(t, 2, bmc.PowerReset)
+		wait(t, n, from, "nothing is installed", 20*time.Second)
 		e.power(t, 2, bmc.PowerOff)
 	})
 
@@ -578,7 +601,12 @@ func TestLokomotiveNodeJoinsAndLeaves(t *testing.T) {
 	wait(t, n, 0, "registered Node", 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Registered under its hostname; the rendered Flatcar config sets
+	// none, so under the node's name rather than "localhost".
 	host := strings.TrimSpace(e.mustRun(t, 0, "hostname", 0))
+	if host == "localhost" {
+		host = "node-0"
+	}
 	node, err := kube.Client().CoreV1().Nodes().Get(ctx, host, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("Node %s: %v", host, err)

@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -324,6 +327,9 @@ func TestSSHOutputArrives(t *testing.T) {
 	}
 	go s.serve(ln)
 	t.Cleanup(s.close)
+	if _, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(cs)}, HostKeyCallback: ssh.FixedHostKey(hs.PublicKey())}); err == nil {
+		t.Error("root logged in with core's key")
+	}
 	for i := range 30 {
 		cl, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{User: "core", Auth: []ssh.AuthMethod{ssh.PublicKeys(cs)}, HostKeyCallback: ssh.FixedHostKey(hs.PublicKey())})
 		if err != nil {
@@ -342,5 +348,67 @@ func TestSSHOutputArrives(t *testing.T) {
 		if err != nil || out.String() != "hi" {
 			t.Fatalf("run %d: %q, %v", i, out.String(), err)
 		}
+	}
+}
+
+func TestFetchBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Write(bytes.Repeat([]byte("x"), maxFetch+1))
+		case "/missing":
+			http.NotFound(w, r)
+		default:
+			w.Write([]byte("ok"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	n := newTestNode(t)
+	n.cfg.Timeout = 5 * time.Second
+	n.cfg.Rewrite = map[string]string{"http://mgmt:8080": srv.URL, "http://mgmt:8080/long": srv.URL + "/missing"}
+	tests := map[string]struct {
+		url     string
+		wantErr string
+	}{
+		"rewritten":      {url: "http://mgmt:8080/x"},
+		"longest prefix": {url: "http://mgmt:8080/long", wantErr: "404"},
+		"too big":        {url: "http://mgmt:8080/big", wantErr: "more than"},
+		"not http":       {url: "file:///etc/passwd", wantErr: "not an http(s) URL"},
+		"no scheme":      {url: "/etc/passwd", wantErr: "not an http(s) URL"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b, err := n.fetch(context.Background(), tc.url)
+			if tc.wantErr == "" {
+				if err != nil || string(b) != "ok" {
+					t.Fatalf("%q, %v", b, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestApplyRefusesNamesLeavingTheirDirectory(t *testing.T) {
+	tests := map[string]string{
+		"unit":      `{"ignition":{"version":"3.0.0"},"systemd":{"units":[{"name":"../../../x.service","contents":"y"}]}}`,
+		"user":      `{"ignition":{"version":"3.0.0"},"passwd":{"users":[{"name":"../etc","sshAuthorizedKeys":["k"]}]}}`,
+		"user dots": `{"ignition":{"version":"3.0.0"},"passwd":{"users":[{"name":"..","sshAuthorizedKeys":["k"]}]}}`,
+	}
+	for name, raw := range tests {
+		t.Run(name, func(t *testing.T) {
+			n := newTestNode(t)
+			cfg, err := parseIgnition([]byte(raw))
+			if err != nil {
+				t.Logf("refused by Ignition validation: %v", err)
+				return
+			}
+			if err := n.disk.apply(cfg, nil); err == nil {
+				t.Errorf("applied %s", raw)
+			}
+		})
 	}
 }
