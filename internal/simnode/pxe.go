@@ -48,10 +48,8 @@ func (n *Node) fetch(ctx context.Context, u string) ([]byte, error) {
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
 		return nil, fmt.Errorf("fetch %s: not an http(s) URL", u)
 	}
-	// The node fetches from the test's own namespace: only loopback is
-	// reachable there, and nothing else may be touched.
-	if a, err := netip.ParseAddr(pu.Hostname()); pu.Hostname() != "localhost" && (err != nil || !a.IsLoopback()) {
-		return nil, fmt.Errorf("fetch %s: %s is not on loopback, where the simulation serves: map it with Config.Rewrite", u, pu.Host)
+	if err := onLoopback(pu); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", u, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, real, nil)
 	if err != nil {
@@ -73,6 +71,20 @@ func (n *Node) fetch(ctx context.Context, u string) ([]byte, error) {
 		return nil, fmt.Errorf("fetch %s: more than %d bytes", u, maxFetch)
 	}
 	return b, nil
+}
+
+// onLoopback refuses a URL off loopback: the node fetches from the test's
+// own namespace, where only loopback is the simulation's and nothing else
+// may be touched (an unmapped URL names the management node).
+func onLoopback(u *url.URL) error {
+	h := u.Hostname()
+	if h == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%s is not on loopback, where the simulation serves: map it with Config.Rewrite", u.Host)
 }
 
 // ipxeVars are the iPXE settings a script may expand.

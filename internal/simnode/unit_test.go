@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/internal/testenv"
 )
 
 const golden = "../../render/testdata/golden/flatcar/home/core/flatcar-container-linux/ignition/"
@@ -327,6 +329,11 @@ func TestSSHOutputArrives(t *testing.T) {
 	}
 	go s.serve(ln)
 	t.Cleanup(s.close)
+	_, ok, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ssh.NewSignerFromKey(ok)
+	if _, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{User: "core", Auth: []ssh.AuthMethod{ssh.PublicKeys(other)}, HostKeyCallback: ssh.FixedHostKey(hs.PublicKey())}); err == nil {
+		t.Error("a key not in authorized_keys logged in")
+	}
 	if _, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(cs)}, HostKeyCallback: ssh.FixedHostKey(hs.PublicKey())}); err == nil {
 		t.Error("root logged in with core's key")
 	}
@@ -375,6 +382,9 @@ func TestFetchBounded(t *testing.T) {
 		"too big":        {url: "http://mgmt:8080/big", wantErr: "more than"},
 		"not http":       {url: "file:///etc/passwd", wantErr: "not an http(s) URL"},
 		"no scheme":      {url: "/etc/passwd", wantErr: "not an http(s) URL"},
+		// 0.0.0.0 is refused as not loopback; were it dialled, the
+		// connection would stay on this host (port 1: nothing listens).
+		"off loopback": {url: "http://0.0.0.0:1/x", wantErr: "not on loopback"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -408,6 +418,52 @@ func TestApplyRefusesNamesLeavingTheirDirectory(t *testing.T) {
 			}
 			if err := n.disk.apply(cfg, nil); err == nil {
 				t.Errorf("applied %s", raw)
+			}
+		})
+	}
+}
+
+func TestIPXEChainBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("#!ipxe\nchain /again?mac=${mac:hexhyp}\n"))
+	}))
+	t.Cleanup(srv.Close)
+	n := newTestNode(t)
+	n.cfg.Timeout = 5 * time.Second
+	n.cfg.Net = &testenv.NodeNet{MAC: "aa:bb:cc:00:00:01"}
+	if _, err := n.ipxe(context.Background(), srv.URL+"/boot.ipxe"); err == nil || !strings.Contains(err.Error(), "chained scripts") {
+		t.Fatalf("a script chaining to itself: %v", err)
+	}
+}
+
+func TestInstallRefusesAnInvalidConfig(t *testing.T) {
+	for name, final := range map[string]string{"empty": "", "no version": "{}", "garbage": "\x00\x01"} {
+		t.Run(name, func(t *testing.T) {
+			n := newTestNode(t)
+			if err := n.install(context.Background(), []byte(final)); err == nil {
+				t.Fatal("installed an invalid config")
+			}
+			if n.disk.installed() {
+				t.Error("the disk says installed")
+			}
+		})
+	}
+}
+
+func TestOnLoopback(t *testing.T) {
+	tests := map[string]bool{
+		"http://127.0.0.1:8080/x": true, "http://localhost/x": true, "http://[::1]:80/": true, "http://127.1.2.3/": true,
+		"http://172.24.213.1:8080/x": false, "http://example.com/": false, "http://[2001:db8::1]/": false,
+		"http://0.0.0.0/": false, "http://127.0.0.1.example.com/": false,
+	}
+	for raw, want := range tests {
+		t.Run(raw, func(t *testing.T) {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := onLoopback(u); (err == nil) != want {
+				t.Errorf("onLoopback(%s) = %v, want ok=%t", raw, err, want)
 			}
 		})
 	}
