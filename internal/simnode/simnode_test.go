@@ -615,7 +615,9 @@ func TestLokomotiveNodeJoinsAndLeaves(t *testing.T) {
 		t.Errorf("Node %s Ready = %q", host, ready(node))
 	}
 	first := heartbeat(node)
-	time.Sleep(time.Second)
+	// Heartbeat times are stored to the second: wait past the next one
+	// plus a heartbeat period.
+	time.Sleep(2 * time.Second)
 	node, _ = kube.Client().CoreV1().Nodes().Get(ctx, host, metav1.GetOptions{})
 	if node == nil || !heartbeat(node).After(first) {
 		t.Errorf("no heartbeat renewal after %s", first)
