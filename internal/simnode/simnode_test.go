@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -497,6 +498,36 @@ func TestNode(t *testing.T) {
 		e.power(t, 2, bmc.PowerOff)
 	})
 
+	t.Run("StartRack", func(t *testing.T) {
+		// A node behind every BMC (rackctl-sim's way), fresh disks.
+		var log bytes.Buffer
+		r, err := simnode.StartRack(e.rack, e.dhcp, simnode.RackOptions{Dir: t.TempDir(), MAC: nodeMAC,
+			Rewrite: map[string]string{mgmtHTTP: e.mb.HTTPEndpoint()}, Log: &lockedBuffer{b: &log}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		if len(r.Nodes) != len(e.rack.BMCs) {
+			t.Fatalf("%d nodes for %d BMCs", len(r.Nodes), len(e.rack.BMCs))
+		}
+		e.bootDev(t, 1, bmc.BootPXE, false)
+		e.power(t, 1, bmc.PowerOn)
+		wait(t, r.Nodes[1], 0, simnode.LogSSHUp+" on 172.24.213.11:22", 40*time.Second)
+		e.mustRun(t, 1, "test -f /ignition_ran", 0)
+		e.power(t, 1, bmc.PowerOff)
+		wait(t, r.Nodes[1], 0, simnode.LogPowerOff, 10*time.Second)
+		ns := r.Nodes[1].Net().NS
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat("/run/netns/" + ns); err == nil {
+			t.Errorf("namespace %s left after Close", ns)
+		}
+		if !strings.Contains(log.String(), "bmc-1: "+simnode.LogInstalled) {
+			t.Errorf("the rack's log lacks node bmc-1's install:\n%s", log.String())
+		}
+	})
+
 	t.Run("Knobs", func(t *testing.T) {
 		t.Run("InstallDuration", func(t *testing.T) {
 			n := e.startNode(t, 3, simnode.Knobs{InstallDuration: 1500 * time.Millisecond}, nil)
@@ -651,4 +682,15 @@ func heartbeat(n *corev1.Node) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }
