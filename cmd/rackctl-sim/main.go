@@ -37,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/simnode"
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/internal/simredfish"
 	"github.com/rackctl/rackctl/internal/testenv"
@@ -61,6 +62,8 @@ func run() error {
 	matchboxDir := flag.String("matchbox-dir", ".demo/matchbox", "matchbox's data, certificates and log")
 	withDHCP := flag.Bool("dhcp", false, "also run dnsmasq in a network namespace serving <root>/opt/racker-state/dnsmasq/dnsmasq.conf (needs root)")
 	dhcpDir := flag.String("dhcp-dir", ".demo/dhcp", "dnsmasq's runtime files, reload-dnsmasq and dhcp-request scripts")
+	withNodes := flag.Bool("nodes", true, "with -dhcp, start a simulated server behind every BMC (see internal/simnode)")
+	nodeDir := flag.String("node-dir", ".demo/nodes", "the simulated servers' disks and logs")
 	envFile := flag.String("env", "", "write what runs here as shell variables (RACKCTL_SIM_*) to this file")
 	flag.Parse()
 	if *provisioner != "flatcar" && *provisioner != "lokomotive" {
@@ -76,7 +79,7 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	bmcs, stopBMCs, err := startBMCs(ctx, *dir, *root, *n, *redfish, *delay, password)
+	bmcs, machines, stopBMCs, err := startBMCs(ctx, *dir, *root, *n, *redfish, *delay, password)
 	if err != nil {
 		return err
 	}
@@ -142,6 +145,13 @@ func run() error {
 		fmt.Printf("rackctl-sim: dnsmasq supervised in network namespace %s (%s on %s; client namespace %s);\n"+
 			"  it starts once rackctl writes %s, %s restarts it\n",
 			d.ServerNS, d.ServerIface, d.ServerIP, d.ClientNS, d.ConfPath, d.ReloadCmd[0])
+		if *withNodes {
+			stopNodes, err := startNodes(machines, d, *nodeDir)
+			if err != nil {
+				return err
+			}
+			defer stopNodes()
+		}
 	}
 	if *spec != "" {
 		written, err := writeSpec(*spec, sp)
@@ -204,7 +214,7 @@ func bmcMAC(i int) string { return fmt.Sprintf("02:00:5e:00:%02x:%02x", (i>>8)&0
 
 // startBMCs starts n simulated BMCs, the last redfish of them Redfish
 // ones; stop stops them all.
-func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time.Duration, password string) (bmcs []simBMC, stop func(), err error) {
+func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time.Duration, password string) (bmcs []simBMC, machines []simnode.Machine, stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for _, f := range stops {
@@ -214,9 +224,13 @@ func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time
 	if ipmi := n - redfish; ipmi > 0 {
 		rack, err := simrack.Start(ctx, simrack.Options{N: ipmi, Dir: dir, Delay: delay, User: simUser, Password: password})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		stops = append(stops, func() { rack.Close() })
+		if machines, err = simnode.IPMIMachines(rack); err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
 		for _, b := range rack.BMCs {
 			bmcs = append(bmcs, simBMC{Name: b.Name, Addr: b.Addr, MAC: b.MAC, Protocol: "ipmi"})
 		}
@@ -225,15 +239,17 @@ func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time
 		rf, err := startRedfish(ctx, dir, root, n-redfish, redfish, password)
 		if err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for i, b := range rf {
 			stops = append(stops, func() { b.Close() })
 			i += n - redfish
-			bmcs = append(bmcs, simBMC{Name: fmt.Sprintf("bmc-%d", i), Addr: b.Addr, MAC: bmcMAC(i), Protocol: "redfish"})
+			name := fmt.Sprintf("bmc-%d", i)
+			bmcs = append(bmcs, simBMC{Name: name, Addr: b.Addr, MAC: bmcMAC(i), Protocol: "redfish"})
+			machines = append(machines, simnode.Machine{Name: name, ChassisDir: b.ChassisDir, Firmware: simnode.RedfishFirmware{BMC: b}})
 		}
 	}
-	return bmcs, stop, nil
+	return bmcs, machines, stop, nil
 }
 
 // startRedfish starts count Redfish BMCs, numbered from first, and puts
@@ -349,8 +365,8 @@ nodes:
 				role, name = "worker", fmt.Sprintf("worker-%d", i-controllers)
 			}
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    mac: 02:00:00:00:%02x:01\n    bmcMac: %s\n    bmcAddress: %s\n",
-			name, role, i, bm.MAC, bm.Addr)
+		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    mac: %s\n    bmcMac: %s\n    bmcAddress: %s\n",
+			name, role, nodeMAC(i), bm.MAC, bm.Addr)
 		if bm.Protocol == "redfish" {
 			b.WriteString("    bmcProtocol: redfish\n")
 		}

@@ -76,6 +76,9 @@ type DHCP struct {
 	closed bool
 
 	reqMu sync.Mutex // one udhcpc at a time: they share the client veth
+
+	bridgeMu sync.Mutex // nodenet.go: the server side becomes a bridge once
+	bridged  bool
 }
 
 // Interface names inside the namespaces: they never exist in the host's.
