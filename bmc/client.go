@@ -29,8 +29,11 @@ const (
 type Target struct {
 	// Node names the machine; it appears in errors and ForEach results.
 	Node string
-	// Address is "host" (port 623) or "host:port".
+	// Address is "host" (the protocol's port, DefaultPort) or "host:port".
 	Address string
+	// Protocol selects the driver (ProtocolIPMI, ProtocolRedfish; ""
+	// is IPMI). Drivers dispatches on it; a single driver ignores it.
+	Protocol string
 	// Credentials, when set (User not empty), override Config.Credentials.
 	Credentials Credentials
 }

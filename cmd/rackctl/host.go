@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -105,7 +104,7 @@ func (e *rackEnv) bmcAddress(n *schema.Node) string {
 	if n.BMCAddress != "" {
 		return n.BMCAddress
 	}
-	return net.JoinHostPort(e.addrs[n.Name].BMC.String(), "623")
+	return bmc.EndpointFor(e.rack, n, e.addrs[n.Name].BMC).Address()
 }
 
 func (e *rackEnv) target(n *schema.Node) bmc.Target {
