@@ -58,6 +58,8 @@ type Config struct {
 	PowerStatus string
 	// Logger receives debug logs (never a password). Default: discard.
 	Logger *slog.Logger
+	// Redfish configures the Redfish driver (certificate checks).
+	Redfish RedfishOptions
 }
 
 // Client talks to BMCs. It holds no connection: every call opens its own
@@ -67,8 +69,8 @@ type Client struct {
 	log *slog.Logger
 }
 
-// New returns a Client. It fails when ipmitool cannot be found.
-func New(cfg Config) (*Client, error) {
+// withDefaults fills in the defaults every driver shares.
+func withDefaults(cfg Config) Config {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -81,6 +83,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = DefaultParallel
 	}
+	return cfg
+}
+
+// New returns a Client. It fails when ipmitool cannot be found.
+func New(cfg Config) (*Client, error) {
+	cfg = withDefaults(cfg)
 	if cfg.Ipmitool == "" {
 		cfg.Ipmitool = "ipmitool"
 	}
