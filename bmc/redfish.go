@@ -226,7 +226,9 @@ func (r *Redfish) gofish(ctx context.Context, c *rfConn) (*gofish.APIClient, err
 	if c.gf != nil {
 		return c.gf, nil
 	}
-	gf, err := gofish.ConnectContext(ctx, gofish.ClientConfig{
+	// Not ConnectContext: gofish keeps that context for every later
+	// request of the session, which outlives this call; do bounds it.
+	gf, err := gofish.Connect(gofish.ClientConfig{
 		Endpoint: r.hostURL(c), Username: c.creds.User, Password: c.creds.Password,
 		HTTPClient: r.httpClient(), BasicAuth: r.cfg.Redfish.BasicAuth,
 	})
