@@ -9,7 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rackctl/rackctl/bmc/bmctest"
 )
+
+var mockAdmin = Credentials{User: bmctest.AdminUser, Password: bmctest.AdminPassword}
+
+func mockTarget(m *bmctest.RedfishMock, node string) Target {
+	return Target{Node: node, Address: m.Addr, Protocol: ProtocolRedfish}
+}
 
 func newRedfishT(t *testing.T, opts RedfishOptions, creds Credentials) *Redfish {
 	t.Helper()
@@ -39,9 +47,9 @@ func waitPower(t *testing.T, r *Redfish, tgt Target, want string) {
 // TestRedfishPowerBootInventory: status, power off and on, PXE once then
 // disk, persistent boot, inventory, all through one session per client.
 func TestRedfishPowerBootInventory(t *testing.T) {
-	m := startRedfishMock(t)
-	r := newRedfishT(t, RedfishOptions{RootCAs: m.pool()}, mockAdmin)
-	tgt := m.target("node-a")
+	m := bmctest.StartRedfishMock(t)
+	r := newRedfishT(t, RedfishOptions{RootCAs: m.Pool()}, mockAdmin)
+	tgt := mockTarget(m, "node-a")
 	ctx := context.Background()
 
 	waitPower(t, r, tgt, "on")
@@ -83,11 +91,11 @@ func TestRedfishPowerBootInventory(t *testing.T) {
 	}
 	// Two sessions for the whole run: bmclib's (power, boot) and gofish's
 	// (inventory), each opened once.
-	if n, _ := m.requests("POST", "/redfish/v1/SessionService/Sessions"); n != 2 {
+	if n, _ := m.Requests("POST", "/redfish/v1/SessionService/Sessions"); n != 2 {
 		t.Errorf("%d sessions opened, want 2 (sessions are reused within a run)", n)
 	}
 	r.Close()
-	if n, _ := m.requests("DELETE", "/redfish/v1/SessionService/Sessions/"); n != 2 {
+	if n, _ := m.Requests("DELETE", "/redfish/v1/SessionService/Sessions/"); n != 2 {
 		t.Errorf("%d sessions closed, want 2", n)
 	}
 }
@@ -95,17 +103,17 @@ func TestRedfishPowerBootInventory(t *testing.T) {
 // TestRedfishTLS: the certificate is checked against the rack's CA or
 // pin; a wrong one is refused before any credential is sent.
 func TestRedfishTLS(t *testing.T) {
-	m := startRedfishMock(t)
-	other := startRedfishMock(t) // another self-signed certificate
-	sum := sha256.Sum256(m.cert.Raw)
+	m := bmctest.StartRedfishMock(t)
+	other := bmctest.StartRedfishMock(t) // another self-signed certificate
+	sum := sha256.Sum256(m.Cert.Raw)
 	pin := "sha256:" + hex.EncodeToString(sum[:])
-	otherSum := sha256.Sum256(other.cert.Raw)
+	otherSum := sha256.Sum256(other.Cert.Raw)
 	tests := map[string]struct {
 		opts    RedfishOptions
 		wantErr error
 	}{
-		"right CA":          {opts: RedfishOptions{RootCAs: m.pool()}},
-		"wrong CA":          {opts: RedfishOptions{RootCAs: other.pool()}, wantErr: ErrCertificate},
+		"right CA":          {opts: RedfishOptions{RootCAs: m.Pool()}},
+		"wrong CA":          {opts: RedfishOptions{RootCAs: other.Pool()}, wantErr: ErrCertificate},
 		"system CAs":        {opts: RedfishOptions{}, wantErr: ErrCertificate},
 		"right fingerprint": {opts: RedfishOptions{Fingerprint: "sha256:" + strings.ToUpper(pin[7:9]) + ":" + pin[9:]}},
 		"wrong fingerprint": {opts: RedfishOptions{Fingerprint: "sha256:" + hex.EncodeToString(otherSum[:])}, wantErr: ErrCertificate},
@@ -113,9 +121,9 @@ func TestRedfishTLS(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			before, _ := m.requests("POST", "/redfish/v1/SessionService/Sessions")
+			before, _ := m.Requests("POST", "/redfish/v1/SessionService/Sessions")
 			r := newRedfishT(t, tc.opts, mockAdmin)
-			_, err := r.PowerState(context.Background(), m.target("node-a"))
+			_, err := r.PowerState(context.Background(), mockTarget(m, "node-a"))
 			if tc.wantErr == nil && err != nil {
 				t.Fatalf("PowerState: %v", err)
 			}
@@ -126,7 +134,7 @@ func TestRedfishTLS(t *testing.T) {
 				if errors.Is(err, ErrAuth) || errors.Is(err, ErrUnreachable) {
 					t.Errorf("certificate error also matches auth/unreachable: %v", err)
 				}
-				if after, _ := m.requests("POST", "/redfish/v1/SessionService/Sessions"); after != before {
+				if after, _ := m.Requests("POST", "/redfish/v1/SessionService/Sessions"); after != before {
 					t.Errorf("a login reached the BMC whose certificate was refused")
 				}
 			}
@@ -139,16 +147,16 @@ func TestRedfishTLS(t *testing.T) {
 
 // TestRedfishWrongPassword: a refused login is ErrAuth and is not retried.
 func TestRedfishWrongPassword(t *testing.T) {
-	m := startRedfishMock(t)
-	r := newRedfishT(t, RedfishOptions{RootCAs: m.pool()}, Credentials{User: "foo", Password: "wrong"})
-	_, err := r.PowerState(context.Background(), m.target("node-a"))
+	m := bmctest.StartRedfishMock(t)
+	r := newRedfishT(t, RedfishOptions{RootCAs: m.Pool()}, Credentials{User: "foo", Password: "wrong"})
+	_, err := r.PowerState(context.Background(), mockTarget(m, "node-a"))
 	if !errors.Is(err, ErrAuth) {
 		t.Fatalf("error = %v, want ErrAuth", err)
 	}
 	if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("error shows the password: %v", err)
 	}
-	if n, _ := m.requests("POST", "/redfish/v1/SessionService/Sessions"); n != 1 {
+	if n, _ := m.Requests("POST", "/redfish/v1/SessionService/Sessions"); n != 1 {
 		t.Errorf("%d login attempts, want 1 (auth failures are not retried)", n)
 	}
 }
@@ -165,15 +173,15 @@ func TestRedfishETagConflict(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			m := startRedfishMock(t, "-etag-conflicts", tc.conflicts)
-			r := newRedfishT(t, RedfishOptions{RootCAs: m.pool()}, mockAdmin)
-			tgt := m.target("node-a")
+			m := bmctest.StartRedfishMock(t, "-etag-conflicts", tc.conflicts)
+			r := newRedfishT(t, RedfishOptions{RootCAs: m.Pool()}, mockAdmin)
+			tgt := mockTarget(m, "node-a")
 			err := r.DisableUser(context.Background(), tgt, 3)
 			if tc.wantErr {
 				if !errors.Is(err, ErrPreconditionFailed) || !errors.Is(err, ErrCommand) {
 					t.Fatalf("error = %v, want ErrPreconditionFailed", err)
 				}
-				if n, _ := m.requests("PATCH", "/redfish/v1/AccountService/Accounts/3"); n > 4 {
+				if n, _ := m.Requests("PATCH", "/redfish/v1/AccountService/Accounts/3"); n > 4 {
 					t.Errorf("%d PATCHes, want the retries bounded (4)", n)
 				}
 				return
@@ -181,7 +189,7 @@ func TestRedfishETagConflict(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DisableUser: %v", err)
 			}
-			n, codes := m.requests("PATCH", "/redfish/v1/AccountService/Accounts/3")
+			n, codes := m.Requests("PATCH", "/redfish/v1/AccountService/Accounts/3")
 			if n != 3 || codes[0] != "412" || codes[2] != "204" {
 				t.Errorf("PATCHes %d with %v, want 412, 412, 204", n, codes)
 			}
@@ -249,9 +257,9 @@ func TestRedfishSOLRefused(t *testing.T) {
 // TestRedfishAccounts: write, enable, prove, disable (then refused) and
 // delete an account through the AccountService.
 func TestRedfishAccounts(t *testing.T) {
-	m := startRedfishMock(t)
-	r := newRedfishT(t, RedfishOptions{RootCAs: m.pool()}, mockAdmin)
-	tgt := m.target("node-a")
+	m := bmctest.StartRedfishMock(t)
+	r := newRedfishT(t, RedfishOptions{RootCAs: m.Pool()}, mockAdmin)
+	tgt := mockTarget(m, "node-a")
 	ctx := context.Background()
 	first, last, err := r.AccountSlots(ctx, tgt)
 	if err != nil || first != 2 || last != 6 {

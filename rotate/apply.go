@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -105,7 +104,7 @@ type NodeResult struct {
 }
 
 type applier struct {
-	c    *bmc.Client
+	c    Accounts
 	p    *Plan
 	req  Request
 	opts Options
@@ -133,7 +132,7 @@ func (a *applier) progress(node, msg string) {
 //
 // The error is a *FailedError (ErrNotSwitched, ErrOldNotDisabled) when BMCs
 // failed; the Report is filled in either case.
-func Apply(ctx context.Context, c *bmc.Client, p *Plan, req Request, opts Options) (*Report, error) {
+func Apply(ctx context.Context, c Accounts, p *Plan, req Request, opts Options) (*Report, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
@@ -218,7 +217,7 @@ func (a *applier) targets(pred func(BMCStep) bool) []bmc.Target {
 	var ts []bmc.Target
 	for _, s := range a.p.Steps {
 		if pred(s) {
-			ts = append(ts, bmc.Target{Node: s.Node, Address: s.Address})
+			ts = append(ts, bmc.Target{Node: s.Node, Address: s.Address, Protocol: s.Protocol})
 		}
 	}
 	return ts
@@ -292,11 +291,17 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 			}
 			r.Status = StatusActing
 		case StatusActing:
-			if err := a.createAccount(ctx, t, s.Slot); err != nil {
+			slot, err := a.createAccount(ctx, t, s.Slot)
+			if slot != s.Slot && slot != 0 {
+				// The BMC numbered the new account itself: that is the
+				// slot to prove, roll back and remember.
+				s.Slot, r.Slot = slot, slot
+			}
+			if err != nil {
 				return rollback(err)
 			}
 			r.Created, r.Phase = true, PhaseCreated
-			if err := a.j.update(s.Node, func(n *NodeState) { n.Phase, n.Error = PhaseCreated, "" }); err != nil {
+			if err := a.j.update(s.Node, func(n *NodeState) { n.Slot, n.Phase, n.Error = s.Slot, PhaseCreated, "" }); err != nil {
 				return rollback(err)
 			}
 			r.Status = StatusVerifying
@@ -348,22 +353,19 @@ func (a *applier) rollback(ctx context.Context, t bmc.Target, slot int) error {
 	return nil
 }
 
-// createAccount writes the new account into slot: name and password (as
-// bytes in RMCP+ messages, read back and tested by the BMC), enable, and
-// ADMINISTRATOR with IPMI messaging on the LAN channel.
-func (a *applier) createAccount(ctx context.Context, t bmc.Target, slot int) error {
+// createAccount writes the new account into slot: name and password (over
+// IPMI as bytes in RMCP+ messages, read back and tested by the BMC; over
+// Redfish in one PATCH or POST with the Administrator role), then enables
+// it with administrator access. It returns the slot the account has.
+func (a *applier) createAccount(ctx context.Context, t bmc.Target, slot int) (int, error) {
 	a.progress(t.Node, fmt.Sprintf("set user %d name %q and password", slot, a.req.New.User))
-	if err := a.c.SetUser(ctx, t, slot, a.req.New); err != nil {
-		return err
+	got, err := a.c.WriteAccount(ctx, t, slot, a.req.New)
+	if err != nil {
+		return got, err
 	}
-	a.progress(t.Node, fmt.Sprintf("enable user %d", slot))
-	if err := a.c.EnableUser(ctx, t, slot); err != nil {
-		return err
-	}
-	a.progress(t.Node, fmt.Sprintf("grant user %d ADMINISTRATOR on channel %d", slot, bmc.LANChannel))
-	_, err := a.c.Exec(ctx, t, "channel", "setaccess", strconv.Itoa(bmc.LANChannel), strconv.Itoa(slot),
-		"callin=on", "ipmi=on", "link=off", "privilege=4")
-	return err
+	a.progress(t.Node, fmt.Sprintf("enable user %d", got))
+	a.progress(t.Node, grantAction(t.Protocol, got))
+	return got, a.c.EnableAccount(ctx, t, got)
 }
 
 // switchFiles backs up rackctl's credential files and replaces them with
@@ -483,11 +485,10 @@ func (a *applier) disableOld(ctx context.Context, t bmc.Target, s BMCStep, r Nod
 	}
 }
 
-// removeOld disables the old account and, with DeleteOld, clears its name
-// with a raw Set User Name (netfn 0x06, cmd 0x45, 16 zero bytes): ipmitool
-// has no "user delete", and an empty name is what an unused slot has. A
-// BMC that refuses the empty name keeps the disabled account; that is
-// noted, not failed.
+// removeOld disables the old account and, with DeleteOld, deletes it
+// (IPMI: clears its name with a raw Set User Name, as ipmitool has no user
+// delete; Redfish: DELETE, or clearing the name where slots are fixed). A
+// BMC that refuses keeps the disabled account; that is noted, not failed.
 func (a *applier) removeOld(ctx context.Context, t bmc.Target, slot int, r *NodeResult) error {
 	a.progress(t.Node, fmt.Sprintf("disable old user %d", slot))
 	if err := a.c.DisableUser(ctx, t, slot); err != nil {
@@ -497,11 +498,7 @@ func (a *applier) removeOld(ctx context.Context, t bmc.Target, slot int, r *Node
 		return nil
 	}
 	a.progress(t.Node, fmt.Sprintf("clear the name of old user %d", slot))
-	args := []string{"raw", "0x06", "0x45", fmt.Sprintf("0x%02x", slot)}
-	for range 16 {
-		args = append(args, "0x00")
-	}
-	if _, err := a.c.Exec(ctx, t, args...); err != nil {
+	if err := a.c.DeleteAccount(ctx, t, slot); err != nil {
 		if !errors.Is(err, bmc.ErrCommand) {
 			return err
 		}

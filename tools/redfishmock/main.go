@@ -16,7 +16,9 @@
 //     If-Match differs from the resource's current ETag gets 412, and
 //     -etag-conflicts N answers the first N PATCHes with 412 regardless;
 //   - account passwords are dropped from GET answers (the mock echoes them;
-//     real BMCs answer null).
+//     real BMCs answer null);
+//   - -refuse-login USER refuses that user's logins (a BMC that stores an
+//     account but does not let it in).
 //
 // Every request is logged to stdout as "REQ METHOD PATH STATUS", the first
 // line is "LISTEN host:port".
@@ -58,6 +60,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "HTTPS address to serve on (loopback)")
 	certFile := flag.String("cert", "", "write the server's self-signed certificate (PEM) here")
 	conflicts := flag.Int("etag-conflicts", 0, "answer the first N PATCH requests with 412 Precondition Failed")
+	refuse := flag.String("refuse-login", "", "refuse every login of this user name (a BMC that does not take a new account)")
 	flag.Parse()
 
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
@@ -82,7 +85,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	f := &front{inner: "http://" + innerAddr, sessions: map[string]session{}, conflicts: *conflicts}
+	f := &front{inner: "http://" + innerAddr, sessions: map[string]session{}, conflicts: *conflicts, refuse: *refuse}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
@@ -140,6 +143,7 @@ type front struct {
 	mu        sync.Mutex
 	sessions  map[string]session
 	conflicts int
+	refuse    string
 }
 
 const sessionsPath = "/redfish/v1/SessionService/Sessions"
@@ -249,7 +253,7 @@ func (f *front) auth(r *http.Request) (session, bool) {
 
 // valid: the mock accepts the password and the account is enabled.
 func (f *front) valid(s session) bool {
-	if s.user == "" {
+	if s.user == "" || s.user == f.refuse {
 		return false
 	}
 	resp, body := f.get("/redfish/v1/AccountService/Accounts", s)
