@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -275,4 +276,18 @@ func (d *Drivers) LANAddressSource(ctx context.Context, t Target) (string, error
 		return "", err
 	}
 	return drv.LANAddressSource(ctx, t)
+}
+
+// Exec runs a raw ipmitool command on an IPMI target; other protocols
+// have no such passthrough.
+func (d *Drivers) Exec(ctx context.Context, t Target, args ...string) ([]byte, error) {
+	drv, err := d.of(t, "ipmitool")
+	if err != nil {
+		return nil, err
+	}
+	c, ok := drv.(*Client)
+	if !ok {
+		return nil, wrap(t.Node, "ipmitool "+strings.Join(args, " "), fmt.Errorf("%w: raw ipmitool commands need an IPMI BMC (this one speaks %s)", ErrNotSupported, t.Protocol))
+	}
+	return c.Exec(ctx, t, args...)
 }

@@ -60,7 +60,7 @@ type Plan struct {
 type BMCStep struct {
 	Node    string `json:"node"`
 	Address string `json:"address"`
-	// Protocol is the BMC's protocol ("" for IPMI).
+	// Protocol is the BMC's protocol; omitted for IPMI.
 	Protocol string `json:"protocol,omitempty"`
 	// Slot is the user ID the new account takes (0 when unknown).
 	Slot int `json:"slot,omitempty"`
@@ -144,7 +144,10 @@ func MakePlan(ctx context.Context, c Accounts, req Request, state *State) (*Plan
 	for _, t := range req.Targets {
 		r := res[t.Node]
 		s := r.Value
-		s.Node, s.Address, s.Protocol = t.Node, t.Address, t.Protocol
+		s.Node, s.Address = t.Node, t.Address
+		if t.Protocol != bmc.ProtocolIPMI {
+			s.Protocol = t.Protocol // "" stays IPMI, as plans saved before protocols were
+		}
 		if r.Err != nil {
 			s.Error = r.Err.Error()
 			s.Actions = nil
