@@ -27,7 +27,7 @@ var (
 	mockBuildErr error
 )
 
-func mockBinary(t *testing.T) string {
+func mockBinary(t testing.TB) string {
 	t.Helper()
 	mockBuild.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
@@ -80,7 +80,7 @@ func (m *RedfishMock) Requests(method, prefix string) (n int, codes []string) {
 // StartRedfishMock starts a mock BMC; args are redfishmock's flags
 // (-etag-conflicts N, -refuse-login USER, -listen ADDR to take over the
 // address of a stopped one).
-func StartRedfishMock(t *testing.T, args ...string) *RedfishMock {
+func StartRedfishMock(t testing.TB, args ...string) *RedfishMock {
 	t.Helper()
 	bin := mockBinary(t)
 	certFile := filepath.Join(t.TempDir(), "cert.pem")
