@@ -15,7 +15,8 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rackctl
 
 # Debian packages the tests and the demo run for real (ipmi_sim, ipmitool,
-# dnsmasq, dhcp_release, busybox udhcpc, ip), then the pinned Go tools.
+# dnsmasq, dhcp_release, busybox udhcpc, ip, sushy and redfishtool for the
+# simulated Redfish BMC), then the pinned Go tools.
 deps:
 	bash scripts/install-deps.sh
 	bash scripts/build-tools.sh

@@ -1,6 +1,10 @@
 // Command rackctl-sim runs a simulated rack for the demo and for trying
 // rackctl by hand: N OpenIPMI ipmi_sim BMCs on loopback, the BMC credential
 // files a Racker management node holds, and a rack.yaml pointing at them.
+// With -redfish N the last N BMCs are simulated Redfish BMCs instead
+// (internal/simredfish, HTTPS on loopback, one CA for all of them whose
+// certificate goes to <root>/usr/share/oem/redfish-ca.pem); the spec marks
+// their nodes bmcProtocol: redfish.
 //
 // With -matchbox it also runs matchbox (tools/bin/matchbox, TLS with
 // generated certificates, on free loopback ports), puts the client
@@ -34,6 +38,7 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/internal/simrack"
+	"github.com/rackctl/rackctl/internal/simredfish"
 	"github.com/rackctl/rackctl/internal/testenv"
 )
 
@@ -46,6 +51,7 @@ func main() {
 
 func run() error {
 	n := flag.Int("n", 8, "number of simulated BMCs (nodes)")
+	redfish := flag.Int("redfish", 0, "the last N of the BMCs are simulated Redfish BMCs (HTTPS on loopback)")
 	dir := flag.String("dir", ".demo/bmcs", "directory for the simulators' config and state")
 	root := flag.String("root", ".demo/root", "host root: credentials go to <root>/usr/share/oem/ipmi_{user,password}")
 	spec := flag.String("spec", "", "write a rack.yaml for the simulated rack here (not overwritten if it exists)")
@@ -60,6 +66,9 @@ func run() error {
 	if *provisioner != "flatcar" && *provisioner != "lokomotive" {
 		return fmt.Errorf("-provisioner %q: want flatcar or lokomotive", *provisioner)
 	}
+	if *redfish < 0 || *redfish > *n {
+		return fmt.Errorf("-redfish %d: want 0 to -n (%d)", *redfish, *n)
+	}
 
 	password, err := randomPassword()
 	if err != nil {
@@ -67,12 +76,12 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rack, err := simrack.Start(ctx, simrack.Options{N: *n, Dir: *dir, Delay: *delay, Password: password})
+	bmcs, stopBMCs, err := startBMCs(ctx, *dir, *root, *n, *redfish, *delay, password)
 	if err != nil {
 		return err
 	}
-	defer rack.Close()
-	if err := writeCredentials(*root, rack.BMCs[0].User, password); err != nil {
+	defer stopBMCs()
+	if err := writeCredentials(*root, simUser, password); err != nil {
 		return err
 	}
 	absRoot, err := filepath.Abs(*root)
@@ -80,7 +89,10 @@ func run() error {
 		return err
 	}
 	env := map[string]string{"RACKCTL_SIM_ROOT": absRoot}
-	sp := specParams{provisioner: *provisioner, bmcs: rack.BMCs}
+	if *redfish > 0 {
+		env["RACKCTL_SIM_REDFISH_CA"] = filepath.Join(absRoot, redfishCAFile)
+	}
+	sp := specParams{provisioner: *provisioner, bmcs: bmcs}
 
 	if *withMatchbox {
 		mb, err := testenv.StartMatchbox(ctx, *matchboxDir)
@@ -146,12 +158,12 @@ func run() error {
 		}
 	}
 	// Written last: its presence says everything is up.
-	if err := writeInventory(filepath.Join(*dir, "inventory.json"), rack.BMCs); err != nil {
+	if err := writeInventory(filepath.Join(*dir, "inventory.json"), bmcs); err != nil {
 		return err
 	}
-	fmt.Printf("rackctl-sim: %d BMCs up (ipmi_sim on 127.0.0.1), credentials in %s/usr/share/oem\n", len(rack.BMCs), *root)
-	for _, b := range rack.BMCs {
-		fmt.Printf("  %-10s %s  BMC MAC %s\n", b.Name, b.Addr, b.MAC)
+	fmt.Printf("rackctl-sim: %d BMCs up (ipmi_sim, and simulated Redfish BMCs, on 127.0.0.1), credentials in %s/usr/share/oem\n", len(bmcs), *root)
+	for _, b := range bmcs {
+		fmt.Printf("  %-10s %-7s %s  BMC MAC %s\n", b.Name, b.Protocol, b.Addr, b.MAC)
 	}
 	<-ctx.Done()
 	fmt.Println("rackctl-sim: stopping")
@@ -177,13 +189,84 @@ func writeCredentials(root, user, password string) error {
 	return os.WriteFile(filepath.Join(dir, "ipmi_password"), []byte(password+"\n"), 0o600)
 }
 
-func writeInventory(path string, bmcs []simrack.BMC) error {
-	type entry struct{ Name, Addr, MAC string }
-	var inv []entry
-	for _, b := range bmcs {
-		inv = append(inv, entry{b.Name, b.Addr, b.MAC})
+const (
+	simUser = "admin"
+	// redfishCAFile is where, under --root, the CA of the simulated Redfish
+	// BMCs goes (rack.yaml's bmc.redfish.caFile).
+	redfishCAFile = "usr/share/oem/redfish-ca.pem"
+)
+
+// simBMC is one simulated BMC of either protocol.
+type simBMC struct{ Name, Addr, MAC, Protocol string }
+
+// bmcMAC is simrack's BMC MAC scheme, continued for the Redfish BMCs.
+func bmcMAC(i int) string { return fmt.Sprintf("02:00:5e:00:%02x:%02x", (i>>8)&0xff, i&0xff) }
+
+// startBMCs starts n simulated BMCs, the last redfish of them Redfish
+// ones; stop stops them all.
+func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time.Duration, password string) (bmcs []simBMC, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
 	}
-	data, err := json.MarshalIndent(inv, "", "  ")
+	if ipmi := n - redfish; ipmi > 0 {
+		rack, err := simrack.Start(ctx, simrack.Options{N: ipmi, Dir: dir, Delay: delay, User: simUser, Password: password})
+		if err != nil {
+			return nil, nil, err
+		}
+		stops = append(stops, func() { rack.Close() })
+		for _, b := range rack.BMCs {
+			bmcs = append(bmcs, simBMC{Name: b.Name, Addr: b.Addr, MAC: b.MAC, Protocol: "ipmi"})
+		}
+	}
+	if redfish > 0 {
+		rf, err := startRedfish(ctx, dir, root, n-redfish, redfish, password)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		for i, b := range rf {
+			stops = append(stops, func() { b.Close() })
+			i += n - redfish
+			bmcs = append(bmcs, simBMC{Name: fmt.Sprintf("bmc-%d", i), Addr: b.Addr, MAC: bmcMAC(i), Protocol: "redfish"})
+		}
+	}
+	return bmcs, stop, nil
+}
+
+// startRedfish starts count Redfish BMCs, numbered from first, signed by
+// one CA so that one caFile in rack.yaml verifies them all; they share the
+// IPMI BMCs' credentials.
+func startRedfish(ctx context.Context, dir, root string, first, count int, password string) ([]*simredfish.BMC, error) {
+	ca, err := simredfish.NewCA(filepath.Join(dir, "redfish-ca"))
+	if err != nil {
+		return nil, err
+	}
+	caPath := filepath.Join(root, redfishCAFile)
+	if err := os.MkdirAll(filepath.Dir(caPath), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(caPath, ca.PEM, 0o644); err != nil {
+		return nil, err
+	}
+	var bmcs []*simredfish.BMC
+	for i := first; i < first+count; i++ {
+		b, err := simredfish.Start(ctx, simredfish.Options{Dir: filepath.Join(dir, fmt.Sprintf("bmc-%d", i)), User: simUser, Password: password, CA: ca})
+		if err != nil {
+			for _, b := range bmcs {
+				b.Close()
+			}
+			return nil, err
+		}
+		bmcs = append(bmcs, b)
+	}
+	return bmcs, nil
+}
+
+func writeInventory(path string, bmcs []simBMC) error {
+	data, err := json.MarshalIndent(bmcs, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -209,7 +292,7 @@ type matchboxParams struct{ http, rpc, certDir string }
 
 type specParams struct {
 	provisioner string
-	bmcs        []simrack.BMC
+	bmcs        []simBMC
 	matchbox    *matchboxParams // nil: the spec's defaults
 	dhcpIface   string          // network.internal.interface, when set
 }
@@ -223,7 +306,7 @@ func writeSpec(path string, p specParams) (written bool, err error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# A simulated rack written by rackctl-sim on %s.
-# Every BMC is an ipmi_sim instance on loopback (bmcAddress).
+# Every BMC is an ipmi_sim instance or a simulated Redfish BMC on loopback (bmcAddress).
 apiVersion: rackctl/v1alpha1
 kind: Rack
 name: demo
@@ -253,7 +336,11 @@ install:
 	b.WriteString(`bmc:
   userFile: /usr/share/oem/ipmi_user
   passwordFile: /usr/share/oem/ipmi_password
-cluster:
+`)
+	if slices.ContainsFunc(p.bmcs, func(b simBMC) bool { return b.Protocol == "redfish" }) {
+		fmt.Fprintf(&b, "  redfish:\n    # the simulated Redfish BMCs' CA, beneath --root\n    caFile: /%s\n", redfishCAFile)
+	}
+	b.WriteString(`cluster:
   sshPubKeys:
     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8tcmFjay1leGFtcGxlLWtleQ ops@demo
 nodes:
@@ -272,6 +359,9 @@ nodes:
 		}
 		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    mac: 02:00:00:00:%02x:01\n    bmcMac: %s\n    bmcAddress: %s\n",
 			name, role, i, bm.MAC, bm.Addr)
+		if bm.Protocol == "redfish" {
+			b.WriteString("    bmcProtocol: redfish\n")
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, err
