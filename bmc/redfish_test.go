@@ -91,11 +91,11 @@ func TestRedfishPowerBootInventory(t *testing.T) {
 	}
 	// Two sessions for the whole run: bmclib's (power, boot) and gofish's
 	// (inventory), each opened once.
-	if n, _ := m.Requests("POST", "/redfish/v1/SessionService/Sessions"); n != 2 {
+	if n, _ := m.WaitRequests("POST", "/redfish/v1/SessionService/Sessions", 3); n != 2 {
 		t.Errorf("%d sessions opened, want 2 (sessions are reused within a run)", n)
 	}
 	r.Close()
-	if n, _ := m.Requests("DELETE", "/redfish/v1/SessionService/Sessions/"); n != 2 {
+	if n, _ := m.WaitRequests("DELETE", "/redfish/v1/SessionService/Sessions/", 2); n != 2 {
 		t.Errorf("%d sessions closed, want 2", n)
 	}
 }
@@ -156,7 +156,7 @@ func TestRedfishWrongPassword(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("error shows the password: %v", err)
 	}
-	if n, _ := m.Requests("POST", "/redfish/v1/SessionService/Sessions"); n != 1 {
+	if n, _ := m.WaitRequests("POST", "/redfish/v1/SessionService/Sessions", 2); n != 1 {
 		t.Errorf("%d login attempts, want 1 (auth failures are not retried)", n)
 	}
 }
@@ -181,7 +181,7 @@ func TestRedfishETagConflict(t *testing.T) {
 				if !errors.Is(err, ErrPreconditionFailed) || !errors.Is(err, ErrCommand) {
 					t.Fatalf("error = %v, want ErrPreconditionFailed", err)
 				}
-				if n, _ := m.Requests("PATCH", "/redfish/v1/AccountService/Accounts/3"); n > 4 {
+				if n, _ := m.WaitRequests("PATCH", "/redfish/v1/AccountService/Accounts/3", 5); n > 4 {
 					t.Errorf("%d PATCHes, want the retries bounded (4)", n)
 				}
 				return
@@ -189,7 +189,7 @@ func TestRedfishETagConflict(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DisableUser: %v", err)
 			}
-			n, codes := m.Requests("PATCH", "/redfish/v1/AccountService/Accounts/3")
+			n, codes := m.WaitRequests("PATCH", "/redfish/v1/AccountService/Accounts/3", 3)
 			if n != 3 || codes[0] != "412" || codes[2] != "204" {
 				t.Errorf("PATCHes %d with %v, want 412, 412, 204", n, codes)
 			}

@@ -125,6 +125,19 @@ func StartRedfishMock(t testing.TB, args ...string) *RedfishMock {
 	return m
 }
 
+// WaitRequests is Requests once it counts want, or after a second: the
+// log arrives through a pipe, after the answer.
+func (m *RedfishMock) WaitRequests(method, prefix string, want int) (n int, codes []string) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		n, codes = m.Requests(method, prefix)
+		if n >= want || time.Now().After(deadline) {
+			return n, codes
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Stop kills the mock (its state is lost).
 func (m *RedfishMock) Stop() {
 	if m.cmd.ProcessState == nil {
