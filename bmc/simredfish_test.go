@@ -121,3 +121,25 @@ func TestSimRedfishTLSAndFaults(t *testing.T) {
 		t.Errorf("hung BMC took %s, want about one timeout (%s)", el, timeout)
 	}
 }
+
+// TestSimRedfishSlowBMCOneTimeout: a BMC answering each request just
+// within the HTTP timeout must not stretch a call of several requests
+// (inventory) beyond the one call timeout.
+func TestSimRedfishSlowBMCOneTimeout(t *testing.T) {
+	b := simredfish.StartT(t, simredfish.Options{})
+	const timeout = 900 * time.Millisecond
+	r, tgt := simRedfishDriver(t, b, bmc.RedfishOptions{Fingerprint: b.Fingerprint}, timeout)
+	ctx := context.Background()
+	if _, err := r.Inventory(ctx, tgt); err != nil { // session open before the BMC slows down
+		t.Fatal(err)
+	}
+	b.SetSlow(500 * time.Millisecond)
+	start := time.Now()
+	_, err := r.Inventory(ctx, tgt)
+	if !errors.Is(err, bmc.ErrTimeout) {
+		t.Fatalf("slow BMC inventory: %v, want ErrTimeout", err)
+	}
+	if el := time.Since(start); el > timeout+400*time.Millisecond {
+		t.Errorf("slow BMC took %s, want about one timeout (%s)", el, timeout)
+	}
+}
