@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -87,6 +88,9 @@ func redfishMessage(ce *common.Error) string {
 		parts = append(parts, oneLine(ce.Message))
 	}
 	for _, x := range ce.ExtendedInfos {
+		if x.Message != "" && slices.Contains(parts, oneLine(x.Message)) {
+			continue
+		}
 		if x.Message != "" {
 			parts = append(parts, oneLine(x.Message))
 		} else if x.MessageID != "" {

@@ -266,8 +266,11 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 	// disabling it loses nothing; a rerun writes it again.
 	rollback := func(cause error) NodeResult {
 		if err := a.rollback(ctx, t, s.Slot); err != nil {
-			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: rackctl ipmi %s user disable %d)",
-				cause, s.Slot, err, s.Node, s.Slot)
+			how := fmt.Sprintf("rackctl ipmi %s user disable %d", s.Node, s.Slot)
+			if t.Protocol == bmc.ProtocolRedfish {
+				how = fmt.Sprintf("PATCH Enabled: false on account %d of %s's AccountService", s.Slot, s.Node)
+			}
+			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: %s)", cause, s.Slot, err, how)
 		} else {
 			r.RolledBack, r.Phase = true, PhasePending
 			r.Note = fmt.Sprintf("new user %d disabled again (rolled back)", s.Slot)
