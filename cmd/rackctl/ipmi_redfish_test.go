@@ -65,3 +65,22 @@ nodes:
 		})
 	}
 }
+
+// TestValidateWarnsInsecureRedfish: turning Redfish certificate checks off
+// is valid but warned, with the field's position.
+func TestValidateWarnsInsecureRedfish(t *testing.T) {
+	src, err := os.ReadFile("../../spec-examples/flatcar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(src), "bmc:\n", "bmc:\n  protocol: redfish\n  redfish: {insecureSkipVerify: true}\n", 1)
+	if s == string(src) {
+		t.Fatal("no bmc: block in the example")
+	}
+	spec := filepath.Join(t.TempDir(), "rack.yaml")
+	os.WriteFile(spec, []byte(s), 0o644)
+	r := cli(t, "validate", "-f", spec)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: "+spec+":") || !strings.Contains(r.stderr, "bmc.redfish.insecureSkipVerify: Redfish BMC certificates are not checked") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
