@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -266,11 +267,7 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 	// disabling it loses nothing; a rerun writes it again.
 	rollback := func(cause error) NodeResult {
 		if err := a.rollback(ctx, t, s.Slot); err != nil {
-			how := fmt.Sprintf("rackctl ipmi %s user disable %d", s.Node, s.Slot)
-			if t.Protocol == bmc.ProtocolRedfish {
-				how = fmt.Sprintf("PATCH Enabled: false on account %d of %s's AccountService", s.Slot, s.Node)
-			}
-			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: %s)", cause, s.Slot, err, how)
+			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: %s)", cause, s.Slot, err, disableHint(t, s.Slot))
 		} else {
 			r.RolledBack, r.Phase = true, PhasePending
 			r.Note = fmt.Sprintf("new user %d disabled again (rolled back)", s.Slot)
@@ -294,12 +291,10 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 			}
 			r.Status = StatusActing
 		case StatusActing:
+			// A BMC may number a new account itself: that is the slot to
+			// prove, roll back and remember.
 			slot, err := a.createAccount(ctx, t, s.Slot)
-			if slot != s.Slot && slot != 0 {
-				// The BMC numbered the new account itself: that is the
-				// slot to prove, roll back and remember.
-				s.Slot, r.Slot = slot, slot
-			}
+			s.Slot, r.Slot = cmp.Or(slot, s.Slot), cmp.Or(slot, s.Slot)
 			if err != nil {
 				return rollback(err)
 			}
@@ -331,6 +326,14 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 			return r
 		}
 	}
+}
+
+// disableHint says how an operator disables slot by hand.
+func disableHint(t bmc.Target, slot int) string {
+	if t.Protocol == bmc.ProtocolRedfish {
+		return fmt.Sprintf("PATCH Enabled: false on account %d of %s's AccountService", slot, t.Node)
+	}
+	return fmt.Sprintf("rackctl ipmi %s user disable %d", t.Node, slot)
 }
 
 // rollback disables the new slot as the old user and reads the user list
