@@ -29,8 +29,11 @@ const (
 type Target struct {
 	// Node names the machine; it appears in errors and ForEach results.
 	Node string
-	// Address is "host" (port 623) or "host:port".
+	// Address is "host" (the protocol's port, DefaultPort) or "host:port".
 	Address string
+	// Protocol selects the driver (ProtocolIPMI, ProtocolRedfish; ""
+	// is IPMI). Drivers dispatches on it; a single driver ignores it.
+	Protocol string
 	// Credentials, when set (User not empty), override Config.Credentials.
 	Credentials Credentials
 }
@@ -55,6 +58,8 @@ type Config struct {
 	PowerStatus string
 	// Logger receives debug logs (never a password). Default: discard.
 	Logger *slog.Logger
+	// Redfish configures the Redfish driver (certificate checks).
+	Redfish RedfishOptions
 }
 
 // Client talks to BMCs. It holds no connection: every call opens its own
@@ -64,8 +69,8 @@ type Client struct {
 	log *slog.Logger
 }
 
-// New returns a Client. It fails when ipmitool cannot be found.
-func New(cfg Config) (*Client, error) {
+// withDefaults fills in the defaults every driver shares.
+func withDefaults(cfg Config) Config {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -78,6 +83,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = DefaultParallel
 	}
+	return cfg
+}
+
+// New returns a Client. It fails when ipmitool cannot be found.
+func New(cfg Config) (*Client, error) {
+	cfg = withDefaults(cfg)
 	if cfg.Ipmitool == "" {
 		cfg.Ipmitool = "ipmitool"
 	}

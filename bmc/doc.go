@@ -1,6 +1,33 @@
 // Package bmc drives the BMCs of a rack over IPMI 2.0 (RMCP+, lanplus,
 // cipher suite 3 always: RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128; other
-// suites stall ~10 s per call on ipmi_sim).
+// suites stall ~10 s per call on ipmi_sim) or Redfish (HTTPS).
+//
+// # Protocols as data
+//
+// A node's protocol comes from the spec (bmc.protocol, nodes[].bmcProtocol)
+// and travels on its Target. EndpointFor is the one place that derives a
+// BMC's endpoint (protocol, host, port: 623 for IPMI, 443 for Redfish).
+// Each protocol registers a Constructor of a Driver (Register, Open);
+// Drivers sends every call to the driver of the target's protocol, built on
+// first use, so a rack may mix IPMI and Redfish BMCs and adding a protocol
+// is one driver plus its registration.
+//
+// # Redfish
+//
+// Redfish (redfish*.go) goes through bmclib's Redfish provider for power
+// and the boot override (written, then read back like IPMI boot flags) and
+// through gofish's client for the AccountService (accounts by number,
+// PATCH with If-Match of the ETag just read; a 412 is read and written
+// again, at most three times), inventory and health, which bmclib covers
+// only by user name. A BMC certificate is checked against
+// RedfishOptions.RootCAs (bmc.redfish.caFile), or its SHA-256 against a
+// pin, or not at all (insecureSkipVerify, an explicit and warned opt-out);
+// a refused certificate is ErrCertificate and no credential is sent.
+// Sessions (X-Auth-Token) are opened on first use and kept until Close, so
+// one run logs in to a BMC once per account. gofish takes no context: each
+// call runs bounded by the call's timeout, and a BMC that accepts and never
+// answers costs one timeout. There is no serial console (SOL returns
+// ErrNoSerialConsole) and no LAN address source (ErrNotSupported).
 //
 // # Layers
 //
@@ -45,8 +72,9 @@
 // # Errors
 //
 // Errors read "bmc NODE: ACTION: cause" (*Error) and wrap ErrUnreachable,
-// ErrAuth, ErrTimeout (which also matches ErrUnreachable), ErrCommand or
-// ErrBootParamMismatch; test with errors.Is. ipmitool's stderr is
+// ErrAuth, ErrTimeout (which also matches ErrUnreachable), ErrCommand,
+// ErrBootParamMismatch, ErrCertificate, ErrPreconditionFailed (also
+// ErrCommand), ErrNoSerialConsole or ErrNotSupported; test with errors.Is. ipmitool's stderr is
 // classified: RAKP/"unauthorized name"/a session refused within a second →
 // ErrAuth; no session after retransmits → ErrUnreachable.
 //

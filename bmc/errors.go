@@ -24,7 +24,27 @@ var (
 	// ErrCommand: the BMC answered and a session was set up, but the command
 	// failed (invalid argument, unsupported command, bad completion code).
 	ErrCommand = errors.New("bmc command failed")
+	// ErrCertificate: a Redfish BMC's TLS certificate did not pass the
+	// rack's check (bmc.redfish: CA file or pinned fingerprint). Never
+	// retried.
+	ErrCertificate = errors.New("bmc certificate refused")
+	// ErrPreconditionFailed: the BMC refused a write because the resource
+	// changed since it was read (HTTP 412, stale ETag). It also matches
+	// ErrCommand; the Redfish driver reads and writes again.
+	ErrPreconditionFailed = preconditionError{}
+	// ErrNoSerialConsole: the protocol or BMC has no serial console to
+	// attach to (Redfish).
+	ErrNoSerialConsole = errors.New("no serial console")
+	// ErrNotSupported: the protocol has no such operation.
+	ErrNotSupported = errors.New("not supported by this bmc protocol")
 )
+
+type preconditionError struct{}
+
+func (preconditionError) Error() string {
+	return "bmc refused the write: the resource changed since it was read (412, stale ETag)"
+}
+func (preconditionError) Is(target error) bool { return target == ErrCommand }
 
 // Error is the error returned for a failed BMC call: it names the node and
 // the action and wraps the cause.

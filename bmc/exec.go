@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -87,21 +85,4 @@ func ctxError(ctx context.Context, elapsed time.Duration) error {
 		return timeoutError{after: elapsed.Round(time.Millisecond)}
 	}
 	return ctx.Err()
-}
-
-// splitAddress turns "host" or "host:port" into host and port (default 623).
-func splitAddress(addr string) (host, port string, err error) {
-	if addr == "" {
-		return "", "", errors.New("empty bmc address")
-	}
-	if h, p, err := net.SplitHostPort(addr); err == nil {
-		if h == "" || p == "" {
-			return "", "", fmt.Errorf("bad bmc address %q", addr)
-		}
-		return h, p, nil
-	}
-	if strings.Count(addr, ":") == 1 {
-		return "", "", fmt.Errorf("bad bmc address %q", addr)
-	}
-	return strings.Trim(addr, "[]"), "623", nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -308,7 +307,7 @@ func (pl *planner) bmcAddress(n *schema.Node) string {
 	if n.BMCAddress != "" {
 		return n.BMCAddress
 	}
-	return net.JoinHostPort(pl.addrs[n.Name].BMC.String(), "623")
+	return bmc.EndpointFor(pl.rack, n, pl.addrs[n.Name].BMC).Address()
 }
 
 // flagsLayer deletes the flag files of nodes to reinstall (reprovision

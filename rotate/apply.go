@@ -1,11 +1,11 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -105,7 +105,7 @@ type NodeResult struct {
 }
 
 type applier struct {
-	c    *bmc.Client
+	c    Accounts
 	p    *Plan
 	req  Request
 	opts Options
@@ -133,7 +133,7 @@ func (a *applier) progress(node, msg string) {
 //
 // The error is a *FailedError (ErrNotSwitched, ErrOldNotDisabled) when BMCs
 // failed; the Report is filled in either case.
-func Apply(ctx context.Context, c *bmc.Client, p *Plan, req Request, opts Options) (*Report, error) {
+func Apply(ctx context.Context, c Accounts, p *Plan, req Request, opts Options) (*Report, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (a *applier) targets(pred func(BMCStep) bool) []bmc.Target {
 	var ts []bmc.Target
 	for _, s := range a.p.Steps {
 		if pred(s) {
-			ts = append(ts, bmc.Target{Node: s.Node, Address: s.Address})
+			ts = append(ts, bmc.Target{Node: s.Node, Address: s.Address, Protocol: s.Protocol})
 		}
 	}
 	return ts
@@ -267,8 +267,7 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 	// disabling it loses nothing; a rerun writes it again.
 	rollback := func(cause error) NodeResult {
 		if err := a.rollback(ctx, t, s.Slot); err != nil {
-			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: rackctl ipmi %s user disable %d)",
-				cause, s.Slot, err, s.Node, s.Slot)
+			cause = fmt.Errorf("%w; rollback failed, new user %d may still be enabled: %v (disable it with: %s)", cause, s.Slot, err, disableHint(t, s.Slot))
 		} else {
 			r.RolledBack, r.Phase = true, PhasePending
 			r.Note = fmt.Sprintf("new user %d disabled again (rolled back)", s.Slot)
@@ -292,11 +291,15 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 			}
 			r.Status = StatusActing
 		case StatusActing:
-			if err := a.createAccount(ctx, t, s.Slot); err != nil {
+			// A BMC may number a new account itself: that is the slot to
+			// prove, roll back and remember.
+			slot, err := a.createAccount(ctx, t, s.Slot)
+			s.Slot, r.Slot = cmp.Or(slot, s.Slot), cmp.Or(slot, s.Slot)
+			if err != nil {
 				return rollback(err)
 			}
 			r.Created, r.Phase = true, PhaseCreated
-			if err := a.j.update(s.Node, func(n *NodeState) { n.Phase, n.Error = PhaseCreated, "" }); err != nil {
+			if err := a.j.update(s.Node, func(n *NodeState) { n.Slot, n.Phase, n.Error = s.Slot, PhaseCreated, "" }); err != nil {
 				return rollback(err)
 			}
 			r.Status = StatusVerifying
@@ -325,6 +328,14 @@ func (a *applier) create(ctx context.Context, t bmc.Target, s BMCStep) NodeResul
 	}
 }
 
+// disableHint says how an operator disables slot by hand.
+func disableHint(t bmc.Target, slot int) string {
+	if t.Protocol == bmc.ProtocolRedfish {
+		return fmt.Sprintf("PATCH Enabled: false on account %d of %s's AccountService", slot, t.Node)
+	}
+	return fmt.Sprintf("rackctl ipmi %s user disable %d", t.Node, slot)
+}
+
 // rollback disables the new slot as the old user and reads the user list
 // back: the slot must not be enabled. It runs even when ctx was cancelled
 // (an interrupted write is the case it is for), bounded by the client's
@@ -348,22 +359,19 @@ func (a *applier) rollback(ctx context.Context, t bmc.Target, slot int) error {
 	return nil
 }
 
-// createAccount writes the new account into slot: name and password (as
-// bytes in RMCP+ messages, read back and tested by the BMC), enable, and
-// ADMINISTRATOR with IPMI messaging on the LAN channel.
-func (a *applier) createAccount(ctx context.Context, t bmc.Target, slot int) error {
+// createAccount writes the new account into slot: name and password (over
+// IPMI as bytes in RMCP+ messages, read back and tested by the BMC; over
+// Redfish in one PATCH or POST with the Administrator role), then enables
+// it with administrator access. It returns the slot the account has.
+func (a *applier) createAccount(ctx context.Context, t bmc.Target, slot int) (int, error) {
 	a.progress(t.Node, fmt.Sprintf("set user %d name %q and password", slot, a.req.New.User))
-	if err := a.c.SetUser(ctx, t, slot, a.req.New); err != nil {
-		return err
+	got, err := a.c.WriteAccount(ctx, t, slot, a.req.New)
+	if err != nil {
+		return got, err
 	}
-	a.progress(t.Node, fmt.Sprintf("enable user %d", slot))
-	if err := a.c.EnableUser(ctx, t, slot); err != nil {
-		return err
-	}
-	a.progress(t.Node, fmt.Sprintf("grant user %d ADMINISTRATOR on channel %d", slot, bmc.LANChannel))
-	_, err := a.c.Exec(ctx, t, "channel", "setaccess", strconv.Itoa(bmc.LANChannel), strconv.Itoa(slot),
-		"callin=on", "ipmi=on", "link=off", "privilege=4")
-	return err
+	a.progress(t.Node, fmt.Sprintf("enable user %d", got))
+	a.progress(t.Node, grantAction(t.Protocol, got))
+	return got, a.c.EnableAccount(ctx, t, got)
 }
 
 // switchFiles backs up rackctl's credential files and replaces them with
@@ -483,11 +491,10 @@ func (a *applier) disableOld(ctx context.Context, t bmc.Target, s BMCStep, r Nod
 	}
 }
 
-// removeOld disables the old account and, with DeleteOld, clears its name
-// with a raw Set User Name (netfn 0x06, cmd 0x45, 16 zero bytes): ipmitool
-// has no "user delete", and an empty name is what an unused slot has. A
-// BMC that refuses the empty name keeps the disabled account; that is
-// noted, not failed.
+// removeOld disables the old account and, with DeleteOld, deletes it
+// (IPMI: clears its name with a raw Set User Name, as ipmitool has no user
+// delete; Redfish: DELETE, or clearing the name where slots are fixed). A
+// BMC that refuses keeps the disabled account; that is noted, not failed.
 func (a *applier) removeOld(ctx context.Context, t bmc.Target, slot int, r *NodeResult) error {
 	a.progress(t.Node, fmt.Sprintf("disable old user %d", slot))
 	if err := a.c.DisableUser(ctx, t, slot); err != nil {
@@ -497,11 +504,7 @@ func (a *applier) removeOld(ctx context.Context, t bmc.Target, slot int, r *Node
 		return nil
 	}
 	a.progress(t.Node, fmt.Sprintf("clear the name of old user %d", slot))
-	args := []string{"raw", "0x06", "0x45", fmt.Sprintf("0x%02x", slot)}
-	for range 16 {
-		args = append(args, "0x00")
-	}
-	if _, err := a.c.Exec(ctx, t, args...); err != nil {
+	if err := a.c.DeleteAccount(ctx, t, slot); err != nil {
 		if !errors.Is(err, bmc.ErrCommand) {
 			return err
 		}

@@ -1,5 +1,14 @@
-// Package rotate rotates the IPMI credentials of a rack's BMCs to a new
+// Package rotate rotates the credentials of a rack's BMCs to a new
 // account, declaratively (rack.yaml's bmc.rotate), verified and resumable.
+//
+// It works through the Accounts interface (list, slot range, write, enable
+// with administrator access, disable, delete, prove a login):
+// *bmc.Client does it over IPMI as described below, *bmc.Redfish through
+// the AccountService (the name, password and role Administrator in one
+// PATCH of a nameless account, or a POST that creates it disabled; the
+// BMC's number for it is the slot kept), *bmc.Drivers for a mixed rack.
+// The phases, the proof by login, the rollback and the saved state are the
+// same for both.
 //
 // # Flow
 //

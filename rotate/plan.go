@@ -1,12 +1,10 @@
 package rotate
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/rackctl/rackctl/bmc"
@@ -62,6 +60,8 @@ type Plan struct {
 type BMCStep struct {
 	Node    string `json:"node"`
 	Address string `json:"address"`
+	// Protocol is the BMC's protocol; omitted for IPMI.
+	Protocol string `json:"protocol,omitempty"`
 	// Slot is the user ID the new account takes (0 when unknown).
 	Slot int `json:"slot,omitempty"`
 	// Reuse: an account with the new name already exists in Slot.
@@ -122,7 +122,7 @@ func switchedMode(req Request, st *State) bool {
 // earlier apply (LoadState; nil for none); progress of another rotation is
 // ignored. A BMC that cannot be read is a step with Error, not an error of
 // MakePlan.
-func MakePlan(ctx context.Context, c *bmc.Client, req Request, state *State) (*Plan, error) {
+func MakePlan(ctx context.Context, c Accounts, req Request, state *State) (*Plan, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
@@ -145,6 +145,9 @@ func MakePlan(ctx context.Context, c *bmc.Client, req Request, state *State) (*P
 		r := res[t.Node]
 		s := r.Value
 		s.Node, s.Address = t.Node, t.Address
+		if t.Protocol != bmc.ProtocolIPMI {
+			s.Protocol = t.Protocol // "" stays IPMI, as plans saved before protocols were
+		}
 		if r.Err != nil {
 			s.Error = r.Err.Error()
 			s.Actions = nil
@@ -159,7 +162,7 @@ func MakePlan(ctx context.Context, c *bmc.Client, req Request, state *State) (*P
 }
 
 // planFresh plans a BMC before the switch, reading it as the old user.
-func planFresh(ctx context.Context, c *bmc.Client, t bmc.Target, req Request, st *State) (BMCStep, error) {
+func planFresh(ctx context.Context, c Accounts, t bmc.Target, req Request, st *State) (BMCStep, error) {
 	var s BMCStep
 	asOld := t
 	asOld.Credentials = req.Old
@@ -185,13 +188,13 @@ func planFresh(ctx context.Context, c *bmc.Client, t bmc.Target, req Request, st
 		if known && ns.Slot >= 2 && named[ns.Slot] == "" {
 			s.Slot = ns.Slot // the slot an earlier apply chose, still free
 		} else {
-			sum, err := summary(ctx, c, asOld)
+			first, last, err := c.AccountSlots(ctx, asOld)
 			if err != nil {
 				return s, err
 			}
-			s.Slot = freeSlot(named, sum)
+			s.Slot = freeSlot(named, first, last)
 			if s.Slot == 0 {
-				return s, fmt.Errorf("no free user slot (%d slots, %d with fixed names, %d named)", sum.max, sum.fixed, len(named))
+				return s, fmt.Errorf("no free user slot (slots %d to %d, %d named)", first, last, len(named))
 			}
 		}
 	}
@@ -216,7 +219,7 @@ func planFresh(ctx context.Context, c *bmc.Client, t bmc.Target, req Request, st
 		s.Actions = append(s.Actions,
 			fmt.Sprintf("%s user %d %q: set name and password", verb, s.Slot, req.New.User),
 			fmt.Sprintf("enable user %d", s.Slot),
-			fmt.Sprintf("grant user %d ADMINISTRATOR on channel %d (callin=on ipmi=on link=off privilege=4)", s.Slot, bmc.LANChannel),
+			grantAction(t.Protocol, s.Slot),
 			fmt.Sprintf("test login as %s", req.New.User))
 	}
 	s.Actions = append(s.Actions, oldAction(s.OldSlot, req.Old.User, req.DeleteOld)+" (after the credential files are switched)")
@@ -232,7 +235,7 @@ func oldAction(slot int, user string, del bool) string {
 
 // planSwitched plans a BMC after the switch, reading it as the new user:
 // what is left is disabling the old account.
-func planSwitched(ctx context.Context, c *bmc.Client, t bmc.Target, req Request, st *State, oldUser string) (BMCStep, error) {
+func planSwitched(ctx context.Context, c Accounts, t bmc.Target, req Request, st *State, oldUser string) (BMCStep, error) {
 	var s BMCStep
 	asNew := t
 	asNew.Credentials = req.New
@@ -280,53 +283,18 @@ func oldAccountGone(users []bmc.User, slot int, oldUser string, del, tried bool)
 	return true // no name in the slot any more
 }
 
-type userSummary struct{ max, fixed int }
-
-// summary reads `user summary` (Maximum IDs, Fixed Name Count).
-func summary(ctx context.Context, c *bmc.Client, t bmc.Target) (userSummary, error) {
-	out, err := c.Exec(ctx, t, "user", "summary", strconv.Itoa(bmc.LANChannel))
-	if err != nil {
-		return userSummary{}, err
+// grantAction describes how the new account gets administrator rights.
+func grantAction(protocol string, slot int) string {
+	if protocol == bmc.ProtocolRedfish {
+		return fmt.Sprintf("give account %d the Redfish role Administrator", slot)
 	}
-	s, err := parseSummary(string(out))
-	if err != nil {
-		return s, fmt.Errorf("bmc %s: user summary: %w", t.Node, err)
-	}
-	return s, nil
+	return fmt.Sprintf("grant user %d ADMINISTRATOR on channel %d (callin=on ipmi=on link=off privilege=4)", slot, bmc.LANChannel)
 }
 
-func parseSummary(out string) (userSummary, error) {
-	var s userSummary
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "Maximum IDs":
-			s.max = n
-		case "Fixed Name Count":
-			s.fixed = n
-		}
-	}
-	if s.max == 0 {
-		return s, fmt.Errorf("no \"Maximum IDs\" in %q", strings.TrimSpace(out))
-	}
-	if s.max > 63 {
-		s.max = 63
-	}
-	return s, nil
-}
-
-// freeSlot returns the lowest user ID with no name that is neither slot 1
-// (the anonymous user) nor one with a fixed name; 0 when none is free.
-func freeSlot(named map[int]string, s userSummary) int {
-	for id := max(2, s.fixed+1); id <= s.max; id++ {
+// freeSlot returns the lowest slot in first..last with no name; 0 when
+// none is free.
+func freeSlot(named map[int]string, first, last int) int {
+	for id := first; id <= last; id++ {
 		if named[id] == "" {
 			return id
 		}

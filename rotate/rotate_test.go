@@ -383,16 +383,16 @@ func TestFreeSlot(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s, err := parseSummary(tc.summary)
+			maxID, fixed, err := bmc.ParseUserSummary(tc.summary)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := freeSlot(tc.named, s); got != tc.want {
+			if got := freeSlot(tc.named, max(2, fixed+1), maxID); got != tc.want {
 				t.Errorf("free slot %d, want %d", got, tc.want)
 			}
 		})
 	}
-	if _, err := parseSummary("garbage"); err == nil {
+	if _, _, err := bmc.ParseUserSummary("garbage"); err == nil {
 		t.Error("a summary without Maximum IDs parsed")
 	}
 }

@@ -44,6 +44,7 @@ func checkInput(ix *index, nodes []string) {
 		checkLabelKeys(ix, n+".labels")
 	}
 	checkReservedNames(ix, nodes)
+	checkRedfishTLS(ix)
 	for _, p := range []string{"matchbox.httpEndpoint", "matchbox.rpcEndpoint"} {
 		checkPort(ix, p)
 	}
@@ -206,5 +207,35 @@ func fields(s *ast.StructLit) iter.Seq2[string, *ast.Field] {
 				return
 			}
 		}
+	}
+}
+
+// checkRedfishTLS: bmc.redfish names exactly one way to check a BMC's
+// certificate; turning the check off is allowed but warned, since anyone
+// on the BMC network could then read the BMC password of every request.
+func checkRedfishTLS(ix *index) {
+	const p = "bmc.redfish"
+	e, ok := ix.entries[p]
+	if !ok {
+		return
+	}
+	if _, ok := e.expr.(*ast.StructLit); !ok {
+		return // not a mapping: CUE reports it
+	}
+	var set []string
+	for _, f := range []string{"caFile", "fingerprint", "insecureSkipVerify"} {
+		if _, ok := ix.entries[p+"."+f]; ok {
+			set = append(set, f)
+		}
+	}
+	switch len(set) {
+	case 0:
+		ix.addAt(p, "names no way to check the BMCs' certificates: set one of caFile, fingerprint or insecureSkipVerify: true (or drop bmc.redfish to use the system's CA pool)")
+	case 1:
+		if set[0] == "insecureSkipVerify" && ix.isTrue(p+".insecureSkipVerify") {
+			ix.warnAt(p+".insecureSkipVerify", "Redfish BMC certificates are not checked: anyone on the BMC network can impersonate a BMC and read the BMC password; set caFile or fingerprint instead")
+		}
+	default:
+		ix.addAt(p+"."+set[1], fmt.Sprintf("conflicts with %s: set exactly one of caFile, fingerprint or insecureSkipVerify", set[0]))
 	}
 }

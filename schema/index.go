@@ -24,6 +24,8 @@ type index struct {
 	file    string
 	entries map[string]entry
 	diags   Errors
+	// warns are findings that do not stop the spec (Rack.Warnings).
+	warns Errors
 }
 
 func newIndex(file string, f *ast.File) *index {
@@ -84,6 +86,14 @@ func (ix *index) add(pos token.Pos, field, msg string) {
 		line, col = pos.Line(), pos.Column()
 	}
 	ix.diags = append(ix.diags, Diagnostic{File: ix.file, Line: line, Col: col, Field: field, Message: msg})
+}
+
+// warnAt records a warning positioned at path.
+func (ix *index) warnAt(path, msg string) {
+	errs := ix.diags
+	ix.addAt(path, msg)
+	ix.warns = append(ix.warns, ix.diags[len(ix.diags)-1])
+	ix.diags = errs
 }
 
 // addAt records a diagnostic positioned at path, or at its nearest
@@ -211,6 +221,7 @@ func (ix *index) node(path string) Node {
 		IP:           s("ip"),
 		BMCIP:        s("bmcIP"),
 		BMCAddress:   s("bmcAddress"),
+		BMCProtocol:  s("bmcProtocol"),
 		Exclude:      ix.isTrue(path + ".exclude"),
 		Reprovision:  s("reprovision"),
 		ExtraCLC:     s("extraCLC"),

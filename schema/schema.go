@@ -171,6 +171,7 @@ func parse(filename string, src []byte) (*Rack, error) {
 		return nil, ix.diags.sortDedup()
 	}
 	r.Nodes = nodes
+	r.Warnings = ix.warns.sortDedup()
 	for i := range r.Nodes {
 		n := &r.Nodes[i]
 		n.MAC, n.BMCMAC, n.SecondaryMAC = normMAC(n.MAC), normMAC(n.BMCMAC), normMAC(n.SecondaryMAC)

@@ -26,6 +26,9 @@ const (
 // Rack is a validated rack.yaml. Every field is filled: Load applies the
 // schema defaults, so callers never need to guess a default themselves.
 type Rack struct {
+	// Warnings are findings that do not make the spec invalid (a disabled
+	// certificate check), positioned like errors; never serialized.
+	Warnings    Errors      `json:"-"`
 	APIVersion  string      `json:"apiVersion"`
 	Kind        string      `json:"kind"`
 	Name        string      `json:"name"`
@@ -160,6 +163,43 @@ type BMC struct {
 	// AddressSource is where every BMC's LAN channel should take its
 	// address from: AddressSourceDHCP, or "" to leave it as it is.
 	AddressSource string `json:"addressSource,omitempty"`
+	// Protocol is how rackctl talks to the BMCs (ProtocolIPMI or
+	// ProtocolRedfish); Node.BMCProtocol overrides it per node.
+	Protocol string `json:"protocol"`
+	// Redfish says how the HTTPS certificates of Redfish BMCs are checked;
+	// nil: against the system's CA pool.
+	Redfish *RedfishTLS `json:"redfish,omitempty"`
+}
+
+// BMC protocols.
+const (
+	ProtocolIPMI    = "ipmi"
+	ProtocolRedfish = "redfish"
+)
+
+// RedfishTLS is how a Redfish BMC's certificate is checked: exactly one
+// field is set.
+type RedfishTLS struct {
+	// CAFile holds the PEM CA certificates the BMCs' certificates must
+	// chain to (read like bmc.userFile: beneath --root, or relative to the
+	// spec's directory).
+	CAFile string `json:"caFile,omitempty"`
+	// Fingerprint pins the BMC's leaf certificate: "sha256:" and its
+	// SHA-256 in hex (colons allowed).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// InsecureSkipVerify turns certificate checks off (warned).
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// NodeProtocol is the BMC protocol of n: its override or the rack's.
+func (r *Rack) NodeProtocol(n *Node) string {
+	if n.BMCProtocol != "" {
+		return n.BMCProtocol
+	}
+	if r.BMC.Protocol != "" {
+		return r.BMC.Protocol
+	}
+	return ProtocolIPMI
 }
 
 // AddressSourceDHCP makes the BMCs take their address from DHCP (the
@@ -233,7 +273,9 @@ type Node struct {
 	BMCIP        string `json:"bmcIP,omitempty"`    // pinned internal IP of the BMC
 	// BMCAddress overrides where rackctl reaches the BMC (host:port), e.g. a
 	// simulator on loopback; by default the BMC's internal IP, port 623.
-	BMCAddress  string            `json:"bmcAddress,omitempty"`
+	BMCAddress string `json:"bmcAddress,omitempty"`
+	// BMCProtocol overrides bmc.protocol for this node; "" for the rack's.
+	BMCProtocol string            `json:"bmcProtocol,omitempty"`
 	Exclude     bool              `json:"exclude,omitempty"`
 	Reprovision string            `json:"reprovision,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`

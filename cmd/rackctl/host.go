@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -100,17 +99,37 @@ func (e *rackEnv) bmcClient() (*bmc.Client, error) {
 	return bmc.New(bmc.Config{Credentials: creds, Timeout: e.g.timeout, Parallel: e.g.parallel, Logger: e.g.log})
 }
 
+// bmcDrivers drives the rack's BMCs whatever their protocol (the node's
+// Target carries it).
+func (e *rackEnv) bmcDrivers() (*bmc.Drivers, error) {
+	creds, err := e.credentials()
+	if err != nil {
+		return nil, err
+	}
+	var ca bmc.SecretFile
+	if t := e.rack.BMC.Redfish; t != nil && t.CAFile != "" {
+		if ca, err = e.g.secretFile("bmc.redfish.caFile", t.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	rf, err := bmc.RedfishOptionsFor(e.rack.BMC.Redfish, ca)
+	if err != nil {
+		return nil, err
+	}
+	return bmc.NewDrivers(bmc.Config{Credentials: creds, Timeout: e.g.timeout, Parallel: e.g.parallel, Logger: e.g.log, Redfish: rf}), nil
+}
+
 // bmcAddress is where rackctl reaches a node's BMC: the spec's override, or
 // the BMC's allocated internal IP on the IPMI port.
 func (e *rackEnv) bmcAddress(n *schema.Node) string {
 	if n.BMCAddress != "" {
 		return n.BMCAddress
 	}
-	return net.JoinHostPort(e.addrs[n.Name].BMC.String(), "623")
+	return bmc.EndpointFor(e.rack, n, e.addrs[n.Name].BMC).Address()
 }
 
 func (e *rackEnv) target(n *schema.Node) bmc.Target {
-	return bmc.Target{Node: n.Name, Address: e.bmcAddress(n)}
+	return bmc.EndpointFor(e.rack, n, e.addrs[n.Name].BMC).Target(n.Name)
 }
 
 func (e *rackEnv) targets(nodes []*schema.Node) []bmc.Target {

@@ -65,10 +65,11 @@ An interrupted console (SIGINT, SIGTERM) exits with status 130.
 				}
 				nodes, args = []*schema.Node{n}, args[1:]
 			}
-			client, err := env.bmcClient()
+			client, err := env.bmcDrivers()
 			if err != nil {
 				return err
 			}
+			defer client.Close()
 			if len(args) == 0 {
 				if all {
 					return errors.New("a serial console cannot be attached to --all; name one TARGET")
@@ -89,7 +90,7 @@ An interrupted console (SIGINT, SIGTERM) exits with status 130.
 
 type bmcOp func(ctx context.Context, n *schema.Node, t bmc.Target) (string, error)
 
-func (e *rackEnv) ipmiOp(client *bmc.Client, args []string) (bmcOp, error) {
+func (e *rackEnv) ipmiOp(client *bmc.Drivers, args []string) (bmcOp, error) {
 	switch args[0] {
 	case "diag":
 		return func(ctx context.Context, n *schema.Node, t bmc.Target) (string, error) {
@@ -159,7 +160,7 @@ func parseBootdev(args []string) (dev string, persistent, efi bool, err error) {
 	return dev, persistent, efi, nil
 }
 
-func (e *rackEnv) diag(ctx context.Context, client *bmc.Client, n *schema.Node, t bmc.Target) (string, error) {
+func (e *rackEnv) diag(ctx context.Context, client *bmc.Drivers, n *schema.Node, t bmc.Target) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "BMC MAC:      %s\nBMC address:  %s\nNode MAC:     %s\nNode IP:      %s\nHostname:     %s\n\n",
 		n.BMCMAC, t.Address, n.MAC, e.addrs[n.Name].Primary, e.rack.FQDN(n))
@@ -217,7 +218,7 @@ func writePrefixed(w io.Writer, node, text string, prefix bool) {
 // stdin (an *os.File) to ipmitool and feeds any other reader through a
 // pipe; USE_TTY=0 hides the *os.File so a terminal is never put in raw
 // mode, and USE_STDIN=0 attaches no input at all.
-func (e *rackEnv) sol(ctx context.Context, client *bmc.Client, n *schema.Node) error {
+func (e *rackEnv) sol(ctx context.Context, client *bmc.Drivers, n *schema.Node) error {
 	stdin := e.g.stdin
 	hint := "detach with ~. (type ~~. when inside ssh)"
 	switch {

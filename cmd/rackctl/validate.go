@@ -28,6 +28,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, w := range rack.Warnings {
+				fmt.Fprintf(g.stderr, "warning: %s\n", w)
+			}
 			active := len(rack.ActiveNodes())
 			fmt.Fprintf(g.stdout, "%s is valid: rack %q, %s, %d nodes (%d excluded).\n",
 				g.specFile, rack.Name, rack.Provisioner, len(rack.Nodes), len(rack.Nodes)-active)
