@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -49,14 +50,12 @@ type rackEnv struct {
 	addrs   map[string]ipam.Addrs
 	files   map[string][]byte // rendered, by path
 	key     ssh.Signer        // core's key, in the rendered configs
+	keyFile string            // the same key as an OpenSSH private key file
+	hashes  map[string]string // rendered config hash by node
 	nodeDir string
 }
 
 func nodeMAC(i int) string { return fmt.Sprintf("aa:bb:01:00:00:%02x", i) }
-
-// ignitionRan is the /ignition_ran flag file Racker's base template adds
-// to every node, carried here by the node's extra CLC.
-const ignitionRan = "storage:\n  files:\n    - path: /ignition_ran\n      filesystem: root\n      mode: 0644\n      contents:\n        inline: ran\n"
 
 func newRackEnv(t *testing.T, n int) *rackEnv {
 	t.Helper()
@@ -70,6 +69,14 @@ func newRackEnv(t *testing.T, n int) *rackEnv {
 		t.Fatal(err)
 	}
 	if e.key, err = ssh.NewSignerFromKey(priv); err != nil {
+		t.Fatal(err)
+	}
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.keyFile = filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(e.keyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.rack = simrack.StartT(t, simrack.Options{N: n})
@@ -100,16 +107,19 @@ func newRackEnv(t *testing.T, n int) *rackEnv {
 	for i := range n {
 		name := fmt.Sprintf("node-%d", i)
 		e.spec.Nodes = append(e.spec.Nodes, schema.Node{Name: name, Role: schema.RoleNode, MAC: nodeMAC(i),
-			BMCMAC: fmt.Sprintf("aa:bb:02:00:00:%02x", i), ExtraCLC: ignitionRan})
+			BMCMAC: fmt.Sprintf("aa:bb:02:00:00:%02x", i)})
 		e.addrs[name] = ipam.Addrs{Primary: netip.AddrFrom4([4]byte{172, 24, 213, byte(10 + i)}), BMC: netip.AddrFrom4([4]byte{172, 24, 213, byte(100 + i)})}
 	}
 	out, err := render.Render(render.Input{Rack: e.spec, Addrs: e.addrs, Layout: render.DefaultLayout()})
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	e.files = map[string][]byte{}
+	e.files, e.hashes = map[string][]byte{}, map[string]string{}
 	for _, f := range out {
 		e.files[f.Path] = f.Content
+		if f.ConfigHash != "" {
+			e.hashes[f.Node] = f.ConfigHash
+		}
 	}
 
 	e.mb, err = testenv.StartMatchbox(ctx, t.TempDir())
