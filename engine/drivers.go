@@ -180,7 +180,7 @@ func (e *Engine) verifyDriver(_ *schema.Rack, _ BMCClient, out *drivers) error {
 func (e *Engine) rotation(rack *schema.Rack, client BMCClient, creds bmc.Credentials) (*reconcile.Rotation, error) {
 	ipmi, ok := client.(*bmc.Client)
 	if !ok {
-		return nil, fmt.Errorf("bmc.rotate in %s: the %s driver cannot rotate accounts yet; drop bmc.rotate or pass --bmc=none", e.cfg.SpecFile, bmcProtocol(rack))
+		return nil, fmt.Errorf("bmc.rotate in %s: a BMC protocol of this rack cannot rotate accounts yet (IPMI only); drop bmc.rotate or pass --bmc=none", e.cfg.SpecFile)
 	}
 	rot := rack.BMC.Rotate
 	pw, err := rotate.ReadPassword(e.cfg.Root, e.HostPath(rot.PasswordFile))

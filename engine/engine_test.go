@@ -273,3 +273,34 @@ func TestRotationNeedsAccountsDriver(t *testing.T) {
 		t.Errorf("Rotation without bmc.rotate: %v", err)
 	}
 }
+
+// TestBMCMuxRoutesByNode: in a rack whose BMCs speak two protocols, each
+// call goes to its node's driver; a node of no protocol is an error, not
+// a call to some driver.
+func TestBMCMuxRoutesByNode(t *testing.T) {
+	ipmi := &fakeBMC{power: map[string]string{"a": "on"}}
+	redfish := &fakeBMC{power: map[string]string{"b": "off"}}
+	m := bmcMux{"a": ipmi, "b": redfish}
+	ctx := context.Background()
+	for node, want := range map[string]string{"a": "on", "b": "off"} {
+		if got, err := m.PowerState(ctx, bmc.Target{Node: node}); err != nil || got != want {
+			t.Errorf("PowerState(%s) = %q, %v; want %q", node, got, err, want)
+		}
+	}
+	if _, err := m.PowerState(ctx, bmc.Target{Node: "c"}); err == nil {
+		t.Error("a node of no protocol was answered")
+	}
+	if d := m.Diag(ctx, bmc.Target{Node: "c"}); d.Err == nil {
+		t.Error("diagnostics of a node of no protocol carry no error")
+	}
+}
+
+// TestUnknownBMCProtocol: a protocol without a registered driver is an
+// error that lists the known ones.
+func TestUnknownBMCProtocol(t *testing.T) {
+	e, _ := newEngine(t, lokomotiveSpec, filesOnly)
+	_, err := e.openProtocol("smash", bmc.Credentials{})
+	if err == nil || !strings.Contains(err.Error(), `"smash"`) || !strings.Contains(err.Error(), ProtocolIPMI) {
+		t.Errorf("openProtocol(smash): %v, want an error naming it and the known protocols", err)
+	}
+}

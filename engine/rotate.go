@@ -38,7 +38,7 @@ func (e *Engine) Rotation(r *Rack) (*Rotation, error) {
 	}
 	client, ok := open.(*bmc.Client)
 	if !ok {
-		return nil, fmt.Errorf("bmc.rotate in %s: the %s driver cannot rotate accounts yet", e.cfg.SpecFile, bmcProtocol(r.Spec))
+		return nil, fmt.Errorf("bmc.rotate in %s: a BMC protocol of this rack cannot rotate accounts yet (IPMI only)", e.cfg.SpecFile)
 	}
 	return &Rotation{e: e, rack: r, client: client, req: rotate.Request{
 		Targets:   r.Targets(r.Nodes()),
