@@ -118,16 +118,17 @@ func TestReconcilerPlansAndAppliesLikeApply(t *testing.T) {
 	}
 }
 
-// TestPlanTargetsMustBeNodes: a -target that names no node is refused
-// before anything is read.
+// TestPlanTargetsMustBeNodes: a -target that names no node is refused,
+// naming the spec file to look in.
 func TestPlanTargetsMustBeNodes(t *testing.T) {
 	e, rack := newEngine(t, lokomotiveSpec, filesOnly)
 	s, err := e.Open(rack)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Plan(context.Background(), []string{"no-such-node"}, ""); err == nil || !strings.Contains(err.Error(), `"no-such-node"`) {
-		t.Errorf("Plan: %v, want an error naming the target", err)
+	_, err = s.Plan(context.Background(), []string{"no-such-node"}, "")
+	if err == nil || !strings.Contains(err.Error(), `"no-such-node"`) || !strings.Contains(err.Error(), lokomotiveSpec) {
+		t.Errorf("Plan: %v, want an error naming the target and %s", err, lokomotiveSpec)
 	}
 }
 
