@@ -1,7 +1,8 @@
 // Package watch is rackctl's GitOps loop (`rackctl watch`): it takes each
 // revision of rack.yaml from a [source.Source] (git or a local file),
 // validates it, plans it, checks it against a safety [Policy] and applies
-// it, through a [Reconciler] the CLI backs with its own plan and apply path.
+// it, through a [Reconciler] the engine provides (engine.Engine.Reconciler:
+// the same plan and apply path as `rackctl apply`).
 //
 // # One revision
 //

@@ -24,8 +24,8 @@ const (
 	DefaultPollInterval  = 2 * time.Second
 )
 
-// Reconciler plans and applies a validated rack. The CLI adapts its own
-// plan and apply path (drivers, layers, executors) to it; tests use fakes.
+// Reconciler plans and applies a validated rack. The engine provides the
+// real one (engine.Engine.Reconciler, apply's own path); tests use fakes.
 type Reconciler interface {
 	// Plan builds the plan of rack against the live state, recording
 	// commit in it.

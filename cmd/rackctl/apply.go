@@ -10,13 +10,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/reconcile"
 )
 
+type applyFlags struct {
+	autoApprove      bool
+	detailedExitcode bool
+	targets          []string
+	drivers          engine.DriverConfig
+}
+
 func newApplyCmd(g *globals) *cobra.Command {
-	var autoApprove, detailedExitcode bool
-	var targets []string
-	var df driverFlags
+	var af applyFlags
 	cmd := &cobra.Command{
 		Use:   "apply [PLANFILE]",
 		Short: "Make the rack match rack.yaml (or carry out a saved plan)",
@@ -33,119 +39,85 @@ plan was made from has changed since (files, leases, terraform plan, power
 state, address source and user list of the BMCs it acts on, rotation state). The driver flags must match the plan's.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var p *reconcile.Plan
-			var drv *drivers
-			var err error
-			saved := len(args) == 1
-			if saved {
-				if p, err = readPlanFile(args[0]); err != nil {
-					return err
-				}
-				// The drivers need the spec (BMC credential files).
-				if !cmd.Flags().Changed("file") && p.SpecFile != "" {
-					g.specFile = p.SpecFile
-				}
-				rack, err := g.loadSpec()
-				if err != nil {
-					return err
-				}
-				if rack.Name != p.RackName {
-					return fmt.Errorf("plan %s is for rack %q, %s describes %q", args[0], p.RackName, g.specFile, rack.Name)
-				}
-				if drv, err = g.drivers(rack, &df); err != nil {
-					return err
-				}
-			} else {
-				rack, err := g.loadSpec()
-				if err != nil {
-					return err
-				}
-				if drv, err = g.drivers(rack, &df); err != nil {
-					return err
-				}
-				if p, err = g.buildPlan(cmd.Context(), rack, targets, drv); err != nil {
-					return err
-				}
-				if err := g.showPlan(p); err != nil {
-					return err
-				}
+			if len(args) == 1 {
+				return g.applySaved(cmd, args[0], &af)
 			}
-			if !p.HasChanges() {
-				if saved && g.output == "human" {
-					fmt.Fprintln(g.stdout, "The saved plan has no changes.")
-				}
-				return nil
-			}
-			if saved {
-				// A fresh plan was checked when it was made; a saved one
-				// meets the programs of today (dnsmasq, the site's own
-				// config). The files phase checks each file only as it
-				// writes it, after the files before it: check all first.
-				if err := checkPlanFiles(cmd.Context(), args[0], p, drv.validate); err != nil {
-					return err
-				}
-			}
-			if !saved && !autoApprove {
-				if err := g.confirm(); err != nil {
-					return err
-				}
-			}
-			res, err := reconcile.Apply(cmd.Context(), p, reconcile.ApplyOptions{
-				Root:        g.root,
-				StateDir:    g.stateDir,
-				Log:         g.log,
-				Progress:    g.progress,
-				Executors:   drv.executors,
-				Validate:    drv.validate,
-				BeforePhase: g.pauseHook(),
-			})
-			g.reportApply(res, err)
-			if err != nil {
-				return exitCodeError{exitError}
-			}
-			if detailedExitcode {
-				return exitCodeError{exitChanges}
-			}
-			return nil
+			return g.applyFresh(cmd.Context(), &af)
 		},
 	}
-	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "skip the interactive confirmation")
-	cmd.Flags().BoolVar(&detailedExitcode, "detailed-exitcode", false, "exit 2 when apply made changes, 0 when there was nothing to do")
-	cmd.Flags().StringSliceVar(&targets, "target", nil, "limit the apply to these nodes; repeatable")
-	df.register(cmd.Flags())
+	cmd.Flags().BoolVar(&af.autoApprove, "auto-approve", false, "skip the interactive confirmation")
+	cmd.Flags().BoolVar(&af.detailedExitcode, "detailed-exitcode", false, "exit 2 when apply made changes, 0 when there was nothing to do")
+	cmd.Flags().StringSliceVar(&af.targets, "target", nil, "limit the apply to these nodes; repeatable")
+	registerDriverFlags(cmd.Flags(), &af.drivers)
 	return cmd
 }
 
-// checkPlanFiles runs the validators (dnsmasq --test) over the new content
-// of the files a plan writes whole, before anything is written.
-func checkPlanFiles(ctx context.Context, planFile string, p *reconcile.Plan, validate map[string]func(context.Context, []byte) error) error {
-	for _, c := range p.Changes {
-		if c.Layer != reconcile.LayerFiles || c.Block || (c.Action != reconcile.ActionCreate && c.Action != reconcile.ActionUpdate) {
-			continue
-		}
-		path := strings.TrimPrefix(c.Address, "file:")
-		v := validate[path]
-		if v == nil {
-			continue
-		}
-		if err := v(ctx, c.Content); err != nil {
-			return fmt.Errorf("plan %s not applied, nothing written: %s: %w", planFile, path, err)
+func (g *globals) applyFresh(ctx context.Context, af *applyFlags) error {
+	s, p, err := g.freshPlan(ctx, &af.drivers, af.targets)
+	if err != nil {
+		return err
+	}
+	if err := g.showPlan(p); err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		return nil
+	}
+	if !af.autoApprove {
+		if err := g.confirm(); err != nil {
+			return err
 		}
 	}
-	return nil
+	return g.apply(ctx, s, p, af)
 }
 
-func readPlanFile(path string) (*reconcile.Plan, error) {
-	f, err := os.Open(path)
+// applySaved applies exactly the plan saved in planFile.
+func (g *globals) applySaved(cmd *cobra.Command, planFile string, af *applyFlags) error {
+	p, err := engine.ReadPlanFile(planFile)
 	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return err
 	}
-	defer f.Close()
-	p, err := reconcile.ReadPlan(f)
+	// The drivers need the spec (BMC credential files).
+	if !cmd.Flags().Changed("file") && p.SpecFile != "" {
+		g.specFile = p.SpecFile
+	}
+	rack, err := g.loadSpec()
 	if err != nil {
-		return nil, fmt.Errorf("read plan %s: %w", path, err)
+		return err
 	}
-	return p, nil
+	if rack.Name != p.RackName {
+		return fmt.Errorf("plan %s is for rack %q, %s describes %q", planFile, p.RackName, g.specFile, rack.Name)
+	}
+	eng, err := g.engine(&af.drivers)
+	if err != nil {
+		return err
+	}
+	s, err := eng.Open(rack)
+	if err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		if g.output == "human" {
+			fmt.Fprintln(g.stdout, "The saved plan has no changes.")
+		}
+		return nil
+	}
+	if err := s.CheckSaved(cmd.Context(), planFile, p); err != nil {
+		return err
+	}
+	return g.apply(cmd.Context(), s, p, af)
+}
+
+func (g *globals) apply(ctx context.Context, s *engine.Session, p *reconcile.Plan, af *applyFlags) error {
+	res, err := s.Apply(ctx, p, g.progress)
+	g.reportApply(res, err)
+	if err != nil {
+		return exitCodeError{exitError}
+	}
+	if af.detailedExitcode {
+		return exitCodeError{exitChanges}
+	}
+	return nil
 }
 
 // confirm asks as terraform does; without a terminal it refuses rather than

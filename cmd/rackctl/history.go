@@ -2,34 +2,13 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/internal/termtext"
-	"github.com/rackctl/rackctl/reconcile"
-	"github.com/rackctl/rackctl/state"
-	"github.com/rackctl/rackctl/watch"
 )
-
-// historyEntry is one line of `rackctl history`: an apply (from
-// history.jsonl) or a commit watch did not apply (from watch-events.jsonl:
-// rejected, held, skipped, failed).
-type historyEntry struct {
-	Time    time.Time `json:"time"`
-	Source  string    `json:"source"` // apply | watch
-	Commit  string    `json:"commit,omitempty"`
-	Author  string    `json:"author,omitempty"`
-	Changes string    `json:"changes,omitempty"`
-	Outcome string    `json:"outcome"`
-	Detail  string    `json:"detail,omitempty"`
-
-	Apply *reconcile.HistoryRecord `json:"apply,omitempty"`
-	Watch *watch.EventRecord       `json:"watch,omitempty"`
-}
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var limit int
@@ -38,12 +17,13 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "List past applies and the commits watch rejected, held or skipped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			entries, err := readHistory(g.stateDir)
+			eng, err := g.engine(nil)
 			if err != nil {
 				return err
 			}
-			if limit > 0 && len(entries) > limit {
-				entries = entries[len(entries)-limit:]
+			entries, err := eng.History(limit)
+			if err != nil {
+				return err
 			}
 			if g.output == "json" {
 				return writeJSON(g.stdout, entries)
@@ -63,44 +43,6 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&limit, "limit", 20, "show at most this many of the newest records (0 = all)")
 	return cmd
-}
-
-// readHistory merges both logs, oldest first. Watch's applied and
-// apply-failed events repeat an apply record, so only their author is used.
-func readHistory(stateDir string) ([]historyEntry, error) {
-	applies, err := state.New(stateDir).ReadHistory()
-	if err != nil {
-		return nil, err
-	}
-	events, err := state.New(stateDir).ReadWatchEvents()
-	if err != nil {
-		return nil, err
-	}
-	authors := map[string]string{}
-	var out []historyEntry
-	for i := range events {
-		ev := &events[i]
-		if ev.Commit != "" && ev.Author != "" {
-			authors[ev.Commit] = ev.Author
-		}
-		switch ev.Outcome {
-		case watch.OutcomeApplied, watch.OutcomeApplyFailed, watch.OutcomeUnchanged:
-			continue
-		}
-		e := historyEntry{Time: ev.Time, Source: "watch", Commit: ev.Commit, Author: ev.Author,
-			Outcome: string(ev.Outcome), Detail: ev.Reason, Watch: ev}
-		if ev.Planned != nil {
-			e.Changes = fmt.Sprintf("+%d ~%d -%d", ev.Planned.Add, ev.Planned.Change, ev.Planned.Destroy)
-		}
-		out = append(out, e)
-	}
-	for i := range applies {
-		r := &applies[i]
-		out = append(out, historyEntry{Time: r.Time, Source: "apply", Commit: r.Commit, Author: authors[r.Commit],
-			Changes: r.ChangeSummary(), Outcome: string(r.Outcome), Detail: r.Error, Apply: r})
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
 }
 
 func firstLine(s string) string {

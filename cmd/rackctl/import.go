@@ -3,13 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/racker"
-	"github.com/rackctl/rackctl/state"
 )
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -49,14 +46,14 @@ format elsewhere, the report's format is --report-format).`,
 			if report != "human" && report != "json" {
 				return fmt.Errorf("--report-format %q: want human or json", report)
 			}
-			if _, err := os.Stat(out); err == nil && !force {
-				return fmt.Errorf("%s exists; move it away or pass --force", out)
+			eng, err := g.engine(nil)
+			if err != nil {
+				return err
 			}
-			alloc := state.New(g.stateDir).File(state.AllocationFile)
-			if _, err := os.Stat(alloc); err == nil && !force {
-				return fmt.Errorf("%s exists: this host already has a rackctl allocation; pass --force to replace it", alloc)
+			if err := eng.CheckImportTargets(out, force); err != nil {
+				return err
 			}
-			res, err := racker.Import(racker.Options{Root: g.root, Layout: g.layout(), ManagementMACs: mgmtMACs, Domain: domain})
+			res, err := eng.ImportRacker(mgmtMACs, domain)
 			if err != nil {
 				return err
 			}
@@ -72,20 +69,14 @@ format elsewhere, the report's format is --report-format).`,
 				}
 				return exitCodeError{exitError}
 			}
-			if err := atomicfile.Write(out, res.Spec, 0o644); err != nil {
-				return err
-			}
-			if err := state.New(g.stateDir).Ensure(); err != nil {
-				return err
-			}
-			if err := state.New(g.stateDir).SaveAllocation(res.State); err != nil {
+			if err := eng.WriteImport(out, res); err != nil {
 				return err
 			}
 			if err := printFindings(g, report, res.Findings); err != nil {
 				return err
 			}
 			if report != "json" {
-				fmt.Fprintf(g.stdout, "\nWrote %s and %s (%d findings). Next: rackctl plan -f %s --root %s\n", out, alloc, len(res.Findings), out, g.root)
+				fmt.Fprintf(g.stdout, "\nWrote %s and %s (%d findings). Next: rackctl plan -f %s --root %s\n", out, eng.AllocationPath(), len(res.Findings), out, g.root)
 			}
 			return nil
 		},

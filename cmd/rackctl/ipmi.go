@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -48,39 +49,7 @@ An interrupted console (SIGINT, SIGTERM) exits with status 130.
   anything else                passed to ipmitool, e.g. 'user list', 'sel list'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := g.loadEnv()
-			if err != nil {
-				return err
-			}
-			var nodes []*schema.Node
-			if all {
-				nodes = env.allNodes()
-			} else {
-				if len(args) == 0 {
-					return errors.New("name a TARGET (node name, FQDN, MAC or BMC MAC) or use --all")
-				}
-				n := env.rack.Node(args[0])
-				if n == nil {
-					return fmt.Errorf("%q: no node of that name, FQDN, MAC or BMC MAC in %s", args[0], g.specFile)
-				}
-				nodes, args = []*schema.Node{n}, args[1:]
-			}
-			client, err := env.bmcDrivers()
-			if err != nil {
-				return err
-			}
-			defer client.Close()
-			if len(args) == 0 {
-				if all {
-					return errors.New("a serial console cannot be attached to --all; name one TARGET")
-				}
-				return env.sol(cmd.Context(), client, nodes[0])
-			}
-			op, err := env.ipmiOp(client, args)
-			if err != nil {
-				return err
-			}
-			return env.runOnBMCs(cmd.Context(), nodes, op, all)
+			return g.runIPMI(cmd.Context(), args, all)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "run on every node's BMC in parallel")
@@ -88,13 +57,59 @@ An interrupted console (SIGINT, SIGTERM) exits with status 130.
 	return cmd
 }
 
+func (g *globals) runIPMI(ctx context.Context, args []string, all bool) error {
+	_, r, err := g.loadRack()
+	if err != nil {
+		return err
+	}
+	var nodes []*schema.Node
+	if all {
+		nodes = r.Nodes()
+	} else {
+		if len(args) == 0 {
+			return errors.New("name a TARGET (node name, FQDN, MAC or BMC MAC) or use --all")
+		}
+		n := r.Spec.Node(args[0])
+		if n == nil {
+			return fmt.Errorf("%q: no node of that name, FQDN, MAC or BMC MAC in %s", args[0], g.specFile)
+		}
+		nodes, args = []*schema.Node{n}, args[1:]
+	}
+	client, err := r.BMC()
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		if all {
+			return errors.New("a serial console cannot be attached to --all; name one TARGET")
+		}
+		return g.sol(ctx, r, client, nodes[0])
+	}
+	op, err := ipmiOp(r, client, args)
+	if err != nil {
+		return err
+	}
+	return g.runOnBMCs(ctx, r, nodes, op, all)
+}
+
 type bmcOp func(ctx context.Context, n *schema.Node, t bmc.Target) (string, error)
 
-func (e *rackEnv) ipmiOp(client *bmc.Drivers, args []string) (bmcOp, error) {
+// rawIPMI passes ipmitool arguments through: IPMI BMCs only.
+type rawIPMI interface {
+	Exec(ctx context.Context, t bmc.Target, args ...string) ([]byte, error)
+}
+
+// serialConsole attaches a BMC's serial console, where its protocol has
+// one.
+type serialConsole interface {
+	SOL(ctx context.Context, t bmc.Target, stdin io.Reader, stdout io.Writer) error
+}
+
+func ipmiOp(r *engine.Rack, client engine.BMCClient, args []string) (bmcOp, error) {
 	switch args[0] {
 	case "diag":
 		return func(ctx context.Context, n *schema.Node, t bmc.Target) (string, error) {
-			return e.diag(ctx, client, n, t)
+			return diag(ctx, r, client, n, t)
 		}, nil
 	case "power":
 		if len(args) != 2 {
@@ -132,8 +147,12 @@ func (e *rackEnv) ipmiOp(client *bmc.Drivers, args []string) (bmcOp, error) {
 			return "LAN channel 1 address source: dhcp\n", client.DHCPRenew(ctx, t)
 		}, nil
 	}
+	raw, ok := client.(rawIPMI)
+	if !ok {
+		return nil, fmt.Errorf("%q: not a verb of this BMC protocol (want diag, power, bootdev or dhcp-renew)", args[0])
+	}
 	return func(ctx context.Context, _ *schema.Node, t bmc.Target) (string, error) {
-		out, err := client.Exec(ctx, t, args...)
+		out, err := raw.Exec(ctx, t, args...)
 		return string(out), err
 	}, nil
 }
@@ -160,41 +179,41 @@ func parseBootdev(args []string) (dev string, persistent, efi bool, err error) {
 	return dev, persistent, efi, nil
 }
 
-func (e *rackEnv) diag(ctx context.Context, client *bmc.Drivers, n *schema.Node, t bmc.Target) (string, error) {
+func diag(ctx context.Context, r *engine.Rack, client engine.BMCClient, n *schema.Node, t bmc.Target) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "BMC MAC:      %s\nBMC address:  %s\nNode MAC:     %s\nNode IP:      %s\nHostname:     %s\n\n",
-		n.BMCMAC, t.Address, n.MAC, e.addrs[n.Name].Primary, e.rack.FQDN(n))
-	r := client.Diag(ctx, t)
-	b.WriteString(r.ChassisStatus)
-	if r.BootParam5 != "" {
+		n.BMCMAC, t.Address, n.MAC, r.Addrs(n.Name).Primary, r.Spec.FQDN(n))
+	d := client.Diag(ctx, t)
+	b.WriteString(d.ChassisStatus)
+	if d.BootParam5 != "" {
 		b.WriteString("\n")
-		b.WriteString(r.BootParam5)
+		b.WriteString(d.BootParam5)
 	}
-	return b.String(), r.Err
+	return b.String(), d.Err
 }
 
 // runOnBMCs runs op on every node in parallel; output keeps node order. With
 // several nodes (or --all) each line is prefixed with the node name.
-func (e *rackEnv) runOnBMCs(ctx context.Context, nodes []*schema.Node, op bmcOp, prefix bool) error {
+func (g *globals) runOnBMCs(ctx context.Context, r *engine.Rack, nodes []*schema.Node, op bmcOp, prefix bool) error {
 	byName := make(map[string]*schema.Node, len(nodes))
 	for _, n := range nodes {
 		byName[n.Name] = n
 	}
-	res := bmc.ForEach(ctx, e.g.parallel, e.targets(nodes), func(ctx context.Context, t bmc.Target) (string, error) {
+	res := bmc.ForEach(ctx, g.parallel, r.Targets(nodes), func(ctx context.Context, t bmc.Target) (string, error) {
 		return op(ctx, byName[t.Node], t)
 	})
 	failed := 0
 	for _, n := range nodes {
 		r := res[n.Name]
-		writePrefixed(e.g.stdout, n.Name, r.Value, prefix)
+		writePrefixed(g.stdout, n.Name, r.Value, prefix)
 		if r.Err != nil {
 			failed++
-			writePrefixed(e.g.stderr, n.Name, "error: "+r.Err.Error()+"\n", prefix)
+			writePrefixed(g.stderr, n.Name, "error: "+r.Err.Error()+"\n", prefix)
 		}
 	}
 	if failed > 0 {
 		if prefix {
-			fmt.Fprintf(e.g.stderr, "%d of %d BMCs failed\n", failed, len(nodes))
+			fmt.Fprintf(g.stderr, "%d of %d BMCs failed\n", failed, len(nodes))
 		}
 		return exitCodeError{exitError}
 	}
@@ -218,8 +237,12 @@ func writePrefixed(w io.Writer, node, text string, prefix bool) {
 // stdin (an *os.File) to ipmitool and feeds any other reader through a
 // pipe; USE_TTY=0 hides the *os.File so a terminal is never put in raw
 // mode, and USE_STDIN=0 attaches no input at all.
-func (e *rackEnv) sol(ctx context.Context, client *bmc.Drivers, n *schema.Node) error {
-	stdin := e.g.stdin
+func (g *globals) sol(ctx context.Context, r *engine.Rack, client engine.BMCClient, n *schema.Node) error {
+	console, ok := client.(serialConsole)
+	if !ok {
+		return fmt.Errorf("node %s: its BMC protocol offers no serial console", n.Name)
+	}
+	stdin := g.stdin
 	hint := "detach with ~. (type ~~. when inside ssh)"
 	switch {
 	case os.Getenv("USE_STDIN") == "0":
@@ -229,10 +252,10 @@ func (e *rackEnv) sol(ctx context.Context, client *bmc.Drivers, n *schema.Node) 
 		stdin = struct{ io.Reader }{stdin}
 		hint = "no terminal mode: lines are sent on Enter; detach with ~. on a line of its own or Ctrl-C"
 	}
-	fmt.Fprintf(e.g.stderr, "[serial console of %s; %s]\n", n.Name, hint)
-	err := client.SOL(ctx, e.target(n), stdin, e.g.stdout)
+	fmt.Fprintf(g.stderr, "[serial console of %s; %s]\n", n.Name, hint)
+	err := console.SOL(ctx, r.Target(n), stdin, g.stdout)
 	if err != nil && ctx.Err() != nil {
-		fmt.Fprintf(e.g.stderr, "[serial console of %s: interrupted, session deactivated]\n", n.Name)
+		fmt.Fprintf(g.stderr, "[serial console of %s: interrupted, session deactivated]\n", n.Name)
 		return exitCodeError{exitInterrupted}
 	}
 	return err

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/internal/testenv"
+	"github.com/rackctl/rackctl/schema"
 )
 
 // marker is the content of every file a planted link or path reaches; it
@@ -266,16 +268,23 @@ func TestCredentialPathsStayBeneathRoot(t *testing.T) {
 func TestProvisionedReadsFlagFilesBeneathRoot(t *testing.T) {
 	root, outside := linkRoots(t)
 	var logs strings.Builder
-	g := &globals{root: root, specFile: example, stateDir: t.TempDir(), stderr: &logs,
-		log: slog.New(slog.NewTextHandler(&logs, nil))}
-	env, err := g.loadEnv()
+	eng, err := engine.New(engine.Config{Root: root, SpecFile: example, StateDir: t.TempDir(),
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &env.rack.Nodes[0]
-	flag := env.flagFile(n)
+	spec, err := schema.Load(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := eng.Rack(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &env.Spec.Nodes[0]
+	flag := env.FlagFile(n)
 	writeTestFile(t, filepath.Join(root, flag), "x\n", 0o644)
-	if !env.provisioned(n) {
+	if !env.Provisioned(n) {
 		t.Fatalf("flag file %s present, node not provisioned", flag)
 	}
 
@@ -285,25 +294,10 @@ func TestProvisionedReadsFlagFilesBeneathRoot(t *testing.T) {
 	}
 	writeTestFile(t, filepath.Join(outside, filepath.Base(flag)), "x\n", 0o644)
 	symlink(t, outside, filepath.Join(root, dir))
-	if env.provisioned(n) {
+	if env.Provisioned(n) {
 		t.Error("a flag file reached through a linked directory counts")
 	}
 	if !strings.Contains(logs.String(), filepath.Join(root, dir)) {
 		t.Errorf("no warning naming the link:\n%s", logs.String())
-	}
-}
-
-// TestHostPathStaysBeneathRoot: an absolute spec path is placed beneath
-// --root as if it were "/", whatever ".." it holds.
-func TestHostPathStaysBeneathRoot(t *testing.T) {
-	g := &globals{root: "/r", specFile: "/spec/rack.yaml"}
-	for p, want := range map[string]string{
-		"/usr/share/oem/ipmi_user": "/r/usr/share/oem/ipmi_user",
-		"/../x":                    "/r/x",
-		"/usr/../../../etc/shadow": "/r/etc/shadow",
-	} {
-		if got := g.hostPath(p); got != want {
-			t.Errorf("hostPath(%q) = %q, want %q", p, got, want)
-		}
 	}
 }

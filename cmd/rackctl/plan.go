@@ -1,22 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rackctl/rackctl/internal/atomicfile"
+	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/reconcile"
-	"github.com/rackctl/rackctl/schema"
 )
 
 type planFlags struct {
 	out              string
 	detailedExitcode bool
 	targets          []string
-	drivers          driverFlags
+	drivers          engine.DriverConfig
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -40,57 +38,58 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 2 changes present with --detailed-exitcode.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rack, err := g.loadSpec()
-			if err != nil {
-				return err
-			}
-			drv, err := g.drivers(rack, &pf.drivers)
-			if err != nil {
-				return err
-			}
-			p, err := g.buildPlan(cmd.Context(), rack, pf.targets, drv)
-			if err != nil {
-				return err
-			}
-			if err := g.showPlan(p); err != nil {
-				return err
-			}
-			if pf.out != "" {
-				if err := savePlan(pf.out, p); err != nil {
-					return err
-				}
-				if g.output == "human" {
-					fmt.Fprintf(g.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n    rackctl apply %s\n", pf.out, pf.out)
-				}
-			}
-			if pf.detailedExitcode && p.HasChanges() {
-				return exitCodeError{exitChanges}
-			}
-			return nil
+			return g.runPlan(cmd.Context(), &pf)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&pf.out, "out", "", "save the plan to this file, for 'rackctl apply FILE'")
 	f.BoolVar(&pf.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes")
 	f.StringSliceVar(&pf.targets, "target", nil, "limit the plan to these nodes (name, FQDN or MAC); repeatable")
-	pf.drivers.register(f)
+	registerDriverFlags(f, &pf.drivers)
 	return cmd
 }
 
-func (g *globals) buildPlan(ctx context.Context, rack *schema.Rack, targets []string, drv *drivers) (*reconcile.Plan, error) {
-	for _, t := range targets {
-		if rack.Node(t) == nil {
-			return nil, fmt.Errorf("-target %q: no node of that name, FQDN or MAC in %s", t, g.specFile)
+func (g *globals) runPlan(ctx context.Context, pf *planFlags) error {
+	_, p, err := g.freshPlan(ctx, &pf.drivers, pf.targets)
+	if err != nil {
+		return err
+	}
+	if err := g.showPlan(p); err != nil {
+		return err
+	}
+	if pf.out != "" {
+		if err := engine.SavePlan(pf.out, p); err != nil {
+			return err
+		}
+		if g.output == "human" {
+			fmt.Fprintf(g.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n    rackctl apply %s\n", pf.out, pf.out)
 		}
 	}
-	return reconcile.Build(ctx, rack, reconcile.PlanOptions{
-		SpecFile: g.specFile,
-		Root:     g.root,
-		StateDir: g.stateDir,
-		Layout:   g.layout(),
-		Targets:  targets,
-		Layers:   drv.layers,
-	})
+	if pf.detailedExitcode && p.HasChanges() {
+		return exitCodeError{exitChanges}
+	}
+	return nil
+}
+
+// freshPlan loads the spec and plans it with the drivers d selects.
+func (g *globals) freshPlan(ctx context.Context, d *engine.DriverConfig, targets []string) (*engine.Session, *reconcile.Plan, error) {
+	rack, err := g.loadSpec()
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := g.engine(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := eng.Open(rack)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.Plan(ctx, targets, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, p, nil
 }
 
 func (g *globals) showPlan(p *reconcile.Plan) error {
@@ -98,14 +97,4 @@ func (g *globals) showPlan(p *reconcile.Plan) error {
 		return reconcile.WriteJSON(g.stdout, p)
 	}
 	return reconcile.WriteHuman(g.stdout, p, g.color())
-}
-
-// savePlan writes the plan 0600: it holds no secrets, but it does hold the
-// full content of every file it will write.
-func savePlan(path string, p *reconcile.Plan) error {
-	var buf bytes.Buffer
-	if err := reconcile.WriteJSON(&buf, p); err != nil {
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	return atomicfile.Write(path, buf.Bytes(), 0o600)
 }

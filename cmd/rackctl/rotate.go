@@ -1,12 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/rotate"
 )
 
@@ -39,98 +39,82 @@ reported as file:line:col. Passwords are never in an argv, a log line or
 the output.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := g.loadEnv()
-			if err != nil {
-				return err
-			}
-			rot := env.rack.BMC.Rotate
-			if rot == nil {
-				return fmt.Errorf("%s has no bmc.rotate: name the new account there (user, passwordFile)", g.specFile)
-			}
-			old, err := env.credentials()
-			if err != nil {
-				return err
-			}
-			pw, err := rotate.ReadPassword(g.root, g.hostPath(rot.PasswordFile))
-			if err != nil {
-				return fmt.Errorf("bmc.rotate.passwordFile: %w", err)
-			}
-			req := rotate.Request{
-				Targets:   env.targets(env.allNodes()),
-				Old:       old,
-				New:       bmc.Credentials{User: rot.User, Password: pw},
-				DeleteOld: rot.DeleteOld,
-			}
-			client, err := env.bmcClient()
-			if err != nil {
-				return err
-			}
-			state, err := rotate.LoadState(g.stateDir)
-			if err != nil {
-				return err
-			}
-			plan, err := rotate.MakePlan(cmd.Context(), client, req, state)
-			if err != nil {
-				return err
-			}
-			if plan.Done() || dryRun {
-				if g.output == "json" {
-					return writeJSON(g.stdout, struct {
-						Plan *rotate.Plan `json:"plan"`
-					}{plan})
-				}
-				return plan.WriteHuman(g.stdout)
-			}
-			if g.output == "human" {
-				if err := plan.WriteHuman(g.stdout); err != nil {
-					return err
-				}
-			}
-			if !autoApprove {
-				if err := g.confirm(); err != nil {
-					return err
-				}
-			}
-			rep, err := rotate.Apply(cmd.Context(), client, plan, req, rotate.Options{
-				Files:    rotate.CredentialFiles{UserFile: g.hostPath(env.rack.BMC.UserFile), PasswordFile: g.hostPath(env.rack.BMC.PasswordFile), Root: g.root},
-				StateDir: g.stateDir,
-				Logger:   g.log,
-				Progress: func(node, msg string) {
-					if g.output != "human" {
-						return
-					}
-					if node == "" {
-						fmt.Fprintf(g.stdout, "%s\n", msg)
-						return
-					}
-					fmt.Fprintf(g.stdout, "%s: %s\n", node, msg)
-				},
-			})
-			if g.output == "json" {
-				if jerr := writeJSON(g.stdout, struct {
-					Plan   *rotate.Plan   `json:"plan"`
-					Report *rotate.Report `json:"report,omitempty"`
-					Error  string         `json:"error,omitempty"`
-				}{plan, rep, errString(err)}); jerr != nil {
-					return jerr
-				}
-			} else if rep != nil {
-				writeRotateReport(g, rep)
-			}
-			if err != nil {
-				var fe *rotate.FailedError
-				if errors.As(err, &fe) && g.output == "human" {
-					fmt.Fprintf(g.stderr, "Error: %v\n", err)
-					return exitCodeError{exitError}
-				}
-				return err
-			}
-			return nil
+			return g.runRotate(cmd.Context(), dryRun, autoApprove)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan only")
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "skip the interactive confirmation")
 	return cmd
+}
+
+func (g *globals) runRotate(ctx context.Context, dryRun, autoApprove bool) error {
+	eng, r, err := g.loadRack()
+	if err != nil {
+		return err
+	}
+	rot, err := eng.Rotation(r)
+	if err != nil {
+		return err
+	}
+	plan, err := rot.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	if plan.Done() || dryRun {
+		if g.output == "json" {
+			return writeJSON(g.stdout, struct {
+				Plan *rotate.Plan `json:"plan"`
+			}{plan})
+		}
+		return plan.WriteHuman(g.stdout)
+	}
+	if g.output == "human" {
+		if err := plan.WriteHuman(g.stdout); err != nil {
+			return err
+		}
+	}
+	if !autoApprove {
+		if err := g.confirm(); err != nil {
+			return err
+		}
+	}
+	rep, err := rot.Apply(ctx, plan, g.rotateProgress)
+	return g.reportRotation(plan, rep, err)
+}
+
+// rotateProgress shows each step of a rotation to a human reader.
+func (g *globals) rotateProgress(node, msg string) {
+	if g.output != "human" {
+		return
+	}
+	if node == "" {
+		fmt.Fprintf(g.stdout, "%s\n", msg)
+		return
+	}
+	fmt.Fprintf(g.stdout, "%s: %s\n", node, msg)
+}
+
+func (g *globals) reportRotation(plan *rotate.Plan, rep *rotate.Report, err error) error {
+	if g.output == "json" {
+		if jerr := writeJSON(g.stdout, struct {
+			Plan   *rotate.Plan   `json:"plan"`
+			Report *rotate.Report `json:"report,omitempty"`
+			Error  string         `json:"error,omitempty"`
+		}{plan, rep, errString(err)}); jerr != nil {
+			return jerr
+		}
+	} else if rep != nil {
+		writeRotateReport(g, rep)
+	}
+	if err != nil {
+		var fe *rotate.FailedError
+		if errors.As(err, &fe) && g.output == "human" {
+			fmt.Fprintf(g.stderr, "Error: %v\n", err)
+			return exitCodeError{exitError}
+		}
+		return err
+	}
+	return nil
 }
 
 func writeRotateReport(g *globals, rep *rotate.Report) {

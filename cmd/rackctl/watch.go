@@ -19,7 +19,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/spf13/cobra"
 
-	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
 	"github.com/rackctl/rackctl/state"
@@ -48,7 +48,7 @@ type watchFlags struct {
 	listen            string
 	httpTimeout       time.Duration
 	once              bool
-	drivers           driverFlags
+	drivers           engine.DriverConfig
 }
 
 func newWatchCmd(g *globals) *cobra.Command {
@@ -114,103 +114,42 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz and /webhook (empty: off)")
 	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
-	wf.drivers.register(f)
+	registerDriverFlags(f, &wf.drivers)
 	return cmd
 }
 
 func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFlags) error {
-	pol := watch.Policy{
-		MaxControllers:    wf.maxControllers,
-		MaxWorkersPercent: wf.maxWorkersPercent,
-		MaxNodesPercent:   wf.maxNodesPercent,
-	}
-	for _, s := range wf.windows {
-		w, err := watch.ParseWindow(s)
-		if err != nil {
-			return fmt.Errorf("--disruptive-window: %w", err)
-		}
-		pol.Windows = append(pol.Windows, w)
+	pol, err := watchPolicy(wf)
+	if err != nil {
+		return err
 	}
 	drift := wf.driftInterval
 	if drift == 0 {
 		drift = -1 // off
 	}
-	if err := state.New(g.stateDir).Ensure(); err != nil {
-		return err
-	}
-
-	var src source.Source
-	var git *source.Git
 	if wf.repo != "" {
 		if cmd.Flags().Changed("file") {
 			return errors.New("-f and --repo exclude each other: -f watches a local file, --repo a git repository")
 		}
-		cfg := source.GitConfig{
-			URL: wf.repo, Branch: wf.branch, Path: wf.path,
-			Dir:      state.New(g.stateDir).GitSourceDir(),
-			Interval: wf.interval, Timeout: wf.fetchTimeout,
-			AllowNonFastForward: wf.allowNonFF,
-			Log:                 g.log,
-		}
-		var err error
-		if wf.verifyKeyring != "" {
-			if cfg.Keyring, err = os.ReadFile(wf.verifyKeyring); err != nil {
-				return fmt.Errorf("--verify-keyring: %w", err)
-			}
-			cfg.Verify = true
-		}
-		if wf.allowedSigners != "" {
-			if cfg.SSHAllowedSigners, err = os.ReadFile(wf.allowedSigners); err != nil {
-				return fmt.Errorf("--allowed-signers: %w", err)
-			}
-			cfg.Verify = true
-		}
-		if source.RedactURL(wf.repo) != wf.repo {
-			g.log.Warn("the --repo URL carries a credential, which every user sees in the process list: put it in --repo-password-file", "repo", source.RedactURL(wf.repo))
-		}
-		if wf.repoPasswordFile != "" {
-			pw, err := readSecretFile(wf.repoPasswordFile)
-			if err != nil {
-				return fmt.Errorf("--repo-password-file: %w", err)
-			}
-			u, err := url.Parse(wf.repo)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-				return errors.New("--repo-password-file needs an http:// or https:// --repo (ssh uses its own keys)")
-			}
-			user := "git"
-			if u.User != nil && u.User.Username() != "" {
-				user = u.User.Username()
-			}
-			cfg.Auth = &githttp.BasicAuth{Username: user, Password: string(pw)}
-		}
-		if wf.webhookSecretFile != "" {
-			if cfg.WebhookSecret, err = readSecretFile(wf.webhookSecretFile); err != nil {
-				return fmt.Errorf("--webhook-secret-file: %w", err)
-			}
-		}
-		if cfg.LastApplied, err = state.New(g.stateDir).LastApplied(); err != nil {
-			g.log.Warn("last applied commit unknown", "err", err)
-		}
-		if git, err = source.NewGit(cfg); err != nil {
-			return err
-		}
-		src = git
 		g.specFile = wf.path
-	} else {
-		if wf.verifyKeyring != "" || wf.allowedSigners != "" {
-			return errors.New("--verify-keyring and --allowed-signers need a git source (--repo)")
-		}
-		fs, err := source.NewFile(source.FileConfig{Path: g.specFile, Log: g.log})
-		if err != nil {
-			return err
-		}
-		src = fs
 	}
-
+	eng, err := g.engine(&wf.drivers)
+	if err != nil {
+		return err
+	}
+	// Before the source: the git source makes its dir beneath it 0700.
+	rec, err := eng.Reconciler()
+	if err != nil {
+		return err
+	}
+	src, git, err := g.watchSource(wf)
+	if err != nil {
+		return err
+	}
 	var last watch.EventRecord
 	cfg := watch.Config{
 		Source:        src,
-		Reconciler:    &cliReconciler{g: g, df: &wf.drivers},
+		Reconciler:    rec,
 		StateDir:      g.stateDir,
 		Policy:        pol,
 		DriftInterval: drift,
@@ -227,7 +166,6 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if err != nil {
 		return err
 	}
-
 	if wf.listen != "" {
 		if wf.httpTimeout <= 0 {
 			return fmt.Errorf("--http-timeout %s: want a positive duration", wf.httpTimeout)
@@ -238,15 +176,40 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		}
 		defer stop()
 	}
-
 	if wf.once {
 		out, err := w.RunOnce(ctx)
 		return g.reportOnce(out, last, err)
 	}
+	defer g.fetchOnHUP(ctx, git)()
+	g.log.Info("watching", "source", sourceName(wf, g), "stateDir", g.stateDir)
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	g.log.Info("stopped")
+	return nil
+}
 
+func watchPolicy(wf *watchFlags) (watch.Policy, error) {
+	pol := watch.Policy{
+		MaxControllers:    wf.maxControllers,
+		MaxWorkersPercent: wf.maxWorkersPercent,
+		MaxNodesPercent:   wf.maxNodesPercent,
+	}
+	for _, s := range wf.windows {
+		w, err := watch.ParseWindow(s)
+		if err != nil {
+			return pol, fmt.Errorf("--disruptive-window: %w", err)
+		}
+		pol.Windows = append(pol.Windows, w)
+	}
+	return pol, nil
+}
+
+// fetchOnHUP makes SIGHUP fetch a git source at once, until stop is
+// called.
+func (g *globals) fetchOnHUP(ctx context.Context, git *source.Git) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
@@ -262,12 +225,86 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 			}
 		}
 	}()
-	g.log.Info("watching", "source", sourceName(wf, g), "stateDir", g.stateDir)
-	if err := w.Run(ctx); err != nil {
-		return err
+	return func() { signal.Stop(hup) }
+}
+
+// watchSource is the file -f, or with --repo the git repository (then
+// also returned as git, for the webhook and SIGHUP).
+func (g *globals) watchSource(wf *watchFlags) (source.Source, *source.Git, error) {
+	if wf.repo == "" {
+		if wf.verifyKeyring != "" || wf.allowedSigners != "" {
+			return nil, nil, errors.New("--verify-keyring and --allowed-signers need a git source (--repo)")
+		}
+		fs, err := source.NewFile(source.FileConfig{Path: g.specFile, Log: g.log})
+		return fs, nil, err
 	}
-	g.log.Info("stopped")
-	return nil
+	cfg, err := g.gitConfig(wf)
+	if err != nil {
+		return nil, nil, err
+	}
+	git, err := source.NewGit(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return git, git, nil
+}
+
+func (g *globals) gitConfig(wf *watchFlags) (source.GitConfig, error) {
+	cfg := source.GitConfig{
+		URL: wf.repo, Branch: wf.branch, Path: wf.path,
+		Dir:      state.New(g.stateDir).GitSourceDir(),
+		Interval: wf.interval, Timeout: wf.fetchTimeout,
+		AllowNonFastForward: wf.allowNonFF,
+		Log:                 g.log,
+	}
+	var err error
+	if wf.verifyKeyring != "" {
+		if cfg.Keyring, err = os.ReadFile(wf.verifyKeyring); err != nil {
+			return cfg, fmt.Errorf("--verify-keyring: %w", err)
+		}
+		cfg.Verify = true
+	}
+	if wf.allowedSigners != "" {
+		if cfg.SSHAllowedSigners, err = os.ReadFile(wf.allowedSigners); err != nil {
+			return cfg, fmt.Errorf("--allowed-signers: %w", err)
+		}
+		cfg.Verify = true
+	}
+	if source.RedactURL(wf.repo) != wf.repo {
+		g.log.Warn("the --repo URL carries a credential, which every user sees in the process list: put it in --repo-password-file", "repo", source.RedactURL(wf.repo))
+	}
+	if wf.repoPasswordFile != "" {
+		if cfg.Auth, err = repoAuth(wf); err != nil {
+			return cfg, err
+		}
+	}
+	if wf.webhookSecretFile != "" {
+		if cfg.WebhookSecret, err = readSecretFile(wf.webhookSecretFile); err != nil {
+			return cfg, fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+	}
+	if cfg.LastApplied, err = state.New(g.stateDir).LastApplied(); err != nil {
+		g.log.Warn("last applied commit unknown", "err", err)
+	}
+	return cfg, nil
+}
+
+// repoAuth is the basic auth of --repo-password-file: the user from the
+// URL, else "git".
+func repoAuth(wf *watchFlags) (*githttp.BasicAuth, error) {
+	pw, err := readSecretFile(wf.repoPasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("--repo-password-file: %w", err)
+	}
+	u, err := url.Parse(wf.repo)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, errors.New("--repo-password-file needs an http:// or https:// --repo (ssh uses its own keys)")
+	}
+	user := "git"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	return &githttp.BasicAuth{Username: user, Password: string(pw)}, nil
 }
 
 func sourceName(wf *watchFlags, g *globals) string {
@@ -373,64 +410,4 @@ func readSecretFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is empty", path)
 	}
 	return b, nil
-}
-
-// cliReconciler is the watch loop's way into the CLI's own plan and apply
-// path: the same drivers, layers and executors as 'rackctl apply'.
-type cliReconciler struct {
-	g   *globals
-	df  *driverFlags
-	drv *drivers // of the last Plan, for the Apply that follows it
-}
-
-var _ watch.Reconciler = (*cliReconciler)(nil)
-
-func (r *cliReconciler) Plan(ctx context.Context, rack *schema.Rack, commit string) (*reconcile.Plan, error) {
-	drv, err := r.g.drivers(rack, r.df)
-	if err != nil {
-		return nil, err
-	}
-	p, err := r.g.buildPlan(ctx, rack, nil, drv)
-	if err != nil {
-		return nil, err
-	}
-	if p.Commit == "" {
-		p.Commit = commit
-	}
-	r.drv = drv
-	return p, nil
-}
-
-func (r *cliReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
-	drv := r.drv
-	if drv == nil {
-		var err error
-		if drv, err = r.g.drivers(rack, r.df); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
-	log := r.g.log.With("commit", p.Commit)
-	return reconcile.Apply(ctx, p, reconcile.ApplyOptions{
-		Root:      r.g.root,
-		StateDir:  r.g.stateDir,
-		Commit:    p.Commit,
-		Log:       log,
-		Executors: drv.executors,
-		Validate:  drv.validate,
-		Progress: func(ev reconcile.Event) {
-			attrs := []any{"layer", string(ev.Layer), "status", string(ev.Status)}
-			if ev.Change != nil {
-				attrs = append(attrs, "action", string(ev.Change.Action), "address", ev.Change.Address)
-				if ev.Change.Node != "" {
-					attrs = append(attrs, "node", ev.Change.Node)
-				}
-			}
-			if ev.Err != nil {
-				log.Warn("apply", append(attrs, "err", ev.Err)...)
-				return
-			}
-			log.Info("apply", attrs...)
-		},
-		BeforePhase: r.g.pauseHook(),
-	})
 }

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/cluster"
+	"github.com/rackctl/rackctl/schema"
+)
+
+// Status is what `rackctl status` shows: the rack, its Kubernetes API and
+// one row per node.
+type Status struct {
+	Rack          string       `json:"rack"`
+	Provisioner   string       `json:"provisioner"`
+	APIReached    string       `json:"kubernetesAPIReached"` // yes | no | unknown | n/a
+	APIReason     string       `json:"kubernetesAPIReason,omitempty"`
+	ServerVersion string       `json:"kubernetesVersion,omitempty"`
+	Nodes         []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is one node's row.
+type NodeStatus struct {
+	Name        string    `json:"name"`
+	Role        string    `json:"role"`
+	MAC         string    `json:"mac"`
+	BMCMAC      string    `json:"bmcMac"`
+	BMCAddress  string    `json:"bmcAddress"`
+	IP          string    `json:"ip"`
+	Excluded    bool      `json:"excluded,omitempty"`
+	BMCReached  bool      `json:"bmcReached"`
+	BMCError    string    `json:"bmcError,omitempty"`
+	Power       string    `json:"power,omitempty"`
+	Provisioned bool      `json:"provisioned"`
+	Joined      string    `json:"joined"` // yes | not ready | no | unknown | n/a
+	Hostnames   []string  `json:"hostnames"`
+	Kubelet     string    `json:"kubeletVersion,omitempty"`
+	OSImage     string    `json:"osImage,omitempty"`
+	OSVersion   string    `json:"osVersion,omitempty"`
+	Diag        *NodeDiag `json:"diag,omitempty"`
+}
+
+// NodeDiag is a node's BMC diagnostics (status --full).
+type NodeDiag struct {
+	ChassisStatus string `json:"chassisStatus,omitempty"`
+	BootParam5    string `json:"bootParam5,omitempty"`
+	Error         string `json:"error,omitempty"`
+}
+
+// observations are what status read from the live systems; statusOf
+// turns them into a Status without any I/O.
+type observations struct {
+	power       map[string]bmc.Result[string]
+	diags       map[string]bmc.Result[bmc.DiagReport] // nil without --full
+	provisioned map[string]bool
+	cluster     clusterObservation
+}
+
+// clusterObservation is the answer of the Kubernetes API, or why there is
+// none.
+type clusterObservation struct {
+	skipped   bool  // plain Flatcar: no cluster to ask
+	clientErr error // no client: nothing was asked
+	err       error // the API's failure
+	status    cluster.Status
+}
+
+// Status reads every BMC in parallel (a dead BMC costs one timeout), the
+// flag files and the cluster; full adds each BMC's diagnostics.
+func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error) {
+	client, err := r.BMC()
+	if err != nil {
+		return nil, err
+	}
+	nodes := r.Nodes()
+	targets := r.Targets(nodes)
+	obs := observations{
+		power:       bmc.ForEach(ctx, e.cfg.Parallel, targets, client.PowerState),
+		provisioned: map[string]bool{},
+		cluster:     e.observeCluster(ctx, r.Spec),
+	}
+	if full {
+		obs.diags = bmc.ForEach(ctx, e.cfg.Parallel, targets, func(ctx context.Context, t bmc.Target) (bmc.DiagReport, error) {
+			d := client.Diag(ctx, t)
+			return d, d.Err
+		})
+	}
+	for _, n := range nodes {
+		obs.provisioned[n.Name] = r.Provisioned(n)
+	}
+	return statusOf(r, obs), nil
+}
+
+func (e *Engine) observeCluster(ctx context.Context, rack *schema.Rack) clusterObservation {
+	if rack.Provisioner == schema.Flatcar {
+		return clusterObservation{skipped: true}
+	}
+	client, err := e.ClusterClient()
+	if err != nil {
+		return clusterObservation{clientErr: err}
+	}
+	var names []string
+	for _, n := range rack.ActiveNodes() {
+		names = append(names, rack.FQDN(n))
+	}
+	cs, err := client.Status(ctx, names)
+	return clusterObservation{status: cs, err: err}
+}
+
+// statusOf is the status model of what was observed.
+func statusOf(r *Rack, obs observations) *Status {
+	st := &Status{Rack: r.Spec.Name, Provisioner: string(r.Spec.Provisioner)}
+	joined := st.setCluster(r.Spec, obs.cluster)
+	for _, n := range r.Nodes() {
+		row := NodeStatus{
+			Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC,
+			BMCAddress: r.BMCAddress(n), IP: r.Addrs(n.Name).Primary.String(),
+			Excluded: n.Exclude, Provisioned: obs.provisioned[n.Name],
+			Hostnames: r.Hostnames(n),
+		}
+		row.Joined, row.Kubelet, row.OSImage, row.OSVersion = joined(n)
+		if p, ok := obs.power[n.Name]; !ok {
+			row.BMCError = "not read"
+		} else if p.Err != nil {
+			row.BMCError = p.Err.Error()
+		} else {
+			row.BMCReached, row.Power = true, p.Value
+		}
+		if obs.diags != nil {
+			d := obs.diags[n.Name].Value
+			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: errString(d.Err)}
+		}
+		st.Nodes = append(st.Nodes, row)
+	}
+	return st
+}
+
+// setCluster fills the API line of st and returns, per node, whether it
+// joined the cluster and the versions the cluster reports for it.
+func (st *Status) setCluster(rack *schema.Rack, c clusterObservation) func(*schema.Node) (joined, kubelet, osImage, osVersion string) {
+	unknown := func(*schema.Node) (string, string, string, string) { return "unknown", "", "", "" }
+	switch {
+	case c.skipped:
+		st.APIReached = "n/a"
+		return func(*schema.Node) (string, string, string, string) { return "n/a", "", "", "" }
+	case c.clientErr != nil:
+		st.APIReached, st.APIReason = "unknown", c.clientErr.Error()
+		return unknown
+	case c.err != nil && !c.status.Reached:
+		st.APIReached, st.APIReason = "no", c.err.Error()
+		return unknown
+	case !c.status.Reached:
+		st.APIReached, st.APIReason = "no", c.status.Reason
+		return unknown
+	case c.err != nil:
+		st.APIReached, st.APIReason = "yes", c.err.Error()
+		return unknown
+	}
+	st.APIReached, st.ServerVersion = "yes", c.status.ServerVersion
+	return func(n *schema.Node) (string, string, string, string) {
+		ns, ok := c.status.Nodes[rack.FQDN(n)]
+		if !ok {
+			return "n/a", "", "", ""
+		}
+		joined := "no"
+		switch {
+		case ns.Joined && ns.Ready:
+			joined = "yes"
+		case ns.Joined:
+			joined = "not ready"
+		}
+		return joined, ns.KubeletVersion, ns.OSImage, ns.OSVersion
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
