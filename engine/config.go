@@ -55,6 +55,8 @@ type Config struct {
 type Engine struct {
 	cfg Config
 	log *slog.Logger
+	// openBMCHook, set by tests, replaces the BMC drivers.
+	openBMCHook func(bmc.Config) (BMCClient, error)
 }
 
 // New checks cfg and fills its defaults.

@@ -178,9 +178,9 @@ func (e *Engine) verifyDriver(_ *schema.Rack, _ BMCClient, out *drivers) error {
 // creds are the credentials in force. Rotation works through the IPMI
 // user commands today: another protocol's client has none.
 func (e *Engine) rotation(rack *schema.Rack, client BMCClient, creds bmc.Credentials) (*reconcile.Rotation, error) {
-	ipmi, ok := client.(*bmc.Client)
-	if !ok {
-		return nil, fmt.Errorf("bmc.rotate in %s: a BMC protocol of this rack cannot rotate accounts yet (IPMI only); drop bmc.rotate or pass --bmc=none", e.cfg.SpecFile)
+	accounts, err := e.accounts(client)
+	if err != nil {
+		return nil, err
 	}
 	rot := rack.BMC.Rotate
 	pw, err := rotate.ReadPassword(e.cfg.Root, e.HostPath(rot.PasswordFile))
@@ -188,7 +188,7 @@ func (e *Engine) rotation(rack *schema.Rack, client BMCClient, creds bmc.Credent
 		return nil, fmt.Errorf("bmc.rotate.passwordFile: %w (once a rotation is complete, drop bmc.rotate from %s)", err, e.cfg.SpecFile)
 	}
 	return &reconcile.Rotation{
-		Client: ipmi, Old: creds, New: bmc.Credentials{User: rot.User, Password: pw}, DeleteOld: rot.DeleteOld,
+		Client: accounts, Old: creds, New: bmc.Credentials{User: rot.User, Password: pw}, DeleteOld: rot.DeleteOld,
 		Files:    e.credentialFiles(rack),
 		StateDir: e.cfg.StateDir,
 		Log:      e.log,

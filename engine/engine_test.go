@@ -193,19 +193,20 @@ func (f *fakeBMC) LANAddressSource(context.Context, bmc.Target) (string, error) 
 	return bmc.AddrSourceStatic, nil
 }
 func (f *fakeBMC) DHCPRenew(context.Context, bmc.Target) error { return errors.New("fake: read only") }
+func (f *fakeBMC) Inventory(context.Context, bmc.Target) (bmc.Inventory, error) {
+	return bmc.Inventory{}, bmc.ErrNotSupported
+}
+func (f *fakeBMC) Close() error { return nil }
 func (f *fakeBMC) Diag(_ context.Context, t bmc.Target) bmc.DiagReport {
 	return bmc.DiagReport{ChassisStatus: "System Power : " + f.power[t.Node], Err: f.fail[t.Node]}
 }
 
-// registerFake makes fake the rack's BMC driver for the test.
-func registerFake(t *testing.T, fake BMCClient) *bmc.Config {
+// registerFake makes fake e's BMC driver for the test and returns the
+// configuration the engine opened it with.
+func registerFake(t *testing.T, e *Engine, fake BMCClient) *bmc.Config {
 	t.Helper()
-	bmcMu.RLock()
-	prev := bmcDrivers[ProtocolIPMI]
-	bmcMu.RUnlock()
-	t.Cleanup(func() { RegisterBMC(ProtocolIPMI, prev) })
 	var got bmc.Config
-	RegisterBMC(ProtocolIPMI, func(c bmc.Config) (BMCClient, error) { got = c; return fake, nil })
+	e.openBMCHook = func(c bmc.Config) (BMCClient, error) { got = c; return fake, nil }
 	t.Setenv(bmc.EnvUser, "admin")
 	t.Setenv(bmc.EnvPassword, "s3cret-pw")
 	return &got
@@ -227,7 +228,7 @@ func TestStatusThroughRegisteredDriver(t *testing.T) {
 	for _, n := range nodes {
 		fake.power[n.Name] = "on"
 	}
-	cfg := registerFake(t, fake)
+	cfg := registerFake(t, e, fake)
 
 	st, err := e.Status(context.Background(), r, true)
 	if err != nil {
@@ -265,43 +266,12 @@ func TestRotationNeedsAccountsDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registerFake(t, &fakeBMC{})
+	registerFake(t, e, &fakeBMC{})
 	if _, err := e.Rotation(r); err == nil || !strings.Contains(err.Error(), "bmc.rotate") {
 		t.Errorf("Rotation: %v, want a refusal naming bmc.rotate", err)
 	}
 	rack.BMC.Rotate = nil
 	if _, err := e.Rotation(r); err == nil || !strings.Contains(err.Error(), "no bmc.rotate") {
 		t.Errorf("Rotation without bmc.rotate: %v", err)
-	}
-}
-
-// TestBMCMuxRoutesByNode: in a rack whose BMCs speak two protocols, each
-// call goes to its node's driver; a node of no protocol is an error, not
-// a call to some driver.
-func TestBMCMuxRoutesByNode(t *testing.T) {
-	ipmi := &fakeBMC{power: map[string]string{"a": "on"}}
-	redfish := &fakeBMC{power: map[string]string{"b": "off"}}
-	m := bmcMux{"a": ipmi, "b": redfish}
-	ctx := context.Background()
-	for node, want := range map[string]string{"a": "on", "b": "off"} {
-		if got, err := m.PowerState(ctx, bmc.Target{Node: node}); err != nil || got != want {
-			t.Errorf("PowerState(%s) = %q, %v; want %q", node, got, err, want)
-		}
-	}
-	if _, err := m.PowerState(ctx, bmc.Target{Node: "c"}); err == nil {
-		t.Error("a node of no protocol was answered")
-	}
-	if d := m.Diag(ctx, bmc.Target{Node: "c"}); d.Err == nil {
-		t.Error("diagnostics of a node of no protocol carry no error")
-	}
-}
-
-// TestUnknownBMCProtocol: a protocol without a registered driver is an
-// error that lists the known ones.
-func TestUnknownBMCProtocol(t *testing.T) {
-	e, _ := newEngine(t, lokomotiveSpec, filesOnly)
-	_, err := e.openProtocol("smash", bmc.Credentials{})
-	if err == nil || !strings.Contains(err.Error(), `"smash"`) || !strings.Contains(err.Error(), ProtocolIPMI) {
-		t.Errorf("openProtocol(smash): %v, want an error naming it and the known protocols", err)
 	}
 }

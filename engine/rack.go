@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"net"
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/internal/rootfs"
@@ -52,18 +51,16 @@ func (r *Rack) BMC() (BMCClient, error) {
 	return r.e.openBMC(r.Spec, creds)
 }
 
-// BMCAddress is where rackctl reaches a node's BMC: the spec's override,
-// or the BMC's allocated internal IP on the IPMI port.
+// BMCAddress is where rackctl reaches a node's BMC (bmc.EndpointFor: the
+// spec's override, or the BMC's allocated internal IP on its protocol's
+// port).
 func (r *Rack) BMCAddress(n *schema.Node) string {
-	if n.BMCAddress != "" {
-		return n.BMCAddress
-	}
-	return net.JoinHostPort(r.addrs[n.Name].BMC.String(), "623")
+	return bmc.EndpointFor(r.Spec, n, r.addrs[n.Name].BMC).Address()
 }
 
-// Target is n's BMC.
+// Target is n's BMC, with its protocol.
 func (r *Rack) Target(n *schema.Node) bmc.Target {
-	return bmc.Target{Node: n.Name, Address: r.BMCAddress(n)}
+	return bmc.EndpointFor(r.Spec, n, r.addrs[n.Name].BMC).Target(n.Name)
 }
 
 // Targets are the BMCs of nodes, in their order.

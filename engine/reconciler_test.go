@@ -16,7 +16,7 @@ func TestReconcilerApplyReopensForAnotherRack(t *testing.T) {
 	d := filesOnly
 	d.BMC = "auto"
 	e, rack := newEngine(t, lokomotiveSpec, d)
-	registerFake(t, &fakeBMC{})
+	registerFake(t, e, &fakeBMC{})
 	rec, err := e.Reconciler()
 	if err != nil {
 		t.Fatal(err)

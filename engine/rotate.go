@@ -13,7 +13,7 @@ import (
 type Rotation struct {
 	e      *Engine
 	rack   *Rack
-	client *bmc.Client
+	client rotate.Accounts
 	req    rotate.Request
 }
 
@@ -36,9 +36,9 @@ func (e *Engine) Rotation(r *Rack) (*Rotation, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, ok := open.(*bmc.Client)
-	if !ok {
-		return nil, fmt.Errorf("bmc.rotate in %s: a BMC protocol of this rack cannot rotate accounts yet (IPMI only)", e.cfg.SpecFile)
+	client, err := e.accounts(open)
+	if err != nil {
+		return nil, err
 	}
 	return &Rotation{e: e, rack: r, client: client, req: rotate.Request{
 		Targets:   r.Targets(r.Nodes()),

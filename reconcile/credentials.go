@@ -19,9 +19,9 @@ import (
 // switch), "credentials:NODE:users" (the digest of a BMC's user list).
 const CredentialsPrefix = "credentials:"
 
-// Rotation is the real CredentialRotator: package rotate over a bmc.Client.
+// Rotation is the real CredentialRotator: package rotate over the BMCs' account management (any protocol's driver).
 type Rotation struct {
-	Client *bmc.Client
+	Client rotate.Accounts
 	// Old are the credentials in force (rackctl's files), New the account
 	// bmc.rotate names.
 	Old, New  bmc.Credentials
