@@ -1,7 +1,6 @@
 package engine
 
 import (
-
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
