@@ -408,12 +408,6 @@ func checkDepth(src []byte) error {
 	return nil
 }
 
-// flagExists tells whether node n's flag file is on disk (recorded as
-// observed, like every flag file the plan relies on).
-func (pl *planner) flagExists(n *schema.Node) (bool, error) {
-	return pl.observeFlag(render.FlagFilePath(pl.layout, pl.rack.Provisioner, n.MAC))
-}
-
 // sameSnippetIgnition says whether the snippet files of oldList, read from
 // disk, and those of newList, as rendered, merge into the same Ignition.
 // Anything unreadable counts as different.

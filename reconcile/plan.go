@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/schema"
 )
 
 // FormatVersion is the version of the saved (JSON) plan. ReadPlan rejects
 // any other. Version 2 added the layers after files (Change.Detail,
 // Change.Notes, Plan.Notes, Plan.NextNodes) and moved bmc after provisioner.
-const FormatVersion = 2
+// Version 3 keeps Observed as a list of typed keys (ObsKey) and adds
+// Change.Phrase, Change.Summary and Detail.Provisioner.
+const FormatVersion = 3
 
 // Layer is the part of the rack a change touches. Apply runs the layers in
 // the order of Layers.
@@ -32,13 +35,6 @@ const (
 	// plan was made, and only this one switches them.
 	LayerCredentials Layer = "credentials"
 )
-
-// Layers is the order Apply runs its phases in. bmc comes after
-// provisioner: a node power-cycled into PXE must find its install profile
-// in matchbox already, or it boots into nothing and falls back to its old
-// disk (see the package documentation). credentials comes last: the BMC
-// actions before it use the old credentials, which it retires.
-var Layers = []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerCredentials}
 
 // Action is what a change does.
 type Action string
@@ -91,6 +87,12 @@ type Change struct {
 	Block   bool        `json:"block,omitempty"`
 	// Notes are remarks for the reviewer (warnings, manual steps).
 	Notes []string `json:"notes,omitempty"`
+	// Phrase, when set, is what the views say the change does in place of
+	// the action's phrase ("will take its address from DHCP").
+	Phrase string `json:"phrase,omitempty"`
+	// Summary are lines the views show under the change, from the layer
+	// that planned it (for example the terraform plan reviewed).
+	Summary []SummaryLine `json:"summary,omitempty"`
 	// Detail holds what the later layers' executors need.
 	Detail *Detail `json:"detail,omitempty"`
 }
@@ -106,6 +108,13 @@ func (c Change) Interrupts() []string {
 		out = append(out, c.Detail.Reboots...)
 	}
 	return out
+}
+
+// SummaryLine is one line of a change's Summary: Mark (highlighted, may be
+// empty) and Text.
+type SummaryLine struct {
+	Mark string `json:"mark,omitempty"`
+	Text string `json:"text"`
 }
 
 // Detail is the data of a change of the dhcp, flags, provisioner, bmc and
@@ -128,6 +137,8 @@ type Detail struct {
 	Reboots []string `json:"reboots,omitempty"`
 	// Dir is the provisioner's working directory, relative to the root.
 	Dir string `json:"dir,omitempty"`
+	// Provisioner is the spec's provisioner a provisioner change runs.
+	Provisioner schema.Provisioner `json:"provisioner,omitempty"`
 	// Terraform is the terraform plan reviewed at plan time, when one
 	// could be made (the flatcar dir already matched the rendered one).
 	Terraform *TerraformSummary `json:"terraform,omitempty"`
@@ -189,10 +200,10 @@ type Plan struct {
 	CreatedAt   time.Time     `json:"createdAt"`
 	Changes     []Change      `json:"changes"`
 	Allocations []ipam.Change `json:"allocations,omitempty"`
-	// Observed holds what the plan was made from: input key → hash, e.g.
-	// "file:etc/hosts" → "sha256:…" or "absent". Apply refuses the plan if
-	// any of them differs.
-	Observed map[string]string `json:"observed"`
+	// Observed holds what the plan was made from: input → value, e.g.
+	// FileKey("etc/hosts") → "sha256:…" or Absent. Apply refuses the plan
+	// if any of them differs.
+	Observed Observations `json:"observed"`
 	// NextState is the allocation Apply saves.
 	NextState ipam.State `json:"nextState"`
 	// Managed is the file manifest Apply saves: every file rackctl manages
@@ -255,7 +266,7 @@ func WriteJSON(w io.Writer, p *Plan) error {
 		q.Changes = []Change{}
 	}
 	if q.Observed == nil {
-		q.Observed = map[string]string{}
+		q.Observed = Observations{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -281,7 +292,7 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 		return nil, fmt.Errorf("read plan: no formatVersion: not a rackctl plan")
 	}
 	if *probe.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("read plan: format version %d is not supported (this rackctl reads version %d)", *probe.FormatVersion, FormatVersion)
+		return nil, fmt.Errorf("read plan: format version %d is not supported (this rackctl reads version %d): make the plan again with this rackctl", *probe.FormatVersion, FormatVersion)
 	}
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
