@@ -142,55 +142,68 @@ func (credentialsLayer) Plan(ctx context.Context, pl *planner) error {
 			continue
 		}
 		pl.observe(NodeKey(LayerCredentials, s.Node, AspectUsers), users[s.Node].Value)
-		c := Change{
-			Layer: LayerCredentials, Action: ActionRotateCredentials, Address: CredentialsPrefix + s.Node, Node: s.Node,
-			Notes: append([]string(nil), s.Actions...),
-			Detail: &Detail{BMCAddress: s.Address, Rotation: &RotationDetail{
-				User: rp.User, OldUser: rp.OldUser, Slot: s.Slot, Reuse: s.Reuse, OldSlot: s.OldSlot, Switched: rp.Switched,
-			}},
-		}
-		how := "new"
-		if s.Reuse {
-			how = "reuse"
-		}
-		switch {
-		case s.Error != "":
+		if s.Error != "" {
 			failed = append(failed, s.Node)
-			c.Reason = fmt.Sprintf("bmc.rotate: user %s: BMC not planned: %s", rp.User, s.Error)
-			c.Notes = append(c.Notes, "apply fails this BMC and so switches nothing: fix it and plan again")
-		case rp.Switched:
-			c.Reason = fmt.Sprintf("bmc.rotate: user %s in slot %d, credential files switched already; old user %s in slot %d left to disable", rp.User, s.Slot, rp.OldUser, s.OldSlot)
-		default:
-			c.Reason = fmt.Sprintf("bmc.rotate: user %s → slot %d (%s)", rp.User, s.Slot, how)
-			if s.From.AtLeast(rotate.PhaseVerified) {
-				c.Reason += ", verified by an earlier apply"
-			}
 		}
-		if s.Note != "" {
-			c.Notes = append(c.Notes, s.Note)
-		}
-		pl.add(c)
+		pl.add(rotateChange(rp, s))
 	}
 	if !rp.Switched {
-		nodes := make([]string, len(rp.Steps))
-		for i, s := range rp.Steps {
-			nodes[i] = s.Node
-		}
-		old := "disable"
-		if rp.DeleteOld {
-			old = "delete"
-		}
-		pl.add(Change{
-			Layer: LayerCredentials, Action: ActionSwitchCredentials, Address: CredentialsPrefix + "files",
-			Reason: fmt.Sprintf("bmc.rotate: only once every BMC above has the new account: bmc.userFile and bmc.passwordFile switch from %q to %q (old content kept as <file>%s), then the old account is %sd on every BMC as %q",
-				rp.OldUser, rp.User, rotate.BackupSuffix, old, rp.User),
-			Detail: &Detail{Nodes: nodes, Rotation: &RotationDetail{User: rp.User, OldUser: rp.OldUser}},
-		})
+		pl.add(switchChange(rp))
 	}
 	if len(failed) > 0 {
 		pl.note(fmt.Sprintf("bmc.rotate: BMCs not planned (%s): the rotation will fail and switch nothing", summarize(failed, 10)))
 	}
 	return nil
+}
+
+// rotateChange is one BMC's part of the rotation rp.
+func rotateChange(rp *rotate.Plan, s rotate.BMCStep) Change {
+	c := Change{
+		Layer: LayerCredentials, Action: ActionRotateCredentials, Address: CredentialsPrefix + s.Node, Node: s.Node,
+		Notes: append([]string(nil), s.Actions...),
+		Detail: &Detail{BMCAddress: s.Address, Rotation: &RotationDetail{
+			User: rp.User, OldUser: rp.OldUser, Slot: s.Slot, Reuse: s.Reuse, OldSlot: s.OldSlot, Switched: rp.Switched,
+		}},
+	}
+	how := "new"
+	if s.Reuse {
+		how = "reuse"
+	}
+	switch {
+	case s.Error != "":
+		c.Reason = fmt.Sprintf("bmc.rotate: user %s: BMC not planned: %s", rp.User, s.Error)
+		c.Notes = append(c.Notes, "apply fails this BMC and so switches nothing: fix it and plan again")
+	case rp.Switched:
+		c.Reason = fmt.Sprintf("bmc.rotate: user %s in slot %d, credential files switched already; old user %s in slot %d left to disable", rp.User, s.Slot, rp.OldUser, s.OldSlot)
+	default:
+		c.Reason = fmt.Sprintf("bmc.rotate: user %s → slot %d (%s)", rp.User, s.Slot, how)
+		if s.From.AtLeast(rotate.PhaseVerified) {
+			c.Reason += ", verified by an earlier apply"
+		}
+	}
+	if s.Note != "" {
+		c.Notes = append(c.Notes, s.Note)
+	}
+	return c
+}
+
+// switchChange is the switch of the credential files, once every BMC of
+// rp has the new account.
+func switchChange(rp *rotate.Plan) Change {
+	nodes := make([]string, len(rp.Steps))
+	for i, s := range rp.Steps {
+		nodes[i] = s.Node
+	}
+	old := "disable"
+	if rp.DeleteOld {
+		old = "delete"
+	}
+	return Change{
+		Layer: LayerCredentials, Action: ActionSwitchCredentials, Address: CredentialsPrefix + "files",
+		Reason: fmt.Sprintf("bmc.rotate: only once every BMC above has the new account: bmc.userFile and bmc.passwordFile switch from %q to %q (old content kept as <file>%s), then the old account is %sd on every BMC as %q",
+			rp.OldUser, rp.User, rotate.BackupSuffix, old, rp.User),
+		Detail: &Detail{Nodes: nodes, Rotation: &RotationDetail{User: rp.User, OldUser: rp.OldUser}},
+	}
 }
 
 // CredentialsExecutor applies the credentials layer: the whole rotation
