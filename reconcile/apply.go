@@ -174,6 +174,7 @@ type Applier struct {
 	opts      ApplyOptions
 	log       *slog.Logger
 	executors map[Layer]Executor
+	plugins   []Plugin // Plugins; tests run others
 }
 
 // NewApplier checks opts and returns an Applier.
@@ -188,7 +189,7 @@ func NewApplier(opts ApplyOptions) (*Applier, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Applier{opts: opts, log: log, executors: map[Layer]Executor{}}
+	a := &Applier{opts: opts, log: log, executors: map[Layer]Executor{}, plugins: Plugins}
 	for _, e := range opts.Executors {
 		l := e.Layer()
 		if !slices.Contains(Layers, l) {
@@ -232,7 +233,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	for _, l := range Layers {
+	for _, l := range layerNames(a.plugins) {
 		if pc, ok := execs[l].(preChecker); ok {
 			if err := pc.precheck(p); err != nil {
 				return Result{}, fmt.Errorf("apply: %w", err)
@@ -255,7 +256,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		return Result{}, err
 	}
 	run := &applyRun{res: Result{Outcome: OutcomeSuccess, Done: []Change{}, Failed: []ChangeError{}, NotAttempted: []Change{}}}
-	for _, l := range Plugins {
+	for _, l := range a.plugins {
 		a.runLayer(ctx, p, l, execs[l.Layer()], run)
 	}
 	if _, err := os.Stat(backupDir); err == nil {
@@ -270,13 +271,14 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 // change no executor can run.
 func (a *Applier) executorsFor(p *Plan, backupDir string) (map[Layer]Executor, error) {
 	execs := maps.Clone(a.executors)
-	for _, l := range Plugins {
+	for _, l := range a.plugins {
 		if d, ok := l.(defaulter); ok && execs[l.Layer()] == nil {
 			execs[l.Layer()] = d.defaultExecutor(a, backupDir)
 		}
 	}
+	layers := layerNames(a.plugins)
 	for _, c := range p.Changes {
-		if !slices.Contains(Layers, c.Layer) {
+		if !slices.Contains(layers, c.Layer) {
 			return nil, fmt.Errorf("apply: change %s: unknown layer %q", c.Address, c.Layer)
 		}
 		if _, ok := execs[c.Layer]; !ok && c.Action != ActionNoop {
@@ -289,7 +291,7 @@ func (a *Applier) executorsFor(p *Plan, backupDir string) (map[Layer]Executor, e
 // prepare readies the executors under the lock (tookOver: an apply was
 // killed before) and refuses a stale plan.
 func (a *Applier) prepare(ctx context.Context, p *Plan, execs map[Layer]Executor, tookOver bool) error {
-	for _, l := range Layers {
+	for _, l := range layerNames(a.plugins) {
 		if r, ok := execs[l].(recoverer); ok && tookOver {
 			r.afterKilledApply()
 		}

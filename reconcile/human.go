@@ -73,7 +73,7 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 			if phrase == "" {
 				phrase = actionPhrase(c.Action)
 			}
-			head := fmt.Sprintf("  # %s %s", addr, phrase)
+			head := fmt.Sprintf("  # %s %s", addr, esc(phrase))
 			if c.Reason != "" {
 				head += " (" + esc(c.Reason) + ")"
 			}
