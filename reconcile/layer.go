@@ -185,12 +185,6 @@ func (pl *planner) bmcAddress(n *schema.Node) string {
 	return net.JoinHostPort(pl.addrs[n.Name].BMC.String(), "623")
 }
 
-// observeFlag records a flag file in Observed and tells whether it exists.
-func (pl *planner) observeFlag(p string) (bool, error) {
-	exists, err := pl.observeFile(p)
-	return exists, err
-}
-
 // observeFile records a file beneath the root in Observed and tells
 // whether it exists.
 func (pl *planner) observeFile(p string) (bool, error) {
@@ -205,7 +199,7 @@ func (pl *planner) observeFile(p string) (bool, error) {
 // flagExists tells whether node n's flag file is on disk (recorded as
 // observed, like every flag file the plan relies on).
 func (pl *planner) flagExists(n *schema.Node) (bool, error) {
-	return pl.observeFlag(pl.prov.FlagFile(pl.layout, n.MAC))
+	return pl.observeFile(pl.prov.FlagFile(pl.layout, n.MAC))
 }
 
 func (pl *planner) installs() []*nodeInfo {
