@@ -421,16 +421,21 @@ func TestObservationsJSON(t *testing.T) {
 // check instead of passing unread.
 func TestObserveUnknownKeyRefused(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
-	for name, k := range map[string]ObsKey{
-		"no executor":    NodeKey(LayerBMC, "n1", AspectPower),
-		"not its aspect": {Layer: LayerDHCP, Aspect: AspectPower},
-		"bad state name": StateKey("../x"),
-	} {
+	tests := map[string]struct {
+		key  ObsKey
+		want string
+	}{
+		"no executor":    {NodeKey(LayerBMC, "n1", AspectPower), "no executor can check it"},
+		"not its aspect": {ObsKey{Layer: LayerDHCP, Aspect: AspectPower}, "dhcp: no such observation"},
+		"bad state name": {StateKey("../x"), "bad state file name"},
+	}
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p := &Plan{FormatVersion: FormatVersion, Observed: Observations{k: "on"}}
+			// Planned as absent: a key read anyway would pass unnoticed.
+			p := &Plan{FormatVersion: FormatVersion, Observed: Observations{tc.key: Absent}}
 			_, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state, Executors: []Executor{&DHCPExecutor{Server: &fakeDHCP{}}}})
-			if err == nil || !strings.Contains(err.Error(), k.String()) {
-				t.Fatalf("err = %v", err)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.key.String()) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
 	}
@@ -465,5 +470,88 @@ func TestHumanRendersAnyLayer(t *testing.T) {
 		if strings.Contains(out, "\x1b[2J") || strings.Contains(out, "\x07") {
 			t.Errorf("control characters of the change reach the terminal:\n%q", out)
 		}
+	}
+}
+
+// TestNodeRecordSavedAfterFlags: the flags layer saves nodes.json only
+// when its phase and every one before it succeeded; a failed flag delete
+// must be planned again from the old record.
+func TestNodeRecordSavedAfterFlags(t *testing.T) {
+	tests := map[string]struct {
+		dhcpErr, flagsErr error
+		saved             bool
+	}{
+		"all succeed":         {saved: true},
+		"flag delete fails":   {flagsErr: errors.New("read-only"), saved: false},
+		"earlier phase fails": {dhcpErr: errors.New("reload"), saved: false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			root, state := t.TempDir(), t.TempDir()
+			p := &Plan{FormatVersion: FormatVersion, Observed: Observations{},
+				NextNodes: NodeStateOf(buildRack(schema.Flatcar, 1)),
+				Changes: []Change{
+					{Layer: LayerDHCP, Action: ActionReload, Address: "dhcp:dnsmasq"},
+					{Layer: LayerFlags, Action: ActionDelete, Address: "file:flag", Node: "node-0"},
+				}}
+			_, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state, Executors: []Executor{
+				&fakeExecutor{layer: LayerDHCP, err: tc.dhcpErr}, &fakeExecutor{layer: LayerFlags, err: tc.flagsErr},
+			}})
+			if (err == nil) != tc.saved {
+				t.Fatalf("err = %v", err)
+			}
+			got, err := LoadNodeState(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.Version != 0) != tc.saved {
+				t.Fatalf("nodes.json saved: %t, want %t", got.Version != 0, tc.saved)
+			}
+		})
+	}
+}
+
+// TestFilesPhasePersistence: the files layer saves the plan's allocation
+// only after its phase succeeded; after a failure it only widens the
+// manifest, so files written or not yet deleted stay managed.
+func TestFilesPhasePersistence(t *testing.T) {
+	for name, fail := range map[string]bool{"succeeds": false, "fails": true} {
+		t.Run(name, func(t *testing.T) {
+			root, state := t.TempDir(), t.TempDir()
+			if err := SaveManifest(state, Manifest{Version: 1, Files: []ManagedFile{{Path: "old"}}}); err != nil {
+				t.Fatal(err)
+			}
+			p := mustPlan(t, []render.File{whole("a", "a\n")}, root, state)
+			p.NextState = ipam.State{Version: 1, Entries: []ipam.Entry{{Node: "n", NIC: ipam.BMC, IP: mustAddr("10.0.0.9")}}}
+			p.Observed = Observations{} // the fake executor reads nothing back
+			var err error
+			ex := &fakeExecutor{layer: LayerFiles}
+			if fail {
+				ex.err = errors.New("disk full")
+			}
+			_, err = Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state, Executors: []Executor{ex}})
+			if (err != nil) != fail {
+				t.Fatalf("err = %v", err)
+			}
+			alloc, err := ipam.LoadState(filepath.Join(state, AllocationFile))
+			if err != nil || (len(alloc.Entries) != 0) == fail {
+				t.Fatalf("allocation saved %t after the files phase %s (%v)", len(alloc.Entries) != 0, name, err)
+			}
+			m, err := LoadManifest(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var paths []string
+			for _, f := range m.Files {
+				paths = append(paths, f.Path)
+			}
+			want := []string{"a"}
+			if fail {
+				want = []string{"a", "old"} // "old" not deleted yet: still managed
+			}
+			if !slices.Equal(paths, want) {
+				t.Fatalf("manifest %v, want %v", paths, want)
+			}
+		})
 	}
 }
