@@ -14,6 +14,7 @@ import (
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/dhcp"
 	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 )
@@ -425,15 +426,23 @@ func TestObserveUnknownKeyRefused(t *testing.T) {
 		key  ObsKey
 		want string
 	}{
-		"no executor":    {NodeKey(LayerBMC, "n1", AspectPower), "no executor can check it"},
-		"not its aspect": {ObsKey{Layer: LayerDHCP, Aspect: AspectPower}, "dhcp: no such observation"},
-		"bad state name": {StateKey("../x"), "bad state file name"},
+		"no executor":      {NodeKey(LayerVerify, "n1", AspectPower), "no executor can check it"},
+		"not its aspect":   {ObsKey{Layer: LayerDHCP, Aspect: AspectPower}, "dhcp: no such observation"},
+		"bmc users":        {NodeKey(LayerBMC, "n1", AspectUsers), "bmc: no such observation"},
+		"bmc no address":   {NodeKey(LayerBMC, "n9", AspectPower), "no BMC address for node n9"},
+		"rotation power":   {NodeKey(LayerCredentials, "n1", AspectPower), "credentials: no such observation"},
+		"terraform leases": {ObsKey{Layer: LayerProvisioner, Aspect: AspectLeases}, "provisioner: no such observation"},
+		"bad state name":   {StateKey("../x"), "bad state file name"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			// Planned as absent: a key read anyway would pass unnoticed.
-			p := &Plan{FormatVersion: FormatVersion, Observed: Observations{tc.key: Absent}}
-			_, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state, Executors: []Executor{&DHCPExecutor{Server: &fakeDHCP{}}}})
+			p := &Plan{FormatVersion: FormatVersion, Provisioner: string(schema.Flatcar), Observed: Observations{tc.key: Absent},
+				Changes: []Change{{Layer: LayerBMC, Action: ActionNoop, Address: "bmc:n1", Node: "n1", Detail: &Detail{BMCAddress: "127.0.0.1:623"}}}}
+			_, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state, Executors: []Executor{
+				&DHCPExecutor{Server: &fakeDHCP{}}, &BMCExecutor{BMC: newFakeBMC()}, &CredentialsExecutor{Rotator: &fakeRotator{}},
+				&ProvisionerExecutor{Terraform: &fakeTF{}},
+			}})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.key.String()) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -551,6 +560,28 @@ func TestFilesPhasePersistence(t *testing.T) {
 			}
 			if !slices.Equal(paths, want) {
 				t.Fatalf("manifest %v, want %v", paths, want)
+			}
+		})
+	}
+}
+
+// TestTerraformRunsOnlyThePlanReviewed: the flatcar provisioner applies
+// only when terraform, planning again, would do what the plan reviewed.
+func TestTerraformRunsOnlyThePlanReviewed(t *testing.T) {
+	tf := &fakeTF{}
+	tp, _ := tf.Plan(context.Background())
+	reviewed := SummarizeTerraform(tp)
+	for name, digest := range map[string]string{"same plan": reviewed.Digest, "plan changed": "sha256:other"} {
+		t.Run(name, func(t *testing.T) {
+			tf.applys = 0
+			e := &ProvisionerExecutor{Terraform: tf}
+			sum := *reviewed
+			sum.Digest = digest
+			err := e.Apply(context.Background(), Change{Layer: LayerProvisioner, Action: ActionRun, Address: "provisioner:terraform",
+				Detail: &Detail{Provisioner: schema.Flatcar, Terraform: &sum}})
+			changed := digest != reviewed.Digest
+			if changed != errors.Is(err, provision.ErrPlanChanged) || (tf.applys == 1) == changed {
+				t.Fatalf("err = %v, terraform applies %d", err, tf.applys)
 			}
 		})
 	}
