@@ -586,3 +586,23 @@ func TestTerraformRunsOnlyThePlanReviewed(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletedInputIsStale: an input deleted since the plan was made makes
+// it stale, unless the plan itself deletes that file.
+func TestDeletedInputIsStale(t *testing.T) {
+	for name, planned := range map[string]bool{"kept by the plan": false, "deleted by the plan": true} {
+		t.Run(name, func(t *testing.T) {
+			root, state := t.TempDir(), t.TempDir()
+			writeFile(t, root, "x", "x\n", 0o644)
+			p := &Plan{FormatVersion: FormatVersion, Observed: Observations{FileKey("x"): hashOf([]byte("x\n"), true)}}
+			if planned {
+				p.Changes = []Change{{Layer: LayerFiles, Action: ActionDelete, Address: FilePrefix + "x"}}
+			}
+			os.Remove(filepath.Join(root, "x"))
+			_, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state})
+			if errors.Is(err, ErrStalePlan) == planned {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
