@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/state"
 )
@@ -29,7 +28,7 @@ type StaleError struct {
 
 // StaleKey is one Observed input that differs now.
 type StaleKey struct {
-	Key     string `json:"key"`
+	Key     ObsKey `json:"key"`
 	Planned string `json:"planned"`
 	Now     string `json:"now"`
 }
@@ -45,7 +44,7 @@ func (e *StaleError) Error() string {
 			fmt.Fprintf(&b, "and %d more", len(e.Changed)-5)
 			break
 		}
-		b.WriteString(displayAddress(k.Key))
+		b.WriteString(k.Key.String())
 		switch {
 		case k.Now == Absent:
 			b.WriteString(" (deleted)")
@@ -59,23 +58,6 @@ func (e *StaleError) Error() string {
 }
 
 func (e *StaleError) Unwrap() error { return ErrStalePlan }
-
-// Executor carries out the changes of one layer. Apply is called once per
-// change, in plan order, and must be idempotent.
-type Executor interface {
-	Layer() Layer
-	Apply(ctx context.Context, c Change) error
-}
-
-// Observer is implemented by executors that can re-read what a plan
-// observed: ok is false for a key that is not theirs.
-type Observer interface {
-	Observe(ctx context.Context, key string) (value string, ok bool, err error)
-}
-
-// StatePrefix starts the Observed keys of files in the state dir, e.g.
-// "state:allocation.json"; Apply checks them itself.
-const StatePrefix = "state:"
 
 // Status is what an Event reports.
 type Status string
@@ -188,6 +170,7 @@ type Applier struct {
 	opts      ApplyOptions
 	log       *slog.Logger
 	executors map[Layer]Executor
+	plugins   []Plugin // Plugins; tests run others
 }
 
 // NewApplier checks opts and returns an Applier.
@@ -202,7 +185,7 @@ func NewApplier(opts ApplyOptions) (*Applier, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Applier{opts: opts, log: log, executors: map[Layer]Executor{}}
+	a := &Applier{opts: opts, log: log, executors: map[Layer]Executor{}, plugins: Plugins}
 	for _, e := range opts.Executors {
 		l := e.Layer()
 		if !slices.Contains(Layers, l) {
@@ -226,13 +209,13 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (Result, error) {
 }
 
 // Apply takes the apply lock, refuses a stale plan, and runs the plan's
-// changes phase by phase (files, dhcp, flags, provisioner, bmc, verify).
-// Within a phase every change is attempted; a failure stops the phases
-// after it, except that BMC failures of some nodes only stop those nodes'
-// later changes. Once the files phase has succeeded the plan's allocation
-// and file manifest are saved; once the flags phase has, the node record
-// (nodes.json). Every run that got past the checks is appended
-// to the history. Nothing is written if ctx is done before the start.
+// changes phase by phase, one phase per layer in the order of Plugins.
+// Within a phase every change is attempted; what a failure stops is the
+// layer's FailurePolicy. Each layer persists what its phase leaves
+// behind (BeforePhase, AfterPhase): the files layer the allocation and the
+// file manifest, the flags layer the node record (nodes.json). Every run
+// that got past the checks is appended to the history. Nothing is written
+// if ctx is done before the start.
 func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("apply: %w", err)
@@ -242,155 +225,192 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	}
 	started := a.opts.Now()
 	backupDir := state.New(a.opts.StateDir).BackupDir(started)
-	execs := maps.Clone(a.executors)
-	var builtin *FileExecutor
-	if _, ok := execs[LayerFiles]; !ok {
-		builtin = NewFileExecutor(FileConfig{Root: a.opts.Root, BackupDir: backupDir, Log: a.log, Validate: a.opts.Validate})
-		execs[LayerFiles] = builtin
+	execs, err := a.executorsFor(p, backupDir)
+	if err != nil {
+		return Result{}, err
 	}
-	for _, c := range p.Changes {
-		if !slices.Contains(Layers, c.Layer) {
-			return Result{}, fmt.Errorf("apply: change %s: unknown layer %q", c.Address, c.Layer)
-		}
-		if _, ok := execs[c.Layer]; !ok && c.Action != ActionNoop {
-			return Result{}, fmt.Errorf("apply: change %s: no executor for layer %s", c.Address, c.Layer)
+	for _, l := range layerNames(a.plugins) {
+		if pc, ok := execs[l].(preChecker); ok {
+			if err := pc.precheck(p); err != nil {
+				return Result{}, fmt.Errorf("apply: %w", err)
+			}
 		}
 	}
-
-	if builtin != nil {
-		if err := refuseLinks(p, a.opts.Root); err != nil {
-			return Result{}, fmt.Errorf("apply: %w", err)
-		}
-	}
-	if err := state.New(a.opts.StateDir).Ensure(); err != nil {
-		return Result{}, fmt.Errorf("apply: %w", err)
+	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("apply: state dir: %w", err)
 	}
 	lk, tookOver, err := state.New(a.opts.StateDir).Lock(started, a.log)
 	if err != nil {
 		return Result{}, fmt.Errorf("apply: %w", err)
-	}
-	if tookOver && builtin != nil {
-		// An apply was killed: drop the temp files its writes may have
-		// left beside the files this plan writes.
-		builtin.cfg.CleanTemp = true
 	}
 	defer func() {
 		if err := lk.Release(); err != nil {
 			a.log.Warn("apply lock", "err", err)
 		}
 	}()
+	if err := a.prepare(ctx, p, execs, tookOver); err != nil {
+		return Result{}, err
+	}
+	run := &applyRun{res: Result{Outcome: OutcomeSuccess, Done: []Change{}, Failed: []ChangeError{}, NotAttempted: []Change{}}}
+	for _, l := range a.plugins {
+		a.runLayer(ctx, p, l, execs[l.Layer()], run)
+	}
+	if _, err := os.Stat(backupDir); err == nil {
+		run.res.BackupDir = backupDir
+	}
+	a.record(p, started, run)
+	return run.res, run.err
+}
 
-	for _, l := range Layers {
+// executorsFor is the caller's executors, with a layer's own one (the
+// files layer's) where the caller gave none; it refuses a plan with a
+// change no executor can run.
+func (a *Applier) executorsFor(p *Plan, backupDir string) (map[Layer]Executor, error) {
+	execs := maps.Clone(a.executors)
+	for _, l := range a.plugins {
+		if d, ok := l.(defaulter); ok && execs[l.Layer()] == nil {
+			execs[l.Layer()] = d.defaultExecutor(a, backupDir)
+		}
+	}
+	layers := layerNames(a.plugins)
+	for _, c := range p.Changes {
+		if !slices.Contains(layers, c.Layer) {
+			return nil, fmt.Errorf("apply: change %s: unknown layer %q", c.Address, c.Layer)
+		}
+		if _, ok := execs[c.Layer]; !ok && c.Action != ActionNoop {
+			return nil, fmt.Errorf("apply: change %s: no executor for layer %s", c.Address, c.Layer)
+		}
+	}
+	return execs, nil
+}
+
+// prepare readies the executors under the lock (tookOver: an apply was
+// killed before) and refuses a stale plan.
+func (a *Applier) prepare(ctx context.Context, p *Plan, execs map[Layer]Executor, tookOver bool) error {
+	for _, l := range layerNames(a.plugins) {
+		if r, ok := execs[l].(recoverer); ok && tookOver {
+			r.afterKilledApply()
+		}
 		if pr, ok := execs[l].(Preparer); ok {
 			if err := pr.Prepare(p); err != nil {
-				return Result{}, fmt.Errorf("apply: %s: %w", l, err)
+				return fmt.Errorf("apply: %s: %w", l, err)
 			}
 		}
 	}
 	if err := a.checkObserved(ctx, p, execs); err != nil {
-		return Result{}, fmt.Errorf("apply: %w", err)
+		return fmt.Errorf("apply: %w", err)
 	}
+	return nil
+}
 
-	res := Result{Outcome: OutcomeSuccess, Done: []Change{}, Failed: []ChangeError{}, NotAttempted: []Change{}}
-	var runErr error
-	stopped := false
-	// failedNodes, once a per-node phase (bmc) failed for some nodes only:
-	// later phases run for the other nodes.
-	var failedNodes map[string]bool
-	for _, layer := range Layers {
-		var phase, skip []Change
-		for _, c := range p.Changes {
-			if c.Layer != layer || c.Action == ActionNoop {
-				continue
-			}
-			// credentials is all or nothing: after any node failed, none of it.
-			if failedNodes != nil && (c.Node == "" || failedNodes[c.Node] || layer == LayerCredentials) {
-				skip = append(skip, c)
-				continue
-			}
-			phase = append(phase, c)
-		}
-		if stopped {
-			skip, phase = append(skip, phase...), nil
-		}
-		for i := range skip {
-			a.emit(Event{Layer: layer, Change: &skip[i], Status: StatusSkipped})
-		}
-		res.NotAttempted = append(res.NotAttempted, slim(skip...)...)
-		if stopped {
+// applyRun is the state of one Apply across its phases.
+type applyRun struct {
+	res     Result
+	err     error
+	stopped bool
+	// failedNodes, once a PerNode phase failed for some nodes only: later
+	// phases run for the other nodes.
+	failedNodes map[string]bool
+}
+
+// fail records a failure that stops every later phase.
+func (r *applyRun) fail(err error) {
+	r.res.Outcome = OutcomeFailed
+	r.err = errors.Join(r.err, err)
+	r.stopped = true
+}
+
+// split sorts layer l's changes into those to run and those skipped for
+// earlier failures.
+func (r *applyRun) split(p *Plan, l Plugin) (phase, skip []Change) {
+	for _, c := range p.Changes {
+		if c.Layer != l.Layer() || c.Action == ActionNoop {
 			continue
 		}
-		if layer == LayerFiles && len(phase) > 0 {
-			if err := a.recordIntent(p); err != nil {
-				for i := range phase {
-					a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusSkipped})
-				}
-				res.NotAttempted = append(res.NotAttempted, slim(phase...)...)
-				res.Outcome = OutcomeFailed
-				runErr = errors.Join(runErr, err)
-				stopped = true
-				continue
-			}
+		if r.failedNodes != nil && (c.Node == "" || r.failedNodes[c.Node] || l.Policy() == AllOrNothing) {
+			skip = append(skip, c)
+			continue
 		}
-		if len(phase) > 0 {
-			a.log.Info("apply phase", "layer", string(layer), "changes", len(phase))
-			if a.opts.BeforePhase != nil {
-				a.opts.BeforePhase(ctx, layer)
-			}
-		}
-		done, failed, notRun := a.runPhase(ctx, execs[layer], layer, phase)
-		res.Done = append(res.Done, slim(done...)...)
-		res.Failed = append(res.Failed, failed...)
-		res.NotAttempted = append(res.NotAttempted, slim(notRun...)...)
-		if len(notRun) > 0 {
-			res.Outcome = OutcomeCancelled
-			runErr = fmt.Errorf("apply: phase %s: %w", layer, ctx.Err())
-			stopped = true
-		}
-		if len(failed) > 0 {
-			if res.Outcome != OutcomeCancelled {
-				res.Outcome = OutcomeFailed
-			}
-			if ctx.Err() != nil {
-				res.Outcome = OutcomeCancelled
-			}
-			errs := make([]error, len(failed))
-			for i, f := range failed {
-				errs[i] = f
-			}
-			runErr = errors.Join(runErr, fmt.Errorf("apply: phase %s: %d of %d changes failed: %w", layer, len(failed), len(phase), errors.Join(errs...)))
-			if layer == LayerBMC && ctx.Err() == nil && allNodes(failed) {
-				if failedNodes == nil {
-					failedNodes = map[string]bool{}
-				}
-				for _, f := range failed {
-					failedNodes[f.Change.Node] = true
-				}
-			} else {
-				stopped = true
-			}
-		}
-		switch layer {
-		case LayerFiles:
-			if err := a.saveState(p, !stopped); err != nil {
-				res.Outcome = OutcomeFailed
-				runErr = errors.Join(runErr, err)
-				stopped = true
-			}
-		case LayerFlags:
-			if !stopped && p.NextNodes.Version != 0 {
-				if err := state.New(a.opts.StateDir).SaveNodes(p.NextNodes); err != nil {
-					res.Outcome = OutcomeFailed
-					runErr = errors.Join(runErr, fmt.Errorf("apply: %w", err))
-					stopped = true
-				}
-			}
-		}
+		phase = append(phase, c)
 	}
+	if r.stopped {
+		return nil, append(skip, phase...)
+	}
+	return phase, skip
+}
 
-	if _, err := os.Stat(backupDir); err == nil {
-		res.BackupDir = backupDir
+// runLayer runs one layer's phase and what it persists.
+func (a *Applier) runLayer(ctx context.Context, p *Plan, l Plugin, exec Executor, run *applyRun) {
+	layer := l.Layer()
+	phase, skip := run.split(p, l)
+	a.skip(layer, skip, run)
+	if run.stopped {
+		return
 	}
+	if len(phase) > 0 {
+		if err := l.BeforePhase(a, p); err != nil {
+			a.skip(layer, phase, run)
+			run.fail(err)
+			return
+		}
+		a.log.Info("apply phase", "layer", string(layer), "changes", len(phase))
+		if a.opts.BeforePhase != nil {
+			a.opts.BeforePhase(ctx, layer)
+		}
+	}
+	done, failed, notRun := a.runPhase(ctx, exec, layer, phase)
+	run.res.Done = append(run.res.Done, slim(done...)...)
+	run.res.Failed = append(run.res.Failed, failed...)
+	run.res.NotAttempted = append(run.res.NotAttempted, slim(notRun...)...)
+	if len(notRun) > 0 {
+		run.res.Outcome = OutcomeCancelled
+		run.err = fmt.Errorf("apply: phase %s: %w", layer, ctx.Err())
+		run.stopped = true
+	}
+	if len(failed) > 0 {
+		a.phaseFailed(ctx, l, len(phase), failed, run)
+	}
+	if err := l.AfterPhase(a, p, !run.stopped); err != nil {
+		run.fail(err)
+	}
+}
+
+// skip reports changes not attempted.
+func (a *Applier) skip(layer Layer, cs []Change, run *applyRun) {
+	for i := range cs {
+		a.emit(Event{Layer: layer, Change: &cs[i], Status: StatusSkipped})
+	}
+	run.res.NotAttempted = append(run.res.NotAttempted, slim(cs...)...)
+}
+
+// phaseFailed applies l's FailurePolicy to the failed changes of its phase.
+func (a *Applier) phaseFailed(ctx context.Context, l Plugin, n int, failed []ChangeError, run *applyRun) {
+	if run.res.Outcome != OutcomeCancelled {
+		run.res.Outcome = OutcomeFailed
+	}
+	if ctx.Err() != nil {
+		run.res.Outcome = OutcomeCancelled
+	}
+	errs := make([]error, len(failed))
+	for i, f := range failed {
+		errs[i] = f
+	}
+	run.err = errors.Join(run.err, fmt.Errorf("apply: phase %s: %d of %d changes failed: %w", l.Layer(), len(failed), n, errors.Join(errs...)))
+	if l.Policy() != PerNode || ctx.Err() != nil || !allNodes(failed) {
+		run.stopped = true
+		return
+	}
+	if run.failedNodes == nil {
+		run.failedNodes = map[string]bool{}
+	}
+	for _, f := range failed {
+		run.failedNodes[f.Change.Node] = true
+	}
+}
+
+// record appends the run to the history.
+func (a *Applier) record(p *Plan, started time.Time, run *applyRun) {
+	res := &run.res
 	rec := HistoryRecord{
 		Time: started.UTC(), Finished: a.opts.Now().UTC(),
 		RackName: p.RackName, SpecHash: p.SpecHash, Commit: a.opts.Commit,
@@ -401,14 +421,13 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if rec.Commit == "" {
 		rec.Commit = p.Commit
 	}
-	if runErr != nil {
-		rec.Error = runErr.Error()
+	if run.err != nil {
+		rec.Error = run.err.Error()
 	}
 	if err := state.New(a.opts.StateDir).AppendHistory(rec); err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 		a.log.Warn("history not written", "err", err)
 	}
-	return res, runErr
 }
 
 // runPhase runs the changes of one phase, several at once when the
@@ -502,34 +521,6 @@ func (a *Applier) saveState(p *Plan, filesOK bool) error {
 	return nil
 }
 
-// refuseLinks reads every file the plan observed or changes, before the
-// state dir or the lock is touched: a link planted beneath the root since
-// the plan was made fails the apply with nothing written at all. The
-// check under the lock (checkObserved) still decides; this only makes a
-// refusal leave no trace.
-func refuseLinks(p *Plan, root string) error {
-	paths := map[string]bool{}
-	for key := range p.Observed {
-		if rel, ok := strings.CutPrefix(key, FilePrefix); ok {
-			paths[rel] = true
-		}
-	}
-	for _, c := range p.Changes {
-		if rel, ok := strings.CutPrefix(c.Address, FilePrefix); ok && c.Layer == LayerFiles {
-			paths[rel] = true
-		}
-	}
-	for _, rel := range slices.Sorted(maps.Keys(paths)) {
-		if err := checkPath(rel); err != nil {
-			return err
-		}
-		if _, _, _, err := readCurrent(root, rel); errors.Is(err, rootfs.ErrLink) {
-			return err
-		}
-	}
-	return nil
-}
-
 // recordIntent widens the saved manifest with every file the plan
 // manages before the files phase writes any: a kill between a write and
 // saveState must not leave a written file unrecorded, or a later spec that
@@ -556,14 +547,14 @@ func (a *Applier) recordIntent(p *Plan) error {
 // checkObserved re-reads every input the plan observed. A planned delete
 // whose file is gone already is fine: its end state is reached.
 func (a *Applier) checkObserved(ctx context.Context, p *Plan, execs map[Layer]Executor) error {
-	deletes := map[string]bool{}
+	deletes := map[ObsKey]bool{}
 	for _, c := range p.Changes {
-		if c.Action == ActionDelete {
-			deletes[c.Address] = true
+		if rel, ok := strings.CutPrefix(c.Address, FilePrefix); ok && c.Action == ActionDelete {
+			deletes[FileKey(rel)] = true
 		}
 	}
 	var stale []StaleKey
-	for _, key := range slices.Sorted(maps.Keys(p.Observed)) {
+	for _, key := range p.Observed.Keys() {
 		planned := p.Observed[key]
 		now, err := a.observe(ctx, key, execs)
 		if err != nil {
@@ -580,31 +571,27 @@ func (a *Applier) checkObserved(ctx context.Context, p *Plan, execs map[Layer]Ex
 	return nil
 }
 
-func (a *Applier) observe(ctx context.Context, key string, execs map[Layer]Executor) (string, error) {
-	if name, ok := strings.CutPrefix(key, StatePrefix); ok {
-		h, err := stateDigest(a.opts.StateDir, name)
+// observe re-reads one input: a state dir file itself, anything else
+// through the executor of the key's layer.
+func (a *Applier) observe(ctx context.Context, key ObsKey, execs map[Layer]Executor) (string, error) {
+	if key.Layer == StateLayer {
+		h, err := stateDigest(a.opts.StateDir, key.Path)
 		if err != nil {
-			return "", fmt.Errorf("observed key %q: %w", key, err)
+			return "", fmt.Errorf("observed key %s: %w", key, err)
 		}
 		return h, nil
 	}
-	for _, l := range Layers {
-		o, ok := execs[l].(Observer)
-		if !ok {
-			continue
-		}
-		v, mine, err := o.Observe(ctx, key)
-		if err != nil {
-			return "", fmt.Errorf("observe %s: %w", key, err)
-		}
-		if mine {
-			return v, nil
-		}
+	o, ok := execs[key.Layer].(Observer)
+	if !ok {
+		return "", fmt.Errorf("observed key %s: no executor can check it", key)
 	}
-	return "", fmt.Errorf("observed key %q: no executor can check it", key)
+	v, err := o.Observe(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("observe %s: %w", key, err)
+	}
+	return v, nil
 }
 
-// hashFile is the Observed value of a state file.
 // stateDigest is the observed value of the state file name: its digest,
 // or Absent.
 func stateDigest(stateDir, name string) (string, error) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/atomicfile"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
 )
@@ -266,6 +267,9 @@ func TestStaleLockTakenOver(t *testing.T) {
 	writeLock(t, state, LockInfo{PID: dead, Host: host, Started: time.Now().Add(-time.Hour)})
 	var logs strings.Builder
 	p := mustPlan(t, []render.File{whole("a", "a")}, root, state)
+	// The killed apply's half-written temp file beside "a".
+	leftover := ".a" + atomicfile.TempSuffix + "0badc0ffee00"
+	writeFile(t, root, leftover, "half", 0o600)
 	_, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state, Log: newTextLogger(&logs)})
 	if err != nil {
 		t.Fatalf("apply with a stale lock: %v", err)
@@ -278,6 +282,9 @@ func TestStaleLockTakenOver(t *testing.T) {
 	}
 	if !exists(root, "a") {
 		t.Fatal("not applied")
+	}
+	if exists(root, leftover) {
+		t.Fatal("the killed apply's temp file left beside the file written")
 	}
 }
 

@@ -126,7 +126,7 @@ func filePlan(files []render.File, root, stateDir string) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("state %s: %w", name, err)
 		}
-		observed[StatePrefix+name] = h
+		observed[StateKey(name)] = h
 	}
 	if changes == nil {
 		changes = []Change{}
@@ -148,4 +148,44 @@ func SpecHash(rack *schema.Rack) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// LayerConfig enables and drives the layers after files. The zero value
+// plans the files layer only.
+type LayerConfig struct {
+	// Enabled turns on the flags layer and the per-node record
+	// (nodes.json); the other layers need their driver too.
+	Enabled bool
+	// DHCP checks the rendered dnsmasq.conf (a rejected config fails the
+	// plan), plans its reload and reads the leases; nil turns the dhcp
+	// layer off, with DHCPOff as the plan's note when set.
+	DHCP     DHCPServer
+	DHCPOff  string
+	DriftFix DriftFix // empty means DriftRelease
+	// BMC reads power states and boot devices at plan time; nil turns the
+	// bmc layer off, with BMCOff as the plan's note when set.
+	BMC         BMC
+	BMCOff      string
+	BMCParallel int // BMCs read at once; bmc.DefaultParallel when zero
+	// Addressing reads the BMCs' LAN address source when the spec sets
+	// bmc.addressSource (with the bmc layer on); nil leaves it unchecked.
+	Addressing BMCAddressing
+	// Rotation plans the spec's bmc.rotate (the credentials layer); nil
+	// turns the layer off, with a note when the spec has bmc.rotate.
+	Rotation CredentialRotator
+	// Provisioner says whether the provisioner layer runs.
+	Provisioner ProvisionerRun
+	// Terraform, for a flatcar rack, makes a real terraform plan at plan
+	// time when the flatcar dir already matches the rendered one (and is
+	// initialized); nil skips it.
+	Terraform Terraformer
+	// Verify plans the verify layer for every node being installed.
+	Verify bool
+}
+
+func (c LayerConfig) driftFix() DriftFix {
+	if c.DriftFix == "" {
+		return DriftRelease
+	}
+	return c.DriftFix
 }

@@ -65,7 +65,7 @@ func TestBuildApplyRoundTrip(t *testing.T) {
 			if len(p.Allocations) != 6 || !p.HasChanges() || p.Counts().Add == 0 {
 				t.Fatalf("first plan: %d allocations, counts %+v", len(p.Allocations), p.Counts())
 			}
-			for _, k := range []string{"state:allocation.json", "state:managed-files.json", "file:etc/hosts"} {
+			for _, k := range []ObsKey{StateKey("allocation.json"), StateKey("managed-files.json"), FileKey("etc/hosts")} {
 				if _, ok := p.Observed[k]; !ok {
 					t.Errorf("plan does not observe %s", k)
 				}

@@ -137,7 +137,7 @@ func TestRotationPlannedAndApplied(t *testing.T) {
 	if c.Reason != "bmc.rotate: user admin2 → slot 3 (new)" || len(c.Notes) != 2 || c.Detail.Rotation.Slot != 3 || c.Disruptive {
 		t.Errorf("node-1's change = %+v", c)
 	}
-	for _, k := range []string{"credentials:node-0:users", "state:" + rotate.StateFile} {
+	for _, k := range []ObsKey{NodeKey(LayerCredentials, "node-0", AspectUsers), StateKey(rotate.StateFile)} {
 		if _, ok := p.Observed[k]; !ok {
 			t.Errorf("not observed: %s", k)
 		}
@@ -213,7 +213,7 @@ func TestRotationStaleOnUserChange(t *testing.T) {
 	rot.users = map[string][]bmc.User{"node-1": {{ID: 2, Name: "admin", Enabled: true}, {ID: 3, Name: "someone", Enabled: true}}}
 	_, err = applyWith(e, p, rot, nil)
 	var se *StaleError
-	if !errors.As(err, &se) || se.Changed[0].Key != "credentials:node-1:users" {
+	if !errors.As(err, &se) || se.Changed[0].Key != NodeKey(LayerCredentials, "node-1", AspectUsers) {
 		t.Fatalf("err = %v", err)
 	}
 	if rot.applies != 0 {
@@ -294,7 +294,7 @@ func TestAddressSourceDHCP(t *testing.T) {
 	if c.Disruptive || !strings.Contains(c.Reason, "address source is static") || !strings.Contains(c.Reason, "the BMC moves to its reserved IP 172.24.213.") {
 		t.Errorf("change = %+v", c)
 	}
-	if p.Observed["bmc:node-0:ipsrc"] != bmc.AddrSourceStatic {
+	if p.Observed[NodeKey(LayerBMC, "node-0", AspectAddressSource)] != bmc.AddrSourceStatic {
 		t.Errorf("observed = %v", p.Observed)
 	}
 	res, err := applyWith(e, p, nil, addr)

@@ -3,15 +3,23 @@
 // A Plan is data (FormatVersion, a list of typed Changes per Layer, the IP
 // allocation changes, and the hash of every input it was made from). The
 // human view (WriteHuman) and the saved JSON form (WriteJSON, ReadPlan)
-// render the same model. Apply runs a plan phase by phase — files, dhcp,
-// flags, provisioner, bmc, verify, credentials — through one Executor per
-// layer; the files layer is built in (FileExecutor), later layers plug in
-// through ApplyOptions.Executors (DHCPExecutor, FlagExecutor,
-// ProvisionerExecutor, BMCExecutor, VerifyExecutor, CredentialsExecutor
-// over the small driver interfaces DHCPServer, BMC, BMCRenewer,
-// BMCAddressing, Terraformer, ClusterApplier, Verifier, CredentialRotator). A plan is
-// applied only if every input it observed is unchanged (ErrStalePlan), and
-// only by one apply at a time (ErrLocked).
+// render the same model.
+//
+// Each layer is a Plugin in one file, layer_NAME.go, holding both its
+// planning (Plugin.Plan) and its applying (its Executor): Build and Apply
+// loop over Plugins in order and never switch on a layer's name. A layer
+// says what a failed change of it stops (FailurePolicy: StopAll, PerNode,
+// AllOrNothing) and what it persists around its phase (BeforePhase,
+// AfterPhase). The files layer's executor is built in (FileExecutor);
+// the others plug in through ApplyOptions.Executors (DHCPExecutor,
+// FlagExecutor, ProvisionerExecutor, BMCExecutor, VerifyExecutor,
+// CredentialsExecutor over the small driver interfaces DHCPServer, BMC,
+// BMCRenewer, BMCAddressing, Terraformer, ClusterApplier, Verifier,
+// CredentialRotator). The provisioner layer works through a Provisioner
+// (ProvisionerFor the spec's `provisioner:`): flatcarProvisioner
+// (terraform) and lokomotiveProvisioner (lokoctl) are its two
+// implementations. A plan is applied only if every input it observed is
+// unchanged (ErrStalePlan), and only by one apply at a time (ErrLocked).
 //
 // # Layers and their order
 //
@@ -72,14 +80,16 @@
 //
 // # What a saved plan relies on
 //
-// Observed keys: "file:PATH" for every rendered and flag file (and
-// terraform.tfstate when terraform runs), "state:NAME" for the state dir's
-// files, KeyLeases (the active MAC/IP pairs of dnsmasq's lease file, not
-// their expiry), "bmc:NODE:power" for every node the bmc layer PXE-boots,
-// "bmc:NODE:ipsrc" for every BMC moved to DHCP (its LAN address source),
-// "state:rotation.json" and "credentials:NODE:users" (the digest of the
-// user list of every BMC the rotation acts on), and KeyTerraformPlan when
-// the plan embeds a terraform plan. A terraform
+// Observed keys are ObsKeys, typed: the layer whose executor re-reads
+// the input, the node, the aspect read, a path. They are FileKey for every
+// rendered and flag file (and terraform.tfstate when terraform runs),
+// StateKey for the state dir's files, AspectLeases of dhcp (the active
+// MAC/IP pairs of dnsmasq's lease file, not their expiry), AspectPower of
+// bmc for every node the bmc layer PXE-boots, AspectAddressSource of bmc
+// for every BMC moved to DHCP, StateKey("rotation.json") and AspectUsers
+// of credentials (the digest of the user list of every BMC the rotation
+// acts on), and AspectProvisionerPlan when the plan embeds a terraform
+// plan. The saved plan keeps them as a list of objects, sorted. A terraform
 // plan is made at plan time only when the flatcar dir already matches the
 // rendered one, no flag file changes and it is initialized; its digest
 // (TerraformDigest: resource addresses and actions, not the plan file,
@@ -108,9 +118,9 @@
 //	backups/<UTC time>/  the previous version of every file an apply replaced or
 //	                     deleted, at its path relative to the root
 //
-// Plans observe the state files too ("state:allocation.json",
-// "state:managed-files.json"), so a plan made before another apply ran is
-// stale.
+// Plans observe the state files too (StateKey("allocation.json"),
+// StateKey("managed-files.json")), so a plan made before another apply ran
+// is stale.
 package reconcile
 
 import "github.com/rackctl/rackctl/state"

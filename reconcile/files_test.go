@@ -101,7 +101,7 @@ func TestPlanFilesDetection(t *testing.T) {
 				}
 			}
 			for _, f := range tc.desired {
-				v, ok := observed[FilePrefix+f.Path]
+				v, ok := observed[FileKey(f.Path)]
 				if !ok {
 					t.Errorf("%s not observed", f.Path)
 				}

@@ -69,11 +69,11 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		for _, c := range acts {
 			sym, code := actionSymbol(c.Action)
 			addr := esc(displayAddress(c.Address))
-			phrase := actionPhrase(c.Action)
-			if c.Action == ActionRenew && strings.HasSuffix(c.Address, BMCAddressSourceSuffix) {
-				phrase = "will take its address from DHCP"
+			phrase := c.Phrase
+			if phrase == "" {
+				phrase = actionPhrase(c.Action)
 			}
-			head := fmt.Sprintf("  # %s %s", addr, phrase)
+			head := fmt.Sprintf("  # %s %s", addr, esc(phrase))
 			if c.Reason != "" {
 				head += " (" + esc(c.Reason) + ")"
 			}
@@ -93,20 +93,14 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 	return flush(bw)
 }
 
-// writeDetail shows the terraform plan embedded in a provisioner change
-// and the change's notes.
+// writeDetail shows the summary lines and the notes of a change.
 func writeDetail(w io.Writer, c Change, paint func(code, s string) string) {
-	if c.Detail != nil && c.Detail.Terraform != nil {
-		tf := c.Detail.Terraform
-		const max = 20
-		for i, r := range tf.Resources {
-			if i == max {
-				fmt.Fprintf(w, "      ... %d more resources\n", len(tf.Resources)-max)
-				break
-			}
-			fmt.Fprintf(w, "      %s %s\n", paint(ansiCyan, termtext.Escape(strings.Join(r.Actions, ","))), termtext.Escape(r.Address))
+	for _, l := range c.Summary {
+		line := termtext.Escape(l.Text)
+		if l.Mark != "" {
+			line = paint(ansiCyan, termtext.Escape(l.Mark)) + " " + line
 		}
-		fmt.Fprintf(w, "      terraform: %d to add, %d to change, %d to destroy\n", tf.Add, tf.Change, tf.Destroy)
+		fmt.Fprintln(w, "      "+line)
 	}
 	for _, n := range c.Notes {
 		fmt.Fprintln(w, "    "+paint(ansiYellow, "note: "+termtext.Escape(n)))

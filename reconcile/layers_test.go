@@ -488,13 +488,13 @@ func TestSavedPlanStaleOnPowerChange(t *testing.T) {
 	e.converge()
 	e.rack.Nodes[0].Reprovision = "x"
 	p := e.plan()
-	if p.Observed["bmc:node-0:power"] != "on" {
+	if p.Observed[NodeKey(LayerBMC, "node-0", AspectPower)] != "on" {
 		t.Fatalf("observed = %v", p.Observed)
 	}
 	e.bmc.power["node-0"] = "off" // someone switched it off meanwhile
 	_, err := e.apply(p)
 	var se *StaleError
-	if !errors.Is(err, ErrStalePlan) || !errors.As(err, &se) || se.Changed[0].Key != "bmc:node-0:power" {
+	if !errors.Is(err, ErrStalePlan) || !errors.As(err, &se) || se.Changed[0].Key != NodeKey(LayerBMC, "node-0", AspectPower) {
 		t.Fatalf("err = %v", err)
 	}
 	if len(e.bmc.mutations()) != 0 {
@@ -556,7 +556,7 @@ func TestProvisionerStopsOnRackerState(t *testing.T) {
 		{Address: "module.flatcar-provisioning[0].matchbox_group.node", Actions: []string{"delete"}, Name: "node-0"},
 	}}
 	e := &ProvisionerExecutor{Terraform: tf}
-	err := e.Apply(context.Background(), Change{Layer: LayerProvisioner, Action: ActionRun, Address: "provisioner:terraform", Detail: &Detail{Dir: "home/core/flatcar-container-linux"}})
+	err := e.Apply(context.Background(), Change{Layer: LayerProvisioner, Action: ActionRun, Address: "provisioner:terraform", Detail: &Detail{Dir: "home/core/flatcar-container-linux", Provisioner: schema.Flatcar}})
 	want := `terraform state mv 'module.flatcar-provisioning[0].matchbox_group.node' 'module.flatcar.matchbox_group.node["node-0"]'`
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "home/core/flatcar-container-linux") {
 		t.Fatalf("err = %v, want the state mv command and the directory", err)

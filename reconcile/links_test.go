@@ -146,11 +146,15 @@ func TestApplyRefusesLinks(t *testing.T) {
 	for name, tc := range linkCases {
 		t.Run(name, func(t *testing.T) {
 			root, outside := linkSetup(t)
-			state := t.TempDir()
+			state := filepath.Join(t.TempDir(), "state")
 			p := mustPlan(t, linkDesired(), root, state)
 			tc.plant(t, root, outside)
 			res, err := Apply(context.Background(), p, ApplyOptions{Root: root, StateDir: state})
 			assertNamesLink(t, err, root, tc.link)
+			// Refused before the state dir or the lock is touched.
+			if _, err := os.Stat(state); err == nil {
+				t.Error("the refused apply left its state dir behind")
+			}
 			if len(res.Done) != 0 {
 				t.Errorf("changes done: %v", addresses(res.Done))
 			}

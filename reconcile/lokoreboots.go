@@ -175,7 +175,7 @@ func diffLokoInputs(old, want lokoInputs, add func(cause, target string), sameSn
 		}
 		add(lokoCause(kind, name), "*")
 	}
-	for _, role := range []string{schema.RoleController, schema.RoleWorker} {
+	for _, role := range (lokomotiveProvisioner{}).Roles() {
 		o, w := old.slots[role], want.slots[role]
 		if role == schema.RoleController && len(o) != len(w) {
 			// etcd's initial cluster lists every controller.
@@ -263,7 +263,7 @@ func (pl *planner) readLokoInputs(dir string, onDisk bool) (lokoInputs, error) {
 	if err := lokoClusterAttrs(cfg, in.attrs, eval); err != nil {
 		return in, fmt.Errorf("baremetal.lokocfg %s: %v: rackctl cannot tell which nodes it reaches", where, err)
 	}
-	for _, role := range []string{schema.RoleController, schema.RoleWorker} {
+	for _, role := range (lokomotiveProvisioner{}).Roles() {
 		if in.slots[role], err = lokoSlots(values, role); err != nil {
 			return in, fmt.Errorf("lokocfg.vars %s: %v: rackctl cannot tell which nodes it reaches", where, err)
 		}
@@ -406,12 +406,6 @@ func checkDepth(src []byte) error {
 		return fmt.Errorf("nested deeper than %d levels (%w)", maxHCLDepth, err)
 	}
 	return nil
-}
-
-// flagExists tells whether node n's flag file is on disk (recorded as
-// observed, like every flag file the plan relies on).
-func (pl *planner) flagExists(n *schema.Node) (bool, error) {
-	return pl.observeFlag(render.FlagFilePath(pl.layout, pl.rack.Provisioner, n.MAC))
 }
 
 // sameSnippetIgnition says whether the snippet files of oldList, read from

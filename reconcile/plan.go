@@ -8,14 +8,18 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/ipam"
+	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/state"
 )
 
 // FormatVersion is the version of the saved (JSON) plan. ReadPlan rejects
 // any other. Version 2 added the layers after files (Change.Detail,
 // Change.Notes, Plan.Notes, Plan.NextNodes) and moved bmc after provisioner.
-const FormatVersion = 2
+// Version 3 keeps Observed as a list of typed keys (ObsKey) and adds
+// Change.Phrase, Change.Summary and Detail.Provisioner.
+const FormatVersion = 3
 
 // Layer is the part of the rack a change touches. Apply runs the layers in
 // the order of Layers.
@@ -33,13 +37,6 @@ const (
 	// plan was made, and only this one switches them.
 	LayerCredentials Layer = "credentials"
 )
-
-// Layers is the order Apply runs its phases in. bmc comes after
-// provisioner: a node power-cycled into PXE must find its install profile
-// in matchbox already, or it boots into nothing and falls back to its old
-// disk (see the package documentation). credentials comes last: the BMC
-// actions before it use the old credentials, which it retires.
-var Layers = []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerCredentials}
 
 // Action is what a change does.
 type Action string
@@ -92,6 +89,12 @@ type Change struct {
 	Block   bool        `json:"block,omitempty"`
 	// Notes are remarks for the reviewer (warnings, manual steps).
 	Notes []string `json:"notes,omitempty"`
+	// Phrase, when set, is what the views say the change does in place of
+	// the action's phrase ("will take its address from DHCP").
+	Phrase string `json:"phrase,omitempty"`
+	// Summary are lines the views show under the change, from the layer
+	// that planned it (for example the terraform plan reviewed).
+	Summary []SummaryLine `json:"summary,omitempty"`
 	// Detail holds what the later layers' executors need.
 	Detail *Detail `json:"detail,omitempty"`
 }
@@ -109,12 +112,21 @@ func (c Change) Interrupts() []string {
 	return out
 }
 
+// SummaryLine is one line of a change's Summary: Mark (highlighted, may be
+// empty) and Text.
+type SummaryLine struct {
+	Mark string `json:"mark,omitempty"`
+	Text string `json:"text"`
+}
+
 // Detail is the data of a change of the dhcp, flags, provisioner, bmc and
 // verify layers. It never holds a secret.
 type Detail struct {
 	MAC        string `json:"mac,omitempty"`
 	BMCAddress string `json:"bmcAddress,omitempty"` // host:port of the node's BMC
-	FlagFile   string `json:"flagFile,omitempty"`   // slash path relative to the root
+	// BMCProtocol is the protocol of the node's BMC (omitted for IPMI).
+	BMCProtocol string `json:"bmcProtocol,omitempty"`
+	FlagFile    string `json:"flagFile,omitempty"` // slash path relative to the root
 	// FQDN is what a flag file holds: the node's name in the cluster files.
 	// Lokomotive's matchbox-flatcar module (Racker's, and lokoctl's) takes
 	// a node as installed only when its flag file holds that name.
@@ -129,6 +141,8 @@ type Detail struct {
 	Reboots []string `json:"reboots,omitempty"`
 	// Dir is the provisioner's working directory, relative to the root.
 	Dir string `json:"dir,omitempty"`
+	// Provisioner is the spec's provisioner a provisioner change runs.
+	Provisioner schema.Provisioner `json:"provisioner,omitempty"`
 	// Terraform is the terraform plan reviewed at plan time, when one
 	// could be made (the flatcar dir already matched the rendered one).
 	Terraform *TerraformSummary `json:"terraform,omitempty"`
@@ -190,10 +204,10 @@ type Plan struct {
 	CreatedAt   time.Time     `json:"createdAt"`
 	Changes     []Change      `json:"changes"`
 	Allocations []ipam.Change `json:"allocations,omitempty"`
-	// Observed holds what the plan was made from: input key → hash, e.g.
-	// "file:etc/hosts" → "sha256:…" or "absent". Apply refuses the plan if
-	// any of them differs.
-	Observed map[string]string `json:"observed"`
+	// Observed holds what the plan was made from: input → value, e.g.
+	// FileKey("etc/hosts") → "sha256:…" or Absent. Apply refuses the plan
+	// if any of them differs.
+	Observed Observations `json:"observed"`
 	// NextState is the allocation Apply saves.
 	NextState ipam.State `json:"nextState"`
 	// Managed is the file manifest Apply saves: every file rackctl manages
@@ -221,8 +235,7 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
-// Counts is the terraform-style summary of a plan (recorded in history,
-// hence the state package's).
+// Counts is the terraform-style summary of a plan.
 type Counts = state.Counts
 
 // Counts counts p's changes: creates add, deletes destroy, everything else
@@ -253,7 +266,7 @@ func WriteJSON(w io.Writer, p *Plan) error {
 		q.Changes = []Change{}
 	}
 	if q.Observed == nil {
-		q.Observed = map[string]string{}
+		q.Observed = Observations{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -279,7 +292,7 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 		return nil, fmt.Errorf("read plan: no formatVersion: not a rackctl plan")
 	}
 	if *probe.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("read plan: format version %d is not supported (this rackctl reads version %d)", *probe.FormatVersion, FormatVersion)
+		return nil, fmt.Errorf("read plan: format version %d is not supported (this rackctl reads version %d): make the plan again with this rackctl", *probe.FormatVersion, FormatVersion)
 	}
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -288,4 +301,9 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	return &p, nil
+}
+
+// BMCTarget is node's BMC as the change's detail names it.
+func (d *Detail) BMCTarget(node string) bmc.Target {
+	return bmc.Target{Node: node, Address: d.BMCAddress, Protocol: d.BMCProtocol}
 }

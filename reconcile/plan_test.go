@@ -108,18 +108,25 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 }
 
 func TestReadPlanRejects(t *testing.T) {
-	tests := map[string]string{
-		"future version": `{"formatVersion": 3, "changes": []}`,
-		"no version":     `{"changes": []}`,
-		"not json":       `plan`,
-		"unknown field":  `{"formatVersion": 2, "bogus": true}`,
+	tests := map[string]struct {
+		in, want string
+	}{
+		"future version": {`{"formatVersion": 4, "changes": []}`, "format version 4 is not supported"},
+		// Version 2 kept Observed as a map of strings ("bmc:n1:power"):
+		// refused with what to do, not misread.
+		"old version":     {`{"formatVersion": 2, "changes": [], "observed": {"file:etc/hosts": "absent"}}`, "format version 2 is not supported (this rackctl reads version 3): make the plan again"},
+		"no version":      {`{"changes": []}`, "no formatVersion"},
+		"not json":        {`plan`, "read plan"},
+		"unknown field":   {`{"formatVersion": 3, "bogus": true}`, "bogus"},
+		"observed map":    {`{"formatVersion": 3, "observed": {"file:etc/hosts": "absent"}}`, "observed"},
+		"key twice":       {`{"formatVersion": 3, "observed": [{"layer": "files", "path": "a", "value": "x"}, {"layer": "files", "path": "a", "value": "y"}]}`, "file a twice"},
+		"key of no layer": {`{"formatVersion": 3, "observed": [{"path": "a", "value": "x"}]}`, "observed[0]: no layer"},
 	}
-	for name, in := range tests {
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := ReadPlan(strings.NewReader(in)); err == nil {
-				t.Fatal("want an error")
-			} else if name == "future version" && !strings.Contains(err.Error(), "format version 3") {
-				t.Fatalf("err = %v", err)
+			_, err := ReadPlan(strings.NewReader(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
 	}

@@ -13,3 +13,4 @@ func saveManifest(dir string, m Manifest) error     { return state.New(dir).Save
 func readHistory(dir string) ([]HistoryRecord, error) {
 	return state.New(dir).ReadHistory()
 }
+func loadNodes(dir string) (NodeState, error) { return state.New(dir).LoadNodes() }

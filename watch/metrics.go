@@ -3,7 +3,6 @@ package watch
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,23 +94,18 @@ func (m *metrics) observeResult(res reconcile.Result) {
 	}
 }
 
-// observeBMC sets the reachability of every BMC the plan read
-// ("bmc:NODE:power" observed keys).
+// observeBMC sets the reachability of every BMC the plan read (the
+// power states the bmc layer observed).
 func (m *metrics) observeBMC(p *reconcile.Plan) {
 	for k, v := range p.Observed {
-		rest, ok := strings.CutPrefix(k, reconcile.BMCPowerPrefix)
-		if !ok {
-			continue
-		}
-		node, ok := strings.CutSuffix(rest, ":power")
-		if !ok {
+		if k.Layer != reconcile.LayerBMC || k.Aspect != reconcile.AspectPower {
 			continue
 		}
 		up := 1.0
 		if v == reconcile.Unreachable {
 			up = 0
 		}
-		m.bmc.WithLabelValues(node).Set(up)
+		m.bmc.WithLabelValues(k.Node).Set(up)
 	}
 }
 

@@ -527,8 +527,12 @@ func TestHandler(t *testing.T) {
 
 func TestBMCReachabilityFromPlan(t *testing.T) {
 	m := newMetrics()
-	m.observeBMC(&reconcile.Plan{Observed: map[string]string{
-		"bmc:n1:power": "on", "bmc:n2:power": reconcile.Unreachable, "file:etc/hosts": "sha256:x",
+	m.observeBMC(&reconcile.Plan{Observed: reconcile.Observations{
+		reconcile.NodeKey(reconcile.LayerBMC, "n1", reconcile.AspectPower): "on",
+		reconcile.NodeKey(reconcile.LayerBMC, "n2", reconcile.AspectPower): reconcile.Unreachable,
+		// Not power states: no reachability from them.
+		reconcile.NodeKey(reconcile.LayerBMC, "n3", reconcile.AspectAddressSource): "static",
+		reconcile.FileKey("etc/hosts"):                                             "sha256:x",
 	}})
 	w := &Watcher{m: m}
 	srv := httptest.NewServer(w.Handler())
@@ -538,6 +542,9 @@ func TestBMCReachabilityFromPlan(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	if strings.Contains(body, `node="n3"`) {
+		t.Error("/metrics has a reachability for a BMC whose power was not read")
 	}
 }
 

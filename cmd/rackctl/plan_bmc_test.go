@@ -91,7 +91,7 @@ func TestPlanApplyRotation(t *testing.T) {
 	if got := layerChanges(p, reconcile.LayerCredentials); len(got) != 4 {
 		t.Fatalf("credentials changes: %+v", got)
 	}
-	if _, ok := p.Observed["credentials:node-1:users"]; !ok {
+	if _, ok := p.Observed[reconcile.NodeKey(reconcile.LayerCredentials, "node-1", reconcile.AspectUsers)]; !ok {
 		t.Errorf("no observed user list for node-1: %v", p.Observed)
 	}
 

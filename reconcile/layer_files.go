@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"runtime"
@@ -21,9 +22,21 @@ import (
 	"github.com/rackctl/rackctl/render"
 )
 
-// FilePrefix starts the Address of every file change and the Observed key
-// of every file: "file:" + the slash path relative to the root.
+// FilePrefix starts the Address of every file change: "file:" + the slash
+// path relative to the root.
 const FilePrefix = "file:"
+
+// filesLayer is the files layer: every rendered file, written whole or as
+// a managed block. Build plans it (PlanFiles) before any other layer,
+// since targets and the allocation apply to it first; its phase saves the
+// manifest before it writes and the allocation and manifest after.
+type filesLayer struct{}
+
+func (filesLayer) Layer() Layer                                  { return LayerFiles }
+func (filesLayer) Plan(context.Context, *planner) error          { return nil }
+func (filesLayer) Policy() FailurePolicy                         { return StopAll }
+func (filesLayer) BeforePhase(a *Applier, p *Plan) error         { return a.recordIntent(p) }
+func (filesLayer) AfterPhase(a *Applier, p *Plan, ok bool) error { return a.saveState(p, ok) }
 
 // Absent is the Observed value of a file that does not exist.
 const Absent = "absent"
@@ -38,8 +51,8 @@ const defaultMode fs.FileMode = 0o644
 // content differs from the rendered one only in layout (render.SameMeaning:
 // HCL and YAML compared by meaning) is unchanged: it is left as it is
 // until its meaning changes.
-func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change, observed map[string]string, err error) {
-	observed = make(map[string]string, len(desired))
+func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change, observed Observations, err error) {
+	observed = make(Observations, len(desired))
 	seen := make(map[string]bool, len(desired))
 	for _, f := range desired {
 		if err := checkPath(f.Path); err != nil {
@@ -75,7 +88,7 @@ func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change
 		if res[i].err != nil {
 			return nil, nil, res[i].err
 		}
-		observed[FilePrefix+f.Path] = res[i].hash
+		observed[FileKey(f.Path)] = res[i].hash
 		if res[i].ok {
 			changes = append(changes, res[i].change)
 		}
@@ -99,7 +112,7 @@ func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change
 			if _, ok := render.ExtractBlock(cur); !ok {
 				continue
 			}
-			observed[addr] = hashOf(cur, true)
+			observed[FileKey(mf.Path)] = hashOf(cur, true)
 			changes = append(changes, Change{
 				Layer: LayerFiles, Action: ActionUpdate, Address: addr, Block: true, Node: mf.Node,
 				Reason: "managed block no longer desired",
@@ -107,7 +120,7 @@ func PlanFiles(desired []render.File, root string, m Manifest) (changes []Change
 			})
 			continue
 		}
-		observed[addr] = hashOf(cur, true)
+		observed[FileKey(mf.Path)] = hashOf(cur, true)
 		changes = append(changes, Change{
 			Layer: LayerFiles, Action: ActionDelete, Address: addr, Node: mf.Node,
 			Reason: "no longer in rack.yaml",
@@ -338,20 +351,16 @@ func (e *FileExecutor) Prepare(p *Plan) error {
 	return nil
 }
 
-// Observe hashes a "file:" key's file as PlanFiles does.
-func (e *FileExecutor) Observe(ctx context.Context, key string) (string, bool, error) {
-	p, ok := strings.CutPrefix(key, FilePrefix)
-	if !ok {
-		return "", false, nil
+// Observe hashes a file as PlanFiles does.
+func (e *FileExecutor) Observe(ctx context.Context, k ObsKey) (string, error) {
+	if err := checkPath(k.Path); err != nil {
+		return "", err
 	}
-	if err := checkPath(p); err != nil {
-		return "", true, err
-	}
-	cur, _, exists, err := readCurrent(e.cfg.Root, p)
+	cur, _, exists, err := readCurrent(e.cfg.Root, k.Path)
 	if err != nil {
-		return "", true, err
+		return "", err
 	}
-	return hashOf(cur, exists), true, nil
+	return hashOf(cur, exists), nil
 }
 
 // Apply carries out one file change. It is idempotent: writing content the
@@ -453,6 +462,45 @@ func (e *FileExecutor) backup(p string, cur []byte, mode fs.FileMode) error {
 	}
 	if err := dst.WriteFile(p, cur, mode); err != nil {
 		return fmt.Errorf("files: back up %s: %w", p, err)
+	}
+	return nil
+}
+
+// defaultExecutor is the files layer's own executor, used when the caller
+// supplies none: it writes beneath the Applier's root, backing replaced
+// files up into backupDir.
+func (filesLayer) defaultExecutor(a *Applier, backupDir string) Executor {
+	return NewFileExecutor(FileConfig{Root: a.opts.Root, BackupDir: backupDir, Log: a.log, Validate: a.opts.Validate})
+}
+
+// afterKilledApply: an apply was killed, so the temp files its writes may
+// have left beside the files this plan writes are dropped first.
+func (e *FileExecutor) afterKilledApply() { e.cfg.CleanTemp = true }
+
+// precheck reads every file the plan observed or changes, before the
+// state dir or the lock is touched: a link planted beneath the root since
+// the plan was made fails the apply with nothing written at all. The
+// check under the lock (checkObserved) still decides; this only makes a
+// refusal leave no trace.
+func (e *FileExecutor) precheck(p *Plan) error {
+	paths := map[string]bool{}
+	for key := range p.Observed {
+		if key.Layer == LayerFiles {
+			paths[key.Path] = true
+		}
+	}
+	for _, c := range p.Changes {
+		if rel, ok := strings.CutPrefix(c.Address, FilePrefix); ok && c.Layer == LayerFiles {
+			paths[rel] = true
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(paths)) {
+		if err := checkPath(rel); err != nil {
+			return err
+		}
+		if _, _, _, err := readCurrent(e.cfg.Root, rel); errors.Is(err, rootfs.ErrLink) {
+			return err
+		}
 	}
 	return nil
 }

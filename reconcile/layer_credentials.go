@@ -14,9 +14,8 @@ import (
 	"github.com/rackctl/rackctl/rotate"
 )
 
-// CredentialsPrefix starts the credentials layer's addresses and observed
-// keys: "credentials:NODE" (one BMC's part), "credentials:files" (the
-// switch), "credentials:NODE:users" (the digest of a BMC's user list).
+// CredentialsPrefix starts the credentials layer's addresses:
+// "credentials:NODE" (one BMC's part), "credentials:files" (the switch).
 const CredentialsPrefix = "credentials:"
 
 // Rotation is the real CredentialRotator: package rotate over the BMCs' account management (any protocol's driver).
@@ -84,34 +83,39 @@ func usersDigest(users []bmc.User) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func usersKey(node string) string { return CredentialsPrefix + node + ":users" }
+// credentialsLayer rotates the BMC credentials (bmc.rotate): one change
+// per BMC with something left to do, and the switch of the credential
+// files. A rotation covers every BMC at once: it does not run after any
+// node failed, and applies all of it or switches nothing.
+type credentialsLayer struct{ persistNothing }
 
-// credentialsLayer plans the spec's bmc.rotate: one change per BMC with
-// something left to do, and the switch of the credential files.
-func (pl *planner) credentialsLayer() error {
+func (credentialsLayer) Layer() Layer          { return LayerCredentials }
+func (credentialsLayer) Policy() FailurePolicy { return AllOrNothing }
+
+func (credentialsLayer) Plan(ctx context.Context, pl *planner) error {
 	rot := pl.rack.BMC.Rotate
 	if !pl.cfg.Enabled || rot == nil {
 		return nil
 	}
 	if pl.cfg.Rotation == nil {
-		pl.p.Notes = append(pl.p.Notes, "credentials layer off (the bmc layer is off): bmc.rotate not planned")
+		pl.note("credentials layer off (the bmc layer is off): bmc.rotate not planned")
 		return nil
 	}
 	if pl.targeted != nil {
-		pl.p.Notes = append(pl.p.Notes, "bmc.rotate not planned with -target: a rotation covers every BMC of the rack at once")
+		pl.note("bmc.rotate not planned with -target: a rotation covers every BMC of the rack at once")
 		return nil
 	}
 	h, err := stateDigest(pl.opts.StateDir, rotate.StateFile)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", rotate.StateFile, err)
 	}
-	pl.p.Observed[StatePrefix+rotate.StateFile] = h
+	pl.observe(StateKey(rotate.StateFile), h)
 	targets := make([]bmc.Target, len(pl.rack.Nodes))
 	for i := range pl.rack.Nodes {
 		n := &pl.rack.Nodes[i]
-		targets[i] = bmc.Target{Node: n.Name, Address: pl.bmcAddress(n)}
+		targets[i] = pl.bmcTarget(n)
 	}
-	rp, err := pl.cfg.Rotation.PlanRotation(pl.ctx, targets)
+	rp, err := pl.cfg.Rotation.PlanRotation(ctx, targets)
 	if err != nil {
 		return fmt.Errorf("credentials layer (bmc.rotate): %w", err)
 	}
@@ -121,10 +125,10 @@ func (pl *planner) credentialsLayer() error {
 	var left []bmc.Target
 	for _, s := range rp.Steps {
 		if !s.Done {
-			left = append(left, bmc.Target{Node: s.Node, Address: s.Address})
+			left = append(left, bmc.Target{Node: s.Node, Address: s.Address, Protocol: s.Protocol})
 		}
 	}
-	users := bmc.ForEach(pl.ctx, pl.cfg.BMCParallel, left, func(ctx context.Context, t bmc.Target) (string, error) {
+	users := bmc.ForEach(ctx, pl.cfg.BMCParallel, left, func(ctx context.Context, t bmc.Target) (string, error) {
 		us, err := pl.cfg.Rotation.Users(ctx, t)
 		if err != nil {
 			return Unreachable, nil
@@ -136,56 +140,69 @@ func (pl *planner) credentialsLayer() error {
 		if s.Done {
 			continue
 		}
-		pl.p.Observed[usersKey(s.Node)] = users[s.Node].Value
-		c := Change{
-			Layer: LayerCredentials, Action: ActionRotateCredentials, Address: CredentialsPrefix + s.Node, Node: s.Node,
-			Notes: append([]string(nil), s.Actions...),
-			Detail: &Detail{BMCAddress: s.Address, Rotation: &RotationDetail{
-				User: rp.User, OldUser: rp.OldUser, Slot: s.Slot, Reuse: s.Reuse, OldSlot: s.OldSlot, Switched: rp.Switched,
-			}},
-		}
-		how := "new"
-		if s.Reuse {
-			how = "reuse"
-		}
-		switch {
-		case s.Error != "":
+		pl.observe(NodeKey(LayerCredentials, s.Node, AspectUsers), users[s.Node].Value)
+		if s.Error != "" {
 			failed = append(failed, s.Node)
-			c.Reason = fmt.Sprintf("bmc.rotate: user %s: BMC not planned: %s", rp.User, s.Error)
-			c.Notes = append(c.Notes, "apply fails this BMC and so switches nothing: fix it and plan again")
-		case rp.Switched:
-			c.Reason = fmt.Sprintf("bmc.rotate: user %s in slot %d, credential files switched already; old user %s in slot %d left to disable", rp.User, s.Slot, rp.OldUser, s.OldSlot)
-		default:
-			c.Reason = fmt.Sprintf("bmc.rotate: user %s → slot %d (%s)", rp.User, s.Slot, how)
-			if s.From.AtLeast(rotate.PhaseVerified) {
-				c.Reason += ", verified by an earlier apply"
-			}
 		}
-		if s.Note != "" {
-			c.Notes = append(c.Notes, s.Note)
-		}
-		pl.p.Changes = append(pl.p.Changes, c)
+		pl.add(rotateChange(rp, s))
 	}
 	if !rp.Switched {
-		nodes := make([]string, len(rp.Steps))
-		for i, s := range rp.Steps {
-			nodes[i] = s.Node
-		}
-		old := "disable"
-		if rp.DeleteOld {
-			old = "delete"
-		}
-		pl.p.Changes = append(pl.p.Changes, Change{
-			Layer: LayerCredentials, Action: ActionSwitchCredentials, Address: CredentialsPrefix + "files",
-			Reason: fmt.Sprintf("bmc.rotate: only once every BMC above has the new account: bmc.userFile and bmc.passwordFile switch from %q to %q (old content kept as <file>%s), then the old account is %sd on every BMC as %q",
-				rp.OldUser, rp.User, rotate.BackupSuffix, old, rp.User),
-			Detail: &Detail{Nodes: nodes, Rotation: &RotationDetail{User: rp.User, OldUser: rp.OldUser}},
-		})
+		pl.add(switchChange(rp))
 	}
 	if len(failed) > 0 {
-		pl.p.Notes = append(pl.p.Notes, fmt.Sprintf("bmc.rotate: BMCs not planned (%s): the rotation will fail and switch nothing", summarize(failed, 10)))
+		pl.note(fmt.Sprintf("bmc.rotate: BMCs not planned (%s): the rotation will fail and switch nothing", summarize(failed, 10)))
 	}
 	return nil
+}
+
+// rotateChange is one BMC's part of the rotation rp.
+func rotateChange(rp *rotate.Plan, s rotate.BMCStep) Change {
+	c := Change{
+		Layer: LayerCredentials, Action: ActionRotateCredentials, Address: CredentialsPrefix + s.Node, Node: s.Node,
+		Notes: append([]string(nil), s.Actions...),
+		Detail: &Detail{BMCAddress: s.Address, BMCProtocol: s.Protocol, Rotation: &RotationDetail{
+			User: rp.User, OldUser: rp.OldUser, Slot: s.Slot, Reuse: s.Reuse, OldSlot: s.OldSlot, Switched: rp.Switched,
+		}},
+	}
+	how := "new"
+	if s.Reuse {
+		how = "reuse"
+	}
+	switch {
+	case s.Error != "":
+		c.Reason = fmt.Sprintf("bmc.rotate: user %s: BMC not planned: %s", rp.User, s.Error)
+		c.Notes = append(c.Notes, "apply fails this BMC and so switches nothing: fix it and plan again")
+	case rp.Switched:
+		c.Reason = fmt.Sprintf("bmc.rotate: user %s in slot %d, credential files switched already; old user %s in slot %d left to disable", rp.User, s.Slot, rp.OldUser, s.OldSlot)
+	default:
+		c.Reason = fmt.Sprintf("bmc.rotate: user %s → slot %d (%s)", rp.User, s.Slot, how)
+		if s.From.AtLeast(rotate.PhaseVerified) {
+			c.Reason += ", verified by an earlier apply"
+		}
+	}
+	if s.Note != "" {
+		c.Notes = append(c.Notes, s.Note)
+	}
+	return c
+}
+
+// switchChange is the switch of the credential files, once every BMC of
+// rp has the new account.
+func switchChange(rp *rotate.Plan) Change {
+	nodes := make([]string, len(rp.Steps))
+	for i, s := range rp.Steps {
+		nodes[i] = s.Node
+	}
+	old := "disable"
+	if rp.DeleteOld {
+		old = "delete"
+	}
+	return Change{
+		Layer: LayerCredentials, Action: ActionSwitchCredentials, Address: CredentialsPrefix + "files",
+		Reason: fmt.Sprintf("bmc.rotate: only once every BMC above has the new account: bmc.userFile and bmc.passwordFile switch from %q to %q (old content kept as <file>%s), then the old account is %sd on every BMC as %q",
+			rp.OldUser, rp.User, rotate.BackupSuffix, old, rp.User),
+		Detail: &Detail{Nodes: nodes, Rotation: &RotationDetail{User: rp.User, OldUser: rp.OldUser}},
+	}
 }
 
 // CredentialsExecutor applies the credentials layer: the whole rotation
@@ -223,26 +240,21 @@ func (e *CredentialsExecutor) Prepare(p *Plan) error {
 	return nil
 }
 
-// Observe reads "credentials:NODE:users".
-func (e *CredentialsExecutor) Observe(ctx context.Context, key string) (string, bool, error) {
-	rest, ok := strings.CutPrefix(key, CredentialsPrefix)
-	if !ok {
-		return "", false, nil
-	}
-	node, ok := strings.CutSuffix(rest, ":users")
-	if !ok {
-		return "", false, nil
+// Observe reads the digest of a BMC's user list.
+func (e *CredentialsExecutor) Observe(ctx context.Context, k ObsKey) (string, error) {
+	if k.Aspect != AspectUsers {
+		return "", fmt.Errorf("credentials: no such observation %s", k)
 	}
 	for _, c := range e.changes {
-		if c.Node == node && c.Detail != nil {
-			users, err := e.Rotator.Users(ctx, bmc.Target{Node: node, Address: c.Detail.BMCAddress})
+		if c.Node == k.Node && c.Detail != nil {
+			users, err := e.Rotator.Users(ctx, c.Detail.BMCTarget(k.Node))
 			if err != nil {
-				return Unreachable, true, nil
+				return Unreachable, nil
 			}
-			return usersDigest(users), true, nil
+			return usersDigest(users), nil
 		}
 	}
-	return "", true, fmt.Errorf("no BMC address for node %s in the plan's credentials changes", node)
+	return "", fmt.Errorf("no BMC address for node %s in the plan's credentials changes", k.Node)
 }
 
 func (e *CredentialsExecutor) Apply(ctx context.Context, c Change) error {
@@ -297,7 +309,7 @@ func (e *CredentialsExecutor) run(ctx context.Context) (*rotate.Report, error) {
 		user = c.Detail.Rotation.User
 		switch c.Action {
 		case ActionRotateCredentials:
-			targets = append(targets, bmc.Target{Node: c.Node, Address: c.Detail.BMCAddress})
+			targets = append(targets, c.Detail.BMCTarget(c.Node))
 			reviewed[c.Node] = c.Detail.Rotation
 		case ActionSwitchCredentials:
 			wantSwitch = true

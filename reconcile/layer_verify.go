@@ -1,0 +1,77 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/rackctl/rackctl/internal/rootfs"
+)
+
+// verifyLayer records every node being installed once the bmc phase is
+// through: it writes the node's flag file (after the Verifier, if any,
+// found the node up).
+type verifyLayer struct{ persistNothing }
+
+func (verifyLayer) Layer() Layer          { return LayerVerify }
+func (verifyLayer) Policy() FailurePolicy { return StopAll }
+
+func (verifyLayer) Plan(_ context.Context, pl *planner) error {
+	if !pl.cfg.Enabled || !pl.cfg.Verify {
+		return nil
+	}
+	for _, ni := range pl.installs() {
+		pl.add(Change{
+			Layer: LayerVerify, Action: ActionVerify, Address: "verify:" + ni.n.Name, Node: ni.n.Name,
+			Reason: "record the install (" + ni.flag + ")", Detail: &Detail{FlagFile: ni.flag, MAC: ni.n.MAC, FQDN: pl.rack.FQDN(ni.n)},
+		})
+	}
+	return nil
+}
+
+// VerifyExecutor applies the verify layer: it asks the Verifier, if any,
+// then records the install by writing the node's flag file (Racker's
+// convention: flag file = installed).
+type VerifyExecutor struct {
+	Root     string
+	Verifier Verifier // nil records right away
+	Log      *slog.Logger
+}
+
+var _ Executor = (*VerifyExecutor)(nil)
+
+func (e *VerifyExecutor) Layer() Layer { return LayerVerify }
+
+func (e *VerifyExecutor) Apply(ctx context.Context, c Change) error {
+	if c.Action != ActionVerify || c.Detail == nil || c.Detail.FlagFile == "" {
+		return fmt.Errorf("verify: %s: unsupported change", c.Address)
+	}
+	if err := checkPath(c.Detail.FlagFile); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if e.Verifier != nil {
+		if err := e.Verifier.Verify(ctx, c.Node); err != nil {
+			return fmt.Errorf("verify %s: %w", c.Node, err)
+		}
+	}
+	root, err := rootfs.New(e.Root)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", c.Node, err)
+	}
+	switch there, err := root.Exists(c.Detail.FlagFile); {
+	case err != nil:
+		return fmt.Errorf("verify %s: flag file: %w", c.Node, err)
+	case there:
+		return nil
+	}
+	cleanTemp(root, c.Detail.FlagFile, discard(e.Log))
+	var content []byte
+	if c.Detail.FQDN != "" {
+		content = []byte(c.Detail.FQDN + "\n") // as the module's `echo $domain > flag`
+	}
+	if err := root.WriteFile(c.Detail.FlagFile, content, 0o644); err != nil {
+		return fmt.Errorf("verify %s: write flag file: %w", c.Node, err)
+	}
+	discard(e.Log).Info("install recorded", "node", c.Node, "flag", c.Detail.FlagFile)
+	return nil
+}
