@@ -412,14 +412,14 @@ func (d *day2Rack) checkConverged() {
 
 // status runs `rackctl status -o json` on spec (the working tree's
 // rack.yaml when empty).
-func (d *day2Rack) status(spec string) rackStatus {
+func (d *day2Rack) status(spec string) statusView {
 	d.t.Helper()
 	if spec == "" {
 		spec = d.spec
 	}
 	r := cli(d.t, "status", "-o", "json", "-f", spec, "--root", d.root, "--timeout", "3s")
 	d.outputs = append(d.outputs, r.stdout, r.stderr)
-	var st rackStatus
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
 		d.t.Fatalf("status: exit %d (%v)\nstdout:\n%s\nstderr:\n%s", r.code, err, r.stdout, r.stderr)
 	}
@@ -464,7 +464,7 @@ func (d *day2Rack) checkStatusHuman(down ...string) {
 // checkStatusAll asserts status shows every node of the spec ✓ (BMC
 // reached, on, provisioned; excluded nodes: excluded, not provisioned),
 // with its address, except the nodes in down, whose BMC is not reached.
-func (d *day2Rack) checkStatusAll(st rackStatus, down ...string) {
+func (d *day2Rack) checkStatusAll(st statusView, down ...string) {
 	t := d.t
 	t.Helper()
 	if len(st.Nodes) != len(d.nodes) {

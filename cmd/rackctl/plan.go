@@ -95,7 +95,7 @@ func (g *globals) buildPlan(ctx context.Context, rack *schema.Rack, targets []st
 
 func (g *globals) showPlan(p *reconcile.Plan) error {
 	if g.output == "json" {
-		return reconcile.WriteJSON(g.stdout, p)
+		return reconcile.WritePlanView(g.stdout, p)
 	}
 	return reconcile.WriteHuman(g.stdout, p, g.color())
 }
