@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 )
@@ -192,12 +191,4 @@ func looksLikeIPv4(s string) bool {
 		}
 	}
 	return true
-}
-
-// canonMAC returns the canonical form of an Ethernet MAC, or s lower-cased.
-func canonMAC(s string) string {
-	if hw, err := net.ParseMAC(s); err == nil {
-		return hw.String()
-	}
-	return strings.ToLower(s)
 }

@@ -1,10 +1,11 @@
 package racker
 
 import (
-	"net"
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/rackctl/rackctl/internal/macaddr"
 )
 
 // csvNode is one server line of nodes.csv.
@@ -37,16 +38,16 @@ func (im *importer) parseNodesCSV(file string, src []byte) []csvNode {
 		}
 		n := csvNode{line: line}
 		var ok bool
-		if n.mac, ok = normMAC(f[0]); !ok {
+		if n.mac, ok = macaddr.Normalize(f[0]); !ok {
 			im.errorf(file, line, "primary MAC %q is not a MAC address", f[0])
 			continue
 		}
-		if n.bmcMAC, ok = normMAC(f[1]); !ok {
+		if n.bmcMAC, ok = macaddr.Normalize(f[1]); !ok {
 			im.errorf(file, line, "BMC MAC %q is not a MAC address", f[1])
 			continue
 		}
 		if len(f) > 2 && f[2] != "" {
-			if n.secondary, ok = normMAC(f[2]); !ok {
+			if n.secondary, ok = macaddr.Normalize(f[2]); !ok {
 				im.errorf(file, line, "secondary MAC %q is not a MAC address", f[2])
 			}
 		}
@@ -59,14 +60,6 @@ func (im *importer) parseNodesCSV(file string, src []byte) []csvNode {
 		out = append(out, n)
 	}
 	return out
-}
-
-func normMAC(s string) (string, bool) {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
-	if err != nil || len(hw) != 6 {
-		return "", false
-	}
-	return hw.String(), true
 }
 
 // reservation is one dhcp-host line.
@@ -153,7 +146,7 @@ func (im *importer) parseHost(c *dnsmasqConf, file string, line int, val string)
 	r := reservation{line: line}
 	for _, f := range strings.Split(val, ",") {
 		f = strings.TrimSpace(f)
-		if m, ok := normMAC(f); ok && r.mac == "" {
+		if m, ok := macaddr.Normalize(f); ok && r.mac == "" {
 			r.mac = m
 			continue
 		}
