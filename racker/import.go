@@ -228,7 +228,7 @@ func Import(opts Options) (*Result, error) {
 		im.warnf(im.layout.Hosts, 0, "not read (%v): node names are not checked against it", err)
 		hosts = indexHosts(nil)
 	} else {
-		hosts = indexHosts(parseHosts(b))
+		hosts = indexHosts(render.ParseHosts(b))
 	}
 
 	net := im.network(conf, cl)
@@ -990,8 +990,8 @@ func (im *importer) checkHosts(c *cluster, n *node, hosts hostsIndex) {
 		im.warnf(im.layout.Hosts, 0, "no line for %s", n.fqdn)
 	}
 	for _, l := range lines {
-		if n.ip.IsValid() && l.ip != n.ip {
-			im.errorf(im.layout.Hosts, l.line, "%s is %s here but dnsmasq reserves %s: the reservation is kept", n.fqdn, l.ip, n.ip)
+		if n.ip.IsValid() && l.Addr != n.ip {
+			im.errorf(im.layout.Hosts, l.Line, "%s is %s here but dnsmasq reserves %s: the reservation is kept", n.fqdn, l.Addr, n.ip)
 		}
 	}
 	if !n.ip.IsValid() {
@@ -1005,9 +1005,9 @@ func (im *importer) checkHosts(c *cluster, n *node, hosts hostsIndex) {
 		}
 	}
 	for _, l := range hosts.byIP[n.ip] {
-		for _, name := range l.names {
+		for _, name := range l.Names {
 			if !aliases[name] {
-				im.errorf(im.layout.Hosts, l.line, "address %s has two names: %s (the node reserved for it) and %s", n.ip, n.fqdn, name)
+				im.errorf(im.layout.Hosts, l.Line, "address %s has two names: %s (the node reserved for it) and %s", n.ip, n.fqdn, name)
 			}
 		}
 	}
