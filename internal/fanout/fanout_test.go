@@ -72,13 +72,16 @@ func TestEachContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var started atomic.Int32
-	errs := Each(ctx, 1, []string{"a", "b", "c", "d"}, func(ctx context.Context, i int, _ string) error {
-		started.Add(1)
-		if i == 1 {
-			cancel()
-			return ctx.Err()
-		}
-		return nil
+	var errs []error
+	within(t, func() {
+		errs = Each(ctx, 1, []string{"a", "b", "c", "d"}, func(ctx context.Context, i int, _ string) error {
+			started.Add(1)
+			if i == 1 {
+				cancel()
+				return ctx.Err()
+			}
+			return nil
+		})
 	})
 	if started.Load() != 2 {
 		t.Errorf("%d items started, want 2 (a, and b which cancelled)", started.Load())
@@ -94,11 +97,29 @@ func TestEachContext(t *testing.T) {
 
 	ended, stop := context.WithCancel(context.Background())
 	stop()
-	errs = Each(ended, 8, []int{1, 2}, func(context.Context, int, int) error {
-		t.Error("an item started after ctx ended")
-		return nil
+	within(t, func() {
+		errs = Each(ended, 8, []int{1, 2}, func(context.Context, int, int) error {
+			t.Error("an item started after ctx ended")
+			return nil
+		})
 	})
 	if !errors.Is(errs[0], ErrNotStarted) || !errors.Is(errs[1], ErrNotStarted) {
 		t.Errorf("errs = %v, want both not started", errs)
+	}
+}
+
+// within fails the test if f does not return in 10s (a lost slot would
+// make Each wait forever).
+func within(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Each did not return within 10s")
 	}
 }
