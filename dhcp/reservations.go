@@ -165,8 +165,34 @@ func (h *Host) setAddrOrName(tok string) error {
 	if h.Name != "" {
 		return fmt.Errorf("unexpected field %q after hostname %q", tok, h.Name)
 	}
+	if !legalHostname(tok) {
+		return fmt.Errorf("bad hostname %q", tok)
+	}
 	h.Name = tok
 	return nil
+}
+
+// legalHostname is dnsmasq's rule for a dhcp-host name (legal_hostname
+// in its util.c): the first label holds letters, digits, and '-' or '_'
+// after its first character; the rest of a qualified name is printable
+// ASCII without blanks.
+func legalHostname(s string) bool {
+	first, _, _ := strings.Cut(s, ".")
+	for i := 0; i < len(first); i++ {
+		c := first[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // isLeaseTime matches dnsmasq lease times: "infinite" or a number with an
