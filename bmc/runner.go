@@ -2,8 +2,10 @@ package bmc
 
 import (
 	"context"
-	"sync"
+	"errors"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/fanout"
 )
 
 // Result is the outcome of one target in ForEach.
@@ -22,29 +24,20 @@ func ForEach[T any](ctx context.Context, limit int, targets []Target, fn func(ct
 	if limit <= 0 {
 		limit = DefaultParallel
 	}
+	res := make([]Result[T], len(targets))
+	errs := fanout.Each(ctx, limit, targets, func(ctx context.Context, i int, t Target) error {
+		start := time.Now()
+		v, err := fn(ctx, t)
+		res[i] = Result[T]{Value: v, Err: err, Elapsed: time.Since(start)}
+		return err
+	})
 	results := make(map[string]Result[T], len(targets))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, limit)
-	for _, t := range targets {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			mu.Lock()
-			results[t.Node] = Result[T]{Err: wrap(t.Node, "start", ctx.Err())}
-			mu.Unlock()
-			continue
+	for i, t := range targets {
+		if errors.Is(errs[i], fanout.ErrNotStarted) {
+			res[i] = Result[T]{Err: wrap(t.Node, "start", ctx.Err())}
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			start := time.Now()
-			v, err := fn(ctx, t)
-			mu.Lock()
-			results[t.Node] = Result[T]{Value: v, Err: err, Elapsed: time.Since(start)}
-			mu.Unlock()
-		})
+		results[t.Node] = res[i]
 	}
-	wg.Wait()
 	return results
 }
 

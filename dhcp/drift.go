@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/macaddr"
 )
 
 // Kind says what Drift found.
@@ -110,7 +112,7 @@ func Drift(reservations []Reservation, leases []Lease, now time.Time) []Finding 
 		if !l.Active(now) {
 			continue
 		}
-		l.MAC = canonMAC(l.MAC)
+		l.MAC = macaddr.Canon(l.MAC)
 		byMAC[l.MAC] = append(byMAC[l.MAC], l)
 		byIP[l.IP] = append(byIP[l.IP], l)
 	}
@@ -122,7 +124,7 @@ func Drift(reservations []Reservation, leases []Lease, now time.Time) []Finding 
 	}
 	var out []Finding
 	for _, r := range reservations {
-		mac := canonMAC(r.MAC)
+		mac := macaddr.Canon(r.MAC)
 		base := Finding{MAC: mac, Host: r.Host, BMC: r.BMC, WantIP: r.IP}
 		found := false
 		for _, l := range byMAC[mac] {

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rackctl/rackctl/internal/macaddr"
 )
 
 // Lease is one IPv4 lease from dnsmasq's lease file.
@@ -140,8 +141,8 @@ func parseLease(f []string) (Lease, error) {
 // parseHWAddr canonicalizes a hardware address as dnsmasq writes it:
 // plain colon-hex for Ethernet, "TT-hex:hex…" for other hardware types.
 func parseHWAddr(s string) (string, error) {
-	if hw, err := net.ParseMAC(s); err == nil && len(hw) == 6 && strings.Contains(s, ":") {
-		return hw.String(), nil
+	if m, err := macaddr.Parse(s); err == nil && strings.Contains(s, ":") {
+		return m.String(), nil
 	}
 	if len(s) >= 3 && s[2] == '-' && isHex(s[:2]) && (len(s) == 3 || isHexColon(s[3:])) {
 		return strings.ToLower(s), nil

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 )
@@ -48,7 +47,7 @@ func ParseReservations(conf []byte) ([]Reservation, error) {
 		if !ok || strings.TrimSpace(name) != "dhcp-host" {
 			continue
 		}
-		rs, err := parseDHCPHost(stripComment(val))
+		rs, err := parseDHCPHost(val)
 		if err != nil {
 			errs = append(errs, &ParseError{n, fmt.Sprintf("dhcp-host: %v", err)})
 			continue
@@ -75,68 +74,125 @@ func stripComment(s string) string {
 }
 
 func parseDHCPHost(val string) ([]Reservation, error) {
-	if val == "" {
-		return nil, errors.New("empty value")
+	h, err := ParseHost(val)
+	if err != nil {
+		return nil, err
 	}
-	var (
-		macs   []string
-		ip     netip.Addr
-		host   string
-		ignore bool
-	)
+	if h.Ignore || !h.IP.IsValid() || len(h.MACs) == 0 {
+		return nil, nil // wildcard MACs or id:/name-only entries
+	}
+	out := make([]Reservation, 0, len(h.MACs))
+	for _, m := range h.MACs {
+		out = append(out, Reservation{MAC: m, IP: h.IP, Host: h.Name})
+	}
+	return out, nil
+}
+
+// Host is the value of one dhcp-host line, as dnsmasq reads it.
+type Host struct {
+	// MACs are the line's hardware addresses in file order: Ethernet MACs
+	// in canonical form, others as "TT-hex:…" lower-cased. Wildcard MACs
+	// are left out (Wildcard is set).
+	MACs     []string
+	Wildcard bool
+	IP       netip.Addr // the IPv4 address; zero when the line has none
+	Name     string     // the hostname; "" when none
+	Lease    string     // the lease time as written ("infinite", "12h"); "" when none
+	Ignore   bool       // "ignore": dnsmasq answers none of the MACs
+}
+
+// ParseHost parses the value of a dhcp-host line (what follows
+// "dhcp-host=", a trailing " # comment" allowed):
+// MAC[,MAC…][,id:…][,set:…|tag:…][,IP][,[IPv6]][,HOSTNAME][,LEASETIME][,ignore].
+// It is rackctl's one reader of that syntax. A value dnsmasq would not
+// accept (an empty field, a malformed MAC, a bad or second IPv4 address,
+// a field after the hostname) is an error naming the field.
+func ParseHost(val string) (Host, error) {
+	var h Host
+	val = stripComment(val)
+	if val == "" {
+		return h, errors.New("empty value")
+	}
 	for tok := range strings.SplitSeq(val, ",") {
 		tok = strings.TrimSpace(tok)
 		lower := strings.ToLower(tok)
 		switch {
 		case tok == "":
-			return nil, errors.New("empty field")
+			return Host{}, errors.New("empty field")
 		case lower == "ignore":
-			ignore = true
+			h.Ignore = true
 		case strings.HasPrefix(lower, "id:"), strings.HasPrefix(lower, "set:"),
 			strings.HasPrefix(lower, "tag:"), strings.HasPrefix(lower, "net:"):
 		case tok[0] == '[':
 			// IPv6 address or suffix: not part of an IPv4 reservation.
 		case isLeaseTime(lower):
+			h.Lease = tok
 		case strings.Contains(tok, ":"):
 			if strings.Contains(tok, "*") && isWildcardMAC(tok) {
+				h.Wildcard = true
 				continue
 			}
 			mac, err := parseHWAddr(tok)
 			if err != nil {
-				return nil, err
+				return Host{}, err
 			}
-			macs = append(macs, mac)
+			h.MACs = append(h.MACs, mac)
 		default:
-			if a, err := netip.ParseAddr(tok); err == nil {
-				if !a.Is4() {
-					return nil, fmt.Errorf("bad IPv4 address %q", tok)
-				}
-				if ip.IsValid() {
-					return nil, fmt.Errorf("second IPv4 address %q", tok)
-				}
-				ip = a
-				continue
+			if err := h.setAddrOrName(tok); err != nil {
+				return Host{}, err
 			}
-			if looksLikeIPv4(tok) {
-				return nil, fmt.Errorf("bad IPv4 address %q", tok)
-			}
-			if host != "" {
-				return nil, fmt.Errorf("unexpected field %q after hostname %q", tok, host)
-			}
-			host = tok
 		}
 	}
-	if ignore || !ip.IsValid() {
-		return nil, nil
+	return h, nil
+}
+
+// setAddrOrName takes a field that is neither a MAC, a tag nor a lease
+// time: the IPv4 address, or else the hostname.
+func (h *Host) setAddrOrName(tok string) error {
+	if a, err := netip.ParseAddr(tok); err == nil {
+		if !a.Is4() {
+			return fmt.Errorf("bad IPv4 address %q", tok)
+		}
+		if h.IP.IsValid() {
+			return fmt.Errorf("second IPv4 address %q", tok)
+		}
+		h.IP = a
+		return nil
 	}
-	if len(macs) == 0 {
-		return nil, nil // wildcard MACs or id:/name-only entries
+	if looksLikeIPv4(tok) {
+		return fmt.Errorf("bad IPv4 address %q", tok)
 	}
-	out := make([]Reservation, 0, len(macs))
-	for _, m := range macs {
-		out = append(out, Reservation{MAC: m, IP: ip, Host: host})
+	if h.Name != "" {
+		return fmt.Errorf("unexpected field %q after hostname %q", tok, h.Name)
 	}
-	return out, nil
+	if !legalHostname(tok) {
+		return fmt.Errorf("bad hostname %q", tok)
+	}
+	h.Name = tok
+	return nil
+}
+
+// legalHostname is dnsmasq's rule for a dhcp-host name (legal_hostname
+// in its util.c): the first label holds letters, digits, and '-' or '_'
+// after its first character; the rest of a qualified name is printable
+// ASCII without blanks.
+func legalHostname(s string) bool {
+	first, _, _ := strings.Cut(s, ".")
+	for i := 0; i < len(first); i++ {
+		c := first[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // isLeaseTime matches dnsmasq lease times: "infinite" or a number with an
@@ -192,12 +248,4 @@ func looksLikeIPv4(s string) bool {
 		}
 	}
 	return true
-}
-
-// canonMAC returns the canonical form of an Ethernet MAC, or s lower-cased.
-func canonMAC(s string) string {
-	if hw, err := net.ParseMAC(s); err == nil {
-		return hw.String()
-	}
-	return strings.ToLower(s)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/internal/childenv"
+	"github.com/rackctl/rackctl/internal/macaddr"
 	"github.com/rackctl/rackctl/internal/rootfs"
 )
 
@@ -287,8 +287,8 @@ func (s *Server) Release(ctx context.Context, l Lease) error {
 	if s.cfg.Interface == "" {
 		return fmt.Errorf("dhcp: release %s %s: no interface configured", l.IP, l.MAC)
 	}
-	hw, err := net.ParseMAC(l.MAC)
-	if err != nil || len(hw) != 6 || !l.IP.Is4() {
+	hw, err := macaddr.Parse(l.MAC)
+	if err != nil || !l.IP.Is4() {
 		return fmt.Errorf("dhcp: release %s %s: need an IPv4 address and an Ethernet MAC", l.IP, l.MAC)
 	}
 	argv := slices.Concat(s.cfg.ExecPrefix, s.cfg.ReleaseCmd, []string{s.cfg.Interface, l.IP.String(), hw.String()})

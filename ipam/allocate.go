@@ -3,11 +3,10 @@ package ipam
 import (
 	"cmp"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
-	"strings"
 
+	"github.com/rackctl/rackctl/internal/macaddr"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -116,10 +115,10 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 			n := &rack.Nodes[i]
 			s := &slot{node: n.Name, nic: nic}
 			pin := n.IP
-			s.mac = normMAC(n.MAC)
+			s.mac = macaddr.Canon(n.MAC)
 			if nic == BMC {
 				pin = n.BMCIP
-				s.mac = normMAC(n.BMCMAC)
+				s.mac = macaddr.Canon(n.BMCMAC)
 			}
 			if pin != "" {
 				a, err := netip.ParseAddr(pin)
@@ -156,7 +155,7 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 	byName := make(map[string]int, len(entries))
 	for i := range entries {
 		e := &entries[i]
-		e.MAC = normMAC(e.MAC)
+		e.MAC = macaddr.Canon(e.MAC)
 		if e.MAC != "" {
 			if _, dup := byMAC[string(e.NIC)+"/"+e.MAC]; !dup {
 				byMAC[string(e.NIC)+"/"+e.MAC] = i
@@ -362,18 +361,6 @@ func SortEntries(es []Entry) {
 		}
 		return cmp.Compare(a.NIC, b.NIC)
 	})
-}
-
-// normMAC canonicalizes a MAC (lowercase, colon-separated) so that entries
-// written by hand or by an older version still match.
-func normMAC(s string) string {
-	if s == "" {
-		return ""
-	}
-	if hw, err := net.ParseMAC(s); err == nil {
-		return hw.String()
-	}
-	return strings.ToLower(s)
 }
 
 func u32(a netip.Addr) uint32 {

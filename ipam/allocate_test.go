@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackctl/rackctl/internal/macaddr"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -188,7 +189,7 @@ func assertNoMoves(t *testing.T, r *schema.Rack, prev State, before, after map[s
 			if nic == BMC {
 				got, oldIP = after[n.Name].BMC, old.BMC
 			}
-			if ip, ok := byMAC[string(nic)+normMAC(m)]; ok {
+			if ip, ok := byMAC[string(nic)+macaddr.Canon(m)]; ok {
 				if got != ip {
 					t.Errorf("node %s %s (mac %s) moved %v -> %v", n.Name, nic, m, ip, got)
 				}

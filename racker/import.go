@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rackctl/rackctl/internal/macaddr"
 	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/ipam"
 	"github.com/rackctl/rackctl/render"
@@ -227,7 +228,7 @@ func Import(opts Options) (*Result, error) {
 		im.warnf(im.layout.Hosts, 0, "not read (%v): node names are not checked against it", err)
 		hosts = indexHosts(nil)
 	} else {
-		hosts = indexHosts(parseHosts(b))
+		hosts = indexHosts(render.ParseHosts(b))
 	}
 
 	net := im.network(conf, cl)
@@ -282,7 +283,7 @@ func sortFindings(fs []Finding) []Finding {
 func (im *importer) filterManagement(in []csvNode) []csvNode {
 	mgmt := map[string]bool{}
 	for _, m := range im.opts.ManagementMACs {
-		if n, ok := normMAC(m); ok {
+		if n, ok := macaddr.Normalize(m); ok {
 			mgmt[n] = true
 		} else {
 			im.errorf("", 0, "management MAC %q is not a MAC address", m)
@@ -370,7 +371,7 @@ func (im *importer) alignedNodes(rel string, vars map[string]attr, macsVar, name
 	}
 	var out []varNode
 	for i := range min(len(macs), len(names)) {
-		m, ok := normMAC(macs[i])
+		m, ok := macaddr.Normalize(macs[i])
 		if !ok {
 			im.errorf(rel, ml, "%s[%d] = %q is not a MAC address", macsVar, i, macs[i])
 			continue
@@ -922,7 +923,7 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 			sawPriv = true
 			n.privUnit = true
 			n.privRoute = u.first("Route", "Gateway") != "" || u.first("Network", "Gateway") != ""
-			if m, _ := normMAC(u.first("Match", "MACAddress")); m != n.MAC {
+			if m, _ := macaddr.Normalize(u.first("Match", "MACAddress")); m != n.MAC {
 				im.errorf(rel, u.line, "10-priv-stable.network matches MAC %q, but %s has %s", u.first("Match", "MACAddress"), n.fqdn, n.MAC)
 			}
 			if pfx, err := netip.ParsePrefix(u.first("Address", "Address")); err != nil {
@@ -965,7 +966,7 @@ func (im *importer) readCLC(c *cluster, n *node, row csvNode) {
 }
 
 func (im *importer) publicUnit(n *node, row csvNode, rel string, u unitFile) {
-	m, _ := normMAC(u.first("Match", "MACAddress"))
+	m, _ := macaddr.Normalize(u.first("Match", "MACAddress"))
 	if row.secondary != "" && m != row.secondary {
 		im.errorf(rel, u.line, "10-public-stable.network matches MAC %s, but nodes.csv line %d gives secondary MAC %s: the unit's MAC is kept", m, row.line, row.secondary)
 	}
@@ -989,8 +990,8 @@ func (im *importer) checkHosts(c *cluster, n *node, hosts hostsIndex) {
 		im.warnf(im.layout.Hosts, 0, "no line for %s", n.fqdn)
 	}
 	for _, l := range lines {
-		if n.ip.IsValid() && l.ip != n.ip {
-			im.errorf(im.layout.Hosts, l.line, "%s is %s here but dnsmasq reserves %s: the reservation is kept", n.fqdn, l.ip, n.ip)
+		if n.ip.IsValid() && l.Addr != n.ip {
+			im.errorf(im.layout.Hosts, l.Line, "%s is %s here but dnsmasq reserves %s: the reservation is kept", n.fqdn, l.Addr, n.ip)
 		}
 	}
 	if !n.ip.IsValid() {
@@ -1004,9 +1005,9 @@ func (im *importer) checkHosts(c *cluster, n *node, hosts hostsIndex) {
 		}
 	}
 	for _, l := range hosts.byIP[n.ip] {
-		for _, name := range l.names {
+		for _, name := range l.Names {
 			if !aliases[name] {
-				im.errorf(im.layout.Hosts, l.line, "address %s has two names: %s (the node reserved for it) and %s", n.ip, n.fqdn, name)
+				im.errorf(im.layout.Hosts, l.Line, "address %s has two names: %s (the node reserved for it) and %s", n.ip, n.fqdn, name)
 			}
 		}
 	}

@@ -1,10 +1,12 @@
 package racker
 
 import (
-	"net"
 	"net/netip"
-	"regexp"
 	"strings"
+
+	"github.com/rackctl/rackctl/dhcp"
+	"github.com/rackctl/rackctl/internal/macaddr"
+	"github.com/rackctl/rackctl/render"
 )
 
 // csvNode is one server line of nodes.csv.
@@ -37,16 +39,16 @@ func (im *importer) parseNodesCSV(file string, src []byte) []csvNode {
 		}
 		n := csvNode{line: line}
 		var ok bool
-		if n.mac, ok = normMAC(f[0]); !ok {
+		if n.mac, ok = macaddr.Normalize(f[0]); !ok {
 			im.errorf(file, line, "primary MAC %q is not a MAC address", f[0])
 			continue
 		}
-		if n.bmcMAC, ok = normMAC(f[1]); !ok {
+		if n.bmcMAC, ok = macaddr.Normalize(f[1]); !ok {
 			im.errorf(file, line, "BMC MAC %q is not a MAC address", f[1])
 			continue
 		}
 		if len(f) > 2 && f[2] != "" {
-			if n.secondary, ok = normMAC(f[2]); !ok {
+			if n.secondary, ok = macaddr.Normalize(f[2]); !ok {
 				im.errorf(file, line, "secondary MAC %q is not a MAC address", f[2])
 			}
 		}
@@ -59,14 +61,6 @@ func (im *importer) parseNodesCSV(file string, src []byte) []csvNode {
 		out = append(out, n)
 	}
 	return out
-}
-
-func normMAC(s string) (string, bool) {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
-	if err != nil || len(hw) != 6 {
-		return "", false
-	}
-	return hw.String(), true
 }
 
 // reservation is one dhcp-host line.
@@ -91,8 +85,6 @@ type dnsmasqConf struct {
 	byIP                 map[netip.Addr]reservation
 	reservations         []reservation // file order
 }
-
-var leaseRE = regexp.MustCompile(`^(infinite|[0-9]+[smhdw]?)$`)
 
 // parseDnsmasq reads the directives import needs; everything else is left
 // to the migration report.
@@ -150,26 +142,19 @@ func (im *importer) parseRange(c *dnsmasqConf, file string, line int, val string
 }
 
 func (im *importer) parseHost(c *dnsmasqConf, file string, line int, val string) {
-	r := reservation{line: line}
-	for _, f := range strings.Split(val, ",") {
-		f = strings.TrimSpace(f)
-		if m, ok := normMAC(f); ok && r.mac == "" {
-			r.mac = m
-			continue
-		}
-		if a, err := netip.ParseAddr(f); err == nil && !r.ip.IsValid() {
-			r.ip = a
-			continue
-		}
-		if leaseRE.MatchString(f) {
-			r.lease = f
-			continue
-		}
-		if r.name == "" {
-			r.name = f
+	h, err := dhcp.ParseHost(val)
+	if err != nil {
+		im.errorf(file, line, "dhcp-host=%s: %v: want MAC,IP[,NAME][,LEASE]", val, err)
+		return
+	}
+	r := reservation{line: line, ip: h.IP, name: h.Name, lease: h.Lease}
+	for _, m := range h.MACs {
+		if e, ok := macaddr.Normalize(m); ok {
+			r.mac = e
+			break
 		}
 	}
-	if r.mac == "" || !r.ip.IsValid() {
+	if r.mac == "" || !r.ip.IsValid() || h.Ignore {
 		im.errorf(file, line, "dhcp-host=%s: want MAC,IP[,NAME][,LEASE]", val)
 		return
 	}
@@ -186,44 +171,17 @@ func (im *importer) parseHost(c *dnsmasqConf, file string, line int, val string)
 	c.reservations = append(c.reservations, r)
 }
 
-// hostsLine is one "IP NAME..." line of /etc/hosts.
-type hostsLine struct {
-	line  int
-	ip    netip.Addr
-	names []string
-}
-
-func parseHosts(src []byte) []hostsLine {
-	var out []hostsLine
-	for i, raw := range strings.Split(string(src), "\n") {
-		s := raw
-		if j := strings.IndexByte(s, '#'); j >= 0 {
-			s = s[:j]
-		}
-		f := strings.Fields(s)
-		if len(f) < 2 {
-			continue
-		}
-		a, err := netip.ParseAddr(f[0])
-		if err != nil {
-			continue
-		}
-		out = append(out, hostsLine{line: i + 1, ip: a, names: f[1:]})
-	}
-	return out
-}
-
 // hostsIndex maps names to the addresses /etc/hosts gives them.
 type hostsIndex struct {
-	byName map[string][]hostsLine
-	byIP   map[netip.Addr][]hostsLine
+	byName map[string][]render.HostsEntry
+	byIP   map[netip.Addr][]render.HostsEntry
 }
 
-func indexHosts(lines []hostsLine) hostsIndex {
-	ix := hostsIndex{byName: map[string][]hostsLine{}, byIP: map[netip.Addr][]hostsLine{}}
+func indexHosts(lines []render.HostsEntry) hostsIndex {
+	ix := hostsIndex{byName: map[string][]render.HostsEntry{}, byIP: map[netip.Addr][]render.HostsEntry{}}
 	for _, l := range lines {
-		ix.byIP[l.ip] = append(ix.byIP[l.ip], l)
-		for _, n := range l.names {
+		ix.byIP[l.Addr] = append(ix.byIP[l.Addr], l)
+		for _, n := range l.Names {
 			ix.byName[n] = append(ix.byName[n], l)
 		}
 	}

@@ -232,10 +232,10 @@ func sortedKeys(m map[string]bool) []string {
 // hostsNames maps each name to its addresses.
 func hostsNames(src []byte) map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
-	for _, l := range parseHosts(src) {
-		for _, n := range l.names {
-			if !containsAddr(out[n], l.ip) {
-				out[n] = append(out[n], l.ip)
+	for _, l := range render.ParseHosts(src) {
+		for _, n := range l.Names {
+			if !containsAddr(out[n], l.Addr) {
+				out[n] = append(out[n], l.Addr)
 			}
 		}
 	}
@@ -273,13 +273,13 @@ func (im *importer) compareHosts(rel string, old, want []byte) {
 	sort.Strings(added)
 	var racker []string
 	blk, _ := render.ExtractBlock(want)
-	for _, l := range parseHosts(old) {
+	for _, l := range render.ParseHosts(old) {
 		all := true
-		for _, name := range l.names {
+		for _, name := range l.Names {
 			all = all && blockHasName(blk, name)
 		}
 		if all {
-			racker = append(racker, fmt.Sprint(l.line))
+			racker = append(racker, fmt.Sprint(l.Line))
 		}
 	}
 	msg := "the first apply adds rackctl's marked block (Racker's lines are not exactly the ones rackctl renders, so they are not adopted as the block); every name keeps its address"
@@ -293,8 +293,8 @@ func (im *importer) compareHosts(rel string, old, want []byte) {
 }
 
 func blockHasName(blk []byte, name string) bool {
-	for _, l := range parseHosts(blk) {
-		for _, n := range l.names {
+	for _, l := range render.ParseHosts(blk) {
+		for _, n := range l.Names {
 			if n == name {
 				return true
 			}

@@ -257,20 +257,19 @@ func rackerEntry(line string, body []string) bool {
 	return rackerEntryIn(line, indexBody(body))
 }
 
-// bodyIndex maps the names of each block line (all after its first space)
+// bodyIndex maps the names of each block line, joined by single spaces,
 // to the addresses of the lines with exactly those names. Looking a line
 // up in it is what scanning the block for a line with the same fields
 // after the first did, without the scan: checking every line of a block
 // against the block is linear in the rack's size, not quadratic.
-type bodyIndex map[string][]string
+type bodyIndex map[string][]netip.Addr
 
 func indexBody(body []string) bodyIndex {
 	ix := make(bodyIndex, len(body))
 	for _, b := range body {
-		// A line without a space has one field and matches no line that
-		// has two or more (rackerEntryIn requires those).
-		if addr, names, ok := strings.Cut(b, " "); ok {
-			ix[names] = append(ix[names], addr)
+		if e, ok := ParseHostsLine(b); ok {
+			k := strings.Join(e.Names, " ")
+			ix[k] = append(ix[k], e.Addr)
 		}
 	}
 	return ix
@@ -278,26 +277,23 @@ func indexBody(body []string) bodyIndex {
 
 // rackerEntryIn is rackerEntry with the block indexed by indexBody.
 func rackerEntryIn(line string, ix bodyIndex) bool {
-	f := strings.Split(line, " ")
-	if len(f) < 2 {
+	// Racker's own form: fields joined by single spaces, no comment, no
+	// other blank. Anything else was edited by someone.
+	e, ok := ParseHostsLine(line)
+	if !ok || strings.ContainsAny(line, "#\t\r\v\f") || strings.Join(strings.Fields(line), " ") != line {
 		return false
 	}
-	ip, err := netip.ParseAddr(f[0])
-	if err != nil || ip.Zone() != "" || ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() ||
-		ip.IsLinkLocalUnicast() {
+	ip := e.Addr
+	if ip.Zone() != "" || ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLinkLocalUnicast() {
 		return false
 	}
-	for _, n := range f[1:] {
-		if n == "" || reservedHostName(n) || strings.ContainsAny(n, "#\t\r\v\f") {
+	for _, n := range e.Names {
+		if reservedHostName(n) {
 			return false
 		}
 	}
-	// Same fields after the first, in order, is the same text after the
-	// first space: the lines split on single spaces.
-	_, names, _ := strings.Cut(line, " ")
-	for _, addr := range ix[names] {
-		bip, err := netip.ParseAddr(addr)
-		if err != nil || bip.Is4() != ip.Is4() {
+	for _, bip := range ix[strings.Join(e.Names, " ")] {
+		if bip.Is4() != ip.Is4() {
 			continue
 		}
 		bits := 64

@@ -2,11 +2,12 @@ package schema
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 
 	"cuelang.org/go/cue/ast"
+
+	"github.com/rackctl/rackctl/internal/macaddr"
 )
 
 // check runs the rules CUE expresses poorly: uniqueness across nodes,
@@ -55,8 +56,8 @@ func checkUnique(ix *index, nodes []string) {
 			if !ok {
 				continue
 			}
-			hw, err := net.ParseMAC(s)
-			if err != nil || len(hw) != 6 {
+			hw, err := macaddr.Parse(s)
+			if err != nil {
 				continue
 			}
 			key := hw.String()

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"cuelang.org/go/cue/token"
 
 	"github.com/rackctl/rackctl/internal/inputlimit"
+	"github.com/rackctl/rackctl/internal/macaddr"
 )
 
 // MaxSpecSize is the largest rack.yaml Load and Parse accept (16 MiB; a
@@ -174,7 +174,7 @@ func parse(filename string, src []byte) (*Rack, error) {
 	r.Warnings = ix.warns.sortDedup()
 	for i := range r.Nodes {
 		n := &r.Nodes[i]
-		n.MAC, n.BMCMAC, n.SecondaryMAC = normMAC(n.MAC), normMAC(n.BMCMAC), normMAC(n.SecondaryMAC)
+		n.MAC, n.BMCMAC, n.SecondaryMAC = macaddr.Canon(n.MAC), macaddr.Canon(n.BMCMAC), macaddr.Canon(n.SecondaryMAC)
 	}
 	applyDefaults(r)
 	return r, nil
@@ -208,18 +208,6 @@ func field(v cue.Value, name string) cue.Value {
 		}
 	}
 	return cue.Value{}
-}
-
-// normMAC returns a MAC in lower-case colon form (the schema has checked it).
-func normMAC(s string) string {
-	if s == "" {
-		return ""
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil {
-		return strings.ToLower(s)
-	}
-	return hw.String()
 }
 
 // syntaxErrors turns a YAML decoding error into positioned diagnostics.

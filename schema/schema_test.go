@@ -94,6 +94,7 @@ func TestGoodLokomotive(t *testing.T) {
 		"component attr":   {fmt.Sprint(r.Cluster.Components["metrics-server"]["replicas"]), "2"},
 		"active nodes":     {len(r.ActiveNodes()), 2},
 		"node by bmc mac":  {r.Node("AA:BB:CC:DD:EE:22").Name, "lokomotive-worker-0"},
+		"node by dash mac": {r.Node("aa-bb-cc-dd-ee-22").Name, "lokomotive-worker-0"},
 		"bmc address":      {r.Nodes[1].BMCAddress, "127.0.0.1:9001"},
 		"provisioner":      {r.Provisioner, Lokomotive},
 		"controller count": {len(r.NodesWithRole(RoleController)), 1},

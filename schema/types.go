@@ -1,6 +1,6 @@
 package schema
 
-import "strings"
+import "github.com/rackctl/rackctl/internal/macaddr"
 
 // APIVersion and Kind identify a rack.yaml document.
 const (
@@ -318,7 +318,7 @@ func (r *Rack) NodesWithRole(role string) []*Node {
 
 // Node finds a node by name, FQDN, primary MAC or BMC MAC.
 func (r *Rack) Node(target string) *Node {
-	t := strings.ToLower(target)
+	t := macaddr.Canon(target)
 	for i := range r.Nodes {
 		n := &r.Nodes[i]
 		if n.Name == target || r.FQDN(n) == target || n.MAC == t || n.BMCMAC == t {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackctl/rackctl/engine"
 )
 
 // cli runs rackctl in-process and returns its exit code and output.
@@ -177,8 +176,8 @@ func TestPlanApplyConverges(t *testing.T) {
 		t.Fatalf("second apply: exit %d\n%s", r.code, r.stderr)
 	}
 	r = cli(t, "history", "--root", root, "-o", "json")
-	var entries []engine.HistoryEntry
-	if err := json.Unmarshal([]byte(r.stdout), &entries); r.code != 0 || err != nil || len(entries) != 1 || entries[0].Outcome != "success" {
+	var h historyView
+	if err := json.Unmarshal([]byte(r.stdout), &h); r.code != 0 || err != nil || len(h.Entries) != 1 || h.Entries[0].Outcome != "success" {
 		t.Errorf("history: exit %d, want exactly one successful record (the no-op apply records nothing):\n%s", r.code, r.stdout)
 	}
 }

@@ -29,7 +29,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/rackctl/rackctl/cluster"
-	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/internal/kubefake"
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/internal/testenv"
@@ -122,7 +121,7 @@ func TestClusterStatus(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("status: exit %d\n%s", r.code, r.stderr)
 	}
-	var st engine.Status
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 	}
@@ -190,7 +189,7 @@ func TestClusterStatusUnreachable(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("status: exit %d, want 0 (an unreachable API is a state, not an error)\n%s", r.code, r.stderr)
 	}
-	var st engine.Status
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/rotate"
@@ -414,14 +413,14 @@ func (d *day2Rack) checkConverged() {
 
 // status runs `rackctl status -o json` on spec (the working tree's
 // rack.yaml when empty).
-func (d *day2Rack) status(spec string) engine.Status {
+func (d *day2Rack) status(spec string) statusView {
 	d.t.Helper()
 	if spec == "" {
 		spec = d.spec
 	}
 	r := cli(d.t, "status", "-o", "json", "-f", spec, "--root", d.root, "--timeout", "3s")
 	d.outputs = append(d.outputs, r.stdout, r.stderr)
-	var st engine.Status
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
 		d.t.Fatalf("status: exit %d (%v)\nstdout:\n%s\nstderr:\n%s", r.code, err, r.stdout, r.stderr)
 	}
@@ -466,7 +465,7 @@ func (d *day2Rack) checkStatusHuman(down ...string) {
 // checkStatusAll asserts status shows every node of the spec ✓ (BMC
 // reached, on, provisioned; excluded nodes: excluded, not provisioned),
 // with its address, except the nodes in down, whose BMC is not reached.
-func (d *day2Rack) checkStatusAll(st engine.Status, down ...string) {
+func (d *day2Rack) checkStatusAll(st statusView, down ...string) {
 	t := d.t
 	t.Helper()
 	if len(st.Nodes) != len(d.nodes) {

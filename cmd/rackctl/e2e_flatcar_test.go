@@ -324,7 +324,7 @@ func TestE2EFlatcarApply(t *testing.T) {
 	}
 	e.writeSpec(map[int]string{1: "1"})
 	r = e.run("plan reprovision", 0, "plan", "-o", "json")
-	var p reconcile.Plan
+	var p reconcile.PlanView
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatalf("plan -o json: %v\n%s", err, r.stdout)
 	}
@@ -332,16 +332,16 @@ func TestE2EFlatcarApply(t *testing.T) {
 	// edit"): node-1's rendered files change too, nobody else's.
 	var got []string
 	for _, c := range p.Changes {
-		if c.Action == reconcile.ActionNoop {
+		if c.Action == string(reconcile.ActionNoop) {
 			continue
 		}
-		if c.Layer == reconcile.LayerFiles {
-			if c.Node != "node-1" || !strings.HasPrefix(c.Address, "file:home/core/flatcar-container-linux/") {
-				t.Errorf("reprovision plan: files change %s %s of node %q, want node-1's only", c.Action, c.Address, c.Node)
+		if c.Layer == string(reconcile.LayerFiles) {
+			if c.Node != "node-1" || !strings.HasPrefix(c.Resource, "file:home/core/flatcar-container-linux/") {
+				t.Errorf("reprovision plan: files change %s %s of node %q, want node-1's only", c.Action, c.Resource, c.Node)
 			}
 			continue
 		}
-		got = append(got, fmt.Sprintf("%s %s %s %s", c.Layer, c.Action, c.Address, c.Node))
+		got = append(got, fmt.Sprintf("%s %s %s %s", c.Layer, c.Action, c.Resource, c.Node))
 	}
 	slices.Sort(got)
 	flag1 := e2eFlagDir + "/" + e.macs[1]
@@ -356,7 +356,7 @@ func TestE2EFlatcarApply(t *testing.T) {
 		t.Fatalf("reprovision plan changes:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	for _, c := range p.Changes {
-		if c.Layer == reconcile.LayerProvisioner && (c.Detail == nil || !slices.Equal(c.Detail.Nodes, []string{"node-1"})) {
+		if c.Layer == string(reconcile.LayerProvisioner) && (c.Detail == nil || !slices.Equal(c.Detail.Nodes, []string{"node-1"})) {
 			t.Errorf("provisioner run acts for %+v, want node-1 only", c.Detail)
 		}
 	}

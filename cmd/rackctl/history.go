@@ -26,7 +26,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.output == "json" {
-				return writeJSON(g.stdout, entries)
+				return writeJSON(g.stdout, newHistoryView(entries))
 			}
 			if len(entries) == 0 {
 				fmt.Fprintf(g.stdout, "No applies recorded in %s.\n", g.stateDir)

@@ -41,7 +41,7 @@ func TestImportRackerThenPlan(t *testing.T) {
 		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
 	}
 	var plan struct {
-		Allocations []any
+		Allocations []any `json:"address_changes"`
 		Changes     []struct{ Layer, Action, Address, Node string }
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {

@@ -94,7 +94,7 @@ func (g *globals) freshPlan(ctx context.Context, d *engine.DriverConfig, targets
 
 func (g *globals) showPlan(p *reconcile.Plan) error {
 	if g.output == "json" {
-		return reconcile.WriteJSON(g.stdout, p)
+		return reconcile.WritePlanView(g.stdout, p)
 	}
 	return reconcile.WriteHuman(g.stdout, p, g.color())
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/reconcile"
 )
@@ -26,19 +28,20 @@ func editSpec(t *testing.T, spec, old, new string) {
 	}
 }
 
-func jsonPlan(t *testing.T, out string) *reconcile.Plan {
+// jsonPlan reads the JSON view `plan -o json` prints.
+func jsonPlan(t *testing.T, out string) *reconcile.PlanView {
 	t.Helper()
-	p, err := reconcile.ReadPlan(strings.NewReader(out))
-	if err != nil {
+	var p reconcile.PlanView
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.FormatVersion != reconcile.ViewFormatVersion {
 		t.Fatalf("plan -o json: %v\n%s", err, out)
 	}
-	return p
+	return &p
 }
 
-func layerChanges(p *reconcile.Plan, l reconcile.Layer) []reconcile.Change {
-	var out []reconcile.Change
+func layerChanges(p *reconcile.PlanView, l reconcile.Layer) []reconcile.ChangeView {
+	var out []reconcile.ChangeView
 	for _, c := range p.Changes {
-		if c.Layer == l && c.Action != reconcile.ActionNoop {
+		if c.Layer == string(l) && c.Action != string(reconcile.ActionNoop) {
 			out = append(out, c)
 		}
 	}
@@ -87,9 +90,12 @@ func TestPlanApplyRotation(t *testing.T) {
 	}
 	planFile := filepath.Join(t.TempDir(), "plan.json")
 	r = run("plan", "-o", "json", "-out", planFile)
-	p := jsonPlan(t, r.stdout)
-	if got := layerChanges(p, reconcile.LayerCredentials); len(got) != 4 {
+	if got := layerChanges(jsonPlan(t, r.stdout), reconcile.LayerCredentials); len(got) != 4 {
 		t.Fatalf("credentials changes: %+v", got)
+	}
+	p, err := engine.ReadPlanFile(planFile)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, ok := p.Observed[reconcile.NodeKey(reconcile.LayerCredentials, "node-1", reconcile.AspectUsers)]; !ok {
 		t.Errorf("no observed user list for node-1: %v", p.Observed)
@@ -182,7 +188,7 @@ func TestPlanApplyAddressSource(t *testing.T) {
 	}
 	r = run("plan", "-o", "json")
 	for _, c := range jsonPlan(t, r.stdout).Changes {
-		if strings.HasSuffix(c.Address, ":ipsrc") {
+		if strings.HasSuffix(c.Resource, ":ipsrc") {
 			t.Errorf("second plan still renews %s", c.Node)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/internal/simrack"
 )
 
@@ -89,7 +88,7 @@ func TestRotateCredentialsCLI(t *testing.T) {
 	if got, _ := os.ReadFile(pwFile); string(got) != oldPW+"\n" {
 		t.Error("password file changed although a BMC failed")
 	}
-	var st engine.Status
+	var st statusView
 	if r := run("status", "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Nodes) != 8 {
 		t.Fatalf("status on the old credentials after the failed rotation: exit %d, %d nodes\n%s", r.code, len(st.Nodes), r.stdout)
 	}
@@ -169,7 +168,7 @@ func TestRotateCredentialsCLI(t *testing.T) {
 // the new credentials.
 func checkBMCsReached(t *testing.T, r cliResult) {
 	t.Helper()
-	var st engine.Status
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
 		t.Fatalf("status after the rotation: exit %d %v\n%s", r.code, err, r.stderr)
 	}
@@ -185,7 +184,7 @@ func checkBMCsReached(t *testing.T, r cliResult) {
 // their BMCs, each refusing the session (not unreachable).
 func checkOldLoginRefused(t *testing.T, r cliResult, nodes int) {
 	t.Helper()
-	var st engine.Status
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
 		t.Fatalf("status with the old account: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}

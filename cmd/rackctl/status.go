@@ -32,7 +32,7 @@ node's chassis status and boot flags.`,
 				return err
 			}
 			if g.output == "json" {
-				return writeJSON(g.stdout, st)
+				return writeJSON(g.stdout, newStatusView(st))
 			}
 			return writeStatus(g, st, full)
 		},

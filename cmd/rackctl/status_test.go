@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/internal/simrack"
 )
 
@@ -58,7 +57,7 @@ func TestStatusMixedRack(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("status: exit %d\n%s", r.code, r.stderr)
 	}
-	var st engine.Status
+	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 	}
