@@ -93,6 +93,8 @@ var Settings = []Setting{
 	{Key: "driver.lokoctl", Flag: "lokoctl"},
 	{Key: "driver.verify", Flag: "verify"},
 	{Key: "driver.verifyTimeout", Flag: "verify-timeout", Kind: Duration},
+	{Key: "driver.sshKey", Flag: "ssh-key"},
+	{Key: "driver.sshProxyCommand", Flag: "ssh-proxy-command"},
 	{Key: "driver.passEnv", Flag: "pass-env", Kind: List, Sep: ","},
 
 	{Key: "watch.repo", Flag: "repo", URL: true},

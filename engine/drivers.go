@@ -32,8 +32,11 @@ type DriverConfig struct {
 	Terraformrc    string
 	Parallelism    int // terraform apply -parallelism
 	Lokoctl        string
-	Verify         string // flag | cluster | none
+	Verify         string // ssh | cluster | flag | none
 	VerifyTimeout  time.Duration
+	// SSHKey and SSHProxyCommand reach the nodes for --verify ssh.
+	SSHKey          string
+	SSHProxyCommand string // OpenSSH's ProxyCommand tokens %h %p, split on spaces, no shell
 	PassEnv        []string
 }
 
@@ -151,13 +154,18 @@ func (e *Engine) flagDriver(_ *schema.Rack, _ BMCClient, out *drivers) error {
 	return nil
 }
 
-func (e *Engine) verifyDriver(_ *schema.Rack, _ BMCClient, out *drivers) error {
+func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) error {
 	d := e.cfg.Drivers
 	// Only installs rackctl drove itself are recorded.
 	drove := d.ProvisionerRun == "auto"
 	switch d.Verify {
+	case "ssh":
+		out.layers.Verify = drove
+		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log, Parallel: e.cfg.Parallel,
+			Verifier: &sshVerifier{e: e, rack: rack, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log}})
 	case "flag":
 		out.layers.Verify = drove
+		out.layers.VerifyAssumed = drove
 		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log})
 	case "cluster":
 		client, err := e.ClusterClient()
@@ -169,7 +177,7 @@ func (e *Engine) verifyDriver(_ *schema.Rack, _ BMCClient, out *drivers) error {
 			Verifier: &clusterVerifier{client: client, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log}})
 	case "none":
 	default:
-		return fmt.Errorf("--verify %q: want flag, cluster or none", d.Verify)
+		return fmt.Errorf("--verify %q: want ssh, cluster, flag or none", d.Verify)
 	}
 	return nil
 }

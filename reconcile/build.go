@@ -181,6 +181,9 @@ type LayerConfig struct {
 	Terraform Terraformer
 	// Verify plans the verify layer for every node being installed.
 	Verify bool
+	// VerifyAssumed: the verify layer records installs without observing
+	// them (--verify flag); the plan says so in its notes.
+	VerifyAssumed bool
 }
 
 func (c LayerConfig) driftFix() DriftFix {

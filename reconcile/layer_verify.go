@@ -14,13 +14,17 @@ import (
 type verifyLayer struct{ persistNothing }
 
 func (verifyLayer) Layer() Layer          { return LayerVerify }
-func (verifyLayer) Policy() FailurePolicy { return StopAll }
+func (verifyLayer) Policy() FailurePolicy { return PerNode }
 
 func (verifyLayer) Plan(_ context.Context, pl *planner) error {
 	if !pl.cfg.Enabled || !pl.cfg.Verify {
 		return nil
 	}
-	for _, ni := range pl.installs() {
+	installs := pl.installs()
+	if pl.cfg.VerifyAssumed && len(installs) > 0 {
+		pl.note("verify: installs are assumed, not observed (--verify flag): each flag file is written without seeing the node run its config")
+	}
+	for _, ni := range installs {
 		pl.add(Change{
 			Layer: LayerVerify, Action: ActionVerify, Address: "verify:" + ni.n.Name, Node: ni.n.Name,
 			Reason: "record the install (" + ni.flag + ")", Detail: &Detail{FlagFile: ni.flag, MAC: ni.n.MAC, FQDN: pl.rack.FQDN(ni.n)},
@@ -35,10 +39,19 @@ func (verifyLayer) Plan(_ context.Context, pl *planner) error {
 type VerifyExecutor struct {
 	Root     string
 	Verifier Verifier // nil records right away
+	// Parallel is how many nodes are waited for at once (default 1): a
+	// node that never comes back then costs one wait, not one per node.
+	Parallel int
 	Log      *slog.Logger
 }
 
-var _ Executor = (*VerifyExecutor)(nil)
+var (
+	_ Executor   = (*VerifyExecutor)(nil)
+	_ Concurrent = (*VerifyExecutor)(nil)
+)
+
+// Concurrency is how many nodes are verified at once.
+func (e *VerifyExecutor) Concurrency() int { return max(e.Parallel, 1) }
 
 func (e *VerifyExecutor) Layer() Layer { return LayerVerify }
 

@@ -22,6 +22,9 @@ const (
 	ApprovalsDir    = "approvals"
 	// SourceDir holds the sources' own data (the git clone in source/git).
 	SourceDir = "source"
+	// KnownHostsFile pins the nodes' SSH host keys (OpenSSH's known_hosts
+	// format, the node's name as host), written by package nodessh.
+	KnownHostsFile = "known_hosts"
 )
 
 // Dir is a state directory. It is a path, not an open handle: every load

@@ -28,7 +28,9 @@ func registerDriverFlags(f *pflag.FlagSet, d *engine.DriverConfig) {
 	f.StringVar(&d.Terraformrc, "terraformrc", os.Getenv("TF_CLI_CONFIG_FILE"), "terraform CLI config (TF_CLI_CONFIG_FILE), e.g. a provider mirror")
 	f.IntVar(&d.Parallelism, "parallelism", provision.DefaultParallelism, "terraform apply -parallelism")
 	f.StringVar(&d.Lokoctl, "lokoctl", "lokoctl", "lokoctl binary")
-	f.StringVar(&d.Verify, "verify", "flag", "verify layer: flag (record each install in its flag file), cluster (record it once the node joined the cluster and is Ready) or none")
+	f.StringVar(&d.Verify, "verify", "ssh", "verify layer: ssh (record each install once the node answers SSH as core and ran its config: /ignition_ran seen and removed), cluster (once the node joined the cluster and is Ready), flag (record it without looking: the opt-out for nodes rackctl cannot reach) or none")
+	f.StringVar(&d.SSHKey, "ssh-key", "", "with --verify ssh: the private key to log in to the nodes as core (default: the SSH agent, else "+engine.DefaultSSHKey+" beneath --root)")
+	f.StringVar(&d.SSHProxyCommand, "ssh-proxy-command", "", "with --verify ssh: reach the nodes through this command's stdin/stdout, %h and %p replaced (OpenSSH's ProxyCommand; split on spaces, no shell), e.g. 'ip netns exec rack nc %h %p'")
 	f.StringSliceVar(&d.PassEnv, "pass-env", nil, "pass these variables of rackctl's environment on to terraform, lokoctl and the dnsmasq commands, which otherwise get only PATH, HOME, locale, proxies and their own settings (TF_*, KUBECONFIG, ...); never RACKCTL_BMC_* or other secrets; repeatable")
-	f.DurationVar(&d.VerifyTimeout, "verify-timeout", cluster.DefaultWaitTimeout, "with --verify cluster: how long to wait for each installed node to become Ready")
+	f.DurationVar(&d.VerifyTimeout, "verify-timeout", cluster.DefaultWaitTimeout, "with --verify ssh or cluster: how long to wait for each installed node (nodes are waited for in parallel, --parallel at once)")
 }

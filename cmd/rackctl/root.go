@@ -16,7 +16,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rackctl/rackctl/config"
-	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/state"
 )
@@ -188,8 +187,6 @@ func (g *globals) loadSpec() (*schema.Rack, error) {
 	}
 	return rack, nil
 }
-
-func (g *globals) layout() render.Layout { return render.DefaultLayout() }
 
 func plural(n int) string {
 	if n == 1 {

@@ -251,7 +251,7 @@ func parseIgnition(raw []byte) (types.Config, error) {
 func (n *Node) ignition(ctx context.Context, u string) (types.Config, []byte, error) {
 	raw, err := n.fetch(ctx, u)
 	if err != nil {
-		return types.Config{}, nil, fmt.Errorf("Ignition: %w", err)
+		return types.Config{}, nil, fmt.Errorf("fetch the Ignition config: %w", err)
 	}
 	key := sha256.Sum256([]byte(u))
 	name := "ign-" + hex.EncodeToString(key[:8])

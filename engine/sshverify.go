@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rackctl/rackctl/internal/childenv"
+	"github.com/rackctl/rackctl/nodessh"
+	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
+)
+
+// DefaultSSHKey is the management node's key in Racker's layout, the one
+// the spec's SSH keys authorize on the nodes; used when no --ssh-key is
+// given and no SSH agent runs.
+const DefaultSSHKey = "/home/core/.ssh/id_rsa"
+
+// sshVerifier records an install only once the node answered SSH and ran
+// the config it was given (/ignition_ran, seen and removed): the contract
+// of Lokomotive's matchbox-flatcar module.
+type sshVerifier struct {
+	e       *Engine
+	rack    *schema.Rack
+	timeout time.Duration
+	human   io.Writer
+	log     *slog.Logger
+
+	once   sync.Once
+	client *nodessh.Client
+	err    error
+	addrs  map[string]string
+}
+
+// open makes the SSH client on first use: a plan needs no key, only an
+// apply that verifies an install does.
+func (v *sshVerifier) open() (*nodessh.Client, error) {
+	v.once.Do(func() {
+		r, err := v.e.Rack(v.rack)
+		if err != nil {
+			v.err = err
+			return
+		}
+		v.addrs = map[string]string{}
+		for i := range v.rack.Nodes {
+			n := &v.rack.Nodes[i]
+			v.addrs[n.Name] = r.Addrs(n.Name).Primary.String()
+		}
+		v.client, v.err = nodessh.New(v.e.sshOptions(v.log))
+	})
+	return v.client, v.err
+}
+
+func (v *sshVerifier) Verify(ctx context.Context, node string) error {
+	c, err := v.open()
+	if err != nil {
+		return fmt.Errorf("verify over SSH: %w", err)
+	}
+	fmt.Fprintf(v.human, "verify: %s: waiting for it to run its config (SSH as core to %s, up to %s)\n", node, v.addrs[node], v.timeout)
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
+	defer cancel()
+	err = c.WaitIgnitionRan(ctx, nodessh.Target{Node: node, Host: v.addrs[node]})
+	var notYet *nodessh.NotYetError
+	if errors.As(err, &notYet) {
+		return fmt.Errorf("%w; the install is not recorded: the next apply boots it again (or set nodes[].reprovision)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(v.human, "verify: %s: ran its config\n", node)
+	return nil
+}
+
+// sshOptions are the engine's settings for reaching nodes over SSH: the
+// key (--ssh-key, else the SSH agent, else Racker's core key beneath the
+// root), host keys pinned in the state dir, and the proxy command.
+func (e *Engine) sshOptions(log *slog.Logger) nodessh.Options {
+	d := e.cfg.Drivers
+	key := d.SSHKey
+	if key == "" && os.Getenv("SSH_AUTH_SOCK") == "" {
+		key = e.HostPath(DefaultSSHKey)
+	}
+	return nodessh.Options{
+		KeyFile:      key,
+		KnownHosts:   state.New(e.cfg.StateDir).File(state.KnownHostsFile),
+		ProxyCommand: strings.Fields(d.SSHProxyCommand),
+		ProxyEnv:     childenv.DHCP.Filter(os.Environ(), d.PassEnv),
+		Log:          log,
+	}
+}
