@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -31,6 +32,8 @@ type e2eRack struct {
 	dhcp  *testenv.DHCP
 	tools testenv.Tools
 	macs  []string // node i's primary MAC
+	// sshPub, when set, is the spec's SSH key (else a key no one holds).
+	sshPub string
 }
 
 const (
@@ -111,10 +114,10 @@ install:
   cachedInstall: true
 cluster:
   sshPubKeys:
-    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUyZS1mbGF0Y2FyLXJhY2sta2V5 ops@e2e
+    - %s
 nodes:
 `, e.dhcp.ServerIP.Masked(), e.dhcp.ServerIP.Addr(), e.dhcp.ServerIP.Addr(), e.dhcp.ServerIface,
-		e.mb.HTTPEndpoint(), e.mb.RPC, filepath.Join(e.root, e2eCertDir))
+		e.mb.HTTPEndpoint(), e.mb.RPC, filepath.Join(e.root, e2eCertDir), cmp.Or(e.sshPub, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUyZS1mbGF0Y2FyLXJhY2sta2V5 ops@e2e"))
 	for i, bm := range e.bmcs.BMCs {
 		fmt.Fprintf(&b, "  - name: node-%d\n    role: node\n    mac: %s\n    bmcMac: %s\n    bmcAddress: %s\n", i, e.macs[i], bm.MAC, bm.Addr)
 		if v, ok := reprovision[i]; ok {
