@@ -37,7 +37,7 @@ type DriverConfig struct {
 	// SSHKey and SSHProxyCommand reach the nodes for --verify ssh.
 	SSHKey          string
 	SSHProxyCommand string // OpenSSH's ProxyCommand tokens %h %p, split on spaces, no shell
-	PassEnv        []string
+	PassEnv         []string
 }
 
 // drivers are the constructed drivers of one plan and its apply.
@@ -66,7 +66,7 @@ func (e *Engine) drivers(rack *schema.Rack) (*drivers, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, step := range []func(*schema.Rack, BMCClient, *drivers) error{e.dhcpDriver, e.flagDriver, e.provisionerDriver, e.verifyDriver} {
+	for _, step := range []func(*schema.Rack, BMCClient, *drivers) error{e.dhcpDriver, e.flagDriver, e.provisionerDriver, e.verifyDriver, e.settleDriver} {
 		if err := step(rack, client, out); err != nil {
 			return nil, err
 		}
@@ -179,6 +179,23 @@ func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) erro
 	default:
 		return fmt.Errorf("--verify %q: want ssh, cluster, flag or none", d.Verify)
 	}
+	return nil
+}
+
+// settleDriver gives the settle layer the provisioner's drivers (built by
+// provisionerDriver) and the BMC client; the layer plans nothing without
+// them.
+func (e *Engine) settleDriver(_ *schema.Rack, client BMCClient, out *drivers) error {
+	se := &reconcile.SettleExecutor{Root: e.cfg.Root, Log: e.log}
+	if client != nil {
+		se.BMC = client
+	}
+	for _, x := range out.executors {
+		if px, ok := x.(*reconcile.ProvisionerExecutor); ok {
+			se.Provisioner = px
+		}
+	}
+	out.executors = append(out.executors, se)
 	return nil
 }
 

@@ -62,10 +62,11 @@ func (persistNothing) AfterPhase(*Applier, *Plan, bool) error { return nil }
 // Plugins are the layers in the order Apply runs their phases. bmc comes
 // after provisioner: a node power-cycled into PXE must find its install
 // profile in matchbox already, or it boots into nothing and falls back to
-// its old disk (see the package documentation). credentials comes last:
+// its old disk (see the package documentation). settle follows verify: it
+// acts on the installs verify recorded. credentials comes last:
 // the BMC actions before it use the old credentials, which it retires.
 var Plugins = []Plugin{
-	filesLayer{}, dhcpLayer{}, flagsLayer{}, provisionerLayer{}, bmcLayer{}, verifyLayer{}, credentialsLayer{},
+	filesLayer{}, dhcpLayer{}, flagsLayer{}, provisionerLayer{}, bmcLayer{}, verifyLayer{}, settleLayer{}, credentialsLayer{},
 }
 
 // Layers are the names of Plugins, in order.

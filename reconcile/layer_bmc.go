@@ -275,21 +275,26 @@ func (e *BMCExecutor) Apply(ctx context.Context, c Change) error {
 		discard(e.Log).Info("node PXE-booted", "node", c.Node)
 		return nil
 	case ActionSetBootDisk:
-		err := e.BMC.SetBootDevice(ctx, t, bmc.BootDisk, true, true)
-		var mm *bmc.BootParamMismatchError
-		if errors.As(err, &mm) && mm.Got.Device == bmc.BootDisk {
-			// The device is right; this BMC does not keep the persistent
-			// or EFI flag (ipmi_sim does not). The node's boot workaround
-			// unit sets them at every boot.
-			discard(e.Log).Warn("boot flags not kept by the BMC", "node", c.Node, "got", mm.Got.String())
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("bmc %s: set boot device disk: %w", c.Node, err)
-		}
-		return nil
+		return setBootDisk(ctx, e.BMC, t, e.Log)
 	}
 	return fmt.Errorf("bmc %s: unsupported action %q", c.Node, c.Action)
+}
+
+// setBootDisk makes t boot from disk, persistent and EFI.
+func setBootDisk(ctx context.Context, b BMC, t bmc.Target, log *slog.Logger) error {
+	err := b.SetBootDevice(ctx, t, bmc.BootDisk, true, true)
+	var mm *bmc.BootParamMismatchError
+	if errors.As(err, &mm) && mm.Got.Device == bmc.BootDisk {
+		// The device is right; this BMC does not keep the persistent
+		// or EFI flag (ipmi_sim does not). The node's boot workaround
+		// unit sets them at every boot.
+		discard(log).Warn("boot flags not kept by the BMC", "node", t.Node, "got", mm.Got.String())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bmc %s: set boot device disk: %w", t.Node, err)
+	}
+	return nil
 }
 
 // renew moves t's LAN channel to DHCP, once the node's other bmc changes

@@ -135,6 +135,9 @@ type Detail struct {
 	Lease *LeaseRef `json:"lease,omitempty"`
 	// Nodes are the nodes a provisioner run acts for.
 	Nodes []string `json:"nodes,omitempty"`
+	// Hosts are those nodes' FQDNs, the keys of the provisioner's
+	// resources (a settle run).
+	Hosts []string `json:"hosts,omitempty"`
 	// Reboots are the installed nodes a lokoctl run reboots: Lokomotive's
 	// bare-metal module re-runs Ignition, with a reboot, on every node
 	// whose Ignition changed. The change is Disruptive when there are any.
