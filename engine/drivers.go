@@ -182,10 +182,15 @@ func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) erro
 	return nil
 }
 
-// settleDriver gives the settle layer the provisioner's drivers (built by
-// provisionerDriver) and the BMC client; the layer plans nothing without
-// them.
+// settleDriver turns the settle layer on for observed installs and gives
+// it the provisioner's drivers (built by provisionerDriver) and the BMC
+// client.
 func (e *Engine) settleDriver(_ *schema.Rack, client BMCClient, out *drivers) error {
+	// Only an observed install settles in the same apply: with installs
+	// assumed (--verify flag) the node may still be booting the installer,
+	// and switching its matchbox group now would take the install away.
+	d := e.cfg.Drivers
+	out.layers.Settle = d.Verify == "ssh" || d.Verify == "cluster"
 	se := &reconcile.SettleExecutor{Root: e.cfg.Root, Log: e.log}
 	if client != nil {
 		se.BMC = client

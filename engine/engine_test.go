@@ -64,7 +64,7 @@ func TestDriverFlagsChecked(t *testing.T) {
 		"bmc":             {func(d *DriverConfig) { d.BMC = "redfish" }, "--bmc"},
 		"dhcp":            {func(d *DriverConfig) { d.DHCP = "isc" }, "--dhcp"},
 		"provisioner-run": {func(d *DriverConfig) { d.ProvisionerRun = "always" }, "--provisioner-run"},
-		"verify":          {func(d *DriverConfig) { d.Verify = "ssh" }, "--verify"},
+		"verify":          {func(d *DriverConfig) { d.Verify = "ping" }, "--verify"},
 		"pass-env secret": {func(d *DriverConfig) { d.PassEnv = []string{bmc.EnvPassword} }, bmc.EnvPassword},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -181,6 +181,9 @@ type LayerConfig struct {
 	Terraform Terraformer
 	// Verify plans the verify layer for every node being installed.
 	Verify bool
+	// Settle plans the settle layer (its executor needs the provisioner's
+	// and the BMC's drivers).
+	Settle bool
 	// VerifyAssumed: the verify layer records installs without observing
 	// them (--verify flag); the plan says so in its notes.
 	VerifyAssumed bool

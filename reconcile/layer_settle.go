@@ -40,7 +40,7 @@ func (settleLayer) Layer() Layer          { return LayerSettle }
 func (settleLayer) Policy() FailurePolicy { return PerNode }
 
 func (settleLayer) Plan(_ context.Context, pl *planner) error {
-	if !pl.cfg.Enabled || !pl.cfg.Verify {
+	if !pl.cfg.Enabled || !pl.cfg.Verify || !pl.cfg.Settle {
 		return nil
 	}
 	var nodes, fqdns []string

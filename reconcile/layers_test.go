@@ -165,6 +165,7 @@ type rackEnv struct {
 	targets    []string
 	now        time.Time
 	lastResult Result
+	settle     bool // plan the settle layer
 }
 
 type fakeExecutorLoko struct{ applies int }
@@ -178,7 +179,7 @@ func newRackEnv(t testing.TB, prov schema.Provisioner, n int) *rackEnv {
 }
 
 func (e *rackEnv) layers() LayerConfig {
-	return LayerConfig{Enabled: true, DHCP: e.dhcp, BMC: e.bmc, Provisioner: ProvisionerAuto, Terraform: e.tf, Verify: true}
+	return LayerConfig{Enabled: true, DHCP: e.dhcp, BMC: e.bmc, Provisioner: ProvisionerAuto, Terraform: e.tf, Verify: true, Settle: e.settle}
 }
 
 func (e *rackEnv) plan() *Plan {

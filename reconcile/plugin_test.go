@@ -20,13 +20,13 @@ import (
 )
 
 func TestPluginRegistry(t *testing.T) {
-	want := []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerCredentials}
+	want := []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerSettle, LayerCredentials}
 	if !slices.Equal(Layers, want) {
 		t.Fatalf("Layers = %v, want %v", Layers, want)
 	}
 	policies := map[Layer]FailurePolicy{
 		LayerFiles: StopAll, LayerDHCP: StopAll, LayerFlags: StopAll, LayerProvisioner: StopAll,
-		LayerBMC: PerNode, LayerVerify: StopAll, LayerCredentials: AllOrNothing,
+		LayerBMC: PerNode, LayerVerify: PerNode, LayerSettle: PerNode, LayerCredentials: AllOrNothing,
 	}
 	for _, l := range Plugins {
 		if got := l.Policy(); got != policies[l.Layer()] {
@@ -223,6 +223,10 @@ func TestLayerPlanObserveApply(t *testing.T) {
 		}, actions: []Action{ActionPXEReinstall, ActionSetBootDisk}, aspects: []Aspect{AspectPower}},
 		LayerVerify: {prov: schema.Flatcar, setup: reprovision,
 			actions: []Action{ActionVerify}},
+		LayerSettle: {prov: schema.Flatcar, setup: func(e *rackEnv) {
+			reprovision(e)
+			e.settle = true
+		}, actions: []Action{ActionSetBootDisk, ActionSettle}},
 		LayerCredentials: {prov: schema.Flatcar, setup: func(e *rackEnv) {
 			e.converge()
 			e.rack.BMC.Rotate = &schema.BMCRotate{User: "admin2", PasswordFile: "/p"}
@@ -292,10 +296,12 @@ func TestLayerPlanObserveApply(t *testing.T) {
 // layerExecutors are the executors of every layer over e's fakes.
 func layerExecutors(e *rackEnv, rot CredentialRotator) map[Layer]Executor {
 	out := map[Layer]Executor{}
+	px := &ProvisionerExecutor{Terraform: e.tf, Lokoctl: e.loko}
 	for _, x := range []Executor{
 		NewFileExecutor(FileConfig{Root: e.root}),
 		&DHCPExecutor{Server: e.dhcp, BMC: e.bmc}, &FlagExecutor{Root: e.root},
-		&ProvisionerExecutor{Terraform: e.tf, Lokoctl: e.loko}, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
+		px, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
+		&SettleExecutor{Root: e.root, Provisioner: px, BMC: e.bmc},
 		&CredentialsExecutor{Rotator: rot},
 	} {
 		out[x.Layer()] = x

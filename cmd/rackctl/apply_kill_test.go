@@ -114,7 +114,8 @@ nodes:
 }
 
 func (k *killRack) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	base := []string{"-f", k.spec, "--root", k.root, "--dnsmasq-reload-cmd", "true", "--lokoctl", lokoctlStandin(k.t), "--timeout", "10s"}
+	// The servers behind these BMCs do not boot: installs are assumed.
+	base := []string{"-f", k.spec, "--root", k.root, "--dnsmasq-reload-cmd", "true", "--lokoctl", lokoctlStandin(k.t), "--timeout", "10s", "--verify", "flag"}
 	if args[0] == "apply" {
 		base = append(base, "--auto-approve")
 	}
@@ -164,8 +165,10 @@ func TestApplyKilledAtEachPhase(t *testing.T) {
 	k := newKillRack(t)
 	k.settle()
 	for i, phase := range reconcile.Layers {
-		if phase == reconcile.LayerCredentials {
-			continue // needs bmc.rotate, which this rack has not: nothing to pause at
+		if phase == reconcile.LayerCredentials || phase == reconcile.LayerSettle {
+			// credentials needs bmc.rotate, settle observed installs
+			// (--verify ssh): this rack has neither, nothing to pause at.
+			continue
 		}
 		t.Run(string(phase), func(t *testing.T) {
 			// Reprovision node 1 and toggle node 2's exclude: every
