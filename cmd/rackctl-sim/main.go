@@ -96,6 +96,9 @@ func run() error {
 		env["RACKCTL_SIM_REDFISH_CA"] = filepath.Join(absRoot, redfishCAFile)
 	}
 	sp := specParams{provisioner: *provisioner, bmcs: bmcs}
+	if sp.sshPub, err = ensureCoreKey(absRoot); err != nil {
+		return err
+	}
 
 	if *withMatchbox {
 		mb, err := testenv.StartMatchbox(ctx, *matchboxDir)
@@ -303,6 +306,7 @@ type specParams struct {
 	bmcs        []simBMC
 	matchbox    *matchboxParams // nil: the spec's defaults
 	dhcpIface   string          // network.internal.interface, when set
+	sshPub      string          // the core key's public half
 }
 
 // writeSpec writes a rack.yaml whose nodes reach their BMCs on the
@@ -348,11 +352,13 @@ install:
 	if slices.ContainsFunc(p.bmcs, func(b simBMC) bool { return b.Protocol == "redfish" }) {
 		fmt.Fprintf(&b, "  redfish:\n    # the simulated Redfish BMCs' CA, beneath --root\n    caFile: /%s\n", redfishCAFile)
 	}
-	b.WriteString(`cluster:
+	fmt.Fprintf(&b, `cluster:
   sshPubKeys:
-    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8tcmFjay1leGFtcGxlLWtleQ ops@demo
+    # the management node's core key (%s beneath --root): rackctl verifies
+    # installs over SSH with it
+    - %s
 nodes:
-`)
+`, coreKeyFile, p.sshPub)
 	controllers := 1
 	if len(p.bmcs) >= 4 {
 		controllers = 3
