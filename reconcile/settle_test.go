@@ -26,7 +26,7 @@ func TestSettleRunsOnlyWhatInstallsExplain(t *testing.T) {
 		"group updated and install profile dropped": {[]provision.ResourceChange{
 			{Address: `module.flatcar.matchbox_group.node["` + host + `"]`, Node: host, Actions: []string{"update"}},
 			{Address: `module.flatcar.matchbox_profile.install["` + host + `"]`, Node: host, Actions: []string{"delete"}}}, true},
-		"another node's group": {[]provision.ResourceChange{{Address: `module.flatcar.matchbox_group.node["node-2.k8s.localdomain"]`, Node: "node-2.k8s.localdomain", Actions: []string{"update"}}}, false},
+		"another node's group":    {[]provision.ResourceChange{{Address: `module.flatcar.matchbox_group.node["node-2.k8s.localdomain"]`, Node: "node-2.k8s.localdomain", Actions: []string{"update"}}}, false},
 		"final profile destroyed": {[]provision.ResourceChange{{Address: `module.flatcar.matchbox_profile.node["` + host + `"]`, Node: host, Actions: []string{"delete"}}}, false},
 		"install profile created": {[]provision.ResourceChange{{Address: `module.flatcar.matchbox_profile.install["` + host + `"]`, Node: host, Actions: []string{"create"}}}, false},
 	} {
