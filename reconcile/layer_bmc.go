@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rackctl/rackctl/bmc"
+	"github.com/rackctl/rackctl/internal/fanout"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -76,23 +77,20 @@ func readBMCs(ctx context.Context, pl *planner, nodes []*nodeInfo) []bmcRead {
 	if limit <= 0 {
 		limit = bmc.DefaultParallel
 	}
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i, ni := range nodes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			t := pl.bmcTarget(ni.n)
-			if ni.install != "" {
-				results[i].power, results[i].err = pl.cfg.BMC.PowerState(ctx, t)
-				return
-			}
-			results[i].boot, results[i].err = pl.cfg.BMC.BootDevice(ctx, t)
-		}()
+	errs := fanout.Each(ctx, limit, nodes, func(ctx context.Context, i int, ni *nodeInfo) error {
+		t := pl.bmcTarget(ni.n)
+		if ni.install != "" {
+			results[i].power, results[i].err = pl.cfg.BMC.PowerState(ctx, t)
+			return nil
+		}
+		results[i].boot, results[i].err = pl.cfg.BMC.BootDevice(ctx, t)
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil { // not started: the plan was cancelled
+			results[i].err = err
+		}
 	}
-	wg.Wait()
 	return results
 }
 
