@@ -90,7 +90,7 @@ func (e *Engine) sshOptions(log *slog.Logger) nodessh.Options {
 		KeyFile:      key,
 		KnownHosts:   state.New(e.cfg.StateDir).File(state.KnownHostsFile),
 		ProxyCommand: strings.Fields(d.SSHProxyCommand),
-		ProxyEnv:     childenv.DHCP.Filter(os.Environ(), d.PassEnv),
+		ProxyEnv:     childenv.SSHProxy.Filter(os.Environ(), d.PassEnv),
 		Log:          log,
 	}
 }

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rackctl/rackctl/render"
 )
 
-// The node-side paths of the contract (render writes them into each
-// node's config).
+// The node-side paths of the contract: render writes the first two into
+// each node's config (one definition, there); the others are Flatcar's.
 const (
-	IgnitionRanPath = "/ignition_ran"
-	ConfigHashPath  = "/etc/rackctl/config-hash"
+	IgnitionRanPath = render.IgnitionRanPath
+	ConfigHashPath  = render.ConfigHashPath
 	FirstBootPath   = "/boot/flatcar/first_boot"
 	OEMGrubPath     = "/usr/share/oem/grub.cfg"
 )

@@ -64,6 +64,10 @@ var DHCP = Policy{
 	},
 }
 
+// SSHProxy adds what a proxy command that reaches the nodes needs: the
+// SSH agent, for a jump host (ssh -W %h:%p bastion).
+var SSHProxy = Policy{Names: []string{"SSH_AUTH_SOCK"}}
+
 // Secret reports whether name holds one of rackctl's secrets: the BMC
 // credentials and any RACKCTL_ variable named like a password, token or
 // secret. Such a variable never reaches a child.

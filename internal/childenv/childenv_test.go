@@ -31,6 +31,10 @@ func TestFilter(t *testing.T) {
 			policy: DHCP,
 			want:   []string{"PATH", "HOME", "LC_ALL", "https_proxy", "DOCKER_HOST"},
 		},
+		"ssh proxy": {
+			policy: SSHProxy,
+			want:   []string{"PATH", "HOME", "LC_ALL", "https_proxy", "SSH_AUTH_SOCK"},
+		},
 		"pass-through by name, secrets still dropped": {
 			policy: DHCP,
 			pass:   []string{"RACKCTL_LOKOCTL_RECORD", "EDITOR", "RACKCTL_BMC_PASSWORD"},
