@@ -124,16 +124,13 @@ func (e *SettleExecutor) rerun(ctx context.Context, c Change) error {
 		return fmt.Errorf("settle: %w", err)
 	}
 	s, ok := pr.(settler)
-	if !ok || e.Provisioner == nil || e.Provisioner.Terraform == nil {
+	if !ok || e.Provisioner == nil {
 		return fmt.Errorf("settle: %s: no provisioner driver to re-run", c.Address)
 	}
 	px := e.Provisioner
-	if err := px.initTerraform(ctx); err != nil {
-		return fmt.Errorf("settle: %w", err)
-	}
-	tp, err := px.Terraform.Plan(ctx)
+	tp, err := px.planTerraform(ctx)
 	if err != nil {
-		return fmt.Errorf("settle: terraform plan: %w", err)
+		return fmt.Errorf("settle: %w", err)
 	}
 	for _, rc := range tp.Changes {
 		if !s.settleAllowed(rc, c.Detail.Hosts) {

@@ -147,15 +147,9 @@ func (flatcarProvisioner) Observe(ctx context.Context, e *ProvisionerExecutor, k
 // Apply runs terraform init, plan, and apply of that plan, which must be
 // the one reviewed.
 func (flatcarProvisioner) Apply(ctx context.Context, e *ProvisionerExecutor, c Change) error {
-	if e.Terraform == nil {
-		return errors.New("provisioner: no terraform driver")
-	}
-	if err := e.initTerraform(ctx); err != nil {
-		return fmt.Errorf("provisioner: %w", err)
-	}
-	tp, err := e.Terraform.Plan(ctx)
+	tp, err := e.planTerraform(ctx)
 	if err != nil {
-		return fmt.Errorf("provisioner: terraform plan: %w", err)
+		return fmt.Errorf("provisioner: %w", err)
 	}
 	if c.Detail.Terraform != nil {
 		if got := SummarizeTerraform(tp).Digest; got != c.Detail.Terraform.Digest {
@@ -179,6 +173,22 @@ func (flatcarProvisioner) Apply(ctx context.Context, e *ProvisionerExecutor, c C
 		return fmt.Errorf("provisioner: terraform apply: %w", err)
 	}
 	return nil
+}
+
+// planTerraform makes a fresh terraform plan, after terraform init (once
+// per executor).
+func (e *ProvisionerExecutor) planTerraform(ctx context.Context) (*provision.TerraformPlan, error) {
+	if e.Terraform == nil {
+		return nil, errors.New("no terraform driver")
+	}
+	if err := e.initTerraform(ctx); err != nil {
+		return nil, err
+	}
+	tp, err := e.Terraform.Plan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("terraform plan: %w", err)
+	}
+	return tp, nil
 }
 
 // initTerraform runs terraform init once per executor.
