@@ -237,15 +237,10 @@ func (r *Redfish) DisableUser(ctx context.Context, t Target, slot int) error {
 func (r *Redfish) setEnabled(ctx context.Context, t Target, slot int, on bool) error {
 	verb := map[bool]string{true: "enable", false: "disable"}[on]
 	return r.do(ctx, t, fmt.Sprintf("%s account %d", verb, slot), func(ctx context.Context, c *rfConn) error {
-		gf, err := r.gofish(ctx, c)
+		gf, a, ok, err := r.lookupAccount(ctx, c, slot)
 		if err != nil {
 			return err
 		}
-		_, list, err := accounts(gf)
-		if err != nil {
-			return err
-		}
-		a, ok := findAccount(list, slot)
 		if !ok {
 			return fmt.Errorf("%w: no account %d", ErrCommand, slot)
 		}
@@ -253,22 +248,29 @@ func (r *Redfish) setEnabled(ctx context.Context, t Target, slot int, on bool) e
 	})
 }
 
+// lookupAccount finds account slot over c's session (ok false: no such
+// account).
+func (r *Redfish) lookupAccount(ctx context.Context, c *rfConn, slot int) (*gofish.APIClient, rfAccount, bool, error) {
+	gf, err := r.gofish(ctx, c)
+	if err != nil {
+		return nil, rfAccount{}, false, err
+	}
+	_, list, err := accounts(gf)
+	if err != nil {
+		return nil, rfAccount{}, false, err
+	}
+	a, ok := findAccount(list, slot)
+	return gf, a, ok, nil
+}
+
 // DeleteAccount deletes account slot; a BMC with fixed account slots
 // (which refuses DELETE) gets its name cleared instead. A refusal of
 // both is ErrCommand.
 func (r *Redfish) DeleteAccount(ctx context.Context, t Target, slot int) error {
 	return r.do(ctx, t, fmt.Sprintf("delete account %d", slot), func(ctx context.Context, c *rfConn) error {
-		gf, err := r.gofish(ctx, c)
-		if err != nil {
+		gf, a, ok, err := r.lookupAccount(ctx, c, slot)
+		if err != nil || !ok {
 			return err
-		}
-		_, list, err := accounts(gf)
-		if err != nil {
-			return err
-		}
-		a, ok := findAccount(list, slot)
-		if !ok {
-			return nil
 		}
 		resp, derr := gf.Delete(a.URI)
 		if derr == nil {
