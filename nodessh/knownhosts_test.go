@@ -1,6 +1,7 @@
 package nodessh
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -10,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -122,4 +124,36 @@ func TestNewKeyErrors(t *testing.T) {
 			t.Errorf("error shows the passphrase: %v", err)
 		}
 	}
+}
+
+// TestReigniteRefusesUnsafeURL: a URL grub.cfg's quoted linux_append
+// cannot carry (quote, backslash, $, backtick, space, ;, newline) is
+// refused before any node is contacted.
+func TestReigniteRefusesUnsafeURL(t *testing.T) {
+	// Port 1 on loopback: were the check missing, the dial would be
+	// refused there, and the error would not be the refusal wanted.
+	c, err := New(Options{KeyFile: writeKey(t), KnownHosts: filepath.Join(t.TempDir(), "kh"), Port: 1, DialTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{`http://m/ign"x`, `http://m/$(reboot)`, "http://m/a b", "http://m/a;b", "http://m/a\nb", "http://m/`x`", `http://m/a\b`, "http://m/'x"} {
+		err := c.Reignite(context.Background(), Target{Node: "n", Host: "127.0.0.1"}, u)
+		if err == nil || !strings.Contains(err.Error(), "grub.cfg cannot carry") {
+			t.Errorf("%q: %v, want a refusal before any connection", u, err)
+		}
+	}
+}
+
+func writeKey(t *testing.T) string {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/schema"
@@ -56,5 +57,32 @@ func TestSettleBootDiskNeedsRecordedInstall(t *testing.T) {
 	}
 	if len(e.bmc.calls) != 0 {
 		t.Errorf("BMC called for a node whose install was not recorded: %v", e.bmc.calls)
+	}
+}
+
+// TestVerifyAssumedIsNoted: with installs recorded without looking
+// (--verify flag), a plan that installs says so; an observed verify does
+// not, and nothing is noted when no node installs.
+func TestVerifyAssumedIsNoted(t *testing.T) {
+	const note = "installs are assumed, not observed"
+	for _, tc := range []struct {
+		assumed, install, want bool
+	}{{true, true, true}, {false, true, false}, {true, false, false}} {
+		e := newRackEnv(t, schema.Flatcar, 3)
+		e.converge()
+		if tc.install {
+			e.rack.Nodes[1].Reprovision = "again"
+		}
+		cfg := e.layers()
+		cfg.VerifyAssumed = tc.assumed
+		timeNow = func() time.Time { return e.now }
+		p, err := Build(context.Background(), e.rack, PlanOptions{Root: e.root, StateDir: e.st, Layers: cfg, Now: func() time.Time { return e.now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noted := strings.Contains(strings.Join(p.Notes, "\n"), note)
+		if noted != tc.want {
+			t.Errorf("assumed %v, install %v: noted %v, want %v (notes %q)", tc.assumed, tc.install, noted, tc.want, p.Notes)
+		}
 	}
 }

@@ -57,10 +57,15 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// proxyCommand reaches a node inside the rack's namespace.
+func (b *bootRack) proxyCommand() string {
+	return "ip netns exec " + b.dhcp.ServerNS + " busybox nc %h %p"
+}
+
 // sshArgs verify installs over SSH through the rack's namespace.
 func (b *bootRack) sshArgs(timeout string) []string {
 	return []string{"--verify", "ssh", "--ssh-key", b.keyFile, "--verify-timeout", timeout,
-		"--ssh-proxy-command", "ip netns exec " + b.dhcp.ServerNS + " busybox nc %h %p"}
+		"--ssh-proxy-command", b.proxyCommand()}
 }
 
 var renderedHash = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
@@ -89,7 +94,7 @@ func TestE2EFlatcarBoots(t *testing.T) {
 	// and the host key the verify pinned.
 	c, err := nodessh.New(nodessh.Options{KeyFile: b.keyFile,
 		KnownHosts:   state.New(filepath.Join(b.root, "var/lib/rackctl")).File(state.KnownHostsFile),
-		ProxyCommand: strings.Fields("ip netns exec " + b.dhcp.ServerNS + " busybox nc %h %p")})
+		ProxyCommand: strings.Fields(b.proxyCommand())})
 	must(t, err)
 	defer c.Close()
 	res := b.reservations()
