@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,12 +35,17 @@ const (
 	HostnamePath    = "/etc/hostname"
 	NetworkUnitsDir = "/etc/systemd/network"
 	UnitsDir        = "/etc/systemd/system"
+	// InstallGenerationPath holds how many installs the disk has seen,
+	// this one included: tests tell a reinstall from a reboot by it (a
+	// real disk shows the same as a new machine-id and host key).
+	InstallGenerationPath = "/etc/simnode/install-generation"
 )
 
 // disk is a node's disk directory: root/ is its root file system;
-// "installed" (written last by an install) says an OS is on it; cache/
-// holds configs for the stale-config knob. Only root/ is reachable over
-// SSH.
+// "installed" (written last by an install) says an OS is on it;
+// "generation" counts the installs, outside root/ so a wipe keeps it;
+// cache/ holds configs for the stale-config knob. Only root/ is reachable
+// over SSH.
 type disk struct {
 	dir  string
 	dead func() bool
@@ -47,6 +53,23 @@ type disk struct {
 
 func (d *disk) rootDir() string         { return filepath.Join(d.dir, "root") }
 func (d *disk) installedMarker() string { return filepath.Join(d.dir, "installed") }
+func (d *disk) generationFile() string  { return filepath.Join(d.dir, "generation") }
+
+// generation is the number of installs the disk has completed (0: none).
+func (d *disk) generation() (int, error) {
+	b, err := os.ReadFile(d.generationFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("disk: install generation: %w", err)
+	}
+	g, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || g < 0 {
+		return 0, fmt.Errorf("disk: install generation %q: not a count", strings.TrimSpace(string(b)))
+	}
+	return g, nil
+}
 
 func (d *disk) init() error {
 	for _, p := range []string{d.rootDir(), filepath.Join(d.dir, "cache")} {
@@ -127,12 +150,21 @@ func (d *disk) install(final []byte) error {
 	if err != nil {
 		return fmt.Errorf("install: host key: %w", err)
 	}
+	gen, err := d.generation()
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	genLine := []byte(strconv.Itoa(gen+1) + "\n")
 	for p, c := range map[string][]byte{
 		OEMConfigPath: final, FirstBootPath: nil, HostKeyPath: pem.EncodeToMemory(blk),
+		InstallGenerationPath: genLine,
 	} {
 		if err := writeFile(r, p, c, 0o600); err != nil {
 			return fmt.Errorf("install: %w", err)
 		}
+	}
+	if err := os.WriteFile(d.generationFile(), genLine, 0o644); err != nil {
+		return fmt.Errorf("install: %w", err)
 	}
 	stamp := time.Now().UTC().Format(time.RFC3339) + "\n"
 	if err := os.WriteFile(d.installedMarker(), []byte(stamp), 0o644); err != nil {

@@ -161,6 +161,11 @@ func (n *Node) SetKnobs(k Knobs) {
 // DiskRoot is the directory holding the node's root file system.
 func (n *Node) DiskRoot() string { return n.disk.rootDir() }
 
+// InstallGeneration is how many installs the node's disk has completed,
+// kept beside the disk's root file system (which holds the same count at
+// InstallGenerationPath, for reading over SSH).
+func (n *Node) InstallGeneration() (int, error) { return n.disk.generation() }
+
 // Net is the node's network.
 func (n *Node) Net() *testenv.NodeNet { return n.cfg.Net }
 

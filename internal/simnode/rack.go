@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +39,13 @@ type RackOptions struct {
 type Rack struct {
 	Nodes []*Node
 
-	nets []*testenv.NodeNet
-	logs []*os.File
+	ms       []Machine
+	dhcp     *testenv.DHCP
+	opts     RackOptions
+	out      io.Writer // opts.Log, one line at a time; nil without
+	replaced []int     // how many times each machine's server was swapped
+	nets     []*testenv.NodeNet
+	logs     []*os.File
 }
 
 // lockedWriter keeps lines from concurrent nodes whole.
@@ -97,61 +103,109 @@ func StartMachines(ms []Machine, d *testenv.DHCP, opts RackOptions) (*Rack, erro
 	if len(ms) == 0 {
 		return nil, errors.New("simnode: no BMCs to put nodes behind")
 	}
-	var out io.Writer
+	r := &Rack{ms: ms, dhcp: d, opts: opts, replaced: make([]int, len(ms))}
 	if opts.Log != nil {
-		out = &lockedWriter{w: opts.Log}
+		r.out = &lockedWriter{w: opts.Log}
 	}
-	r := &Rack{}
-	fail := func(err error) (*Rack, error) {
-		r.Close()
-		return nil, err
-	}
-	for i, b := range ms {
-		nn, err := d.AddNode(context.Background(), opts.MAC(i))
+	for i, m := range ms {
+		n, nn, lf, err := r.start(m, opts.MAC(i), filepath.Join(opts.Dir, m.Name))
 		if err != nil {
-			return fail(err)
+			r.Close()
+			return nil, err
 		}
-		r.nets = append(r.nets, nn)
-		disk := filepath.Join(opts.Dir, b.Name)
-		if err := os.MkdirAll(disk, 0o755); err != nil {
-			return fail(fmt.Errorf("simnode: %w", err))
-		}
-		lf, err := os.OpenFile(filepath.Join(disk, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return fail(fmt.Errorf("simnode: %w", err))
-		}
-		r.logs = append(r.logs, lf)
-		var w io.Writer = lf
-		if out != nil {
-			w = io.MultiWriter(out, lf)
-		}
-		n, err := New(Config{
-			Name: b.Name, DiskDir: disk, ChassisDir: b.ChassisDir, Firmware: b.Firmware,
-			Net: nn, Rewrite: opts.Rewrite, Log: w, Knobs: opts.Knobs,
-			Kube: opts.Kube, KubeGrace: opts.KubeGrace,
-		})
-		if err != nil {
-			return fail(err)
-		}
-		if err := n.Start(); err != nil {
-			return fail(err)
-		}
-		r.Nodes = append(r.Nodes, n)
+		r.Nodes, r.nets, r.logs = append(r.Nodes, n), append(r.nets, nn), append(r.logs, lf)
 	}
 	return r, nil
+}
+
+// start starts a server with primary MAC mac and its disk in disk behind
+// machine m; on error nothing of it is left.
+func (r *Rack) start(m Machine, mac, disk string) (*Node, *testenv.NodeNet, *os.File, error) {
+	nn, err := r.dhcp.AddNode(context.Background(), mac)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error, lf *os.File) (*Node, *testenv.NodeNet, *os.File, error) {
+		if lf != nil {
+			lf.Close()
+		}
+		nn.Close()
+		return nil, nil, nil, err
+	}
+	if err := os.MkdirAll(disk, 0o755); err != nil {
+		return fail(fmt.Errorf("simnode: %w", err), nil)
+	}
+	lf, err := os.OpenFile(filepath.Join(disk, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fail(fmt.Errorf("simnode: %w", err), nil)
+	}
+	var w io.Writer = lf
+	if r.out != nil {
+		w = io.MultiWriter(r.out, lf)
+	}
+	n, err := New(Config{
+		Name: m.Name, DiskDir: disk, ChassisDir: m.ChassisDir, Firmware: m.Firmware,
+		Net: nn, Rewrite: r.opts.Rewrite, Log: w, Knobs: r.opts.Knobs,
+		Kube: r.opts.Kube, KubeGrace: r.opts.KubeGrace,
+	})
+	if err == nil {
+		err = n.Start()
+	}
+	if err != nil {
+		return fail(err, lf)
+	}
+	return n, nn, lf, nil
+}
+
+// Replace swaps the server behind machine i for a new one with primary
+// MAC mac and an empty disk (Dir/<name>.<k> for the k-th replacement), as
+// a technician does who puts a new server in the slot: the old server
+// stops (its disk is kept) and its network namespace goes away; the new
+// one follows the same BMC from its current power state, so with the
+// chassis on it boots at once (from an empty disk, nothing) and installs
+// only once something PXE-boots it. It returns the new node, which also
+// takes the old one's place in Nodes; on error the place is empty (nil).
+func (r *Rack) Replace(i int, mac string) (*Node, error) {
+	if i < 0 || i >= len(r.Nodes) || r.Nodes[i] == nil {
+		return nil, fmt.Errorf("simnode: replace server %d: the rack has servers 0 to %d", i, len(r.Nodes)-1)
+	}
+	if strings.EqualFold(mac, r.nets[i].MAC) {
+		return nil, fmt.Errorf("simnode: replace server %d: the new server needs a MAC of its own, not %s", i, mac)
+	}
+	m := r.ms[i]
+	r.Nodes[i].Close()
+	err := r.nets[i].Close()
+	r.logs[i].Close()
+	r.Nodes[i], r.nets[i], r.logs[i] = nil, nil, nil
+	if err != nil {
+		return nil, fmt.Errorf("simnode: replace server %d: remove the old server's network: %w", i, err)
+	}
+	r.replaced[i]++
+	n, nn, lf, err := r.start(m, mac, filepath.Join(r.opts.Dir, fmt.Sprintf("%s.%d", m.Name, r.replaced[i])))
+	if err != nil {
+		return nil, fmt.Errorf("simnode: replace server %d: %w", i, err)
+	}
+	r.Nodes[i], r.nets[i], r.logs[i] = n, nn, lf
+	return n, nil
 }
 
 // Close stops every node and deletes their namespaces; disks are kept.
 func (r *Rack) Close() error {
 	for _, n := range r.Nodes {
-		n.Close()
+		if n != nil {
+			n.Close()
+		}
 	}
 	var errs []error
 	for _, nn := range r.nets {
-		errs = append(errs, nn.Close())
+		if nn != nil {
+			errs = append(errs, nn.Close())
+		}
 	}
 	for _, f := range r.logs {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -524,6 +524,12 @@ func TestNode(t *testing.T) {
 		e.power(t, 1, bmc.PowerOn)
 		wait(t, r.Nodes[1], 0, simnode.LogSSHUp+" on 172.24.213.11:22", 40*time.Second)
 		e.mustRun(t, 1, "test -f /ignition_ran", 0)
+		if g, err := r.Nodes[1].InstallGeneration(); err != nil || g != 1 {
+			t.Errorf("install generation %d (%v) after one install, want 1", g, err)
+		}
+		if got := e.mustRun(t, 1, "cat "+simnode.InstallGenerationPath, 0); got != "1\n" {
+			t.Errorf("over SSH %s = %q, want \"1\\n\"", simnode.InstallGenerationPath, got)
+		}
 		e.power(t, 1, bmc.PowerOff)
 		wait(t, r.Nodes[1], 0, simnode.LogPowerOff, 10*time.Second)
 		ns := r.Nodes[1].Net().NS
@@ -535,6 +541,68 @@ func TestNode(t *testing.T) {
 		}
 		if !strings.Contains(log.String(), "bmc-1: "+simnode.LogInstalled) {
 			t.Errorf("the rack's log lacks node bmc-1's install:\n%s", log.String())
+		}
+	})
+
+	t.Run("Replace", func(t *testing.T) {
+		// A new server in BMC 1's slot: the old one stops following the
+		// BMC, the new one (its own MAC, namespace and empty disk) does.
+		dir := t.TempDir()
+		r, err := simnode.StartRack(e.rack, e.dhcp, simnode.RackOptions{Dir: dir, MAC: nodeMAC,
+			Rewrite: map[string]string{mgmtHTTP: e.mb.HTTPEndpoint()}, Log: testWriter{t}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		old := r.Nodes[1]
+		oldNS := old.Net().NS
+		e.bootDev(t, 1, bmc.BootDisk, false)
+		e.power(t, 1, bmc.PowerOn)
+		wait(t, old, 0, "nothing is installed", 20*time.Second)
+		for name, tc := range map[string]struct {
+			i   int
+			mac string
+		}{
+			"same MAC": {1, nodeMAC(1)}, "same MAC, other case": {1, strings.ToUpper(nodeMAC(1))},
+			"no such server": {len(r.Nodes), "aa:bb:03:00:00:01"}, "negative": {-1, "aa:bb:03:00:00:01"},
+		} {
+			if _, err := r.Replace(tc.i, tc.mac); err == nil {
+				t.Errorf("%s: Replace(%d, %s) accepted", name, tc.i, tc.mac)
+			}
+		}
+		if r.Nodes[1] != old {
+			t.Fatal("a refused Replace changed the rack")
+		}
+		const newMAC = "aa:bb:03:00:00:01"
+		n, err := r.Replace(1, newMAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldLines := len(old.Log())
+		if r.Nodes[1] != n || n == old || n.Net().MAC != newMAC {
+			t.Errorf("after Replace: Nodes[1] is the new node %t, MAC %s; want the new node with %s", r.Nodes[1] == n, n.Net().MAC, newMAC)
+		}
+		if _, err := os.Stat("/run/netns/" + oldNS); err == nil {
+			t.Errorf("the old server's namespace %s is left", oldNS)
+		}
+		if !strings.HasPrefix(n.DiskRoot(), filepath.Join(dir, "bmc-1.1")+"/") {
+			t.Errorf("the new server's disk %s, want beneath %s", n.DiskRoot(), filepath.Join(dir, "bmc-1.1"))
+		}
+		// The chassis is on: the new server boots at once, from its empty
+		// disk, with no BMC call; then it follows the BMC's power.
+		l := wait(t, n, 0, simnode.LogPowerOn, 10*time.Second)
+		wait(t, n, l, "nothing is installed", 20*time.Second)
+		from := len(n.Log())
+		e.power(t, 1, bmc.PowerOff)
+		wait(t, n, from, simnode.LogPowerOff, 10*time.Second)
+		if got := old.Log()[oldLines:]; len(got) != 0 {
+			t.Errorf("the replaced server still follows the BMC: %q", got)
+		}
+		if g, err := n.InstallGeneration(); err != nil || g != 0 {
+			t.Errorf("the new server's install generation %d (%v), want 0", g, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "bmc-1", "log")); err != nil {
+			t.Errorf("the old server's disk is gone: %v", err)
 		}
 	})
 

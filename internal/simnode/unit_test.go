@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -464,6 +465,76 @@ func TestOnLoopback(t *testing.T) {
 			}
 			if err := onLoopback(u); (err == nil) != want {
 				t.Errorf("onLoopback(%s) = %v, want ok=%t", raw, err, want)
+			}
+		})
+	}
+}
+
+// TestInstallGeneration: every completed install counts once, on the disk
+// and in the installed root file system (what a test reads over SSH); the
+// wipe of a reinstall keeps the count; a failed install and a first boot
+// do not count; a count that is not one fails the install.
+func TestInstallGeneration(t *testing.T) {
+	final, err := os.ReadFile(golden + "node-0.k8s.localdomain.ign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseIgnition(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type step struct {
+		do      string // "install", "install on a dead disk", "first boot", "corrupt"
+		want    int
+		wantErr bool
+	}
+	tests := map[string][]step{
+		"fresh disk":                 {{do: "", want: 0}},
+		"one install":                {{do: "install", want: 1}},
+		"reinstall counts again":     {{do: "install", want: 1}, {do: "first boot", want: 1}, {do: "install", want: 2}, {do: "install", want: 3}},
+		"failed install not counted": {{do: "install", want: 1}, {do: "install on a dead disk", want: 1, wantErr: true}},
+		"corrupt count refused":      {{do: "install", want: 1}, {do: "corrupt", want: 0, wantErr: true}},
+	}
+	for name, steps := range tests {
+		t.Run(name, func(t *testing.T) {
+			n := newTestNode(t)
+			for i, s := range steps {
+				var err error
+				switch s.do {
+				case "install":
+					err = n.disk.install(final)
+				case "install on a dead disk":
+					n.SetKnobs(Knobs{DiskDead: true})
+					err = n.disk.install(final)
+					n.SetKnobs(Knobs{})
+				case "first boot":
+					err = n.disk.apply(cfg, nil)
+				case "corrupt":
+					if err := os.WriteFile(n.disk.generationFile(), []byte("two\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					err = n.disk.install(final)
+				}
+				if (err != nil) != s.wantErr {
+					t.Fatalf("step %d (%s): error %v, want error %t", i, s.do, err, s.wantErr)
+				}
+				got, err := n.InstallGeneration()
+				if s.do == "corrupt" {
+					if err == nil {
+						t.Errorf("step %d: a corrupt count read as %d", i, got)
+					}
+					continue
+				}
+				if err != nil || got != s.want {
+					t.Errorf("step %d (%s): generation %d (%v), want %d", i, s.do, got, err, s.want)
+				}
+				onDisk, err := n.disk.readFile(InstallGenerationPath)
+				switch {
+				case s.want == 0 && err == nil:
+					t.Errorf("step %d: %s = %q without an install", i, InstallGenerationPath, onDisk)
+				case s.want > 0 && (err != nil || strings.TrimSpace(string(onDisk)) != strconv.Itoa(s.want)):
+					t.Errorf("step %d (%s): %s = %q (%v), want %d", i, s.do, InstallGenerationPath, onDisk, err, s.want)
+				}
 			}
 		})
 	}
