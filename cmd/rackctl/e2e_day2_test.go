@@ -30,7 +30,10 @@ import (
 // rack.yaml and is carried out by `rackctl watch --once` only; after each
 // step the test reads the real effects back (files under the root, DHCP
 // answers, what matchbox serves, the simulators' chassis state, `rackctl
-// status`).
+// status`). Its BMCs have no servers behind them (installs are assumed,
+// --verify flag); TestE2EDay2Boots (e2e_day2_boot_test.go) runs the
+// runbook's install steps on booting servers behind a mixed IPMI/Redfish
+// rack and reads each result back from the servers themselves.
 
 const (
 	day2Servers = 5 // node-0..node-3 at first; server 4 joins in step 6
