@@ -192,7 +192,9 @@ func (d *day2Boot) cmd(what string, want int, cmd string, extra ...string) cliRe
 		}
 		args = append(args, a[i])
 	}
-	args = append(args, "--verify-timeout", "90s", "--ssh-proxy-command", "ip netns exec "+d.dhcp.ServerNS+" busybox nc %h %p")
+	// --timeout: each server's firmware talks to the same ipmi_sim as
+	// rackctl, and this machine is shared; 5s was seen to run out.
+	args = append(args, "--timeout", "15s", "--verify-timeout", "90s", "--ssh-proxy-command", "ip netns exec "+d.dhcp.ServerNS+" busybox nc %h %p")
 	start := time.Now()
 	r := cli(d.t, append(args, extra...)...)
 	d.t.Logf("timing: %s took %v", what, time.Since(start).Round(time.Millisecond))
