@@ -97,11 +97,13 @@ func (s InstallStatus) Text() string {
 
 // shortReasonLen bounds the reason in the INSTALL cell; the whole reason
 // is printed below the table.
-const shortReasonLen = 40
+const shortReasonLen = 60
 
-// ShortReason is the gist of a failure for a table cell: the reason
+// ShortReason is the gist of a failure for a table cell: of the reason
 // without the "verify NODE: " every verify error starts with and without
-// its advice (after "; "), cut to shortReasonLen characters.
+// its advice (after "; "), the outermost context (what failed: "timed out
+// after 3m0s") and the innermost (the cause: "No route to host") — the
+// ends of a chain of wrapped errors — cut to shortReasonLen characters.
 func (s InstallStatus) ShortReason() string {
 	r := s.Reason
 	if rest, ok := strings.CutPrefix(r, "verify "); ok {
@@ -111,6 +113,9 @@ func (s InstallStatus) ShortReason() string {
 	}
 	if i := strings.Index(r, "; "); i > 0 {
 		r = r[:i]
+	}
+	if parts := strings.Split(r, ": "); len(parts) > 2 {
+		r = parts[0] + ": … " + parts[len(parts)-1]
 	}
 	if utf8.RuneCountInString(r) > shortReasonLen {
 		r = string([]rune(r)[:shortReasonLen-1]) + "…"
