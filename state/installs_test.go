@@ -123,6 +123,9 @@ func TestInstallsBounded(t *testing.T) {
 		"ascii cut":             {in: strings.Repeat("x", 5000), wantLen: MaxInstallReason, suffix: "…"},
 		"multibyte cut whole":   {in: strings.Repeat("é", 3000), wantLen: MaxInstallReason, suffix: "…"},
 		"invalid utf-8 cleaned": {in: "bad \xff\xfe byte", wantLen: 20, suffix: "byte"},
+		// Cleaned before it is cut: JSON would turn each bad byte into a
+		// 3-byte U+FFFD after the cut and break the bound.
+		"invalid run in bound": {in: strings.Repeat("x", 1000) + strings.Repeat("\xff", 100), wantLen: MaxInstallReason, suffix: "\uFFFD"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -180,6 +183,21 @@ func TestInstallsRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Run("too large", func(t *testing.T) {
+		// Sparse: the size is checked before anything is read.
+		d := New(t.TempDir())
+		f, err := os.Create(d.File(InstallsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(maxInstallsSize + 1); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if _, err := d.LoadInstalls(); err == nil || !strings.Contains(err.Error(), "more than rackctl ever writes") {
+			t.Errorf("LoadInstalls of an oversized file: %v, want it refused by size", err)
+		}
+	})
 	t.Run("missing is empty", func(t *testing.T) {
 		got, err := New(t.TempDir()).LoadInstalls()
 		if err != nil || len(got.Nodes) != 0 || got.Nodes == nil {
