@@ -75,6 +75,8 @@ write_config() {
 # Written by scripts/demo.sh for the simulated rack; see docs/config.md.
 apiVersion: rackctl/v1alpha1
 kind: Config
+# ipmi_sim answers in 30-50 ms on a quiet machine, in seconds on a loaded one.
+timeout: 30s
 driver:
   dnsmasqReloadCmd: $(q "$RACKCTL_SIM_DNSMASQ_RELOAD")
   dnsmasqInterface: $(q "$RACKCTL_SIM_DHCP_IFACE")

@@ -239,7 +239,7 @@ func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time
 			return nil, nil, nil, err
 		}
 		stops = append(stops, func() { rack.Close() })
-		if machines, err = simnode.IPMIMachines(rack); err != nil {
+		if machines, err = ipmiMachines(rack); err != nil {
 			stop()
 			return nil, nil, nil, err
 		}
