@@ -14,6 +14,7 @@ import (
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/rotate"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // DriverConfig selects and configures the layers after files (the
@@ -162,11 +163,13 @@ func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) erro
 	case "ssh":
 		out.layers.Verify = drove
 		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log, Parallel: e.cfg.Parallel,
-			Verifier: &sshVerifier{e: e, rack: rack, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log}})
+			Verifier: &sshVerifier{e: e, rack: rack, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log},
+			Outcomes: state.New(e.cfg.StateDir), Mode: d.Verify})
 	case "flag":
 		out.layers.Verify = drove
 		out.layers.VerifyAssumed = drove
-		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log})
+		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log,
+			Outcomes: state.New(e.cfg.StateDir), Mode: d.Verify})
 	case "cluster":
 		client, err := e.ClusterClient()
 		if err != nil {
@@ -174,7 +177,8 @@ func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) erro
 		}
 		out.layers.Verify = drove
 		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log,
-			Verifier: &clusterVerifier{client: client, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log}})
+			Verifier: &clusterVerifier{client: client, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log},
+			Outcomes: state.New(e.cfg.StateDir), Mode: d.Verify})
 	case "none":
 	default:
 		return fmt.Errorf("--verify %q: want ssh, cluster, flag or none", d.Verify)

@@ -68,7 +68,7 @@ func (v *sshVerifier) Verify(ctx context.Context, node string) error {
 	err = c.WaitIgnitionRan(ctx, nodessh.Target{Node: node, Host: v.addrs[node]})
 	var notYet *nodessh.NotYetError
 	if errors.As(err, &notYet) {
-		return fmt.Errorf("%w; the install is not recorded: the next apply boots it again (or set nodes[].reprovision)", err)
+		return fmt.Errorf("timed out after %s: %w; the install is not recorded: the next apply boots it again (or set nodes[].reprovision)", v.timeout, err)
 	}
 	if err != nil {
 		return err

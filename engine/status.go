@@ -6,6 +6,7 @@ import (
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/cluster"
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // Status is what `rackctl status` shows: the rack, its Kubernetes API and
@@ -38,6 +39,8 @@ type NodeStatus struct {
 	OSImage     string    `json:"osImage,omitempty"`
 	OSVersion   string    `json:"osVersion,omitempty"`
 	Diag        *NodeDiag `json:"diag,omitempty"`
+	// Install is the INSTALL column (status_install.go).
+	Install InstallStatus `json:"install"`
 }
 
 // NodeDiag is a node's BMC diagnostics (status --full).
@@ -54,6 +57,7 @@ type observations struct {
 	diags       map[string]bmc.Result[bmc.DiagReport] // nil without --full
 	provisioned map[string]bool
 	cluster     clusterObservation
+	installs    installObservation
 }
 
 // clusterObservation is the answer of the Kubernetes API, or why there is
@@ -88,6 +92,7 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 	for _, n := range nodes {
 		obs.provisioned[n.Name] = r.Provisioned(n)
 	}
+	obs.installs.records, obs.installs.err = state.New(e.cfg.StateDir).LoadInstalls()
 	return statusOf(r, obs), nil
 }
 
@@ -119,6 +124,7 @@ func statusOf(r *Rack, obs observations) *Status {
 			Hostnames: r.Hostnames(n),
 		}
 		row.Joined, row.Kubelet, row.OSImage, row.OSVersion = joined(n)
+		row.Install = installOf(n, row.Provisioned, obs.installs)
 		if p, ok := obs.power[n.Name]; !ok {
 			row.BMCError = "not read"
 		} else if p.Err != nil {

@@ -2,10 +2,13 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
+	"github.com/rackctl/rackctl/state"
 )
 
 // verifyLayer records every node being installed once the bmc phase is
@@ -43,12 +46,56 @@ type VerifyExecutor struct {
 	// node that never comes back then costs one wait, not one per node.
 	Parallel int
 	Log      *slog.Logger
+	// Outcomes, when set, keeps every node's verify outcome (installs.json
+	// through a state.Dir), so that status can tell "install failed" from
+	// "install pending" after the apply is gone. Mode is how the Verifier
+	// looks (ssh, cluster; flag without a Verifier), recorded with it.
+	Outcomes InstallRecorder
+	Mode     string
+	Now      func() time.Time
+
+	commit string // the plan's, learnt in Prepare
+}
+
+// InstallRecorder keeps a node's last verify outcome; state.Dir is one.
+// It is called from several nodes' verifies at once.
+type InstallRecorder interface {
+	RecordInstall(node string, r state.InstallRecord) error
 }
 
 var (
-	_ Executor   = (*VerifyExecutor)(nil)
-	_ Concurrent = (*VerifyExecutor)(nil)
+	_ Executor        = (*VerifyExecutor)(nil)
+	_ Concurrent      = (*VerifyExecutor)(nil)
+	_ Preparer        = (*VerifyExecutor)(nil)
+	_ InstallRecorder = state.Dir{}
 )
+
+// Prepare learns the commit the plan was made from, recorded with each
+// outcome.
+func (e *VerifyExecutor) Prepare(p *Plan) error {
+	e.commit = p.Commit
+	return nil
+}
+
+// record keeps c's outcome (err nil: installed). An outcome that cannot be
+// kept fails the node: status would otherwise show an older one.
+func (e *VerifyExecutor) record(c Change, err error) error {
+	if e.Outcomes == nil {
+		return err
+	}
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	r := state.InstallRecord{Outcome: state.InstallInstalled, MAC: c.Detail.MAC, Verify: e.Mode, Time: now(), Commit: e.commit}
+	if err != nil {
+		r.Outcome, r.Reason = state.InstallFailed, err.Error()
+	}
+	if rerr := e.Outcomes.RecordInstall(c.Node, r); rerr != nil {
+		return errors.Join(err, fmt.Errorf("verify %s: record the outcome: %w", c.Node, rerr))
+	}
+	return err
+}
 
 // Concurrency is how many nodes are verified at once.
 func (e *VerifyExecutor) Concurrency() int { return max(e.Parallel, 1) }
@@ -64,8 +111,13 @@ func (e *VerifyExecutor) Apply(ctx context.Context, c Change) error {
 	}
 	if e.Verifier != nil {
 		if err := e.Verifier.Verify(ctx, c.Node); err != nil {
-			return fmt.Errorf("verify %s: %w", c.Node, err)
+			return e.record(c, fmt.Errorf("verify %s: %w", c.Node, err))
 		}
+	}
+	// Recorded before the flag file: a flag file whose record failed to be
+	// written would read as installed by someone else.
+	if err := e.record(c, nil); err != nil {
+		return err
 	}
 	root, err := rootfs.New(e.Root)
 	if err != nil {

@@ -75,6 +75,8 @@ write_config() {
 # Written by scripts/demo.sh for the simulated rack; see docs/config.md.
 apiVersion: rackctl/v1alpha1
 kind: Config
+# ipmi_sim answers in 30-50 ms on a quiet machine, in seconds on a loaded one.
+timeout: 30s
 driver:
   dnsmasqReloadCmd: $(q "$RACKCTL_SIM_DNSMASQ_RELOAD")
   dnsmasqInterface: $(q "$RACKCTL_SIM_DHCP_IFACE")
@@ -174,6 +176,14 @@ run() {
 	echo "+ $*"
 	"$@"
 }
+# fail WHY: the demo did not show what it should; it goes on (the rack
+# stays up to look at) and exits 1 at the end.
+failed=""
+fail() {
+	echo "demo: FAILED: $*" >&2
+	failed="${failed}  $*
+"
+}
 run $rackctl config view --root "$demo/root" | grep -v ' default$'
 
 echo
@@ -196,8 +206,12 @@ grep '^verify: ' "$demo/apply-1.txt" || true
 tail -n 1 "$demo/apply-1.txt"
 if [ "$PROVISIONER" = flatcar ]; then
 	echo
-	echo "demo: what the servers did (their logs, $demo/nodes/<bmc>/log):"
-	grep -hE 'DHCP:|Ignition ok|installed$|SSH up' "$demo"/nodes/*/log 2>/dev/null | head -n 40 || true
+	echo "demo: what the servers did, a line per node per boot step (from their logs, $demo/nodes/<bmc>/log):"
+	bin/rackctl-sim -boot-lines -node-dir "$demo/nodes" -dir "$demo/bmcs" -spec "$demo/repo/rack.yaml" | tee "$demo/boot-lines.txt"
+	# Every node must have come up: a demo that shows less is a broken demo.
+	for node in $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml"); do
+		grep -q "  $node  SSH up on " "$demo/boot-lines.txt" || fail "$node never answered SSH (see $demo/nodes/*/log)"
+	done
 else
 	echo
 	echo "demo: apply 2: the flag files exist now; boot devices go back to disk"
@@ -229,7 +243,15 @@ if [ "$PROVISIONER" = flatcar ]; then
 	echo " ..."
 fi
 echo
-run $rackctl status "${flags[@]}"
+run $rackctl status "${flags[@]}" | tee "$demo/status.txt"
+# The INSTALL column: observed installs (flatcar, verify ssh) or assumed
+# ones (the lokoctl stand-in, verify flag), for every node.
+want_install=installed
+[ "$PROVISIONER" = lokomotive ] && want_install="installed (assumed: --verify flag)"
+for node in $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml"); do
+	row=$(grep "^$node " "$demo/status.txt" || true)
+	[[ "$row" == *"  $want_install" ]] || fail "status does not show $node as $want_install (see $demo/status.txt)"
+done
 echo
 run $rackctl ipmi "${flags[@]}" --all power status
 
@@ -264,3 +286,7 @@ ${pxe_hint}  edit $demo/repo/rack.yaml (set reprovision: "1" on a node, exclude:
   bin/rackctl config view --root $demo/root   the driver settings, from $demo/root/etc/rackctl/config.yaml
   make demo-down     stops everything (simulators, matchbox, dnsmasq and its namespaces, watch)
 EOT
+if [ -n "$failed" ]; then
+	printf 'demo: FAILED checks (the rack keeps running; make demo-down stops it):\n%s' "$failed" >&2
+	exit 1
+fi

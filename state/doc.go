@@ -29,6 +29,13 @@
 //	nodes.json           NodeState, mode 0644: {"version":1,"sshKeys"?:"sha256:…",
 //	                     "nodes":{name:{"mac","reprovision"?,"exclude"?}}};
 //	                     missing = Version 0 (nothing recorded).
+//	installs.json        Installs, mode 0644: {"version":1,"nodes":{name:
+//	                     {"outcome":"installed"|"failed","mac","verify":
+//	                     "ssh"|"cluster"|"flag","time","reason"?,"commit"?}}}:
+//	                     each node's last verify outcome, written by the
+//	                     verify layer (flag = installed without looking);
+//	                     reason at most 1024 bytes, at most 10000 nodes (the
+//	                     oldest dropped). Missing = nothing recorded.
 //	apply.lock           LockInfo, one JSON line: {"pid","host","started",
 //	                     "bootID"?,"procStart"?}. Made complete in a temp file
 //	                     and hard-linked into place; stale only on this host

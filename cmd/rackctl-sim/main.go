@@ -20,6 +20,11 @@
 // deletes its namespaces.
 //
 //	rackctl-sim -n 8 -dir .demo/bmcs -root .demo/root -spec .demo/repo/rack.yaml -matchbox -dhcp
+//
+// With -boot-lines it prints what the simulated servers did, one line per
+// node per boot step, from their logs, and exits:
+//
+//	rackctl-sim -boot-lines -node-dir .demo/nodes -dir .demo/bmcs -spec .demo/repo/rack.yaml
 package main
 
 import (
@@ -65,7 +70,11 @@ func run() error {
 	withNodes := flag.Bool("nodes", true, "with -dhcp, start a simulated server behind every BMC (see internal/simnode)")
 	nodeDir := flag.String("node-dir", ".demo/nodes", "the simulated servers' disks and logs")
 	envFile := flag.String("env", "", "write what runs here as shell variables (RACKCTL_SIM_*) to this file")
+	bootLines := flag.Bool("boot-lines", false, "print the simulated servers' boot steps (DHCP, iPXE, Ignition, install, SSH) from their logs in -node-dir, named as -spec names the node behind each BMC of -dir, and exit")
 	flag.Parse()
+	if *bootLines {
+		return writeBootLines(os.Stdout, *nodeDir, *dir, *spec)
+	}
 	if *provisioner != "flatcar" && *provisioner != "lokomotive" {
 		return fmt.Errorf("-provisioner %q: want flatcar or lokomotive", *provisioner)
 	}
@@ -230,7 +239,7 @@ func startBMCs(ctx context.Context, dir, root string, n, redfish int, delay time
 			return nil, nil, nil, err
 		}
 		stops = append(stops, func() { rack.Close() })
-		if machines, err = simnode.IPMIMachines(rack); err != nil {
+		if machines, err = ipmiMachines(rack); err != nil {
 			stop()
 			return nil, nil, nil, err
 		}

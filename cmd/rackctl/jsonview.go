@@ -26,23 +26,42 @@ type statusView struct {
 }
 
 type nodeStatusView struct {
-	Name        string    `json:"name"`
-	Role        string    `json:"role"`
-	MAC         string    `json:"mac"`
-	BMCMAC      string    `json:"bmc_mac"`
-	BMCAddress  string    `json:"bmc_address"`
-	IP          string    `json:"ip"`
-	Excluded    bool      `json:"excluded"`
-	BMCReached  bool      `json:"bmc_reached"`
-	BMCError    string    `json:"bmc_error,omitempty"`
-	Power       string    `json:"power,omitempty"`
-	Provisioned bool      `json:"provisioned"`
-	Joined      string    `json:"joined"` // yes | no | unknown
-	Hostnames   []string  `json:"hostnames"`
-	Kubelet     string    `json:"kubelet_version,omitempty"`
-	OSImage     string    `json:"os_image,omitempty"`
-	OSVersion   string    `json:"os_version,omitempty"`
-	Diag        *diagView `json:"diag,omitempty"`
+	Name        string      `json:"name"`
+	Role        string      `json:"role"`
+	MAC         string      `json:"mac"`
+	BMCMAC      string      `json:"bmc_mac"`
+	BMCAddress  string      `json:"bmc_address"`
+	IP          string      `json:"ip"`
+	Excluded    bool        `json:"excluded"`
+	BMCReached  bool        `json:"bmc_reached"`
+	BMCError    string      `json:"bmc_error,omitempty"`
+	Power       string      `json:"power,omitempty"`
+	Provisioned bool        `json:"provisioned"`
+	Joined      string      `json:"joined"` // yes | no | unknown
+	Hostnames   []string    `json:"hostnames"`
+	Kubelet     string      `json:"kubelet_version,omitempty"`
+	OSImage     string      `json:"os_image,omitempty"`
+	OSVersion   string      `json:"os_version,omitempty"`
+	Diag        *diagView   `json:"diag,omitempty"`
+	Install     installView `json:"install"`
+}
+
+// installView is a node's install (the INSTALL column).
+type installView struct {
+	State  string     `json:"state"` // installed | pending | failed | excluded | unknown
+	Verify string     `json:"verify,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+	Commit string     `json:"commit,omitempty"`
+}
+
+func newInstallView(in engine.InstallStatus) installView {
+	v := installView{State: in.State, Verify: in.Verify, Reason: in.Reason, Commit: in.Commit}
+	if !in.Since.IsZero() {
+		t := in.Since.UTC()
+		v.Since = &t
+	}
+	return v
 }
 
 type diagView struct {
@@ -59,7 +78,7 @@ func newStatusView(st *engine.Status) statusView {
 		nv := nodeStatusView{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
 			IP: n.IP, Excluded: n.Excluded, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
-			OSImage: n.OSImage, OSVersion: n.OSVersion}
+			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstallView(n.Install)}
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -53,15 +54,19 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 	}
 	fmt.Fprintf(g.stdout, "Kubernetes API reached: %s\n\n", reached)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tOS PROVISIONED\tJOINED\tKUBELET\tHOSTNAMES")
+	// FLAG FILE is whether the provisioner's flag file exists, not whether
+	// rackctl saw the install: INSTALL (last, so the columns before it keep
+	// their places for scripts) says that.
+	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tFLAG FILE\tJOINED\tKUBELET\tHOSTNAMES\tINSTALL")
 	var problems []string
 	for _, n := range st.Nodes {
 		name := termtext.Cell(n.Name)
 		if n.Excluded {
 			name += " (excluded)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
-			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), termtext.Cell(strings.Join(n.Hostnames, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
+			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), termtext.Cell(strings.Join(n.Hostnames, " ")),
+			termtext.Cell(n.Install.Text()))
 		if n.BMCError != "" {
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, termtext.Escape(n.BMCError)))
 		}
@@ -73,6 +78,7 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 		sort.Strings(problems)
 		fmt.Fprintf(g.stdout, "\nBMCs not reached:\n%s\n", strings.Join(problems, "\n"))
 	}
+	writeInstallProblems(g.stdout, st)
 	if full {
 		for _, n := range st.Nodes {
 			fmt.Fprintf(g.stdout, "\n=== %s (BMC %s at %s)\n", n.Name, n.BMCMAC, n.BMCAddress)
@@ -102,4 +108,30 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// writeInstallProblems lists every failed install with its whole reason
+// (the INSTALL cell has only its gist), and unreadable install records.
+func writeInstallProblems(w io.Writer, st *engine.Status) {
+	var failed []string
+	unreadable := ""
+	for _, n := range st.Nodes {
+		switch in := n.Install; in.State {
+		case engine.InstallFailed:
+			at := in.Since.UTC().Format("2006-01-02 15:04:05 UTC") + ", verify " + orDash(in.Verify)
+			if in.Commit != "" {
+				at += ", commit " + in.Commit
+			}
+			// The reason quotes a node or a cluster: untrusted text.
+			failed = append(failed, fmt.Sprintf("  %s (%s): %s", termtext.Cell(n.Name), termtext.Cell(at), termtext.Escape(in.Reason)))
+		case engine.InstallUnknown:
+			unreadable = in.Reason
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\nInstalls failed (the next apply boots them again):\n%s\n", strings.Join(failed, "\n"))
+	}
+	if unreadable != "" {
+		fmt.Fprintf(w, "\nInstall records not read: %s\n", termtext.Escape(unreadable))
+	}
 }
