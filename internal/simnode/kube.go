@@ -26,7 +26,7 @@ type kubeAgent struct {
 
 	mu     sync.Mutex
 	name   string
-	bootID string // this boot's, as a kubelet reads /proc/sys/kernel/random/boot_id
+	bootID string             // this boot's, as a kubelet reads /proc/sys/kernel/random/boot_id
 	cancel context.CancelFunc // the running heartbeat or off-timer
 	done   chan struct{}
 }
