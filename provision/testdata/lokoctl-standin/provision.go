@@ -90,6 +90,9 @@ func provision(tf, cfgDir, varsFile string) error {
 	}
 	file := func(p string) string { b, _ := json.Marshal(p); return "${file(" + string(b) + ")}" }
 	main := map[string]any{
+		"terraform": map[string]any{"required_providers": map[string]any{
+			"matchbox": map[string]any{"source": "poseidon/matchbox"},
+		}},
 		"module": map[string]any{"cluster": map[string]any{
 			"source":                 "./modules/flatcar-baremetal",
 			"matchbox_http_endpoint": c.HTTPEndpoint,
