@@ -391,6 +391,26 @@ func TestApplyVerifyCluster(t *testing.T) {
 		}
 	})
 
+	// worker-1's Node is Ready from before the install, its kubelet (the
+	// same boot) still posting: that is not the install coming back.
+	t.Run("ready from before", func(t *testing.T) {
+		root, spec := setup(t)
+		register(t, map[string]corev1.ConditionStatus{"controller-0": corev1.ConditionTrue, "worker-0": corev1.ConditionTrue})
+		old := testenv.Node("worker-1."+simDomain, corev1.ConditionTrue, testenv.KubeVersion, simOSImage)
+		old.Status.NodeInfo.BootID = "the-old-boot"
+		if err := k.PutNode(t.Context(), old); err != nil {
+			t.Fatal(err)
+		}
+		r := apply(root, spec, "2s")
+		if r.code != 1 || !strings.Contains(r.stderr, "node worker-1 not Ready after 2s") ||
+			!strings.Contains(r.stdout, "not ready anew: same boot ID as before the apply") {
+			t.Fatalf("apply with worker-1 Ready from before: exit %d, want 1 naming worker-1 and why\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(flag(root)); !os.IsNotExist(err) {
+			t.Errorf("flag file of an install never seen: %v, want it absent", err)
+		}
+	})
+
 	t.Run("never ready", func(t *testing.T) {
 		root, spec := setup(t)
 		// worker-1 never registers again.

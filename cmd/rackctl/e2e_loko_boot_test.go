@@ -44,6 +44,7 @@ type lokoBootRack struct {
 	kube    *testenv.Kube
 	nodes   *simnode.Rack
 	lokoctl string
+	pub     string // the spec's SSH key
 }
 
 // startLokoBootRack starts the rack's real parts, the API server and a
@@ -63,7 +64,8 @@ func startLokoBootRack(t *testing.T, knobs map[int]simnode.Knobs) *lokoBootRack 
 	// the matchbox provider; lokoctl gets TF_* but not RACKCTL_* by itself.
 	t.Setenv("RACKCTL_LOKOCTL_TERRAFORM", e.tools.Terraform)
 	t.Setenv("TF_CLI_CONFIG_FILE", e.tools.Terraformrc)
-	l.writeLokoSpec()
+	l.pub = l.newKey()
+	l.writeLokoSpec(nil)
 	l.nodes, err = simnode.StartRack(e.bmcs, e.dhcp, simnode.RackOptions{
 		Dir: t.TempDir(), MAC: func(i int) string { return e.macs[i] }, Log: testLog{t},
 		Kube: l.kube.Client(), KubeGrace: 30 * time.Second,
@@ -76,12 +78,16 @@ func startLokoBootRack(t *testing.T, knobs map[int]simnode.Knobs) *lokoBootRack 
 	return l
 }
 
-func (l *lokoBootRack) writeLokoSpec() {
+func (l *lokoBootRack) newKey() string {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	must(l.t, err)
 	signer, err := ssh.NewSignerFromKey(priv)
 	must(l.t, err)
-	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " ops@loko"
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " ops@loko"
+}
+
+// writeLokoSpec writes the rack.yaml; reprovision maps node index → value.
+func (l *lokoBootRack) writeLokoSpec(reprovision map[int]string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
 kind: Rack
@@ -109,10 +115,11 @@ cluster:
   sshPubKeys: [%q]
 nodes:
 `, lokoBootDomain, l.dhcp.ServerIP.Masked(), l.dhcp.ServerIP.Addr(), l.dhcp.ServerIP.Addr(), l.dhcp.ServerIface,
-		l.mb.HTTPEndpoint(), l.mb.RPC, filepath.Join(l.root, e2eCertDir), pub)
+		l.mb.HTTPEndpoint(), l.mb.RPC, filepath.Join(l.root, e2eCertDir), l.pub)
 	for i, n := range lokoBootNodes {
 		bm := l.bmcs.BMCs[i]
-		fmt.Fprintf(&b, "  - {name: %s, role: %s, mac: %q, bmcMac: %q, bmcAddress: %q}\n", n.name, n.role, l.macs[i], bm.MAC, bm.Addr)
+		fmt.Fprintf(&b, "  - {name: %s, role: %s, mac: %q, bmcMac: %q, bmcAddress: %q, reprovision: %q}\n",
+			n.name, n.role, l.macs[i], bm.MAC, bm.Addr, reprovision[i])
 	}
 	must(l.t, os.WriteFile(l.spec, []byte(b.String()), 0o644))
 }
@@ -190,6 +197,45 @@ func TestE2ELokomotiveBoots(t *testing.T) {
 			t.Errorf("status of %s: joined %q kubelet %q provisioned %v; want yes, %s, true", n.Name, n.Joined, n.Kubelet, n.Provisioned, testenv.KubeVersion)
 		}
 	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Day 2: reprovision worker-0. Only it is PXE-installed again: its
+	// kubelet comes back with a new boot ID, which is what lets verify
+	// record it while its Node was Ready all along; the others keep theirs.
+	boots := l.bootIDs()
+	l.writeLokoSpec(map[int]string{1: "1"})
+	r = l.lokoRun("apply (reprovision worker-0)", 0, "apply", "--auto-approve", "--verify-timeout", "150s")
+	after := l.bootIDs()
+	for i, n := range lokoBootNodes {
+		fqdn := n.name + "." + lokoBootDomain
+		if changed := after[fqdn] != boots[fqdn]; changed != (i == 1) || after[fqdn] == "" {
+			t.Errorf("%s: boot ID %q → %q; want a new one for worker-0 only", n.name, boots[fqdn], after[fqdn])
+		}
+		if got := l.servedProfile(i); got != "installed" {
+			t.Errorf("%s: served the %s profile after the reprovision settled", n.name, got)
+		}
+	}
+	if !strings.Contains(r.stdout, "verify: worker-0: Ready") || strings.Contains(r.stdout, "verify: worker-1:") {
+		t.Errorf("the reprovision verified other nodes than worker-0:\n%s", r.stdout)
+	}
+	if got, err := l.flag(1); err != nil || got != "worker-0."+lokoBootDomain {
+		t.Errorf("worker-0: flag file %q, %v after its reinstall", got, err)
+	}
+	l.lokoRun("plan after the reprovision", 0, "plan", "--detailed-exitcode")
+}
+
+// bootIDs are the boot IDs the nodes' kubelets report, by Node name.
+func (l *lokoBootRack) bootIDs() map[string]string {
+	l.t.Helper()
+	list, err := l.kube.Client().CoreV1().Nodes().List(l.t.Context(), metav1.ListOptions{})
+	must(l.t, err)
+	out := map[string]string{}
+	for _, n := range list.Items {
+		out[n.Name] = n.Status.NodeInfo.BootID
+	}
+	return out
 }
 
 // TestE2ELokomotiveNodeNeverJoins: worker-1 never finishes installing, and
