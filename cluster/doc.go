@@ -8,7 +8,12 @@
 //   - Has each expected node joined the cluster, is it Ready, and which kubelet
 //     and Flatcar Container Linux versions does it report? ([Client.Status]);
 //     apply's verify phase waits for reprovisioned nodes to come back with
-//     [Client.WaitReady], which watches the nodes and falls back to polling.
+//     [Client.WaitReady], which watches the nodes and falls back to polling;
+//     against a [Baseline] listed before the apply it counts a node only when
+//     it is Ready anew (a new Node, a new boot ID, or without boot IDs a later
+//     Ready transition), never a Node left Ready from before the install.
+//   - Is a node healthy enough for a rollout to go on? [Client.Health]: Ready,
+//     the expected kubelet release and labels.
 //   - What token logs in to the Lokomotive Web UI (Headlamp)? [Client.UIToken]
 //     ensures the headlamp-admin service account in kube-system, bound to
 //     cluster-admin, and returns a TokenRequest token (or, when asked, the

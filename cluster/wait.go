@@ -34,10 +34,14 @@ type WaitOptions struct {
 	// Progress, if set, is called from the calling goroutine for each node
 	// when it is first seen and whenever its status changes.
 	Progress func(node string, st NodeStatus)
+	// Since, when set, counts a node Ready only when it is Ready anew
+	// against this baseline (Baseline.Fresh): a Node left from before the
+	// install is reported joined, not Ready, with why.
+	Since *Baseline
 }
 
 // WaitReady waits until every node in names has joined the cluster and is
-// Ready. It lists the nodes, then watches them for changes; when the watch
+// Ready (with opts.Since: Ready anew since that baseline). It lists the nodes, then watches them for changes; when the watch
 // cannot be opened it polls every opts.Poll. API errors during the wait are
 // retried (the API server may itself be rebooting) until the timeout.
 //
@@ -197,6 +201,11 @@ func (w *waiter) evaluate() {
 	idx := newNodeIndex(items)
 	for _, name := range w.names {
 		st := idx.status(name)
+		if st.Ready && w.opts.Since != nil {
+			if ok, why := w.opts.Since.Fresh(name, idx.find(name)); !ok {
+				st.Ready, st.Reason = false, "not ready anew: "+why
+			}
+		}
 		prev, seen := w.last[name]
 		if seen && prev == st {
 			continue

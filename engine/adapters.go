@@ -128,34 +128,47 @@ func (l *lazyLokoctl) Apply(ctx context.Context) error {
 }
 
 // clusterVerifier waits until a freshly installed node joined the cluster
-// and is Ready, reporting its progress.
+// and is Ready anew, reporting its progress. Its baseline (the nodes as
+// listed when the drivers were built, before any phase of the apply ran)
+// is what "anew" is judged against (cluster.Baseline): a Node left Ready
+// from before the install does not count.
 type clusterVerifier struct {
 	client  *cluster.Client
 	timeout time.Duration
 	human   io.Writer
 	log     *slog.Logger
+	since   *cluster.Baseline
+}
+
+func newClusterVerifier(client *cluster.Client, timeout time.Duration, human io.Writer, log *slog.Logger) *clusterVerifier {
+	since, err := client.Baseline(context.Background())
+	if err != nil {
+		log.Warn("verify cluster: no baseline: no install can be recorded by this apply", "err", err)
+	}
+	return &clusterVerifier{client: client, timeout: timeout, human: human, log: log, since: since}
 }
 
 func (v *clusterVerifier) Verify(ctx context.Context, node string) error {
 	notReady, err := v.client.WaitReady(ctx, []string{node}, cluster.WaitOptions{
 		Timeout: v.timeout,
+		Since:   v.since,
 		Progress: func(name string, st cluster.NodeStatus) {
 			state := "not joined"
 			switch {
 			case st.Ready:
 				state = "Ready"
 			case st.Joined:
-				state = "joined, not Ready"
+				state = "joined, not Ready (" + st.Reason + ")"
 			}
 			v.log.Info("waiting for node", "node", name, "state", state)
 			fmt.Fprintf(v.human, "verify: %s: %s\n", name, state)
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("node %s not Ready after %s: %w", node, v.timeout, err)
+		return fmt.Errorf("node %s not Ready after %s: %w; the install is not recorded: the next apply boots it again", node, v.timeout, err)
 	}
 	if len(notReady) > 0 {
-		return fmt.Errorf("node %s not Ready after %s", node, v.timeout)
+		return fmt.Errorf("node %s not Ready after %s; the install is not recorded: the next apply boots it again", node, v.timeout)
 	}
 	return nil
 }

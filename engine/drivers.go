@@ -176,8 +176,8 @@ func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) erro
 			return fmt.Errorf("--verify cluster: %w", err)
 		}
 		out.layers.Verify = drove
-		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log,
-			Verifier: &clusterVerifier{client: client, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log},
+		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log, Parallel: e.cfg.Parallel,
+			Verifier: newClusterVerifier(client, d.VerifyTimeout, e.cfg.Human, e.log),
 			Outcomes: state.New(e.cfg.StateDir), Mode: d.Verify})
 	case "none":
 	default:

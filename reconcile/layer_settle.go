@@ -34,6 +34,12 @@ type settler interface {
 	settleAllowed(rc provision.ResourceChange, fqdns []string) bool
 }
 
+// settleRunner is a settler whose tool has no plan to review (lokoctl):
+// it is run again as the provisioner phase just ran it.
+type settleRunner interface {
+	settleRun(ctx context.Context, px *ProvisionerExecutor) error
+}
+
 type settleLayer struct{ persistNothing }
 
 func (settleLayer) Layer() Layer          { return LayerSettle }
@@ -128,6 +134,9 @@ func (e *SettleExecutor) rerun(ctx context.Context, c Change) error {
 		return fmt.Errorf("settle: %s: no provisioner driver to re-run", c.Address)
 	}
 	px := e.Provisioner
+	if r, ok := pr.(settleRunner); ok {
+		return r.settleRun(ctx, px)
+	}
 	tp, err := px.planTerraform(ctx)
 	if err != nil {
 		return fmt.Errorf("settle: %w", err)

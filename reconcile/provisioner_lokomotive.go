@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rackctl/rackctl/provision"
 	"github.com/rackctl/rackctl/render"
 	"github.com/rackctl/rackctl/schema"
 )
@@ -132,6 +133,25 @@ func (lokomotiveProvisioner) Apply(ctx context.Context, e *ProvisionerExecutor, 
 	}
 	if err := e.Lokoctl.Apply(ctx); err != nil {
 		return fmt.Errorf("provisioner: lokoctl cluster apply: %w", err)
+	}
+	return nil
+}
+
+// settleAllowed: lokoctl has no plan to check changes against; settleRun
+// re-runs it instead.
+func (lokomotiveProvisioner) settleAllowed(provision.ResourceChange, []string) bool { return false }
+
+// settleRun runs lokoctl cluster apply again once the installs are
+// recorded. Its inputs are the ones the provisioner phase of this apply
+// just ran it with, plus the recorded nodes' flag files, which make
+// Lokomotive's bare-metal module move those nodes' matchbox groups from
+// the install profile to the installed one; nothing else differs.
+func (lokomotiveProvisioner) settleRun(ctx context.Context, px *ProvisionerExecutor) error {
+	if px.Lokoctl == nil {
+		return errors.New("settle: no lokoctl driver")
+	}
+	if err := px.Lokoctl.Apply(ctx); err != nil {
+		return fmt.Errorf("settle: lokoctl cluster apply: %w", err)
 	}
 	return nil
 }

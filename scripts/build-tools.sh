@@ -83,12 +83,16 @@ else
 fi
 
 # lokoctl stand-in (lokoctl itself does not build: Lokomotive is archived).
-standin_src=$root/provision/testdata/lokoctl-standin
-if [[ -x $bin/lokoctl-standin && -z $(find "$standin_src" -newer "$bin/lokoctl-standin" -name '*.go') ]]; then
+# It serves nodes with rackctl's render and Terraform module: a change in
+# any package of the repository it is built from rebuilds it.
+standin_pkg=./provision/testdata/lokoctl-standin
+mapfile -t standin_src < <(cd "$root" && go list -deps -f '{{if not .Standard}}{{.Dir}}{{end}}' "$standin_pkg" | grep -F "$root/")
+if [[ -x $bin/lokoctl-standin && ${#standin_src[@]} -gt 0 &&
+	-z $(find "${standin_src[@]}" -maxdepth 2 -newer "$bin/lokoctl-standin" \( -name '*.go' -o -name '*.tf' \) -print -quit) ]]; then
 	say "lokoctl-standin: up to date"
 else
 	say "lokoctl-standin: building"
-	(cd "$root" && go build -o "$bin/lokoctl-standin" ./provision/testdata/lokoctl-standin)
+	(cd "$root" && go build -o "$bin/lokoctl-standin" "$standin_pkg")
 fi
 
 # staticcheck, pinned in its own module (tools/staticcheck) for CI's lint step.

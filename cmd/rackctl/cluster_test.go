@@ -331,14 +331,21 @@ func TestApplyVerifyCluster(t *testing.T) {
 			}
 		}
 	}
-	// rackctlAsks counts rackctl's (its user agent's) requests on nodes, as
-	// the API server's audit log has them.
+	// rackctlAsks counts rackctl's (its user agent's) watches of nodes, as
+	// the API server's audit log has them: only the verify phase watches
+	// (the baseline before the apply is a list).
 	rackctlAsks := func(t *testing.T) int {
 		evs, err := k.Requests("nodes", "rackctl")
 		if err != nil {
 			t.Error(err)
 		}
-		return len(evs)
+		n := 0
+		for _, ev := range evs {
+			if ev.Verb == "watch" {
+				n++
+			}
+		}
+		return n
 	}
 
 	t.Run("becomes ready", func(t *testing.T) {
@@ -381,6 +388,26 @@ func TestApplyVerifyCluster(t *testing.T) {
 		}
 		if _, err := os.Stat(flag(root)); err != nil {
 			t.Errorf("flag file after a verified install: %v", err)
+		}
+	})
+
+	// worker-1's Node is Ready from before the install, its kubelet (the
+	// same boot) still posting: that is not the install coming back.
+	t.Run("ready from before", func(t *testing.T) {
+		root, spec := setup(t)
+		register(t, map[string]corev1.ConditionStatus{"controller-0": corev1.ConditionTrue, "worker-0": corev1.ConditionTrue})
+		old := testenv.Node("worker-1."+simDomain, corev1.ConditionTrue, testenv.KubeVersion, simOSImage)
+		old.Status.NodeInfo.BootID = "the-old-boot"
+		if err := k.PutNode(t.Context(), old); err != nil {
+			t.Fatal(err)
+		}
+		r := apply(root, spec, "2s")
+		if r.code != 1 || !strings.Contains(r.stderr, "node worker-1 not Ready after 2s") ||
+			!strings.Contains(r.stdout, "not ready anew: same boot ID as before the apply") {
+			t.Fatalf("apply with worker-1 Ready from before: exit %d, want 1 naming worker-1 and why\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(flag(root)); !os.IsNotExist(err) {
+			t.Errorf("flag file of an install never seen: %v, want it absent", err)
 		}
 	})
 

@@ -2,6 +2,8 @@ package simnode
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,8 +21,12 @@ type kubeAgent struct {
 	heartbeat, grace time.Duration
 	logf             func(string, ...any)
 
+	verOnce sync.Once
+	version string
+
 	mu     sync.Mutex
 	name   string
+	bootID string             // this boot's, as a kubelet reads /proc/sys/kernel/random/boot_id
 	cancel context.CancelFunc // the running heartbeat or off-timer
 	done   chan struct{}
 }
@@ -46,11 +52,13 @@ func (k *kubeAgent) swap(f func(ctx context.Context)) {
 	}()
 }
 
-// start registers the Node (named after the host) and heartbeats it.
+// start registers the Node (named after the host) and heartbeats it. Every
+// start is a new boot: a new boot ID, which is how verify tells a node that
+// came back from one that never went away.
 func (k *kubeAgent) start(name string) {
 	k.swap(nil)
 	k.mu.Lock()
-	k.name = name
+	k.name, k.bootID = name, newBootID()
 	k.mu.Unlock()
 	k.swap(func(ctx context.Context) {
 		registered := false
@@ -132,8 +140,32 @@ func (k *kubeAgent) post(ctx context.Context, name string, st corev1.ConditionSt
 		kept = append(kept, c)
 	}
 	n.Status.Conditions = append(kept, cond)
-	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.0.0-simnode", OSImage: "Flatcar Container Linux (simnode)",
-		OperatingSystem: "linux", Architecture: "amd64"}
+	k.mu.Lock()
+	bootID := k.bootID
+	k.mu.Unlock()
+	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: k.kubeletVersion(), OSImage: OSImage,
+		OperatingSystem: "linux", Architecture: "amd64", BootID: bootID}
 	_, err = nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
 	return err
+}
+
+// OSImage is the osImage a simulated node's kubelet reports.
+const OSImage = "Flatcar Container Linux by Kinvolk 3510.2.1 (Oklo)"
+
+// kubeletVersion is the control plane's version, as the kubelets of a
+// Lokomotive cluster run the release of their control plane; asked once.
+func (k *kubeAgent) kubeletVersion() string {
+	k.verOnce.Do(func() {
+		k.version = "v0.0.0-unknown"
+		if v, err := k.cs.Discovery().ServerVersion(); err == nil && v.GitVersion != "" {
+			k.version = v.GitVersion
+		}
+	})
+	return k.version
+}
+
+func newBootID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

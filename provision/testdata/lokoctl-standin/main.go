@@ -9,6 +9,10 @@
 //	                        (argv, working directory, names of env variables)
 //	RACKCTL_LOKOCTL_EXIT    exit code to end with after the progress (default 0)
 //	RACKCTL_LOKOCTL_SLEEP   duration to wait before finishing (e.g. "10s")
+//	RACKCTL_LOKOCTL_TERRAFORM  a terraform binary: serve the nodes through
+//	                        matchbox as lokoctl's bare-metal module does, so
+//	                        that simulated servers can boot (see provision.go;
+//	                        the provider comes from TF_CLI_CONFIG_FILE's mirror)
 package main
 
 import (
@@ -73,6 +77,12 @@ func run(args []string) int {
 	fmt.Println("Initializing provider plugins...")
 	fmt.Println("Terraform has been successfully initialized!")
 	fmt.Println("module.baremetal-lokomotive: Refreshing state...")
+	if tf := os.Getenv("RACKCTL_LOKOCTL_TERRAFORM"); tf != "" && os.Getenv("RACKCTL_LOKOCTL_EXIT") == "" {
+		if err := provision(tf, cfgDir, *vars); err != nil {
+			fmt.Fprintf(os.Stderr, "level=fatal msg=\"error applying cluster: %v\"\n", err)
+			return 1
+		}
+	}
 	if d := os.Getenv("RACKCTL_LOKOCTL_SLEEP"); d != "" {
 		dur, err := time.ParseDuration(d)
 		if err == nil {
