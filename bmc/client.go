@@ -325,15 +325,17 @@ func (c *Client) Users(ctx context.Context, t Target) ([]User, error) {
 }
 
 // DiagReport is the raw text of the BMC's chassis status and boot flags,
-// for humans.
+// for humans, and the server's inventory as the BMC reports it.
 type DiagReport struct {
 	ChassisStatus string
 	BootParam5    string
+	Inventory     Inventory
 	// Err is set when one of the reads failed; the other may still be there.
 	Err error
 }
 
-// Diag reads `chassis status` and `chassis bootparam get 5`.
+// Diag reads `chassis status`, `chassis bootparam get 5` and the
+// inventory (`mc info`, `fru print 0`).
 func (c *Client) Diag(ctx context.Context, t Target) DiagReport {
 	var r DiagReport
 	r.Err = c.do(ctx, t, "diag", func(ctx context.Context, cn *conn) error {
@@ -347,7 +349,8 @@ func (c *Client) Diag(ctx context.Context, t Target) DiagReport {
 			return err
 		}
 		r.BootParam5 = string(out)
-		return nil
+		r.Inventory, err = ipmiInventory(ctx, cn.run)
+		return err
 	})
 	return r
 }
