@@ -334,8 +334,11 @@ type DiagReport struct {
 	Err error
 }
 
-// Diag reads `chassis status`, `chassis bootparam get 5` and the
-// inventory (`mc info`, `fru print 0`).
+// Diag reads `chassis status` and `chassis bootparam get 5`, then the
+// inventory (`mc info`, `fru print 0`) as a call of its own: four ipmitool
+// runs under one timeout would not fit it on a loaded management node. A
+// BMC that did not answer the first is not asked again (a dead BMC costs
+// one timeout).
 func (c *Client) Diag(ctx context.Context, t Target) DiagReport {
 	var r DiagReport
 	r.Err = c.do(ctx, t, "diag", func(ctx context.Context, cn *conn) error {
@@ -349,9 +352,11 @@ func (c *Client) Diag(ctx context.Context, t Target) DiagReport {
 			return err
 		}
 		r.BootParam5 = string(out)
-		r.Inventory, err = ipmiInventory(ctx, cn.run)
-		return err
+		return nil
 	})
+	if r.Err == nil {
+		r.Inventory, r.Err = c.Inventory(ctx, t)
+	}
 	return r
 }
 
