@@ -181,3 +181,50 @@ func TestVirtualMediaInstall(t *testing.T) {
 		t.Errorf("not converged: %v", layerAddrs(p.Changes, ""))
 	}
 }
+
+// TestVirtualMediaRefusals: the settle layer leaves the image of a node
+// whose install was not recorded (its next try needs it), and a BMC
+// driver without virtual media, or a change without an image, is an
+// error before anything is switched.
+func TestVirtualMediaRefusals(t *testing.T) {
+	m := newMediaRack(t)
+	ctx := context.Background()
+	tgt := bmc.Target{Node: "node-1", Address: m.sims[1].Addr, Protocol: bmc.ProtocolRedfish}
+	if err := m.drivers.InsertMedia(ctx, tgt, mediaImage); err != nil {
+		t.Fatal(err)
+	}
+	x := &SettleExecutor{Root: m.root, BMC: m.drivers}
+	c := Change{Layer: LayerSettle, Action: ActionEjectMedia, Address: "settle:bmc:node-1:media", Node: "node-1",
+		Detail: &Detail{BMCAddress: m.sims[1].Addr, BMCProtocol: bmc.ProtocolRedfish, FlagFile: "home/core/flatcar-container-linux/assets/aa", MediaImage: mediaImage}}
+	if err := x.Apply(ctx, c); err == nil || !strings.Contains(err.Error(), "install not recorded") {
+		t.Fatalf("eject without a recorded install: %v", err)
+	}
+	if m.sims[1].Media() != mediaImage {
+		t.Errorf("media ejected for a node whose install was not recorded")
+	}
+
+	fake := newFakeBMC()
+	reinstall := Change{Layer: LayerBMC, Action: ActionMediaReinstall, Address: "bmc:node-1", Node: "node-1",
+		Detail: &Detail{BMCAddress: "127.0.0.1:623", MediaImage: mediaImage}}
+	for name, tc := range map[string]struct {
+		x    *BMCExecutor
+		c    Change
+		want string
+	}{
+		"no virtual media": {&BMCExecutor{BMC: fake}, reinstall, "has no virtual media"},
+		"no image":         {&BMCExecutor{BMC: m.drivers}, Change{Layer: LayerBMC, Action: ActionMediaReinstall, Address: "bmc:node-1", Node: "node-1", Detail: &Detail{BMCAddress: m.sims[1].Addr, BMCProtocol: bmc.ProtocolRedfish}}, "no virtual media image"},
+	} {
+		if err := tc.x.Prepare(&Plan{Changes: []Change{tc.c}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.x.Apply(ctx, tc.c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	if len(fake.calls) != 0 {
+		t.Errorf("a BMC without virtual media was switched: %v", fake.calls)
+	}
+	if on, _ := m.sims[1].Power(); on {
+		t.Errorf("node-1 powered on by a reinstall without an image")
+	}
+}
