@@ -40,6 +40,7 @@ func TestStatusFullInventory(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("status --full: exit %d\n%s", r.code, r.stderr)
 	}
+	checkDocumented(t, "status --full -o json", []byte(r.stdout))
 	var st statusView
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
