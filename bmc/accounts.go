@@ -87,29 +87,39 @@ func (c *Client) DeleteAccount(ctx context.Context, t Target, slot int) error {
 }
 
 // Inventory reads the BMC firmware (`mc info`) and the board's FRU
-// (`fru print 0`); IPMI has no health roll-up, so the health fields stay
-// empty.
+// (`fru print 0`).
 func (c *Client) Inventory(ctx context.Context, t Target) (Inventory, error) {
 	var inv Inventory
 	err := c.do(ctx, t, "inventory", func(ctx context.Context, cn *conn) error {
-		out, err := cn.run.run(ctx, "mc", "info")
-		if err != nil {
-			return err
-		}
-		f := colonFields(string(out))
-		inv.BMCVersion = f["Firmware Revision"]
-		inv.Manufacturer = f["Manufacturer Name"]
-		if out, err := cn.run.run(ctx, "fru", "print", "0"); err == nil {
-			f := colonFields(string(out))
-			inv.Model = firstOf(f["Product Name"], f["Board Product"])
-			inv.Serial = firstOf(f["Product Serial"], f["Board Serial"])
-			inv.Manufacturer = firstOf(f["Product Manufacturer"], f["Board Mfg"], inv.Manufacturer)
-		} else if !errors.Is(err, ErrCommand) {
-			return err
-		}
-		return nil
+		var err error
+		inv, err = ipmiInventory(ctx, cn.run)
+		return err
 	})
 	return inv, err
+}
+
+// ipmiInventory is what IPMI tells of a server: the BMC's firmware
+// revision and, where the BMC has a FRU inventory (ipmi_sim has none
+// unless configured), the product's name and serial. IPMI has no BIOS
+// version and no health roll-up: those fields stay empty, never guessed.
+func ipmiInventory(ctx context.Context, run ipmitoolRun) (Inventory, error) {
+	var inv Inventory
+	out, err := run.run(ctx, "mc", "info")
+	if err != nil {
+		return inv, err
+	}
+	f := colonFields(string(out))
+	inv.BMCVersion = f["Firmware Revision"]
+	inv.Manufacturer = f["Manufacturer Name"]
+	if out, err := run.run(ctx, "fru", "print", "0"); err == nil {
+		f := colonFields(string(out))
+		inv.Model = firstOf(f["Product Name"], f["Board Product"])
+		inv.Serial = firstOf(f["Product Serial"], f["Board Serial"])
+		inv.Manufacturer = firstOf(f["Product Manufacturer"], f["Board Mfg"], inv.Manufacturer)
+	} else if !errors.Is(err, ErrCommand) {
+		return inv, err
+	}
+	return inv, nil
 }
 
 func colonFields(out string) map[string]string {

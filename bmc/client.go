@@ -325,15 +325,20 @@ func (c *Client) Users(ctx context.Context, t Target) ([]User, error) {
 }
 
 // DiagReport is the raw text of the BMC's chassis status and boot flags,
-// for humans.
+// for humans, and the server's inventory as the BMC reports it.
 type DiagReport struct {
 	ChassisStatus string
 	BootParam5    string
+	Inventory     Inventory
 	// Err is set when one of the reads failed; the other may still be there.
 	Err error
 }
 
-// Diag reads `chassis status` and `chassis bootparam get 5`.
+// Diag reads `chassis status` and `chassis bootparam get 5`, then the
+// inventory (`mc info`, `fru print 0`) as a call of its own: four ipmitool
+// runs under one timeout would not fit it on a loaded management node. A
+// BMC that did not answer the first is not asked again (a dead BMC costs
+// one timeout).
 func (c *Client) Diag(ctx context.Context, t Target) DiagReport {
 	var r DiagReport
 	r.Err = c.do(ctx, t, "diag", func(ctx context.Context, cn *conn) error {
@@ -349,6 +354,9 @@ func (c *Client) Diag(ctx context.Context, t Target) DiagReport {
 		r.BootParam5 = string(out)
 		return nil
 	})
+	if r.Err == nil {
+		r.Inventory, r.Err = c.Inventory(ctx, t)
+	}
 	return r
 }
 

@@ -361,25 +361,39 @@ func (r *Redfish) Inventory(ctx context.Context, t Target) (Inventory, error) {
 	return inv, err
 }
 
-// Diag reads power state, health and the boot override, for humans.
+// Lines is the inventory for humans, one field a line in the layout of
+// ipmitool's chassis status; what the BMC does not report reads "n/a"
+// (IPMI has no BIOS version and no health roll-up). The values are the
+// BMC's words: a terminal view escapes them.
+func (inv Inventory) Lines() string {
+	var b strings.Builder
+	for _, f := range []struct{ k, v string }{
+		{"Manufacturer", inv.Manufacturer}, {"Model", inv.Model}, {"Serial", inv.Serial},
+		{"BIOS version", inv.BIOSVersion}, {"BMC firmware", inv.BMCVersion},
+		{"System Health", inv.SystemHealth}, {"Chassis Health", inv.ChassisHealth},
+	} {
+		if f.v == "" {
+			f.v = "n/a"
+		}
+		fmt.Fprintf(&b, "%-21s: %s\n", f.k, f.v)
+	}
+	return b.String()
+}
+
+// Diag reads power state, the inventory with its health and the boot
+// override.
 func (r *Redfish) Diag(ctx context.Context, t Target) DiagReport {
 	var rep DiagReport
 	var errs []error
 	state, err := r.PowerState(ctx, t)
 	errs = append(errs, err)
-	inv, err := r.Inventory(ctx, t)
+	rep.Inventory, err = r.Inventory(ctx, t)
 	errs = append(errs, err)
-	var b strings.Builder
-	fmt.Fprintf(&b, "System Power         : %s\n", state)
-	fmt.Fprintf(&b, "System Health        : %s\n", inv.SystemHealth)
-	fmt.Fprintf(&b, "Chassis Health       : %s\n", inv.ChassisHealth)
-	fmt.Fprintf(&b, "Model                : %s %s (serial %s)\n", inv.Manufacturer, inv.Model, inv.Serial)
-	fmt.Fprintf(&b, "BIOS / BMC firmware  : %s / %s\n", inv.BIOSVersion, inv.BMCVersion)
-	rep.ChassisStatus = b.String()
+	rep.ChassisStatus = fmt.Sprintf("%-21s: %s\n", "System Power", state)
 	bp, err := r.BootDevice(ctx, t)
 	errs = append(errs, err)
 	if err == nil {
-		rep.BootParam5 = "Boot override        : " + bp.String() + "\n"
+		rep.BootParam5 = fmt.Sprintf("%-21s: %s\n", "Boot override", bp.String())
 	}
 	rep.Err = errors.Join(errs...)
 	return rep

@@ -86,8 +86,17 @@ func TestRedfishPowerBootInventory(t *testing.T) {
 	if inv != want {
 		t.Errorf("inventory = %+v\nwant        %+v", inv, want)
 	}
-	if rep := r.Diag(ctx, tgt); rep.Err != nil || !strings.Contains(rep.ChassisStatus, "System Power         : on") || !strings.Contains(rep.BootParam5, "pxe") {
+	if rep := r.Diag(ctx, tgt); rep.Err != nil || !strings.Contains(rep.ChassisStatus, "System Power         : on") || !strings.Contains(rep.BootParam5, "pxe") || rep.Inventory != want {
 		t.Errorf("diag = %+v", rep)
+	}
+	lines := want.Lines()
+	for _, l := range []string{"Model                : 3500\n", "BIOS version         : P79 v1.45 (12/06/2017)\n", "System Health        : OK\n"} {
+		if !strings.Contains(lines, l) {
+			t.Errorf("Lines() lacks %q:\n%s", l, lines)
+		}
+	}
+	if got := (Inventory{BMCVersion: "1.0"}).Lines(); !strings.Contains(got, "BIOS version         : n/a\n") || !strings.Contains(got, "BMC firmware         : 1.0\n") {
+		t.Errorf("Lines() of a partial inventory:\n%s", got)
 	}
 	// Two sessions for the whole run: bmclib's (power, boot) and gofish's
 	// (inventory), each opened once.

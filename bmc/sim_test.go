@@ -349,6 +349,11 @@ func TestExecDiagDHCP(t *testing.T) {
 	if d.Err != nil || !strings.Contains(d.ChassisStatus, "System Power") || !strings.Contains(d.BootParam5, "Boot parameter data") {
 		t.Errorf("diag = %+v", d)
 	}
+	// ipmi_sim's Get Device ID has a firmware revision; IPMI has no BIOS
+	// version or health, which must stay unreported rather than guessed.
+	if inv := d.Inventory; inv.BMCVersion == "" || inv.BIOSVersion != "" || inv.SystemHealth != "" || inv.ChassisHealth != "" {
+		t.Errorf("diag inventory = %+v, want the firmware revision only", inv)
+	}
 	if err := c.DHCPRenew(ctx, tg); err != nil {
 		t.Errorf("dhcp renew: %v", err)
 	}

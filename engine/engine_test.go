@@ -198,7 +198,7 @@ func (f *fakeBMC) Inventory(context.Context, bmc.Target) (bmc.Inventory, error) 
 }
 func (f *fakeBMC) Close() error { return nil }
 func (f *fakeBMC) Diag(_ context.Context, t bmc.Target) bmc.DiagReport {
-	return bmc.DiagReport{ChassisStatus: "System Power : " + f.power[t.Node], Err: f.fail[t.Node]}
+	return bmc.DiagReport{ChassisStatus: "System Power : " + f.power[t.Node], Inventory: bmc.Inventory{Serial: "SN-" + t.Node}, Err: f.fail[t.Node]}
 }
 
 // registerFake makes fake e's BMC driver for the test and returns the
@@ -247,7 +247,7 @@ func TestStatusThroughRegisteredDriver(t *testing.T) {
 			}
 			continue
 		}
-		if !row.BMCReached || row.Power != "on" || row.Diag == nil || row.Diag.ChassisStatus != "System Power : on" || row.Joined != "n/a" {
+		if !row.BMCReached || row.Power != "on" || row.Diag == nil || row.Diag.ChassisStatus != "System Power : on" || row.Diag.Inventory.Serial != "SN-"+row.Name || row.Joined != "n/a" {
 			t.Errorf("row %s: %+v, want reached, on, its diagnostics, joined n/a", row.Name, row)
 		}
 	}

@@ -43,11 +43,14 @@ type NodeStatus struct {
 	Install InstallStatus `json:"install"`
 }
 
-// NodeDiag is a node's BMC diagnostics (status --full).
+// NodeDiag is a node's BMC diagnostics (status --full): the BMC's own
+// text of its chassis status and boot flags, and the server's inventory
+// and health as far as its protocol reports them (empty: not reported).
 type NodeDiag struct {
-	ChassisStatus string `json:"chassisStatus,omitempty"`
-	BootParam5    string `json:"bootParam5,omitempty"`
-	Error         string `json:"error,omitempty"`
+	ChassisStatus string        `json:"chassisStatus,omitempty"`
+	BootParam5    string        `json:"bootParam5,omitempty"`
+	Inventory     bmc.Inventory `json:"inventory"`
+	Error         string        `json:"error,omitempty"`
 }
 
 // observations are what status read from the live systems; statusOf
@@ -134,7 +137,7 @@ func statusOf(r *Rack, obs observations) *Status {
 		}
 		if obs.diags != nil {
 			d := obs.diags[n.Name].Value
-			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: errString(d.Err)}
+			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Inventory: d.Inventory, Error: errString(d.Err)}
 		}
 		st.Nodes = append(st.Nodes, row)
 	}

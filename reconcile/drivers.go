@@ -29,6 +29,15 @@ type BMC interface {
 	SetBootDevice(ctx context.Context, t bmc.Target, device string, persistent, efi bool) error
 }
 
+// BMCMedia is a BMC with a virtual CD (bmc.VirtualMedia): the bmc and
+// settle layers ask their BMC for it where a node installs via virtual
+// media, so drivers without one need not say so.
+type BMCMedia interface {
+	MediaImage(ctx context.Context, t bmc.Target) (string, error)
+	InsertMedia(ctx context.Context, t bmc.Target, image string) error
+	EjectMedia(ctx context.Context, t bmc.Target) error
+}
+
 // BMCRenewer makes a BMC request its address from DHCP again.
 type BMCRenewer interface {
 	DHCPRenew(ctx context.Context, t bmc.Target) error
@@ -79,6 +88,7 @@ var (
 	_ BMC            = (*bmc.Client)(nil)
 	_ BMCRenewer     = (*bmc.Client)(nil)
 	_ BMCAddressing  = (*bmc.Client)(nil)
+	_ BMCMedia       = (*bmc.Drivers)(nil)
 	_ Terraformer    = (*provision.Terraform)(nil)
 	_ ClusterApplier = (*provision.Lokoctl)(nil)
 )

@@ -152,9 +152,9 @@ func actionSymbol(a Action) (string, string) {
 		return "+", ansiGreen
 	case ActionDelete:
 		return "-", ansiRed
-	case ActionUpdate, ActionReload, ActionRun, ActionSetBootDisk, ActionRenew, ActionRotateCredentials, ActionSwitchCredentials:
+	case ActionUpdate, ActionReload, ActionRun, ActionSetBootDisk, ActionRenew, ActionRotateCredentials, ActionSwitchCredentials, ActionEjectMedia:
 		return "~", ansiYellow
-	case ActionPXEReinstall:
+	case ActionPXEReinstall, ActionMediaReinstall:
 		return "-/+", ansiRed
 	default:
 		return "!", ansiYellow
@@ -179,6 +179,10 @@ func actionPhrase(a Action) string {
 		return "will renew its DHCP lease"
 	case ActionPXEReinstall:
 		return "will be PXE-booted and power-cycled (reinstall)"
+	case ActionMediaReinstall:
+		return "will boot from virtual media and be power-cycled (reinstall)"
+	case ActionEjectMedia:
+		return "will eject its virtual media"
 	case ActionSetBootDisk:
 		return "will boot from disk (persistent, EFI)"
 	case ActionRun:

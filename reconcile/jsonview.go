@@ -95,6 +95,7 @@ type DetailView struct {
 	Dir        string             `json:"dir,omitempty"`
 	Terraform  *TerraformPlanView `json:"terraform,omitempty"`
 	Rotation   *RotationView      `json:"rotation,omitempty"`
+	MediaImage string             `json:"media_image,omitempty"`
 }
 
 // LeaseView names the DHCP lease a release-lease change drops.
@@ -282,7 +283,7 @@ func detailView(d *Detail) *DetailView {
 		return nil
 	}
 	v := &DetailView{MAC: d.MAC, BMCAddress: d.BMCAddress, FlagFile: d.FlagFile, FQDN: d.FQDN,
-		Nodes: slices.Clone(d.Nodes), Dir: d.Dir}
+		Nodes: slices.Clone(d.Nodes), Dir: d.Dir, MediaImage: d.MediaImage}
 	if d.Lease != nil {
 		v.Lease = &LeaseView{MAC: d.Lease.MAC, IP: d.Lease.IP, ClientID: d.Lease.ClientID, Hostname: d.Lease.Hostname}
 	}

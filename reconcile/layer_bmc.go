@@ -16,8 +16,9 @@ import (
 // Unreachable is the observed power state of a BMC that did not answer.
 const Unreachable = "unreachable"
 
-// bmcLayer PXE-boots and power-cycles every node to install, sets the boot
-// device of installed nodes back to disk and moves BMCs to DHCP
+// bmcLayer PXE-boots (or boots from virtual media, install.via) and
+// power-cycles every node to install, sets the boot device of installed
+// nodes back to disk, ejects their virtual media and moves BMCs to DHCP
 // (bmc.addressSource). A BMC that fails stops its own node only.
 type bmcLayer struct{ persistNothing }
 
@@ -67,6 +68,9 @@ func (bmcLayer) Plan(ctx context.Context, pl *planner) error {
 type bmcRead struct {
 	power string
 	boot  bmc.BootParam
+	// media is the image still in the virtual CD of an installed node
+	// that installs via virtual media ("" when empty or not read).
+	media string
 	err   error
 }
 
@@ -84,6 +88,10 @@ func readBMCs(ctx context.Context, pl *planner, nodes []*nodeInfo) []bmcRead {
 			return nil
 		}
 		results[i].boot, results[i].err = pl.cfg.BMC.BootDevice(ctx, t)
+		if vm, ok := pl.cfg.BMC.(BMCMedia); ok && results[i].err == nil && pl.rack.InstallVia(ni.n) == schema.InstallViaVirtualMedia {
+			// Unread media is no change: the node boots from disk anyway.
+			results[i].media, _ = vm.MediaImage(ctx, t)
+		}
 		return nil
 	})
 	for i, err := range errs {
@@ -105,14 +113,27 @@ func planNodeBoot(pl *planner, ni *nodeInfo, r bmcRead) bool {
 			reason += fmt.Sprintf(" (warning: BMC not reached at plan time: %v)", r.err)
 		}
 		pl.observe(NodeKey(LayerBMC, ni.n.Name, AspectPower), power)
-		pl.add(Change{
+		c := Change{
 			Layer: LayerBMC, Action: ActionPXEReinstall, Address: "bmc:" + ni.n.Name, Node: ni.n.Name, Disruptive: true,
 			Reason: reason, Detail: pl.bmcDetail(ni.n, ni.n.MAC),
-		})
+		}
+		if pl.rack.InstallVia(ni.n) == schema.InstallViaVirtualMedia {
+			c.Action, c.Detail.MediaImage = ActionMediaReinstall, pl.rack.Install.VirtualMediaImage
+			c.Phrase = "will boot from virtual media (" + c.Detail.MediaImage + ") and be power-cycled (reinstall)"
+		}
+		pl.add(c)
 		return true
 	}
 	if r.err != nil {
 		return false
+	}
+	if r.media != "" {
+		pl.add(Change{
+			Layer: LayerBMC, Action: ActionEjectMedia, Address: "bmc:" + ni.n.Name + ":media", Node: ni.n.Name,
+			Phrase: "will eject its virtual media (" + r.media + ")",
+			Reason: "installed, but the virtual CD still holds " + r.media + ": a boot from it would reinstall the node",
+			Detail: pl.bmcDetail(ni.n, ni.n.MAC),
+		})
 	}
 	if r.boot.Device != bmc.BootDisk {
 		pl.add(Change{
@@ -272,10 +293,50 @@ func (e *BMCExecutor) Apply(ctx context.Context, c Change) error {
 		}
 		discard(e.Log).Info("node PXE-booted", "node", c.Node)
 		return nil
+	case ActionMediaReinstall:
+		return mediaReinstall(ctx, e.BMC, t, c.Detail.MediaImage, e.Log)
+	case ActionEjectMedia:
+		return ejectMedia(ctx, e.BMC, t)
 	case ActionSetBootDisk:
 		return setBootDisk(ctx, e.BMC, t, e.Log)
 	}
 	return fmt.Errorf("bmc %s: unsupported action %q", c.Node, c.Action)
+}
+
+// mediaReinstall is the PXE reinstall's steps with the virtual CD as the
+// boot device: the image goes in first, so the one-time override never
+// points at an empty drive.
+func mediaReinstall(ctx context.Context, b BMC, t bmc.Target, image string, log *slog.Logger) error {
+	vm, ok := b.(BMCMedia)
+	if !ok {
+		return fmt.Errorf("bmc %s: this BMC driver has no virtual media: set its installVia: pxe", t.Node)
+	}
+	if image == "" {
+		return fmt.Errorf("bmc %s: no virtual media image in the change", t.Node)
+	}
+	if err := vm.InsertMedia(ctx, t, image); err != nil {
+		return fmt.Errorf("bmc %s: insert virtual media %s: %w", t.Node, image, err)
+	}
+	if err := b.SetBootDevice(ctx, t, bmc.BootCDROM, false, false); err != nil {
+		return fmt.Errorf("bmc %s: set next boot to the virtual CD: %w", t.Node, err)
+	}
+	if err := powerCycle(ctx, b, t); err != nil {
+		return err
+	}
+	discard(log).Info("node booted from virtual media", "node", t.Node, "image", image)
+	return nil
+}
+
+// ejectMedia empties t's virtual CD.
+func ejectMedia(ctx context.Context, b BMC, t bmc.Target) error {
+	vm, ok := b.(BMCMedia)
+	if !ok {
+		return fmt.Errorf("bmc %s: this BMC driver has no virtual media to eject", t.Node)
+	}
+	if err := vm.EjectMedia(ctx, t); err != nil {
+		return fmt.Errorf("bmc %s: eject virtual media: %w", t.Node, err)
+	}
+	return nil
 }
 
 // setBootDisk makes t boot from disk, persistent and EFI.

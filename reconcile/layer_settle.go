@@ -10,6 +10,7 @@ import (
 
 	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/provision"
+	"github.com/rackctl/rackctl/schema"
 )
 
 // The settle layer finishes an install in the apply that made it. Once the
@@ -75,6 +76,15 @@ func (settleLayer) Plan(_ context.Context, pl *planner) error {
 			Layer: LayerSettle, Action: ActionSetBootDisk, Address: "settle:bmc:" + ni.n.Name, Node: ni.n.Name,
 			Reason: "installed: boot from disk again (persistent, EFI)", Detail: d,
 		})
+		if pl.rack.InstallVia(ni.n) == schema.InstallViaVirtualMedia {
+			d := *d
+			d.MediaImage = pl.rack.Install.VirtualMediaImage
+			pl.add(Change{
+				Layer: LayerSettle, Action: ActionEjectMedia, Address: "settle:bmc:" + ni.n.Name + ":media", Node: ni.n.Name,
+				Phrase: "will eject its virtual media (" + d.MediaImage + ")",
+				Reason: "installed: the install image leaves the virtual CD", Detail: &d,
+			})
+		}
 	}
 	return nil
 }
@@ -101,6 +111,8 @@ func (e *SettleExecutor) Apply(ctx context.Context, c Change) error {
 		return e.rerun(ctx, c)
 	case c.Action == ActionSetBootDisk:
 		return e.bootDisk(ctx, c)
+	case c.Action == ActionEjectMedia:
+		return e.eject(ctx, c)
 	}
 	return fmt.Errorf("settle: %s: unsupported action %q", c.Address, c.Action)
 }
@@ -108,6 +120,23 @@ func (e *SettleExecutor) Apply(ctx context.Context, c Change) error {
 // bootDisk sets the boot device of a node whose install was recorded; a
 // node without its flag file (its verify failed) is left alone.
 func (e *SettleExecutor) bootDisk(ctx context.Context, c Change) error {
+	if err := e.recorded(c, "boot device"); err != nil {
+		return err
+	}
+	return setBootDisk(ctx, e.BMC, c.Detail.BMCTarget(c.Node), e.Log)
+}
+
+// eject empties the virtual CD of a node whose install was recorded; a
+// failed install keeps its media for the next try.
+func (e *SettleExecutor) eject(ctx context.Context, c Change) error {
+	if err := e.recorded(c, "virtual media"); err != nil {
+		return err
+	}
+	return ejectMedia(ctx, e.BMC, c.Detail.BMCTarget(c.Node))
+}
+
+// recorded tells whether c's node has its flag file, and a BMC to settle.
+func (e *SettleExecutor) recorded(c Change, what string) error {
 	if e.BMC == nil {
 		return errors.New("settle: no BMC driver")
 	}
@@ -116,9 +145,9 @@ func (e *SettleExecutor) bootDisk(ctx context.Context, c Change) error {
 		return fmt.Errorf("settle %s: %w", c.Node, err)
 	}
 	if there, err := root.Exists(c.Detail.FlagFile); err != nil || !there {
-		return fmt.Errorf("settle %s: install not recorded (%v): boot device left as it is", c.Node, err)
+		return fmt.Errorf("settle %s: install not recorded (%v): %s left as it is", c.Node, err, what)
 	}
-	return setBootDisk(ctx, e.BMC, c.Detail.BMCTarget(c.Node), e.Log)
+	return nil
 }
 
 // rerun plans the provisioner again now that the flag files exist, and

@@ -56,6 +56,12 @@ const (
 	// ActionPXEReinstall sets a node's next boot to PXE and power-cycles it
 	// (powers it on when off).
 	ActionPXEReinstall Action = "pxe-reinstall"
+	// ActionMediaReinstall is the virtual-media twin of ActionPXEReinstall
+	// (install.via: virtualMedia): the BMC inserts Detail.MediaImage, the
+	// next boot is from that CD, then the node is power-cycled.
+	ActionMediaReinstall Action = "virtual-media-reinstall"
+	// ActionEjectMedia empties the virtual CD of an installed node.
+	ActionEjectMedia Action = "eject-media"
 	// ActionSetBootDisk sets a node's boot device to disk, persistent, EFI.
 	ActionSetBootDisk Action = "set-boot-disk"
 	// ActionRun runs the provisioner (terraform apply, lokoctl cluster apply).
@@ -151,6 +157,8 @@ type Detail struct {
 	Terraform *TerraformSummary `json:"terraform,omitempty"`
 	// Rotation is the credential rotation step reviewed (credentials layer).
 	Rotation *RotationDetail `json:"rotation,omitempty"`
+	// MediaImage is the boot image URL a virtual-media-reinstall inserts.
+	MediaImage string `json:"mediaImage,omitempty"`
 }
 
 // RotationDetail is what a credentials change was planned as: the account

@@ -45,6 +45,7 @@ func checkInput(ix *index, nodes []string) {
 	}
 	checkReservedNames(ix, nodes)
 	checkRedfishTLS(ix)
+	checkVirtualMedia(ix, nodes)
 	for _, p := range []string{"matchbox.httpEndpoint", "matchbox.rpcEndpoint"} {
 		checkPort(ix, p)
 	}

@@ -222,6 +222,7 @@ func (ix *index) node(path string) Node {
 		BMCIP:        s("bmcIP"),
 		BMCAddress:   s("bmcAddress"),
 		BMCProtocol:  s("bmcProtocol"),
+		InstallVia:   s("installVia"),
 		Exclude:      ix.isTrue(path + ".exclude"),
 		Reprovision:  s("reprovision"),
 		ExtraCLC:     s("extraCLC"),

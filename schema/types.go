@@ -226,6 +226,29 @@ type Install struct {
 	// IPMIToolImage is the container image with ipmitool that the nodes'
 	// boot workaround unit runs; empty means DefaultIPMIToolImage.
 	IPMIToolImage string `json:"ipmitoolImage,omitempty"`
+	// Via is how nodes to install are booted (InstallViaPXE or
+	// InstallViaVirtualMedia); Node.InstallVia overrides it per node.
+	Via string `json:"via,omitempty"`
+	// VirtualMediaImage is the URL of the boot image a Redfish BMC
+	// inserts as a virtual CD for a node installed via virtual media.
+	VirtualMediaImage string `json:"virtualMediaImage,omitempty"`
+}
+
+// Install paths.
+const (
+	InstallViaPXE          = "pxe"
+	InstallViaVirtualMedia = "virtualMedia"
+)
+
+// InstallVia is how n is booted to install: its override or the rack's.
+func (r *Rack) InstallVia(n *Node) string {
+	if n.InstallVia != "" {
+		return n.InstallVia
+	}
+	if r.Install.Via != "" {
+		return r.Install.Via
+	}
+	return InstallViaPXE
 }
 
 // DefaultIPMIToolImage is install.ipmitoolImage's default.
@@ -275,7 +298,9 @@ type Node struct {
 	// simulator on loopback; by default the BMC's internal IP, port 623.
 	BMCAddress string `json:"bmcAddress,omitempty"`
 	// BMCProtocol overrides bmc.protocol for this node; "" for the rack's.
-	BMCProtocol string            `json:"bmcProtocol,omitempty"`
+	BMCProtocol string `json:"bmcProtocol,omitempty"`
+	// InstallVia overrides install.via for this node; "" for the rack's.
+	InstallVia  string            `json:"installVia,omitempty"`
 	Exclude     bool              `json:"exclude,omitempty"`
 	Reprovision string            `json:"reprovision,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`

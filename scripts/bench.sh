@@ -92,6 +92,9 @@ measure "rackctl watch --once, 1000 nodes, no-op reconcile" 0 $bin watch --once 
 grep -q ': unchanged$' "$tmp/stdout" || fail "watch --once no-op reconcile was not a no-op: $(tail -n 3 "$tmp/stdout")"
 [ "$(history_len "$tmp/watchroot")" -eq "$applied" ] || fail "watch --once no-op reconcile applied something"
 
+# Redfish vs IPMI status (issue 15): scripts/bench-bmc.sh.
+source scripts/bench-bmc.sh
+
 echo "bench: commit to apply start (watch tests' logged latencies)"
 go test -count=1 -run 'TestGitCommitApplied|TestFileSourceEditorSave' -v ./watch >"$tmp/latency.log" 2>&1 || {
 	tail -n 30 "$tmp/latency.log" >&2
@@ -111,7 +114,7 @@ go test -run '^$' -bench . -benchmem -benchtime 3x -timeout 30m $pkgs 2>&1 | tee
 if grep -qE -- '^--- (FAIL|SKIP)' "$tmp/go.txt"; then
 	fail "a benchmark failed or was skipped: $(grep -E -- '^--- (FAIL|SKIP)' "$tmp/go.txt" | tr '\n' ' ')"
 fi
-for b in BenchmarkRackStatusDelay20ms BenchmarkRackStatus/rmcp BenchmarkRackStatusOneDead BenchmarkNoopPlan1000 \
+for b in BenchmarkRackStatusDelay20ms BenchmarkRackStatus/rmcp BenchmarkRackStatusOneDead BenchmarkNoopPlan1000 BenchmarkMixedRackStatus \
 	BenchmarkCUEFloor/lokomotive BenchmarkCUEFloor/flatcar BenchmarkValidatePlan1000/lokomotive BenchmarkValidatePlan1000/flatcar BenchmarkFirstApply1000; do
 	grep -q "^$b" "$tmp/go.txt" || fail "$b did not run: its figure would be missing"
 done
@@ -185,6 +188,8 @@ fi
 	     /BenchmarkRackStatus\/rmcp/ {printf "| status of 32 BMCs, no delay: parallel vs sequential ipmitool loop | %s ms vs %s ms (%s×) |\n", $3, $5, $7}
 	     /BenchmarkRackStatusOneDead/ {printf "| status of 32 BMCs with one dead (timeout %s ms) vs none | %s ms vs %s ms |\n", $7, $5, $3}' "$tmp/go.txt"
 	sed 's/^\(.*\): commit to apply start \(.*\)$/| commit to apply start, \1 | \2 |/; s/^\(file source.*\) to apply start \(.*\)$/| \1 to apply start | \2 |/' "$tmp/latency.txt"
+	echo
+	bmc_protocols_section
 	echo
 	echo "## CLI, one process each (wall time, peak RSS)"
 	echo

@@ -184,6 +184,7 @@ func diag(ctx context.Context, r *engine.Rack, client engine.BMCClient, n *schem
 	fmt.Fprintf(&b, "BMC MAC:      %s\nBMC address:  %s\nNode MAC:     %s\nNode IP:      %s\nHostname:     %s\n\n",
 		n.BMCMAC, t.Address, n.MAC, r.Addrs(n.Name).Primary, r.Spec.FQDN(n))
 	d := client.Diag(ctx, t)
+	b.WriteString(d.Inventory.Lines())
 	b.WriteString(d.ChassisStatus)
 	if d.BootParam5 != "" {
 		b.WriteString("\n")

@@ -65,9 +65,22 @@ func newInstallView(in engine.InstallStatus) installView {
 }
 
 type diagView struct {
-	ChassisStatus string `json:"chassis_status,omitempty"`
-	BootParam5    string `json:"boot_param_5,omitempty"`
-	Error         string `json:"error,omitempty"`
+	ChassisStatus string        `json:"chassis_status,omitempty"`
+	BootParam5    string        `json:"boot_param_5,omitempty"`
+	Inventory     inventoryView `json:"inventory"`
+	Error         string        `json:"error,omitempty"`
+}
+
+// inventoryView: a field the BMC does not report is left out, never
+// guessed (IPMI has no BIOS version and no health).
+type inventoryView struct {
+	Manufacturer  string `json:"manufacturer,omitempty"`
+	Model         string `json:"model,omitempty"`
+	Serial        string `json:"serial,omitempty"`
+	BIOSVersion   string `json:"bios_version,omitempty"`
+	BMCFirmware   string `json:"bmc_firmware_version,omitempty"`
+	SystemHealth  string `json:"system_health,omitempty"`
+	ChassisHealth string `json:"chassis_health,omitempty"`
 }
 
 func newStatusView(st *engine.Status) statusView {
@@ -83,7 +96,10 @@ func newStatusView(st *engine.Status) statusView {
 			nv.Hostnames = []string{}
 		}
 		if d := n.Diag; d != nil {
-			nv.Diag = &diagView{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: d.Error}
+			inv := d.Inventory
+			nv.Diag = &diagView{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: d.Error,
+				Inventory: inventoryView{Manufacturer: inv.Manufacturer, Model: inv.Model, Serial: inv.Serial, BIOSVersion: inv.BIOSVersion,
+					BMCFirmware: inv.BMCVersion, SystemHealth: inv.SystemHealth, ChassisHealth: inv.ChassisHealth}}
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}

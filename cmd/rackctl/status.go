@@ -21,7 +21,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Long: `status replaces 'racker status': it queries every BMC in parallel (a dead
 BMC costs one --timeout and shows × with the reason), checks the provisioner's
 flag files and the cluster, and prints one row per node. --full adds each
-node's chassis status and boot flags.`,
+node's inventory (manufacturer, model, serial, BIOS and BMC firmware
+versions, system and chassis health: "n/a" where the BMC does not report
+it), its chassis status and boot flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eng, r, err := g.loadRack()
@@ -38,7 +40,7 @@ node's chassis status and boot flags.`,
 			return writeStatus(g, st, full)
 		},
 	}
-	cmd.Flags().BoolVar(&full, "full", false, "add each node's chassis status and boot parameters")
+	cmd.Flags().BoolVar(&full, "full", false, "add each node's inventory, health, chassis status and boot parameters")
 	return cmd
 }
 
@@ -90,7 +92,7 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 				fmt.Fprintf(g.stdout, "error: %s\n", termtext.Escape(n.Diag.Error))
 			}
 			// A BMC's replies are untrusted text: no raw control codes.
-			fmt.Fprint(g.stdout, termtext.Lines(n.Diag.ChassisStatus), termtext.Lines(n.Diag.BootParam5))
+			fmt.Fprint(g.stdout, termtext.Lines(n.Diag.Inventory.Lines()), termtext.Lines(n.Diag.ChassisStatus), termtext.Lines(n.Diag.BootParam5))
 		}
 	}
 	return nil

@@ -22,17 +22,44 @@ var configURLArgs = []string{"flatcar.config.url", "ignition.config.url"}
 // file URL, the Ignition config from the kernel arguments; an installer
 // config installs and reboots, any other boots live from RAM.
 func (n *Node) pxeBoot(ctx context.Context) error {
+	lease, err := n.dhcp(ctx, "PXE")
+	if err != nil {
+		return err
+	}
+	if lease.BootFile == "" {
+		return errors.New("PXE: DHCP offered no boot file: nothing to boot")
+	}
+	return n.scriptBoot(ctx, "PXE", lease, lease.BootFile)
+}
+
+// cdBoot boots the image in the virtual CD. The image stands in for an
+// iPXE ISO with an embedded script (the usual way to reach matchbox
+// without PXE): it is fetched from its URL, as the BMC would, and run as
+// an iPXE script. Like that script's `dhcp`, the node first takes an
+// address from DHCP, but needs no boot file name from it.
+func (n *Node) cdBoot(ctx context.Context, image string) error {
+	n.logf("CD: virtual media %s", image)
+	lease, err := n.dhcp(ctx, "CD")
+	if err != nil {
+		return err
+	}
+	return n.scriptBoot(ctx, "CD", lease, image)
+}
+
+func (n *Node) dhcp(ctx context.Context, path string) (testenv.Lease, error) {
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	lease, err := n.cfg.Net.Request(dctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("PXE: DHCP: %w", err)
+		return lease, fmt.Errorf("%s: DHCP: %w", path, err)
 	}
 	n.logf("DHCP: %s (router %s, boot file %q)", lease.Addr, lease.Router, lease.BootFile)
-	if lease.BootFile == "" {
-		return errors.New("PXE: DHCP offered no boot file: nothing to boot")
-	}
-	k, err := n.ipxe(ctx, lease.BootFile)
+	return lease, nil
+}
+
+// scriptBoot runs the iPXE script at script, then what it boots.
+func (n *Node) scriptBoot(ctx context.Context, path string, lease testenv.Lease, script string) error {
+	k, err := n.ipxe(ctx, script)
 	if err != nil {
 		return err
 	}
@@ -45,15 +72,15 @@ func (n *Node) pxeBoot(ctx context.Context) error {
 		}
 	}
 	if cfgURL == "" {
-		return fmt.Errorf("PXE: the kernel arguments name no Ignition config (%s)", strings.Join(configURLArgs, " or "))
+		return fmt.Errorf("%s: the kernel arguments name no Ignition config (%s)", path, strings.Join(configURLArgs, " or "))
 	}
 	cfg, _, err := n.ignition(ctx, cfgURL)
 	if err != nil {
-		return fmt.Errorf("PXE: %w", err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	final, ok, err := n.installerTarget(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("PXE: installer: %w", err)
+		return fmt.Errorf("%s: installer: %w", path, err)
 	}
 	if !ok {
 		n.logf("live boot (nothing installed to disk)")

@@ -11,10 +11,18 @@ import (
 const (
 	BootPXE  = bmc.BootPXE
 	BootDisk = bmc.BootDisk
+	// BootCD is the BMC's virtual CD (Redfish virtual media).
+	BootCD = bmc.BootCDROM
 )
 
+// VirtualCD is firmware whose BMC has a virtual CD drive.
+type VirtualCD interface {
+	// InsertedImage is the URL of the image in the drive, "" for none.
+	InsertedImage() string
+}
+
 // Firmware is the part of a server's firmware that asks the BMC what to
-// boot. NextBoot returns BootPXE or BootDisk and, as firmware does,
+// boot. NextBoot returns BootPXE, BootCD or BootDisk and, as firmware does,
 // consumes a one-time override so the boot after it takes the default
 // (disk) path.
 type Firmware interface {
@@ -57,19 +65,29 @@ func (f IPMIFirmware) NextBoot(ctx context.Context) (string, error) {
 // the override, using up a Once one (*simredfish.BMC does).
 type RedfishBoot interface {
 	NextBoot() (target string, uefi bool, err error)
+	// Media is the image in the virtual CD ("" for none).
+	Media() string
 }
 
 // RedfishFirmware reads the boot override of a Redfish BMC. Pxe boots the
-// network; anything else the disk, as a server's default boot order would.
+// network, Cd the virtual CD; anything else the disk, as a server's
+// default boot order would.
 type RedfishFirmware struct{ BMC RedfishBoot }
+
+var _ VirtualCD = RedfishFirmware{}
+
+func (f RedfishFirmware) InsertedImage() string { return f.BMC.Media() }
 
 func (f RedfishFirmware) NextBoot(context.Context) (string, error) {
 	target, _, err := f.BMC.NextBoot()
 	if err != nil {
 		return "", fmt.Errorf("firmware: read the boot override: %w", err)
 	}
-	if target == "Pxe" {
+	switch target {
+	case "Pxe":
 		return BootPXE, nil
+	case "Cd":
+		return BootCD, nil
 	}
 	return BootDisk, nil
 }

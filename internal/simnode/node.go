@@ -354,8 +354,18 @@ func (n *Node) boot(ctx context.Context) error {
 		return err
 	}
 	n.logf("firmware: boot device %s", dev)
-	if dev == BootPXE {
+	switch dev {
+	case BootPXE:
 		return n.pxeBoot(ctx)
+	case BootCD:
+		// A CD boot with no media falls through to the disk, as a
+		// server's boot order does.
+		if cd, ok := n.cfg.Firmware.(VirtualCD); ok {
+			if image := cd.InsertedImage(); image != "" {
+				return n.cdBoot(ctx, image)
+			}
+		}
+		n.logf("CD: no media inserted: booting the disk")
 	}
 	return n.diskBoot(ctx)
 }

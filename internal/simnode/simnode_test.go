@@ -217,6 +217,12 @@ func (e *rackEnv) target(i int) bmc.Target {
 // deleted in t.Cleanup.
 func (e *rackEnv) startNode(t *testing.T, i int, knobs simnode.Knobs, kube *testenv.Kube) *simnode.Node {
 	t.Helper()
+	return e.startNodeWith(t, i, simnode.IPMIFirmware{Client: e.bmc, Target: e.target(i)}, knobs, kube)
+}
+
+// startNodeWith is startNode with the firmware fw.
+func (e *rackEnv) startNodeWith(t *testing.T, i int, fw simnode.Firmware, knobs simnode.Knobs, kube *testenv.Kube) *simnode.Node {
+	t.Helper()
 	net, err := e.dhcp.AddNode(context.Background(), nodeMAC(i))
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +235,7 @@ func (e *rackEnv) startNode(t *testing.T, i int, knobs simnode.Knobs, kube *test
 	cfg := simnode.Config{
 		Name: fmt.Sprintf("node-%d", i), DiskDir: filepath.Join(e.nodeDir, fmt.Sprint(i)),
 		ChassisDir: filepath.Join(e.rack.BMCs[i].StateDir, "chassis"),
-		Firmware:   simnode.IPMIFirmware{Client: e.bmc, Target: e.target(i)},
+		Firmware:   fw,
 		Net:        net, Rewrite: map[string]string{mgmtHTTP: e.mb.HTTPEndpoint()},
 		Log: testWriter{t}, Knobs: knobs,
 	}

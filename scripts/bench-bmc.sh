@@ -1,0 +1,75 @@
+# Sourced by scripts/bench.sh (its $tmp, $bin, measure and fail): issue 15's
+# figure, `rackctl status` of 32 simulated Redfish BMCs against 32 ipmi_sim
+# BMCs in the same run, one whole rackctl process each (sessions opened
+# cold, as every CLI run does), plain and --full. The BMCs run in two
+# rackctl-sim processes, started here and stopped on exit.
+sim=bin/rackctl-sim
+go build -o "$sim" ./cmd/rackctl-sim
+sim_pids=()
+stop_sims() {
+	local p
+	for p in "${sim_pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	sim_pids=()
+}
+trap 'stop_sims; rm -rf "$tmp"' EXIT
+
+# start_sim KIND ARGS...: 32 BMCs of KIND, ready once the env file exists.
+start_sim() {
+	local kind=$1 d="$tmp/sim-$1"
+	shift
+	mkdir -p "$d"
+	"$sim" -n 32 "$@" -dir "$d/bmcs" -root "$d/root" -spec "$d/rack.yaml" -env "$d/env" >"$d/log" 2>&1 &
+	sim_pids+=($!)
+	for _ in $(seq 120); do
+		[ -s "$d/env" ] && return 0
+		kill -0 "${sim_pids[-1]}" 2>/dev/null || break
+		sleep 0.5
+	done
+	tail -n 20 "$d/log" >&2
+	fail "rackctl-sim ($kind) did not come up"
+}
+
+echo "bench: rackctl status, 32 Redfish BMCs vs 32 IPMI BMCs (issue 15)"
+start_sim redfish -redfish 32
+start_sim ipmi
+for kind in redfish ipmi; do
+	d="$tmp/sim-$kind"
+	label=$([ $kind = redfish ] && echo "32 Redfish BMCs (simulated, HTTPS)" || echo "32 IPMI BMCs (ipmi_sim)")
+	measure "rackctl status, $label" 0 $bin status -f "$d/rack.yaml" --root "$d/root" --timeout 30s -o json
+	n=$(grep -c '"bmc_reached": true' "$tmp/stdout" || true)
+	[ "$n" -eq 32 ] || fail "status of $label reached $n BMCs, want 32"
+	# --full runs four ipmitool processes per IPMI BMC: 32 at once time
+	# out on a loaded 2-core host, so both protocols get 8 at a time.
+	measure "rackctl status --full --parallel 8, $label" 0 $bin status --full --parallel 8 -f "$d/rack.yaml" --root "$d/root" --timeout 30s -o json
+	n=$(grep -c '"bmc_firmware_version"' "$tmp/stdout" || true)
+	[ "$n" -eq 32 ] || fail "status --full of $label read the firmware version of $n BMCs, want 32"
+done
+stop_sims
+
+# bmc_protocols_section: the docs/benchmarks.md section of these figures and
+# of the in-process Go benchmark (BenchmarkMixedRackStatus, same run).
+bmc_protocols_section() {
+	echo "## Issue 15: rackctl status of 32 Redfish BMCs vs 32 IPMI BMCs (same run)"
+	echo
+	echo "Whole process each (wall time, peak RSS): Redfish BMCs are rackctl-sim's simulated ones (HTTPS on loopback, a"
+	echo "session opened per BMC and run), IPMI BMCs are ipmi_sim (ipmitool processes). --full adds the diagnostics, inventory"
+	echo "and health reads, 8 BMCs at a time. Each run must reach all 32 BMCs (and --full read every firmware version)."
+	echo
+	echo "| what | 32 Redfish | 32 IPMI | Redfish / IPMI |"
+	echo "|---|---|---|---|"
+	local what rf ip
+	for what in "rackctl status" "rackctl status --full --parallel 8"; do
+		rf=$(cli "$what, 32 Redfish BMCs (simulated, HTTPS)")
+		ip=$(cli "$what, 32 IPMI BMCs (ipmi_sim)")
+		awk -v w="$what" -v r="$rf" -v i="$ip" 'BEGIN { printf "| %s | %s s | %s s | %.2f× |\n", w, r, i, (i > 0 ? r / i : 0) }'
+	done
+	echo
+	echo "In process, one bmc.Drivers, power status only (BenchmarkMixedRackStatus: metal-operator's mock for Redfish):"
+	echo
+	echo '```'
+	grep -E '^BenchmarkMixedRackStatus' "$tmp/go.txt" || echo "(BenchmarkMixedRackStatus did not run)"
+	echo '```'
+}
