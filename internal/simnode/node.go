@@ -346,10 +346,36 @@ func (n *Node) machine(ctx context.Context) {
 	}
 }
 
+// firmwareReadAttempts bounds how often the firmware asks its BMC for the
+// boot device before the boot fails.
+const firmwareReadAttempts = 5
+
+// nextBoot asks the BMC for the boot device, again after a failed read: a
+// real server's firmware reads it over the local KCS interface, which a
+// busy LAN side does not time out; the simulated one shares ipmi_sim's LAN
+// interface with rackctl, so one slow answer must not leave it stuck.
+func (n *Node) nextBoot(ctx context.Context) (string, error) {
+	var err error
+	for attempt := 1; attempt <= firmwareReadAttempts; attempt++ {
+		fctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+		var dev string
+		dev, err = n.cfg.Firmware.NextBoot(fctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return dev, err
+		}
+		n.logf("firmware: read boot device (attempt %d of %d): %v", attempt, firmwareReadAttempts, err)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+	return "", err
+}
+
 func (n *Node) boot(ctx context.Context) error {
-	fctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
-	dev, err := n.cfg.Firmware.NextBoot(fctx)
-	cancel()
+	dev, err := n.nextBoot(ctx)
 	if err != nil {
 		return err
 	}

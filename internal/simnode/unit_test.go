@@ -539,3 +539,35 @@ func TestInstallGeneration(t *testing.T) {
 		})
 	}
 }
+
+// flakyFirmware fails its first reads, as ipmi_sim's LAN side does when
+// rackctl keeps it busy, then answers.
+type flakyFirmware struct {
+	fails int
+	reads int
+}
+
+func (f *flakyFirmware) NextBoot(context.Context) (string, error) {
+	f.reads++
+	if f.reads <= f.fails {
+		return "", errors.New("read boot flags: i/o timeout")
+	}
+	return BootDisk, nil
+}
+
+func TestFirmwareReadRetried(t *testing.T) {
+	for _, tc := range []struct {
+		fails int
+		ok    bool
+	}{{0, true}, {2, true}, {firmwareReadAttempts - 1, true}, {firmwareReadAttempts, false}} {
+		fw := &flakyFirmware{fails: tc.fails}
+		n := &Node{cfg: Config{Name: "t", Firmware: fw, Timeout: time.Second}, changed: make(chan struct{})}
+		dev, err := n.nextBoot(context.Background())
+		if tc.ok && (err != nil || dev != BootDisk) {
+			t.Errorf("%d failed reads: got %q, %v; want the disk after retrying", tc.fails, dev, err)
+		}
+		if !tc.ok && err == nil {
+			t.Errorf("%d failed reads: got %q; want the boot to fail after %d attempts", tc.fails, dev, firmwareReadAttempts)
+		}
+	}
+}
