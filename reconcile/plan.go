@@ -151,6 +151,8 @@ type Detail struct {
 	Terraform *TerraformSummary `json:"terraform,omitempty"`
 	// Rotation is the credential rotation step reviewed (credentials layer).
 	Rotation *RotationDetail `json:"rotation,omitempty"`
+	// Config is the config a re-Ignition brings a node to (reignite layer).
+	Config *ConfigDetail `json:"config,omitempty"`
 }
 
 // RotationDetail is what a credentials change was planned as: the account
