@@ -38,6 +38,8 @@ type NodeStatus struct {
 	OSImage     string    `json:"osImage,omitempty"`
 	OSVersion   string    `json:"osVersion,omitempty"`
 	Diag        *NodeDiag `json:"diag,omitempty"`
+	// Config is which config the node runs: NodeConfig.String.
+	Config string `json:"config"`
 }
 
 // NodeDiag is a node's BMC diagnostics (status --full).
@@ -54,6 +56,7 @@ type observations struct {
 	diags       map[string]bmc.Result[bmc.DiagReport] // nil without --full
 	provisioned map[string]bool
 	cluster     clusterObservation
+	configs     map[string]NodeConfig
 }
 
 // clusterObservation is the answer of the Kubernetes API, or why there is
@@ -87,6 +90,9 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 	}
 	for _, n := range nodes {
 		obs.provisioned[n.Name] = r.Provisioned(n)
+	}
+	if obs.configs, err = e.nodeConfigsOf(ctx, r); err != nil {
+		return nil, err
 	}
 	return statusOf(r, obs), nil
 }
@@ -130,6 +136,7 @@ func statusOf(r *Rack, obs observations) *Status {
 			d := obs.diags[n.Name].Value
 			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: errString(d.Err)}
 		}
+		row.Config = obs.configs[n.Name].String()
 		st.Nodes = append(st.Nodes, row)
 	}
 	return st

@@ -43,6 +43,7 @@ type nodeStatusView struct {
 	OSImage     string    `json:"os_image,omitempty"`
 	OSVersion   string    `json:"os_version,omitempty"`
 	Diag        *diagView `json:"diag,omitempty"`
+	Config      string    `json:"config"` // current | stale (…) | unknown (why) | n/a
 }
 
 type diagView struct {
@@ -59,7 +60,7 @@ func newStatusView(st *engine.Status) statusView {
 		nv := nodeStatusView{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
 			IP: n.IP, Excluded: n.Excluded, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
-			OSImage: n.OSImage, OSVersion: n.OSVersion}
+			OSImage: n.OSImage, OSVersion: n.OSVersion, Config: n.Config}
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}

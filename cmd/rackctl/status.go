@@ -14,16 +14,19 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var full bool
+	var nodes engine.DriverConfig
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every node's BMC, power, provisioning and cluster state",
 		Long: `status replaces 'racker status': it queries every BMC in parallel (a dead
 BMC costs one --timeout and shows × with the reason), checks the provisioner's
 flag files and the cluster, and prints one row per node. --full adds each
-node's chassis status and boot flags.`,
+node's chassis status and boot flags. With --verify ssh (the default) it
+reads over SSH which config each installed node runs (CONFIG: current, stale,
+or unknown and why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, r, err := g.loadRack()
+			eng, r, err := g.loadRackWith(&nodes)
 			if err != nil {
 				return err
 			}
@@ -38,7 +41,17 @@ node's chassis status and boot flags.`,
 		},
 	}
 	cmd.Flags().BoolVar(&full, "full", false, "add each node's chassis status and boot parameters")
+	registerNodeSSHFlags(cmd, &nodes)
 	return cmd
+}
+
+// registerNodeSSHFlags are the flags status reads the nodes' configs with:
+// the SSH settings of plan and apply.
+func registerNodeSSHFlags(cmd *cobra.Command, d *engine.DriverConfig) {
+	f := cmd.Flags()
+	f.StringVar(&d.Verify, "verify", "ssh", "ssh: read each installed node's config hash over SSH as core (CONFIG column); flag or none: do not reach the nodes")
+	f.StringVar(&d.SSHKey, "ssh-key", "", "with --verify ssh: the private key to log in to the nodes as core (default: the SSH agent, else "+engine.DefaultSSHKey+" beneath --root)")
+	f.StringVar(&d.SSHProxyCommand, "ssh-proxy-command", "", "with --verify ssh: reach the nodes through this command's stdin/stdout, %h and %p replaced (split on spaces, no shell)")
 }
 
 func writeStatus(g *globals, st *engine.Status, full bool) error {
@@ -53,15 +66,15 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 	}
 	fmt.Fprintf(g.stdout, "Kubernetes API reached: %s\n\n", reached)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tOS PROVISIONED\tJOINED\tKUBELET\tHOSTNAMES")
+	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tOS PROVISIONED\tJOINED\tKUBELET\tCONFIG\tHOSTNAMES")
 	var problems []string
 	for _, n := range st.Nodes {
 		name := termtext.Cell(n.Name)
 		if n.Excluded {
 			name += " (excluded)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
-			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), termtext.Cell(strings.Join(n.Hostnames, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
+			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), configCell(n.Config), termtext.Cell(strings.Join(n.Hostnames, " ")))
 		if n.BMCError != "" {
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, termtext.Escape(n.BMCError)))
 		}
@@ -102,4 +115,15 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// configCell is the CONFIG column: the state, with an unknown's reason
+// (an SSH error, possibly long) cut to keep the table readable; -o json
+// has it whole.
+func configCell(c string) string {
+	const max = 60
+	if r := []rune(c); len(r) > max {
+		c = string(r[:max-2]) + "…)"
+	}
+	return termtext.Cell(c)
 }
