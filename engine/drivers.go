@@ -58,7 +58,7 @@ func (d *drivers) sshNodes(e *Engine, rack *schema.Rack) *sshNodes {
 // reigniteDriver observes the configs installed nodes run and re-runs
 // Ignition on those that run another than the rendered one; only with
 // --verify ssh are the nodes reached.
-func (e *Engine) reigniteDriver(rack *schema.Rack, _ BMCClient, out *drivers) error {
+func (e *Engine) reigniteDriver(rack *schema.Rack, client BMCClient, out *drivers) error {
 	nc, off := e.nodeConfigDriver(out.sshNodes(e, rack))
 	if e.cfg.Drivers.ProvisionerRun != string(reconcile.ProvisionerAuto) {
 		// matchbox serves the rendered config only once the provisioner ran:
@@ -66,6 +66,9 @@ func (e *Engine) reigniteDriver(rack *schema.Rack, _ BMCClient, out *drivers) er
 		nc, off = nil, "--provisioner-run "+e.cfg.Drivers.ProvisionerRun+": matchbox may not serve the rendered configs"
 	}
 	ex := &reconcile.ReigniteExecutor{Parallel: e.cfg.Parallel, Log: e.log}
+	if client != nil {
+		ex.BMC = client
+	}
 	if nc != nil {
 		out.layers.NodeConfigs, ex.Reigniter = nc, nc
 	}

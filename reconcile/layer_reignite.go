@@ -81,12 +81,13 @@ func (reigniteLayer) Plan(ctx context.Context, pl *planner) error {
 			}
 			pl.note(fmt.Sprintf("reignite: %s: running config unknown (%s): Ignition is not re-run on it; once it is reachable the next plan compares its config, or %s", n.Name, why, ReprovisionHint))
 		case rc.Hash != rn.rendered:
+			d := pl.bmcDetail(n, n.MAC)
+			d.FQDN = pl.rack.FQDN(n)
+			d.Config = &ConfigDetail{URL: render.InstalledIgnitionURL(pl.rack, n), Running: rc.Hash, Rendered: rn.rendered}
 			pl.add(Change{
 				Layer: LayerReignite, Action: ActionReignite, Address: "reignite:" + n.Name, Node: n.Name, Disruptive: true,
 				Reason: fmt.Sprintf("re-run Ignition (config %s → %s)", ShortHash(rc.Hash), ShortHash(rn.rendered)),
-				Phrase: "will run Ignition again and reboot (no PXE install)",
-				Detail: &Detail{MAC: n.MAC, FQDN: pl.rack.FQDN(n),
-					Config: &ConfigDetail{URL: render.InstalledIgnitionURL(pl.rack, n), Running: rc.Hash, Rendered: rn.rendered}},
+				Phrase: "will reboot, no PXE install", Detail: d,
 			})
 		}
 	}
@@ -145,6 +146,11 @@ func ShortHash(h string) string {
 // ReigniteExecutor applies the reignite layer through its Reigniter.
 type ReigniteExecutor struct {
 	Reigniter Reigniter
+	// BMC, when set, sets the boot device back to disk once the node is
+	// back: a reboot can drop the boot flags (why every node's CLC carries
+	// Racker's boot-workaround unit), and the node was planned as booting
+	// from disk.
+	BMC BMC
 	// Parallel is how many nodes re-run Ignition at once (default 1).
 	Parallel int
 	Log      *slog.Logger
@@ -167,6 +173,11 @@ func (e *ReigniteExecutor) Apply(ctx context.Context, c Change) error {
 	}
 	if err := e.Reigniter.Reignite(ctx, c.Node, c.Detail.Config.URL, c.Detail.Config.Rendered); err != nil {
 		return fmt.Errorf("reignite %s: %w", c.Node, err)
+	}
+	if e.BMC != nil && c.Detail.BMCAddress != "" {
+		if err := setBootDisk(ctx, e.BMC, c.Detail.BMCTarget(c.Node), e.Log); err != nil {
+			return fmt.Errorf("reignite %s: runs its config, but: %w", c.Node, err)
+		}
 	}
 	discard(e.Log).Info("node runs its rendered config", "node", c.Node, "config", ShortHash(c.Detail.Config.Rendered))
 	return nil
