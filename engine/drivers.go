@@ -60,7 +60,7 @@ func (d *drivers) sshNodes(e *Engine, rack *schema.Rack) *sshNodes {
 // --verify ssh are the nodes reached.
 func (e *Engine) reigniteDriver(rack *schema.Rack, client BMCClient, out *drivers) error {
 	nc, off := e.nodeConfigDriver(out.sshNodes(e, rack))
-	if e.cfg.Drivers.ProvisionerRun != string(reconcile.ProvisionerAuto) {
+	if nc != nil && e.cfg.Drivers.ProvisionerRun != string(reconcile.ProvisionerAuto) {
 		// matchbox serves the rendered config only once the provisioner ran:
 		// a node re-running Ignition now could fetch the old one.
 		nc, off = nil, "--provisioner-run "+e.cfg.Drivers.ProvisionerRun+": matchbox may not serve the rendered configs"
