@@ -229,6 +229,9 @@ func (f *fakeNode) run(cmd string) (out string, code int, reboot bool) {
 	defer f.mu.Unlock()
 	switch cmd {
 	case "cat " + nodessh.ConfigHashPath:
+		if f.hash == "" {
+			return "", 1, false // installed before rackctl wrote it
+		}
 		return f.hash + "\n", 0, false
 	case "test -f " + nodessh.IgnitionRanPath:
 		if f.flag {
@@ -332,6 +335,28 @@ func TestReigniteNeedsSSHAndProvisioner(t *testing.T) {
 			}
 			if got := out.layers.NodeConfigs != nil; got != tc.observed || !strings.Contains(out.layers.NodeConfigsOff, tc.off) {
 				t.Fatalf("observed %v (%q), want %v (%q)", got, out.layers.NodeConfigsOff, tc.observed, tc.off)
+			}
+		})
+	}
+}
+
+// TestRunningConfigsOnFakeNode: a node's hash is what it reports; a node
+// without the hash file is unknown and says so, never "".
+func TestRunningConfigsOnFakeNode(t *testing.T) {
+	for name, tc := range map[string]struct {
+		hash    string
+		want    reconcile.RunningConfig
+		unknown string
+	}{
+		"hash":    {hash: "sha256:aaaa", want: reconcile.RunningConfig{Hash: "sha256:aaaa"}},
+		"no file": {unknown: "no hash file /etc/rackctl/config-hash: installed before rackctl wrote it"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := startFakeNode(t, tc.hash, "")
+			var human strings.Builder
+			got := f.nodeConfigs(t, &human).RunningConfigs(context.Background(), []string{"node-0"})["node-0"]
+			if got.Hash != tc.want.Hash || got.Unknown != tc.unknown {
+				t.Fatalf("%+v, want hash %q unknown %q", got, tc.want.Hash, tc.unknown)
 			}
 		})
 	}
