@@ -207,16 +207,15 @@ func (e *Engine) nodeConfigsOf(ctx context.Context, r *Rack) (map[string]NodeCon
 		return nil, err
 	}
 	out := map[string]NodeConfig{}
-	var installed []string
 	for _, f := range files {
-		if f.ConfigHash == "" {
-			continue
+		if f.ConfigHash != "" {
+			out[f.Node] = NodeConfig{Rendered: f.ConfigHash, Unknown: "not installed"}
 		}
-		out[f.Node] = NodeConfig{Rendered: f.ConfigHash, Unknown: "not installed"}
-		for _, n := range r.Nodes() {
-			if n.Name == f.Node && r.Provisioned(n) {
-				installed = append(installed, n.Name)
-			}
+	}
+	var installed []string
+	for _, n := range r.Nodes() {
+		if _, ok := out[n.Name]; ok && r.Provisioned(n) {
+			installed = append(installed, n.Name)
 		}
 	}
 	if len(installed) == 0 {

@@ -18,6 +18,11 @@ import (
 // NodeConfigObserver) with the rendered one; a node whose hash is not
 // known is named in a note, never re-run blindly and never PXE-wiped.
 //
+// The running hash is not one of the plan's observations: the executor
+// reads it again right before acting (a node running the rendered config
+// by then is left alone), so a node gone between plan and apply fails
+// alone instead of making the whole saved plan stale.
+//
 // Lokomotive's node configs carry no hash (lokoctl owns them and re-runs
 // Ignition itself, see lokoreboots.go): the layer leaves them alone.
 
