@@ -75,6 +75,10 @@ func (reigniteLayer) Plan(ctx context.Context, pl *planner) error {
 		names[i] = rn.ni.n.Name
 	}
 	seen := pl.cfg.NodeConfigs.RunningConfigs(ctx, names)
+	// Nodes unknown for the same reason (no SSH key: all of them) share a
+	// note: a large rack gets one line, not one per node.
+	var reasons []string
+	unknown := map[string][]string{}
 	for _, rn := range nodes {
 		n := rn.ni.n
 		rc := seen[n.Name]
@@ -84,7 +88,10 @@ func (reigniteLayer) Plan(ctx context.Context, pl *planner) error {
 			if why == "" {
 				why = "not observed"
 			}
-			pl.note(fmt.Sprintf("reignite: %s: running config unknown (%s): Ignition is not re-run on it; once it is reachable the next plan compares its config, or %s", n.Name, why, ReprovisionHint))
+			if _, ok := unknown[why]; !ok {
+				reasons = append(reasons, why)
+			}
+			unknown[why] = append(unknown[why], n.Name)
 		case rc.Hash != rn.rendered:
 			d := pl.bmcDetail(n, n.MAC)
 			d.FQDN = pl.rack.FQDN(n)
@@ -96,6 +103,10 @@ func (reigniteLayer) Plan(ctx context.Context, pl *planner) error {
 			})
 		}
 	}
+	for _, why := range reasons {
+		pl.note(fmt.Sprintf("reignite: %s: running config unknown (%s): Ignition is not re-run; once the config can be read the next plan compares it, or %s",
+			summarize(unknown[why], 5), why, ReprovisionHint))
+	}
 	return nil
 }
 
@@ -103,16 +114,19 @@ func (reigniteLayer) Plan(ctx context.Context, pl *planner) error {
 // plan (flag file present, not excluded, not being reinstalled) and whose
 // rendered config carries a hash.
 func installedConfigs(pl *planner) []reigniteNode {
+	hashed := map[string]*render.File{}
+	for i := range pl.files {
+		if f := &pl.files[i]; f.ConfigHash != "" {
+			hashed[f.Node] = f
+		}
+	}
 	var out []reigniteNode
 	for _, ni := range pl.nodes {
 		if ni.install != "" || ni.deleting || ni.n.Exclude {
 			continue
 		}
-		for _, f := range pl.files {
-			if f.Node == ni.n.Name && f.ConfigHash != "" {
-				out = append(out, reigniteNode{ni: ni, clc: f.Path, rendered: f.ConfigHash})
-				break
-			}
+		if f := hashed[ni.n.Name]; f != nil {
+			out = append(out, reigniteNode{ni: ni, clc: f.Path, rendered: f.ConfigHash})
 		}
 	}
 	return out

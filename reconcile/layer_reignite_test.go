@@ -74,7 +74,7 @@ func TestReignitePlan(t *testing.T) {
 	}{
 		"stale":         {seen: func(string) RunningConfig { return RunningConfig{Hash: old} }, wantChange: "re-run Ignition (config 0123456789ab → "},
 		"current":       {seen: func(r string) RunningConfig { return RunningConfig{Hash: r} }},
-		"unreachable":   {seen: func(string) RunningConfig { return RunningConfig{Unknown: "unreachable: connection refused"} }, wantNote: "reignite: node-1: running config unknown (unreachable: connection refused)"},
+		"unreachable":   {seen: func(string) RunningConfig { return RunningConfig{Unknown: "unreachable: connection refused"} }, wantNote: "reignite: node-1: running config unknown (unreachable: connection refused): Ignition is not re-run"},
 		"no hash":       {seen: func(string) RunningConfig { return RunningConfig{Unknown: "no hash file"} }, wantNote: "reignite: node-1: running config unknown (no hash file)"},
 		"not read":      {seen: nil, wantNote: "reignite: node-1: running config unknown (not observed)"},
 		"not installed": {seen: func(string) RunningConfig { return RunningConfig{Hash: old} }, uninstalled: true},
@@ -205,5 +205,25 @@ func TestReigniteExecutor(t *testing.T) {
 				t.Errorf("call %q", tc.r.calls[0])
 			}
 		})
+	}
+}
+
+// TestReigniteUnknownGrouped: nodes unknown for one reason share a note
+// (a rack without an SSH key gets one line, not one per node); another
+// reason gets its own.
+func TestReigniteUnknownGrouped(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 3)
+	e.converge()
+	p := e.planObserved(&fakeConfigs{seen: map[string]RunningConfig{
+		"node-0": {Unknown: "not read: no key"}, "node-1": {Unknown: "no hash file"}, "node-2": {Unknown: "not read: no key"}}})
+	var notes []string
+	for _, n := range p.Notes {
+		if strings.HasPrefix(n, "reignite:") {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) != 2 || !strings.HasPrefix(notes[0], "reignite: node-0, node-2: running config unknown (not read: no key)") ||
+		!strings.HasPrefix(notes[1], "reignite: node-1: running config unknown (no hash file)") {
+		t.Fatalf("notes %q, want one per reason naming its nodes", notes)
 	}
 }
