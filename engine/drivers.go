@@ -46,6 +46,36 @@ type drivers struct {
 	layers    reconcile.LayerConfig
 	executors []reconcile.Executor
 	validate  map[string]func(context.Context, []byte) error
+	ssh       *sshNodes // the SSH client verify and reignite share
+}
+
+func (d *drivers) sshNodes(e *Engine, rack *schema.Rack) *sshNodes {
+	if d.ssh == nil {
+		d.ssh = &sshNodes{e: e, rack: rack, log: e.log}
+	}
+	return d.ssh
+}
+
+// reigniteDriver observes the configs installed nodes run and re-runs
+// Ignition on those that run another than the rendered one; only with
+// --verify ssh are the nodes reached.
+func (e *Engine) reigniteDriver(rack *schema.Rack, client BMCClient, out *drivers) error {
+	nc, off := e.nodeConfigDriver(out.sshNodes(e, rack))
+	if nc != nil && e.cfg.Drivers.ProvisionerRun != string(reconcile.ProvisionerAuto) {
+		// matchbox serves the rendered config only once the provisioner ran:
+		// a node re-running Ignition now could fetch the old one.
+		nc, off = nil, "--provisioner-run "+e.cfg.Drivers.ProvisionerRun+": matchbox may not serve the rendered configs"
+	}
+	ex := &reconcile.ReigniteExecutor{Parallel: e.cfg.Parallel, Log: e.log}
+	if client != nil {
+		ex.BMC = client
+	}
+	if nc != nil {
+		out.layers.NodeConfigs, ex.Reigniter = nc, nc
+	}
+	out.layers.NodeConfigsOff = off
+	out.executors = append(out.executors, ex)
+	return nil
 }
 
 // drivers builds the drivers the config selects for rack. Each step may
@@ -67,7 +97,7 @@ func (e *Engine) drivers(rack *schema.Rack) (*drivers, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, step := range []func(*schema.Rack, BMCClient, *drivers) error{e.dhcpDriver, e.flagDriver, e.provisionerDriver, e.verifyDriver, e.settleDriver} {
+	for _, step := range []func(*schema.Rack, BMCClient, *drivers) error{e.dhcpDriver, e.flagDriver, e.provisionerDriver, e.verifyDriver, e.settleDriver, e.reigniteDriver} {
 		if err := step(rack, client, out); err != nil {
 			return nil, err
 		}
@@ -163,7 +193,7 @@ func (e *Engine) verifyDriver(rack *schema.Rack, _ BMCClient, out *drivers) erro
 	case "ssh":
 		out.layers.Verify = drove
 		out.executors = append(out.executors, &reconcile.VerifyExecutor{Root: e.cfg.Root, Log: e.log, Parallel: e.cfg.Parallel,
-			Verifier: &sshVerifier{e: e, rack: rack, timeout: d.VerifyTimeout, human: e.cfg.Human, log: e.log},
+			Verifier: &sshVerifier{ssh: out.sshNodes(e, rack), timeout: d.VerifyTimeout, human: e.cfg.Human},
 			Outcomes: state.New(e.cfg.StateDir), Mode: d.Verify})
 	case "flag":
 		out.layers.Verify = drove

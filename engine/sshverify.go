@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rackctl/rackctl/internal/childenv"
 	"github.com/rackctl/rackctl/nodessh"
-	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/state"
 )
 
@@ -26,46 +24,21 @@ const DefaultSSHKey = "/home/core/.ssh/id_rsa"
 // the config it was given (/ignition_ran, seen and removed): the contract
 // of Lokomotive's matchbox-flatcar module.
 type sshVerifier struct {
-	e       *Engine
-	rack    *schema.Rack
+	ssh     *sshNodes
 	timeout time.Duration
 	human   io.Writer
-	log     *slog.Logger
-
-	once   sync.Once
-	client *nodessh.Client
-	err    error
-	addrs  map[string]string
-}
-
-// open makes the SSH client on first use: a plan needs no key, only an
-// apply that verifies an install does.
-func (v *sshVerifier) open() (*nodessh.Client, error) {
-	v.once.Do(func() {
-		r, err := v.e.Rack(v.rack)
-		if err != nil {
-			v.err = err
-			return
-		}
-		v.addrs = map[string]string{}
-		for i := range v.rack.Nodes {
-			n := &v.rack.Nodes[i]
-			v.addrs[n.Name] = r.Addrs(n.Name).Primary.String()
-		}
-		v.client, v.err = nodessh.New(v.e.sshOptions(v.log))
-	})
-	return v.client, v.err
 }
 
 func (v *sshVerifier) Verify(ctx context.Context, node string) error {
-	c, err := v.open()
+	c, err := v.ssh.open()
 	if err != nil {
 		return fmt.Errorf("verify over SSH: %w", err)
 	}
-	fmt.Fprintf(v.human, "verify: %s: waiting for it to run its config (SSH as core to %s, up to %s)\n", node, v.addrs[node], v.timeout)
+	t := v.ssh.target(node)
+	fmt.Fprintf(v.human, "verify: %s: waiting for it to run its config (SSH as core to %s, up to %s)\n", node, t.Host, v.timeout)
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	err = c.WaitIgnitionRan(ctx, nodessh.Target{Node: node, Host: v.addrs[node]})
+	err = c.WaitIgnitionRan(ctx, t)
 	var notYet *nodessh.NotYetError
 	if errors.As(err, &notYet) {
 		return fmt.Errorf("timed out after %s: %w; the install is not recorded: the next apply boots it again (or set nodes[].reprovision)", v.timeout, err)

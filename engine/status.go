@@ -41,6 +41,8 @@ type NodeStatus struct {
 	Diag        *NodeDiag `json:"diag,omitempty"`
 	// Install is the INSTALL column (status_install.go).
 	Install InstallStatus `json:"install"`
+	// Config is which config the node runs: NodeConfig.String.
+	Config string `json:"config"`
 }
 
 // NodeDiag is a node's BMC diagnostics (status --full): the BMC's own
@@ -61,6 +63,7 @@ type observations struct {
 	provisioned map[string]bool
 	cluster     clusterObservation
 	installs    installObservation
+	configs     map[string]NodeConfig
 }
 
 // clusterObservation is the answer of the Kubernetes API, or why there is
@@ -96,6 +99,9 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 		obs.provisioned[n.Name] = r.Provisioned(n)
 	}
 	obs.installs.records, obs.installs.err = state.New(e.cfg.StateDir).LoadInstalls()
+	if obs.configs, err = e.nodeConfigsOf(ctx, r); err != nil {
+		return nil, err
+	}
 	return statusOf(r, obs), nil
 }
 
@@ -139,6 +145,7 @@ func statusOf(r *Rack, obs observations) *Status {
 			d := obs.diags[n.Name].Value
 			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Inventory: d.Inventory, Error: errString(d.Err)}
 		}
+		row.Config = obs.configs[n.Name].String()
 		st.Nodes = append(st.Nodes, row)
 	}
 	return st

@@ -39,9 +39,20 @@ var errNoFlag = errors.New(IgnitionRanPath + " not there yet (the node has not r
 // anew. ctx bounds the wait (rackctl's --verify-timeout); on expiry the
 // error is a *NotYetError with the last observation.
 func (c *Client) WaitIgnitionRan(ctx context.Context, t Target) error {
+	return c.waitFlag(ctx, t, Reinstalled)
+}
+
+// WaitReignited is WaitIgnitionRan after Reignite: the node rebooted but
+// was not reinstalled, so its host key must not change (a changed key is
+// a *HostKeyChangedError).
+func (c *Client) WaitReignited(ctx context.Context, t Target) error {
+	return c.waitFlag(ctx, t, KeepPinned)
+}
+
+func (c *Client) waitFlag(ctx context.Context, t Target, policy HostKeyPolicy) error {
 	var last error
 	for attempt := 0; ; attempt++ {
-		done, err := c.checkFlag(ctx, t)
+		done, err := c.checkFlag(ctx, t, policy)
 		if done {
 			return nil
 		}
@@ -67,8 +78,8 @@ func (c *Client) WaitIgnitionRan(ctx context.Context, t Target) error {
 }
 
 // checkFlag makes one attempt: done once the flag was seen and removed.
-func (c *Client) checkFlag(ctx context.Context, t Target) (bool, error) {
-	s, err := c.Dial(ctx, t, Reinstalled)
+func (c *Client) checkFlag(ctx context.Context, t Target, policy HostKeyPolicy) (bool, error) {
+	s, err := c.Dial(ctx, t, policy)
 	if err != nil {
 		return false, err
 	}
@@ -120,10 +131,13 @@ func (c *Client) Reignite(ctx context.Context, t Target, ignitionURL string) err
 	}
 	defer s.Close()
 	grub := "set linux_append=\"ignition.config.url=" + ignitionURL + "\"\n"
+	// A flag left from an earlier run (an install recorded without
+	// looking) would make the wait that follows end before the reboot.
 	steps := []struct {
 		cmd   string
 		stdin []byte
 	}{
+		{"sudo rm -f " + IgnitionRanPath, nil},
 		{"sudo touch " + FirstBootPath, nil},
 		{"sudo tee " + OEMGrubPath, []byte(grub)},
 	}

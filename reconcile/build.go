@@ -187,6 +187,10 @@ type LayerConfig struct {
 	// VerifyAssumed: the verify layer records installs without observing
 	// them (--verify flag); the plan says so in its notes.
 	VerifyAssumed bool
+	// NodeConfigs reads the configs installed nodes run (the reignite
+	// layer); nil leaves them unobserved, NodeConfigsOff saying why.
+	NodeConfigs    NodeConfigObserver
+	NodeConfigsOff string
 }
 
 func (c LayerConfig) driftFix() DriftFix {

@@ -83,6 +83,27 @@ type Verifier interface {
 	Verify(ctx context.Context, node string) error
 }
 
+// NodeConfigObserver reads which config installed nodes run (the hash
+// their config wrote), for the reignite layer. It reports only what it
+// saw: a node it did not read has no Hash and says why in Unknown.
+type NodeConfigObserver interface {
+	RunningConfigs(ctx context.Context, nodes []string) map[string]RunningConfig
+}
+
+// RunningConfig is what was observed of one node's config: its hash, or
+// why it is not known ("unreachable: …", "no hash file: …").
+type RunningConfig struct {
+	Hash    string
+	Unknown string
+}
+
+// Reigniter makes an installed node run Ignition again from url without a
+// PXE boot, and returns nil only once the node was seen running the config
+// whose hash is want.
+type Reigniter interface {
+	Reignite(ctx context.Context, node, url, want string) error
+}
+
 var (
 	_ DHCPServer     = (*dhcp.Server)(nil)
 	_ BMC            = (*bmc.Client)(nil)

@@ -96,6 +96,14 @@ type DetailView struct {
 	Terraform  *TerraformPlanView `json:"terraform,omitempty"`
 	Rotation   *RotationView      `json:"rotation,omitempty"`
 	MediaImage string             `json:"media_image,omitempty"`
+	Config     *ConfigView        `json:"config,omitempty"`
+}
+
+// ConfigView is the config a reignite change brings a node to.
+type ConfigView struct {
+	Running  string `json:"running"`
+	Rendered string `json:"rendered"`
+	URL      string `json:"url"`
 }
 
 // LeaseView names the DHCP lease a release-lease change drops.
@@ -293,6 +301,9 @@ func detailView(d *Detail) *DetailView {
 			tv.Resources = append(tv.Resources, TerraformResourceView{Address: r.Address, Actions: slices.Clone(r.Actions), Node: r.Node})
 		}
 		v.Terraform = tv
+	}
+	if c := d.Config; c != nil {
+		v.Config = &ConfigView{Running: c.Running, Rendered: c.Rendered, URL: c.URL}
 	}
 	if r := d.Rotation; r != nil {
 		v.Rotation = &RotationView{User: r.User, OldUser: r.OldUser, Slot: r.Slot, OldSlot: r.OldSlot, Reuse: r.Reuse, Switched: r.Switched}

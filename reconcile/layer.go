@@ -63,10 +63,12 @@ func (persistNothing) AfterPhase(*Applier, *Plan, bool) error { return nil }
 // after provisioner: a node power-cycled into PXE must find its install
 // profile in matchbox already, or it boots into nothing and falls back to
 // its old disk (see the package documentation). settle follows verify: it
-// acts on the installs verify recorded. credentials comes last:
+// acts on the installs verify recorded. reignite comes after the
+// provisioner (matchbox serves the new config before a node re-fetches
+// it) and the installs. credentials comes last:
 // the BMC actions before it use the old credentials, which it retires.
 var Plugins = []Plugin{
-	filesLayer{}, dhcpLayer{}, flagsLayer{}, provisionerLayer{}, bmcLayer{}, verifyLayer{}, settleLayer{}, credentialsLayer{},
+	filesLayer{}, dhcpLayer{}, flagsLayer{}, provisionerLayer{}, bmcLayer{}, verifyLayer{}, settleLayer{}, reigniteLayer{}, credentialsLayer{},
 }
 
 // Layers are the names of Plugins, in order.

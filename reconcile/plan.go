@@ -159,6 +159,8 @@ type Detail struct {
 	Rotation *RotationDetail `json:"rotation,omitempty"`
 	// MediaImage is the boot image URL a virtual-media-reinstall inserts.
 	MediaImage string `json:"mediaImage,omitempty"`
+	// Config is the config a re-Ignition brings a node to (reignite layer).
+	Config *ConfigDetail `json:"config,omitempty"`
 }
 
 // RotationDetail is what a credentials change was planned as: the account

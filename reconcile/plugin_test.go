@@ -20,13 +20,13 @@ import (
 )
 
 func TestPluginRegistry(t *testing.T) {
-	want := []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerSettle, LayerCredentials}
+	want := []Layer{LayerFiles, LayerDHCP, LayerFlags, LayerProvisioner, LayerBMC, LayerVerify, LayerSettle, LayerReignite, LayerCredentials}
 	if !slices.Equal(Layers, want) {
 		t.Fatalf("Layers = %v, want %v", Layers, want)
 	}
 	policies := map[Layer]FailurePolicy{
 		LayerFiles: StopAll, LayerDHCP: StopAll, LayerFlags: StopAll, LayerProvisioner: StopAll,
-		LayerBMC: PerNode, LayerVerify: PerNode, LayerSettle: PerNode, LayerCredentials: AllOrNothing,
+		LayerBMC: PerNode, LayerVerify: PerNode, LayerSettle: PerNode, LayerReignite: PerNode, LayerCredentials: AllOrNothing,
 	}
 	for _, l := range Plugins {
 		if got := l.Policy(); got != policies[l.Layer()] {
@@ -227,6 +227,10 @@ func TestLayerPlanObserveApply(t *testing.T) {
 			reprovision(e)
 			e.settle = true
 		}, actions: []Action{ActionSetBootDisk, ActionSettle}},
+		LayerReignite: {prov: schema.Flatcar, setup: func(e *rackEnv) {
+			e.converge()
+			e.configs = &fakeConfigs{seen: map[string]RunningConfig{"node-1": {Hash: "sha256:old"}}}
+		}, actions: []Action{ActionReignite}},
 		LayerCredentials: {prov: schema.Flatcar, setup: func(e *rackEnv) {
 			e.converge()
 			e.rack.BMC.Rotate = &schema.BMCRotate{User: "admin2", PasswordFile: "/p"}
@@ -302,7 +306,7 @@ func layerExecutors(e *rackEnv, rot CredentialRotator) map[Layer]Executor {
 		&DHCPExecutor{Server: e.dhcp, BMC: e.bmc}, &FlagExecutor{Root: e.root},
 		px, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
 		&SettleExecutor{Root: e.root, Provisioner: px, BMC: e.bmc},
-		&CredentialsExecutor{Rotator: rot},
+		&CredentialsExecutor{Rotator: rot}, &ReigniteExecutor{Reigniter: &fakeReigniter{}},
 	} {
 		out[x.Layer()] = x
 	}

@@ -31,20 +31,10 @@ func (flatcarProvisioner) FlagFile(l render.Layout, mac string) string {
 	return path.Join(l.WithDefaults().FlatcarDir, render.FlatcarAssetDir, mac)
 }
 
-// PlanRun notes, for a change of the SSH keys, the installed nodes that do
-// not take them: rackctl's module serves the new Ignition, but Flatcar
-// runs Ignition on first boot only.
-func (flatcarProvisioner) PlanRun(pl *planner, run *provisionerRun) error {
-	if !run.keysChanged {
-		return nil
-	}
-	for _, n := range pl.rack.ActiveNodes() {
-		if pl.isTarget(n.Name) && !installing(run.installs, n) {
-			run.notes = append(run.notes, n.Name+": cluster.sshPubKeys changed: matchbox serves the new keys after this apply, but the node takes them only when Ignition runs again (set its reprovision, or touch /boot/flatcar/first_boot and reboot it)")
-		}
-	}
-	return nil
-}
+// PlanRun adds nothing: what an installed node does with a changed config
+// (a new SSH key, a CLC edit) is the reignite layer's (it re-runs Ignition,
+// or notes that the node keeps its old config).
+func (flatcarProvisioner) PlanRun(*planner, *provisionerRun) error { return nil }
 
 // terraformPlanKey is the observed digest of the terraform plan reviewed.
 var terraformPlanKey = ObsKey{Layer: LayerProvisioner, Aspect: AspectProvisionerPlan}

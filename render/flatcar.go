@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/terraform"
 )
 
@@ -43,6 +44,19 @@ var tfvars = []variable{
 	{"install_pre_reboot_cmds", []string{"string"}},
 	{"pxe_commands", []string{"string"}},
 	{"ssh_keys", []string{"list", "string"}},
+}
+
+// InstalledSelector is the os selector value of the module's
+// matchbox_group.installed (its variable installed_selector, which
+// rackctl leaves at its default).
+const InstalledSelector = "installed"
+
+// InstalledIgnitionURL is where matchbox serves node n's final-OS
+// Ignition whether or not it is installed (the module's
+// installed_ignition_urls output, built the same way): what an installed
+// node re-running Ignition without a PXE boot fetches.
+func InstalledIgnitionURL(rack *schema.Rack, n *schema.Node) string {
+	return strings.TrimSuffix(rack.Matchbox.HTTPEndpoint, "/") + "/ignition?mac=" + strings.ToLower(n.MAC) + "&os=" + InstalledSelector
 }
 
 func ignitionPath(n *node) string          { return "ignition/" + n.fqdn + ".ign" }

@@ -41,11 +41,16 @@ func (g *globals) toolOutput() io.Writer {
 // loadRack loads the spec and places it with the engine (addresses from
 // the state dir).
 func (g *globals) loadRack() (*engine.Engine, *engine.Rack, error) {
+	return g.loadRackWith(nil)
+}
+
+// loadRackWith is loadRack with the driver settings d (nil: none).
+func (g *globals) loadRackWith(d *engine.DriverConfig) (*engine.Engine, *engine.Rack, error) {
 	spec, err := g.loadSpec()
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := g.engine(nil)
+	eng, err := g.engine(d)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -44,6 +44,7 @@ type nodeStatusView struct {
 	OSVersion   string      `json:"os_version,omitempty"`
 	Diag        *diagView   `json:"diag,omitempty"`
 	Install     installView `json:"install"`
+	Config      string      `json:"config"` // current | stale (…) | unknown (why) | n/a
 }
 
 // installView is a node's install (the INSTALL column).
@@ -91,7 +92,7 @@ func newStatusView(st *engine.Status) statusView {
 		nv := nodeStatusView{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
 			IP: n.IP, Excluded: n.Excluded, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
-			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstallView(n.Install)}
+			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstallView(n.Install), Config: n.Config}
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}

@@ -15,6 +15,7 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var full bool
+	var nodes engine.DriverConfig
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every node's BMC, power, provisioning and cluster state",
@@ -23,10 +24,12 @@ BMC costs one --timeout and shows × with the reason), checks the provisioner's
 flag files and the cluster, and prints one row per node. --full adds each
 node's inventory (manufacturer, model, serial, BIOS and BMC firmware
 versions, system and chassis health: "n/a" where the BMC does not report
-it), its chassis status and boot flags.`,
+it), its chassis status and boot flags. With --verify ssh (the default) it
+reads over SSH which config each installed node runs (CONFIG: current, stale,
+or unknown and why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, r, err := g.loadRack()
+			eng, r, err := g.loadRackWith(&nodes)
 			if err != nil {
 				return err
 			}
@@ -41,7 +44,17 @@ it), its chassis status and boot flags.`,
 		},
 	}
 	cmd.Flags().BoolVar(&full, "full", false, "add each node's inventory, health, chassis status and boot parameters")
+	registerNodeSSHFlags(cmd, &nodes)
 	return cmd
+}
+
+// registerNodeSSHFlags are the flags status reads the nodes' configs with:
+// the SSH settings of plan and apply.
+func registerNodeSSHFlags(cmd *cobra.Command, d *engine.DriverConfig) {
+	f := cmd.Flags()
+	f.StringVar(&d.Verify, "verify", "ssh", "ssh: read each installed node's config hash over SSH as core (CONFIG column); flag or none: do not reach the nodes")
+	f.StringVar(&d.SSHKey, "ssh-key", "", "with --verify ssh: the private key to log in to the nodes as core (default: the SSH agent, else "+engine.DefaultSSHKey+" beneath --root)")
+	f.StringVar(&d.SSHProxyCommand, "ssh-proxy-command", "", "with --verify ssh: reach the nodes through this command's stdin/stdout, %h and %p replaced (split on spaces, no shell)")
 }
 
 func writeStatus(g *globals, st *engine.Status, full bool) error {
@@ -58,17 +71,17 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	// FLAG FILE is whether the provisioner's flag file exists, not whether
 	// rackctl saw the install: INSTALL (last, so the columns before it keep
-	// their places for scripts) says that.
-	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tFLAG FILE\tJOINED\tKUBELET\tHOSTNAMES\tINSTALL")
+	// their places for scripts) says that. CONFIG is which config the node runs.
+	fmt.Fprintln(tw, "NODE\tPRIMARY MAC\tIP\tBMC\tPOWER\tFLAG FILE\tJOINED\tKUBELET\tCONFIG\tHOSTNAMES\tINSTALL")
 	var problems []string
 	for _, n := range st.Nodes {
 		name := termtext.Cell(n.Name)
 		if n.Excluded {
 			name += " (excluded)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
-			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), termtext.Cell(strings.Join(n.Hostnames, " ")),
-			termtext.Cell(n.Install.Text()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
+			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), configCell(n.Config),
+			termtext.Cell(strings.Join(n.Hostnames, " ")), termtext.Cell(n.Install.Text()))
 		if n.BMCError != "" {
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, termtext.Escape(n.BMCError)))
 		}
@@ -136,4 +149,15 @@ func writeInstallProblems(w io.Writer, st *engine.Status) {
 	if unreadable != "" {
 		fmt.Fprintf(w, "\nInstall records not read: %s\n", termtext.Escape(unreadable))
 	}
+}
+
+// configCell is the CONFIG column: the state, with an unknown's reason
+// (an SSH error, possibly long) cut to keep the table readable; -o json
+// has it whole.
+func configCell(c string) string {
+	const max = 60
+	if r := []rune(c); len(r) > max {
+		c = string(r[:max-2]) + "…)"
+	}
+	return termtext.Cell(c)
 }
