@@ -30,12 +30,7 @@ func depthError(p pos, max int) error {
 // entries on one line) plus flow collections ([ and {), outside quoted
 // scalars, block scalars and comments.
 func CheckYAMLDepth(src []byte, max int) error {
-	var (
-		indents []int // columns of the open block levels
-		flow    int   // open [ and {
-		quote   byte  // ' or " while inside a quoted scalar
-		block   = -1  // indent of the line that opened a block scalar
-	)
+	y := &yamlDepth{max: max, block: -1}
 	p := pos{1, 1}
 	for len(src) > 0 {
 		lineEnd := bytes.IndexByte(src, '\n')
@@ -45,87 +40,123 @@ func CheckYAMLDepth(src []byte, max int) error {
 		} else {
 			line, src = src[:lineEnd], src[lineEnd+1:]
 		}
-		start := p
-		indent := 0
-		for indent < len(line) && line[indent] == ' ' {
-			indent++
-		}
-		blank := len(bytes.TrimSpace(line)) == 0
-		if block >= 0 {
-			if blank || indent > block {
-				p = pos{p.line + 1, 1}
-				continue
-			}
-			block = -1
-		}
-		i := 0
-		if quote == 0 && flow == 0 && !blank && line[indent] != '#' {
-			if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) {
-				indents = indents[:0]
-			}
-			for len(indents) > 0 && indents[len(indents)-1] >= indent {
-				indents = indents[:len(indents)-1]
-			}
-			indents = append(indents, indent)
-			// Compact nesting: "- - key:" opens a level per entry marker.
-			i = indent
-			for i+1 < len(line) && (line[i] == '-' || line[i] == '?') && line[i+1] == ' ' {
-				i += 2
-				for i < len(line) && line[i] == ' ' {
-					i++
-				}
-				indents = append(indents, i)
-			}
-			if len(indents) > max {
-				start.col += i
-				return depthError(start, max)
-			}
-		}
-		q := start
-		for j := 0; j < i; j++ {
-			q.advance(line[j])
-		}
-		for ; i < len(line); i++ {
-			c := line[i]
-			switch {
-			case quote == '"' && c == '\\':
-				q.advance(c)
-				i++
-				if i >= len(line) {
-					break
-				}
-				c = line[i]
-			case quote != 0:
-				if c == quote {
-					if quote == '\'' && i+1 < len(line) && line[i+1] == '\'' {
-						q.advance(c)
-						i++
-						c = line[i]
-					} else {
-						quote = 0
-					}
-				}
-			case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
-				i = len(line) // a comment runs to the end of the line
-				continue
-			case c == '"' || c == '\'':
-				quote = c
-			case c == '[' || c == '{':
-				flow++
-				if len(indents)+flow > max {
-					return depthError(q, max)
-				}
-			case c == ']' || c == '}':
-				if flow > 0 {
-					flow--
-				}
-			}
-			q.advance(c)
-		}
-		if quote == 0 && flow == 0 && !blank && line[indent] != '#' && isBlockIndicator(line) {
-			block = indent
+		if err := y.line(line, p); err != nil {
+			return err
 		}
 		p = pos{p.line + 1, 1}
+	}
+	return nil
+}
+
+// yamlDepth is CheckYAMLDepth's state from one line to the next.
+type yamlDepth struct {
+	max     int
+	indents []int // columns of the open block levels
+	flow    int   // open [ and {
+	quote   byte  // ' or " while inside a quoted scalar
+	block   int   // indent of the line that opened a block scalar, or -1
+}
+
+// line reads one line, which starts at start.
+func (y *yamlDepth) line(line []byte, start pos) error {
+	indent := 0
+	for indent < len(line) && line[indent] == ' ' {
+		indent++
+	}
+	blank := len(bytes.TrimSpace(line)) == 0
+	if y.block >= 0 {
+		if blank || indent > y.block {
+			return nil // inside a block scalar: text, not structure
+		}
+		y.block = -1
+	}
+	structural := func() bool { return y.quote == 0 && y.flow == 0 && !blank && line[indent] != '#' }
+	i := 0
+	if structural() {
+		var err error
+		if i, err = y.blockLevels(line, indent, start); err != nil {
+			return err
+		}
+	}
+	if err := y.scan(line, i, start); err != nil {
+		return err
+	}
+	// Asked again: the line may have opened or closed a quote or a flow.
+	if structural() && isBlockIndicator(line) {
+		y.block = indent
+	}
+	return nil
+}
+
+// blockLevels updates the open block levels for a line at indent that
+// starts outside any scalar or flow collection, and returns the offset
+// after its entry markers.
+func (y *yamlDepth) blockLevels(line []byte, indent int, start pos) (int, error) {
+	if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) {
+		y.indents = y.indents[:0]
+	}
+	for len(y.indents) > 0 && y.indents[len(y.indents)-1] >= indent {
+		y.indents = y.indents[:len(y.indents)-1]
+	}
+	y.indents = append(y.indents, indent)
+	// Compact nesting: "- - key:" opens a level per entry marker.
+	i := indent
+	for i+1 < len(line) && (line[i] == '-' || line[i] == '?') && line[i+1] == ' ' {
+		i += 2
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		y.indents = append(y.indents, i)
+	}
+	if len(y.indents) > y.max {
+		start.col += i
+		return i, depthError(start, y.max)
+	}
+	return i, nil
+}
+
+// scan reads the line from offset i on: quoted scalars (which may run on
+// to the next lines), comments, and the flow collections that nest.
+func (y *yamlDepth) scan(line []byte, i int, start pos) error {
+	q := start
+	for j := 0; j < i; j++ {
+		q.advance(line[j])
+	}
+	for ; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case y.quote == '"' && c == '\\':
+			q.advance(c)
+			i++
+			if i >= len(line) {
+				break
+			}
+			c = line[i]
+		case y.quote != 0:
+			if c == y.quote {
+				if y.quote == '\'' && i+1 < len(line) && line[i+1] == '\'' {
+					q.advance(c)
+					i++
+					c = line[i]
+				} else {
+					y.quote = 0
+				}
+			}
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return nil // a comment runs to the end of the line
+		case c == '"' || c == '\'':
+			y.quote = c
+		case c == '[' || c == '{':
+			y.flow++
+			if len(y.indents)+y.flow > y.max {
+				return depthError(q, y.max)
+			}
+		case c == ']' || c == '}':
+			if y.flow > 0 {
+				y.flow--
+			}
+		}
+		q.advance(c)
 	}
 	return nil
 }
