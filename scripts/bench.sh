@@ -108,7 +108,9 @@ grep -E 'to apply start' "$tmp/latency.log" | sed 's/^ *[a-z_]*\.go:[0-9]*: //' 
 # verified, and the dead node was not.
 echo "bench: apply → all verified on 8 and 32 booting servers, one dead node (issue 16)"
 boot_load=$(cut -d' ' -f1-3 /proc/loadavg)
-RACKCTL_BOOT_BENCH=8,32 RACKCTL_BOOT_BENCH_OUT="$tmp/boot.md" \
+# --parallel 8: 32 boot devices set at once time out on these ipmi_sims
+# (with rackctl's runPhase before and after its move to internal/fanout).
+RACKCTL_BOOT_BENCH=8,32 RACKCTL_BOOT_BENCH_PARALLEL=8 RACKCTL_BOOT_BENCH_OUT="$tmp/boot.md" \
 	go test -count=1 -run '^TestBootFigures$' -v -timeout 30m ./cmd/rackctl >"$tmp/boot.log" 2>&1 || {
 	grep -E -- '^\s*(--- FAIL|e2e_boot_perf_test.go)' "$tmp/boot.log" | tail -n 20 >&2
 	fail "the boot figures run failed (TestBootFigures, full log in a rerun with -v)"
@@ -213,7 +215,7 @@ fi
 	echo
 	echo "## Issue 16: apply → all nodes verified, booting servers (install duration 0)"
 	echo
-	echo "TestBootFigures (cmd/rackctl), load average at its start: $boot_load. Per node: power on and SSH up from the"
+	echo "TestBootFigures (cmd/rackctl), --parallel 8, load average at its start: $boot_load. Per node: power on and SSH up from the"
 	echo "server's own log, verified when rackctl printed it. The servers' own steps are the boot column; what rackctl adds"
 	echo "is everything else: the work before the first power on (validate, plan, files, dhcp, terraform), the bmc phase"
 	echo "(first → last power on), SSH up → verified, and the settle after."
