@@ -68,7 +68,9 @@ func (s *stampedLines) Write(p []byte) (int, error) {
 const busyBMCTimeout = 30 * time.Second
 
 // startBusyBootRack is startBootRack with the firmware's BMC calls bounded
-// by busyBMCTimeout: a firmware call that times out fails the boot.
+// by busyBMCTimeout (and each node's steps by twice that): a firmware call
+// that times out fails the boot, and at 32 nodes ipmi_sim takes more than
+// the default 20s to set a boot device on a busy machine.
 func startBusyBootRack(t *testing.T, n int) *bootRack {
 	t.Helper()
 	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), n, "boot-secret-pw", "boot")
@@ -93,6 +95,7 @@ func startBusyBootRack(t *testing.T, n int) *bootRack {
 	}
 	b.nodes, err = simnode.StartMachines(ms, e.dhcp, simnode.RackOptions{
 		Dir: t.TempDir(), MAC: func(i int) string { return e.macs[i] }, Log: testLog{t},
+		Timeout: 2 * busyBMCTimeout, // a step is a BMC call, or a fetch
 	})
 	must(t, err)
 	t.Cleanup(func() { b.nodes.Close() })

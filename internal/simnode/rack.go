@@ -32,6 +32,8 @@ type RackOptions struct {
 	Knobs     Knobs
 	// Log receives every node's lines (besides its own log file); may be nil.
 	Log io.Writer
+	// Timeout bounds each network step of every node (Config.Timeout).
+	Timeout time.Duration
 }
 
 // Rack is a node behind every BMC of a simulated rack.
@@ -128,7 +130,7 @@ func StartMachines(ms []Machine, d *testenv.DHCP, opts RackOptions) (*Rack, erro
 		n, err := New(Config{
 			Name: b.Name, DiskDir: disk, ChassisDir: b.ChassisDir, Firmware: b.Firmware,
 			Net: nn, Rewrite: opts.Rewrite, Log: w, Knobs: opts.Knobs,
-			Kube: opts.Kube, KubeGrace: opts.KubeGrace,
+			Kube: opts.Kube, KubeGrace: opts.KubeGrace, Timeout: opts.Timeout,
 		})
 		if err != nil {
 			return fail(err)
