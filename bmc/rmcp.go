@@ -111,7 +111,29 @@ func dialRMCP(ctx context.Context, host, port string, creds Credentials, priv by
 	return s, nil
 }
 
+// handshake opens an RMCP+ session and authenticates it (RAKP 1-4), then
+// derives the integrity and confidentiality keys.
 func (s *rmcpSession) handshake(ctx context.Context, creds Credentials, priv byte) error {
+	if err := s.openSession(ctx, priv); err != nil {
+		return err
+	}
+	k := rakp{role: 0x10 | priv, user: []byte(creds.User), kuid: []byte(creds.Password)} // 0x10: name-only lookup
+	rand.Read(k.rm[:])
+	if err := s.rakp12(ctx, &k); err != nil {
+		return err
+	}
+	sik, err := s.rakp34(ctx, &k)
+	if err != nil {
+		return err
+	}
+	s.k1 = keyFrom(sik, 0x01)
+	s.block, _ = aes.NewCipher(keyFrom(sik, 0x02)[:16])
+	return nil
+}
+
+// openSession asks for a session with our random ID and the algorithms we
+// speak, and keeps the ID the BMC gives it.
+func (s *rmcpSession) openSession(ctx context.Context, priv byte) error {
 	var sid [4]byte
 	for binary.LittleEndian.Uint32(sid[:]) == 0 {
 		rand.Read(sid[:])
@@ -135,17 +157,28 @@ func (s *rmcpSession) handshake(ctx context.Context, creds Credentials, priv byt
 		return fmt.Errorf("%w: short open session response", ErrCommand)
 	}
 	s.sidC = binary.LittleEndian.Uint32(resp[8:12])
+	return nil
+}
 
-	var rm [16]byte
-	rand.Read(rm[:])
-	role := 0x10 | priv // name-only lookup
-	user := []byte(creds.User)
+// rakp is what RAKP messages 1-4 share: our random number, the BMC's
+// random number and GUID (from RAKP 2), the role and the user's key.
+type rakp struct {
+	rm       [16]byte
+	rc, guid []byte
+	role     byte
+	user     []byte
+	kuid     []byte
+}
+
+// rakp12 sends RAKP 1 and checks the BMC's RAKP 2 proves it knows the
+// password.
+func (s *rmcpSession) rakp12(ctx context.Context, k *rakp) error {
 	r1 := []byte{0, 0, 0, 0}
 	r1 = binary.LittleEndian.AppendUint32(r1, s.sidC)
-	r1 = append(r1, rm[:]...)
-	r1 = append(r1, role, 0, 0, byte(len(user)))
-	r1 = append(r1, user...)
-	resp, err = s.exchange(ctx, payloadRAKP1, r1, payloadRAKP2, 2)
+	r1 = append(r1, k.rm[:]...)
+	r1 = append(r1, k.role, 0, 0, byte(len(k.user)))
+	r1 = append(r1, k.user...)
+	resp, err := s.exchange(ctx, payloadRAKP1, r1, payloadRAKP2, 2)
 	if err != nil {
 		return err
 	}
@@ -155,56 +188,58 @@ func (s *rmcpSession) handshake(ctx context.Context, creds Credentials, priv byt
 	if len(resp) < 60 {
 		return fmt.Errorf("%w: short rakp 2 (%d bytes)", ErrCommand, len(resp))
 	}
-	rc, guid, got := resp[8:24], resp[24:40], resp[40:60]
-	kuid := []byte(creds.Password)
-	mac := hmac.New(sha1.New, kuid)
+	var got []byte
+	k.rc, k.guid, got = resp[8:24], resp[24:40], resp[40:60]
+	mac := hmac.New(sha1.New, k.kuid)
 	mac.Write(binary.LittleEndian.AppendUint32(nil, s.sidM))
 	mac.Write(binary.LittleEndian.AppendUint32(nil, s.sidC))
-	mac.Write(rm[:])
-	mac.Write(rc)
-	mac.Write(guid)
-	mac.Write([]byte{role, byte(len(user))})
-	mac.Write(user)
+	mac.Write(k.rm[:])
+	mac.Write(k.rc)
+	mac.Write(k.guid)
+	mac.Write([]byte{k.role, byte(len(k.user))})
+	mac.Write(k.user)
 	if !hmac.Equal(mac.Sum(nil), got) {
 		return fmt.Errorf("%w: rakp 2 hmac is invalid (wrong password)", ErrAuth)
 	}
+	return nil
+}
 
-	mac = hmac.New(sha1.New, kuid)
-	mac.Write(rm[:])
-	mac.Write(rc)
-	mac.Write([]byte{role, byte(len(user))})
-	mac.Write(user)
-	sik := mac.Sum(nil)
+// rakp34 sends RAKP 3, proving we know the password, and checks the
+// BMC's RAKP 4 against the session integrity key, which it returns.
+func (s *rmcpSession) rakp34(ctx context.Context, k *rakp) (sik []byte, err error) {
+	mac := hmac.New(sha1.New, k.kuid)
+	mac.Write(k.rm[:])
+	mac.Write(k.rc)
+	mac.Write([]byte{k.role, byte(len(k.user))})
+	mac.Write(k.user)
+	sik = mac.Sum(nil)
 
-	mac = hmac.New(sha1.New, kuid)
-	mac.Write(rc)
+	mac = hmac.New(sha1.New, k.kuid)
+	mac.Write(k.rc)
 	mac.Write(binary.LittleEndian.AppendUint32(nil, s.sidM))
-	mac.Write([]byte{role, byte(len(user))})
-	mac.Write(user)
+	mac.Write([]byte{k.role, byte(len(k.user))})
+	mac.Write(k.user)
 	r3 := []byte{0, 0, 0, 0}
 	r3 = binary.LittleEndian.AppendUint32(r3, s.sidC)
 	r3 = append(r3, mac.Sum(nil)...)
-	resp, err = s.exchange(ctx, payloadRAKP3, r3, payloadRAKP4, 2)
+	resp, err := s.exchange(ctx, payloadRAKP3, r3, payloadRAKP4, 2)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp[1] != 0 {
-		return statusErr("rakp 4", resp[1])
+		return nil, statusErr("rakp 4", resp[1])
 	}
 	if len(resp) < 20 {
-		return fmt.Errorf("%w: short rakp 4 (%d bytes)", ErrCommand, len(resp))
+		return nil, fmt.Errorf("%w: short rakp 4 (%d bytes)", ErrCommand, len(resp))
 	}
 	mac = hmac.New(sha1.New, sik)
-	mac.Write(rm[:])
+	mac.Write(k.rm[:])
 	mac.Write(binary.LittleEndian.AppendUint32(nil, s.sidC))
-	mac.Write(guid)
+	mac.Write(k.guid)
 	if !hmac.Equal(mac.Sum(nil)[:12], resp[8:20]) {
-		return fmt.Errorf("%w: rakp 4 integrity check failed", ErrAuth)
+		return nil, fmt.Errorf("%w: rakp 4 integrity check failed", ErrAuth)
 	}
-
-	s.k1 = keyFrom(sik, 0x01)
-	s.block, _ = aes.NewCipher(keyFrom(sik, 0x02)[:16])
-	return nil
+	return sik, nil
 }
 
 func keyFrom(sik []byte, c byte) []byte {

@@ -40,68 +40,19 @@ func (r ipmitoolRun) sol(ctx context.Context, stdin io.Reader, stdout io.Writer)
 		cmd.Stdout = io.Discard
 	}
 	cmd.WaitDelay = time.Second
-
-	var (
-		restore  func()
-		feed     *os.File // our end of the stdin pipe, closed when ipmitool ends
-		childEnd *os.File
-	)
-	f, isFile := stdin.(*os.File)
-	switch {
-	case isFile && isTerminal(f):
-		cmd.Stdin = f
-		restore = saveTerminal(f)
-	case isFile:
-		cmd.Stdin = f
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	default:
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return fmt.Errorf("stdin pipe: %w", err)
-		}
-		cmd.Stdin, childEnd, feed = pr, pr, pw
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := attachSOLStdin(cmd, stdin)
+	if err != nil {
+		return err
 	}
-
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		if feed != nil {
-			feed.Close()
-			childEnd.Close()
-		}
+		in.abort()
 		return fmt.Errorf("run ipmitool: %w", err)
 	}
-	if feed != nil {
-		childEnd.Close()
-		if stdin != nil {
-			go func() {
-				// A reader that never returns leaves this goroutine blocked
-				// after the session; a CLI exits soon after.
-				io.Copy(feed, stdin)
-				feed.Close()
-			}()
-		}
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-waited:
-	case <-ctx.Done():
-		if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		} else {
-			cmd.Process.Kill()
-		}
-		err = <-waited
-	}
+	in.started(stdin)
+	err = waitOrKill(ctx, cmd)
 	elapsed := time.Since(start)
-	if feed != nil {
-		feed.Close()
-	}
-	if restore != nil {
-		restore()
-	}
+	in.ended()
 	if ctx.Err() != nil {
 		return ctxError(ctx, elapsed)
 	}
@@ -113,6 +64,89 @@ func (r ipmitoolRun) sol(ctx context.Context, stdin io.Reader, stdout io.Writer)
 		return fmt.Errorf("run ipmitool: %w", err)
 	}
 	return classify(withoutTermNoise(stderr.String()), elapsed)
+}
+
+// solStdin is how a SOL session's stdin reaches ipmitool (see sol): the
+// terminal settings to restore, or the pipe we feed.
+type solStdin struct {
+	restore  func()
+	feed     *os.File // our end of the stdin pipe, closed when ipmitool ends
+	childEnd *os.File
+}
+
+// attachSOLStdin sets cmd's stdin and process group for stdin's kind.
+func attachSOLStdin(cmd *exec.Cmd, stdin io.Reader) (solStdin, error) {
+	var in solStdin
+	f, isFile := stdin.(*os.File)
+	switch {
+	case isFile && isTerminal(f):
+		cmd.Stdin = f
+		in.restore = saveTerminal(f)
+	case isFile:
+		cmd.Stdin = f
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	default:
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return in, fmt.Errorf("stdin pipe: %w", err)
+		}
+		cmd.Stdin, in.childEnd, in.feed = pr, pr, pw
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
+	return in, nil
+}
+
+// abort closes the pipe of a session that did not start.
+func (in solStdin) abort() {
+	if in.feed != nil {
+		in.feed.Close()
+		in.childEnd.Close()
+	}
+}
+
+// started closes the child's end of the pipe, which ipmitool now holds,
+// and copies stdin into ours.
+func (in solStdin) started(stdin io.Reader) {
+	if in.feed == nil {
+		return
+	}
+	in.childEnd.Close()
+	if stdin != nil {
+		go func() {
+			// A reader that never returns leaves this goroutine blocked
+			// after the session; a CLI exits soon after.
+			io.Copy(in.feed, stdin)
+			in.feed.Close()
+		}()
+	}
+}
+
+// ended closes our end of the pipe and restores the terminal.
+func (in solStdin) ended() {
+	if in.feed != nil {
+		in.feed.Close()
+	}
+	if in.restore != nil {
+		in.restore()
+	}
+}
+
+// waitOrKill waits for cmd; when ctx ends first it kills cmd (its whole
+// process group when it has one) and waits for that.
+func waitOrKill(ctx context.Context, cmd *exec.Cmd) error {
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		return err
+	case <-ctx.Done():
+		if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		} else {
+			cmd.Process.Kill()
+		}
+		return <-waited
+	}
 }
 
 // withoutTermNoise drops the complaints ipmitool prints when its stdin is

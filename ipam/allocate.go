@@ -108,7 +108,28 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 	if err != nil {
 		return State{}, nil, nil, err
 	}
+	slots, err := newSlots(rack, p)
+	if err != nil {
+		return State{}, nil, nil, err
+	}
+	used, err := claimPins(slots)
+	if err != nil {
+		return State{}, nil, nil, err
+	}
+	entries, claimed := matchPrevious(slots, prev)
+	for _, s := range slots {
+		keepPrevious(s, p, used)
+	}
+	if err := handOut(slots, p, used, len(rack.Nodes)); err != nil {
+		return State{}, nil, nil, err
+	}
+	next, addrs = result(slots, len(rack.Nodes))
+	return next, addrs, changesOf(slots, len(rack.Nodes), entries, claimed), nil
+}
 
+// newSlots makes a slot per NIC, all primaries (spec order) then all
+// BMCs, with its canonical MAC and its pin, checked to be allocatable.
+func newSlots(rack *schema.Rack, p *pool) ([]*slot, error) {
 	slots := make([]*slot, 0, 2*len(rack.Nodes))
 	for _, nic := range []NIC{Primary, BMC} {
 		for i := range rack.Nodes {
@@ -123,34 +144,43 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 			if pin != "" {
 				a, err := netip.ParseAddr(pin)
 				if err != nil {
-					return State{}, nil, nil, fmt.Errorf("ipam: node %s: pinned %s address %q: %w", n.Name, nic, pin, err)
+					return nil, fmt.Errorf("ipam: node %s: pinned %s address %q: %w", n.Name, nic, pin, err)
 				}
 				if !p.allocatable(a) {
-					return State{}, nil, nil, fmt.Errorf("ipam: node %s: pinned %s address %s is not allocatable in subnet %s (outside it, network/broadcast, gateway, DNS or dynamic range)", n.Name, nic, a, p.prefix)
+					return nil, fmt.Errorf("ipam: node %s: pinned %s address %s is not allocatable in subnet %s (outside it, network/broadcast, gateway, DNS or dynamic range)", n.Name, nic, a, p.prefix)
 				}
 				s.pin = a
 			}
 			slots = append(slots, s)
 		}
 	}
+	return slots, nil
+}
 
-	// Pins are claimed first; two NICs pinning one address is an error.
+// claimPins gives pinned slots their addresses first and returns the
+// addresses in use; two NICs pinning one address is an error.
+func claimPins(slots []*slot) (map[uint32]*slot, error) {
 	used := make(map[uint32]*slot, len(slots))
 	for _, s := range slots {
 		if !s.pin.IsValid() {
 			continue
 		}
 		if o := used[u32(s.pin)]; o != nil {
-			return State{}, nil, nil, fmt.Errorf("ipam: address %s pinned twice: node %s %s and node %s %s", s.pin, o.node, o.nic, s.node, s.nic)
+			return nil, fmt.Errorf("ipam: address %s pinned twice: node %s %s and node %s %s", s.pin, o.node, o.nic, s.node, s.nic)
 		}
 		s.ip = s.pin
 		used[u32(s.pin)] = s
 	}
+	return used, nil
+}
 
-	// Match previous entries: by MAC first (so a swap of MACs between names
-	// follows the MACs), then by node name and NIC.
-	entries := slices.Clone(prev.Entries)
-	claimed := make([]bool, len(entries))
+// matchPrevious gives each slot the previous entry it takes over: by MAC
+// first (so a swap of MACs between names follows the MACs), then by node
+// name and NIC. It returns the entries (MACs canonical) and which were
+// taken.
+func matchPrevious(slots []*slot, prev State) (entries []Entry, claimed []bool) {
+	entries = slices.Clone(prev.Entries)
+	claimed = make([]bool, len(entries))
 	byMAC := make(map[string]int, len(entries))
 	byName := make(map[string]int, len(entries))
 	for i := range entries {
@@ -183,54 +213,59 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 			s.prev = &entries[i]
 		}
 	}
+	return entries, claimed
+}
 
-	// Keep previous addresses that are still allocatable and not pinned by
-	// another NIC; record why the others move.
-	for _, s := range slots {
-		e := s.prev
-		if e == nil {
-			continue
-		}
-		macNote := func(c *Change) {
-			if e.MAC != s.mac {
-				c.OldMAC = e.MAC
-			}
-		}
-		if s.pin.IsValid() {
-			switch {
-			case e.IP != s.pin:
-				s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, New: s.pin, Reason: ReasonPinned}
-				macNote(s.change)
-			case e.MAC != s.mac && e.Node == s.node:
-				s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, OldMAC: e.MAC, Old: e.IP, New: e.IP, Reason: ReasonMACReplaced}
-			case e.Node != s.node:
-				s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, New: e.IP, Reason: ReasonRenamed}
-			}
-			continue
-		}
-		switch o := used[u32(e.IP)]; {
-		case !p.allocatable(e.IP):
-			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, Reason: ReasonOutOfPool}
-		case o != nil && o.pin.IsValid():
-			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, Reason: ReasonMovedByPin}
-		case o != nil:
-			// A corrupt state with one address twice: the first keeps it.
-			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, Reason: ReasonNew}
-		default:
-			s.ip = e.IP
-			used[u32(e.IP)] = s
-			switch {
-			case e.MAC != s.mac && e.Node == s.node:
-				s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, OldMAC: e.MAC, Old: e.IP, New: e.IP, Reason: ReasonMACReplaced}
-			case e.Node != s.node:
-				s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, New: e.IP, Reason: ReasonRenamed}
-			}
-			continue
-		}
-		macNote(s.change)
+// keepPrevious keeps a slot's previous address if it is still allocatable
+// and not pinned by another NIC, and records why it moves otherwise (or
+// that its MAC or node changed).
+func keepPrevious(s *slot, p *pool, used map[uint32]*slot) {
+	e := s.prev
+	if e == nil {
+		return
 	}
+	macNote := func(c *Change) {
+		if e.MAC != s.mac {
+			c.OldMAC = e.MAC
+		}
+	}
+	if s.pin.IsValid() {
+		switch {
+		case e.IP != s.pin:
+			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, New: s.pin, Reason: ReasonPinned}
+			macNote(s.change)
+		case e.MAC != s.mac && e.Node == s.node:
+			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, OldMAC: e.MAC, Old: e.IP, New: e.IP, Reason: ReasonMACReplaced}
+		case e.Node != s.node:
+			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, New: e.IP, Reason: ReasonRenamed}
+		}
+		return
+	}
+	switch o := used[u32(e.IP)]; {
+	case !p.allocatable(e.IP):
+		s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, Reason: ReasonOutOfPool}
+	case o != nil && o.pin.IsValid():
+		s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, Reason: ReasonMovedByPin}
+	case o != nil:
+		// A corrupt state with one address twice: the first keeps it.
+		s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, Reason: ReasonNew}
+	default:
+		s.ip = e.IP
+		used[u32(e.IP)] = s
+		switch {
+		case e.MAC != s.mac && e.Node == s.node:
+			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, OldMAC: e.MAC, Old: e.IP, New: e.IP, Reason: ReasonMACReplaced}
+		case e.Node != s.node:
+			s.change = &Change{Node: s.node, NIC: s.nic, MAC: s.mac, Old: e.IP, New: e.IP, Reason: ReasonRenamed}
+		}
+		return
+	}
+	macNote(s.change)
+}
 
-	// Hand out the lowest free addresses, primaries (spec order) before BMCs.
+// handOut gives the slots still without an address the lowest free ones,
+// primaries (spec order) before BMCs.
+func handOut(slots []*slot, p *pool, used map[uint32]*slot, nodes int) error {
 	cursor := p.first
 	need := 0
 	for _, s := range slots {
@@ -258,8 +293,8 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 			cursor++
 		}
 		if cursor > p.last || cursor < p.first {
-			return State{}, nil, nil, fmt.Errorf("ipam: subnet %s exhausted: %d nodes need %d addresses (primary and BMC each), %d of them new, but only %d are free (widen the subnet or shrink the dynamic range)",
-				p.prefix, len(rack.Nodes), len(slots), need, got)
+			return fmt.Errorf("ipam: subnet %s exhausted: %d nodes need %d addresses (primary and BMC each), %d of them new, but only %d are free (widen the subnet or shrink the dynamic range)",
+				p.prefix, nodes, len(slots), need, got)
 		}
 		s.ip = ipOf(cursor)
 		used[cursor] = s
@@ -270,8 +305,12 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 		s.change.New = s.ip
 		cursor++
 	}
+	return nil
+}
 
-	addrs = make(map[string]Addrs, len(rack.Nodes))
+// result is the next state and each node's addresses.
+func result(slots []*slot, nodes int) (next State, addrs map[string]Addrs) {
+	addrs = make(map[string]Addrs, nodes)
 	next = State{Version: StateVersion, Entries: make([]Entry, 0, len(slots))}
 	for _, s := range slots {
 		a := addrs[s.node]
@@ -284,9 +323,12 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 		next.Entries = append(next.Entries, Entry{Node: s.node, NIC: s.nic, MAC: s.mac, IP: s.ip})
 	}
 	SortEntries(next.Entries)
+	return next, addrs
+}
 
-	// Changes in spec order, node by node (primary, then BMC), then releases.
-	nn := len(rack.Nodes)
+// changesOf lists the changes in spec order, node by node (primary, then
+// BMC), then the releases of entries no slot took, by address.
+func changesOf(slots []*slot, nn int, entries []Entry, claimed []bool) (changes []Change) {
 	for i := range nn {
 		for _, s := range []*slot{slots[i], slots[nn+i]} {
 			if s.change != nil {
@@ -302,7 +344,7 @@ func Allocate(rack *schema.Rack, prev State) (next State, addrs map[string]Addrs
 	}
 	slices.SortFunc(released, func(a, b Change) int { return a.Old.Compare(b.Old) })
 	changes = append(changes, released...)
-	return next, addrs, changes, nil
+	return changes
 }
 
 func newPool(in schema.InternalNetwork) (*pool, error) {

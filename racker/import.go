@@ -427,39 +427,57 @@ func (im *importer) readLokomotive(varsRel string) (*cluster, error) {
 	im.commonVars(c, vars)
 
 	ctx := im.evalCtx(vars)
+	im.readBaremetal(c, varsRel, ctx)
+	im.readComponentFiles(c, ctx)
+	return c, nil
+}
+
+// readBaremetal reads baremetal.lokocfg: the cluster block (SSH keys,
+// install settings), the update strategy (whether the update operator is
+// a component) and the components declared beside it.
+func (im *importer) readBaremetal(c *cluster, varsRel string, ctx *hcl.EvalContext) {
 	bmRel := path.Join(c.dir, "baremetal.lokocfg")
-	if src, err := im.read(bmRel); err != nil {
+	src, err := im.read(bmRel)
+	if err != nil {
 		im.errorf(bmRel, 0, "not read (%v): SSH keys and install settings take rackctl's defaults", err)
 		c.strategy = "reboot"
-	} else if f := im.parseHCL(bmRel, src, false); f != nil {
-		if b := f.block("cluster", "bare-metal"); b != nil {
-			im.clusterBlock(c, bmRel, b.Body, ctx, "ssh_pubkeys")
-			if a, ok := b.Body.Attributes["k8s_domain_name"]; ok {
-				if v, ok := im.eval(bmRel, "k8s_domain_name", a.Expr, ctx); ok {
-					if s, ok := ctyString(v); ok && s != c.domain {
-						im.warnf(bmRel, a.SrcRange.Start.Line, "k8s_domain_name is %q here but %q in %s: the node names use the latter, rackctl renders it everywhere", s, c.domain, varsRel)
-					}
+		return
+	}
+	f := im.parseHCL(bmRel, src, false)
+	if f == nil {
+		return
+	}
+	if b := f.block("cluster", "bare-metal"); b != nil {
+		im.clusterBlock(c, bmRel, b.Body, ctx, "ssh_pubkeys")
+		if a, ok := b.Body.Attributes["k8s_domain_name"]; ok {
+			if v, ok := im.eval(bmRel, "k8s_domain_name", a.Expr, ctx); ok {
+				if s, ok := ctyString(v); ok && s != c.domain {
+					im.warnf(bmRel, a.SrcRange.Start.Line, "k8s_domain_name is %q here but %q in %s: the node names use the latter, rackctl renders it everywhere", s, c.domain, varsRel)
 				}
 			}
-		} else {
-			im.errorf(bmRel, 0, "no cluster \"bare-metal\" block")
 		}
-		c.strategy = "off"
-		for _, b := range f.body.Blocks {
-			if b.Type != "component" || len(b.Labels) == 0 {
-				continue
-			}
-			if b.Labels[0] == "flatcar-linux-update-operator" {
-				c.strategy = "reboot"
-				continue
-			}
-			im.addComponent(c, bmRel, b, ctx)
-		}
-		if c.strategy == "off" {
-			im.infof(bmRel, 0, "no flatcar-linux-update-operator component: cluster.updates.strategy is off")
-		}
+	} else {
+		im.errorf(bmRel, 0, "no cluster \"bare-metal\" block")
 	}
-	// Component files.
+	c.strategy = "off"
+	for _, b := range f.body.Blocks {
+		if b.Type != "component" || len(b.Labels) == 0 {
+			continue
+		}
+		if b.Labels[0] == "flatcar-linux-update-operator" {
+			c.strategy = "reboot"
+			continue
+		}
+		im.addComponent(c, bmRel, b, ctx)
+	}
+	if c.strategy == "off" {
+		im.infof(bmRel, 0, "no flatcar-linux-update-operator component: cluster.updates.strategy is off")
+	}
+}
+
+// readComponentFiles reads the components of the other *.lokocfg files;
+// anything else in them is reported as not imported.
+func (im *importer) readComponentFiles(c *cluster, ctx *hcl.EvalContext) {
 	entries, err := im.fs.ReadDir(c.dir)
 	if err != nil {
 		im.readError(c.dir, err)
@@ -494,7 +512,6 @@ func (im *importer) readLokomotive(varsRel string) (*cluster, error) {
 			im.warnf(rel, a.SrcRange.Start.Line, "attribute %s outside a component not imported", n)
 		}
 	}
-	return c, nil
 }
 
 func (im *importer) addComponent(c *cluster, rel string, b *hclsyntax.Block, ctx *hcl.EvalContext) {

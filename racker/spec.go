@@ -102,6 +102,32 @@ func anyNode(v any) (*yaml.Node, error) {
 // spec writes rack.yaml.
 func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error) {
 	doc := ymap()
+	specHeader(doc, c)
+	set(doc, "network", networkSpec(net))
+	if mb := matchboxSpec(c, net); len(mb.Content) > 0 {
+		set(doc, "matchbox", mb)
+	}
+	set(doc, "bmc", im.bmcSpec())
+	set(doc, "install", installSpec(c, net.compat))
+	cl, err := clusterSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	set(doc, "cluster", cl)
+	list := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, n := range nodes {
+		list.Content = append(list.Content, nodeSpec(n))
+	}
+	set(doc, "nodes", list)
+	s, err := encodeYAML(doc)
+	if err != nil {
+		return nil, fmt.Errorf("write spec: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// specHeader writes the head comment and the rack-wide scalars.
+func specHeader(doc *yaml.Node, c *cluster) {
 	doc.HeadComment = strings.Join([]string{
 		"Imported from a Racker management node by `rackctl import racker`.",
 		"",
@@ -122,8 +148,25 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	set(doc, "fileFormat", str(string(schema.FormatRacker)),
 		"Racker's formats for dnsmasq.conf, the /etc/hosts lines and the vars file:",
 		"the first plan leaves them as they are. Set rackctl to switch (one rewrite).")
+}
 
+// networkSpec is network: the internal network as Racker's dnsmasq serves
+// it and the public one, if any.
+func networkSpec(net *network) *yaml.Node {
 	netw := ymap()
+	set(netw, "internal", internalSpec(net))
+	if net.pubFile != "" {
+		pub := ymap()
+		set(pub, "gateway", str(net.pubGW))
+		set(pub, "dns", strList(net.pubDNS, true))
+		set(netw, "public", pub)
+	}
+	return netw
+}
+
+// internalSpec is network.internal, keeping Racker's DHCP behaviour where it
+// differs from rackctl's defaults.
+func internalSpec(net *network) *yaml.Node {
 	in := ymap()
 	set(in, "subnet", str(net.subnet.String()))
 	set(in, "gateway", str(net.gateway.String()))
@@ -142,10 +185,18 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 		set(dr, "end", str(net.dynEnd.String()))
 		set(in, "dynamicRange", dr, "Racker's dhcp-range; static addresses stay below it.")
 	}
-	cp := net.compat
-	if !cp.defaultRoute {
+	if !net.compat.defaultRoute {
 		set(in, "defaultRoute", boolean(false), "As Racker: nodes without a public IP have a link-scope internal address, no route.")
 	}
+	if dhcp := dhcpCompat(net.compat); len(dhcp.Content) > 0 {
+		set(in, "dhcp", dhcp, "Racker's reservations, kept as they are.")
+	}
+	return in
+}
+
+// dhcpCompat is network.internal.dhcp: only the settings where Racker's
+// dnsmasq differs from rackctl's defaults.
+func dhcpCompat(cp compat) *yaml.Node {
 	dhcp := ymap()
 	if cp.lease != "" && cp.lease != schema.DefaultReservationLease {
 		set(dhcp, "reservationLease", str(cp.lease))
@@ -159,18 +210,12 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	if cp.excludedPrim {
 		set(dhcp, "reserveExcludedPrimary", boolean(true), "exclude.sh left the primary NIC's reservation of excluded nodes.")
 	}
-	if len(dhcp.Content) > 0 {
-		set(in, "dhcp", dhcp, "Racker's reservations, kept as they are.")
-	}
-	set(netw, "internal", in)
-	if net.pubFile != "" {
-		pub := ymap()
-		set(pub, "gateway", str(net.pubGW))
-		set(pub, "dns", strList(net.pubDNS, true))
-		set(netw, "public", pub)
-	}
-	set(doc, "network", netw)
+	return dhcp
+}
 
+// matchboxSpec is matchbox: only the endpoints and cert dir that differ
+// from what rackctl derives from the gateway.
+func matchboxSpec(c *cluster, net *network) *yaml.Node {
 	gw := net.gateway.String()
 	mb := ymap()
 	if net.httpEP != "http://"+gw+":8080" {
@@ -182,14 +227,15 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	if c.certDir != "" && c.certDir != "/opt/racker-state/matchbox-client" {
 		set(mb, "clientCertDir", str(c.certDir))
 	}
-	if len(mb.Content) > 0 {
-		set(doc, "matchbox", mb)
-	}
+	return mb
+}
 
+// bmcSpec is bmc: Racker's credential files, which the import only checks
+// are there.
+func (im *importer) bmcSpec() *yaml.Node {
 	bmc := ymap()
 	set(bmc, "userFile", str(IPMIUserFile))
 	set(bmc, "passwordFile", str(IPMIPassFile))
-	set(doc, "bmc", bmc)
 	// Only looked at, never read: the import has no use for the
 	// credentials, and what it does not read it cannot leak.
 	for _, f := range []string{IPMIUserFile, IPMIPassFile} {
@@ -198,7 +244,11 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 			im.warnf(rel, 0, "missing or not a regular file: rackctl reads the BMC credentials from it")
 		}
 	}
+	return bmc
+}
 
+// installSpec is install, from the cluster's install settings.
+func installSpec(c *cluster, cp compat) *yaml.Node {
 	inst := ymap()
 	set(inst, "kernelConsole", strList(c.install.KernelConsole, true))
 	if len(c.install.KernelArgs) > 0 {
@@ -216,8 +266,11 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 	if cp.image != "" && cp.image != schema.DefaultIPMIToolImage {
 		set(inst, "ipmitoolImage", str(cp.image), "The image Racker's boot workaround units run.")
 	}
-	set(doc, "install", inst)
+	return inst
+}
 
+// clusterSpec is cluster: name, keys, updates, labels and components.
+func clusterSpec(c *cluster) (*yaml.Node, error) {
 	cl := ymap()
 	set(cl, "name", str(c.name))
 	set(cl, "sshPubKeys", strList(c.sshKeys, false))
@@ -238,63 +291,58 @@ func (im *importer) spec(c *cluster, net *network, nodes []*node) ([]byte, error
 		}
 		set(cl, "components", comps)
 	}
-	set(doc, "cluster", cl)
+	return cl, nil
+}
 
-	list := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, n := range nodes {
-		m := ymap()
-		var head []string
-		if n.comment != "" {
-			head = append(head, "nodes.csv: "+n.comment)
-		}
-		addrs := []string{}
-		if n.ip.IsValid() {
-			addrs = append(addrs, "ip "+n.ip.String())
-		}
-		if n.bmc.IsValid() {
-			addrs = append(addrs, "bmc "+n.bmc.String())
-		}
-		if len(addrs) > 0 {
-			head = append(head, strings.Join(addrs, ", ")+" (in allocation.json)")
-		}
-		set(m, "name", str(n.Name), head...)
-		set(m, "role", str(n.Role))
-		set(m, "mac", str(n.MAC))
-		set(m, "bmcMac", str(n.BMCMAC))
-		if n.SecondaryMAC != "" {
-			set(m, "secondaryMac", str(n.SecondaryMAC))
-		}
-		if n.PublicIP != "" {
-			set(m, "publicIP", str(n.PublicIP))
-		}
-		if n.Exclude {
-			set(m, "exclude", boolean(true), "In nodes.csv and dnsmasq but not in Racker's cluster config.")
-		}
-		if len(n.Labels) > 0 {
-			lm := ymap()
-			keys := make([]string, 0, len(n.Labels))
-			for k := range n.Labels {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				set(lm, k, str(n.Labels[k]))
-			}
-			set(m, "labels", lm)
-		}
-		if n.ExtraCLC != "" {
-			v := str(n.ExtraCLC)
-			v.Style = yaml.LiteralStyle
-			set(m, "extraCLC", v, "Carried over from "+strings.Join(n.extra, ", ")+": parts rackctl does not render.")
-		}
-		list.Content = append(list.Content, m)
+// nodeSpec is one nodes[] entry, its head comment saying where it came
+// from and the addresses allocation.json keeps for it.
+func nodeSpec(n *node) *yaml.Node {
+	m := ymap()
+	var head []string
+	if n.comment != "" {
+		head = append(head, "nodes.csv: "+n.comment)
 	}
-	set(doc, "nodes", list)
-	s, err := encodeYAML(doc)
-	if err != nil {
-		return nil, fmt.Errorf("write spec: %w", err)
+	addrs := []string{}
+	if n.ip.IsValid() {
+		addrs = append(addrs, "ip "+n.ip.String())
 	}
-	return []byte(s), nil
+	if n.bmc.IsValid() {
+		addrs = append(addrs, "bmc "+n.bmc.String())
+	}
+	if len(addrs) > 0 {
+		head = append(head, strings.Join(addrs, ", ")+" (in allocation.json)")
+	}
+	set(m, "name", str(n.Name), head...)
+	set(m, "role", str(n.Role))
+	set(m, "mac", str(n.MAC))
+	set(m, "bmcMac", str(n.BMCMAC))
+	if n.SecondaryMAC != "" {
+		set(m, "secondaryMac", str(n.SecondaryMAC))
+	}
+	if n.PublicIP != "" {
+		set(m, "publicIP", str(n.PublicIP))
+	}
+	if n.Exclude {
+		set(m, "exclude", boolean(true), "In nodes.csv and dnsmasq but not in Racker's cluster config.")
+	}
+	if len(n.Labels) > 0 {
+		lm := ymap()
+		keys := make([]string, 0, len(n.Labels))
+		for k := range n.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			set(lm, k, str(n.Labels[k]))
+		}
+		set(m, "labels", lm)
+	}
+	if n.ExtraCLC != "" {
+		v := str(n.ExtraCLC)
+		v.Style = yaml.LiteralStyle
+		set(m, "extraCLC", v, "Carried over from "+strings.Join(n.extra, ", ")+": parts rackctl does not render.")
+	}
+	return m
 }
 
 func componentsAny(cs map[string]schema.Component) map[string]any {

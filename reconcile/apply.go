@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackctl/rackctl/internal/fanout"
 	"github.com/rackctl/rackctl/internal/termtext"
 	"github.com/rackctl/rackctl/state"
 )
@@ -441,37 +442,15 @@ func (a *Applier) runPhase(ctx context.Context, exec Executor, layer Layer, phas
 	if c, ok := exec.(Concurrent); ok && c.Concurrency() > 1 {
 		limit = c.Concurrency()
 	}
-	errs := make([]error, len(phase))
 	started := make([]bool, len(phase))
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := range phase {
-		c := &phase[i]
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
-			break
-		}
+	announce := startedInOrder(len(phase), func(i int) {
+		a.emit(Event{Layer: layer, Change: &phase[i], Status: StatusStarted})
+	})
+	errs := fanout.Each(ctx, limit, phase, func(ctx context.Context, i int, _ Change) error {
 		started[i] = true
-		a.emit(Event{Layer: layer, Change: c, Status: StatusStarted})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := exec.Apply(ctx, *c)
-			errs[i] = err
-			if err != nil {
-				a.log.Error("change failed", "layer", string(layer), "address", c.Address, "err", err)
-				a.emit(Event{Layer: layer, Change: c, Status: StatusFailed, Err: err})
-				return
-			}
-			a.emit(Event{Layer: layer, Change: c, Status: StatusDone})
-		}()
-		if limit == 1 {
-			wg.Wait()
-		}
-	}
-	wg.Wait()
+		announce(i)
+		return a.applyChange(ctx, exec, layer, &phase[i])
+	})
 	for i := range phase {
 		switch {
 		case !started[i]:
@@ -484,6 +463,36 @@ func (a *Applier) runPhase(ctx context.Context, exec Executor, layer Layer, phas
 		}
 	}
 	return done, failed, notRun
+}
+
+// startedInOrder returns a func that calls emit(i) only after emit(i-1)
+// has returned: fanout starts items in plan order, but their goroutines
+// may be scheduled in any, and the "started" lines should read in plan
+// order. Item i-1 was started before item i, so the wait always ends.
+func startedInOrder(n int, emit func(i int)) func(i int) {
+	turn := make([]chan struct{}, n)
+	for i := range turn {
+		turn[i] = make(chan struct{})
+	}
+	return func(i int) {
+		if i > 0 {
+			<-turn[i-1]
+		}
+		emit(i)
+		close(turn[i])
+	}
+}
+
+// applyChange applies one change and reports its outcome.
+func (a *Applier) applyChange(ctx context.Context, exec Executor, layer Layer, c *Change) error {
+	err := exec.Apply(ctx, *c)
+	if err != nil {
+		a.log.Error("change failed", "layer", string(layer), "address", c.Address, "err", err)
+		a.emit(Event{Layer: layer, Change: c, Status: StatusFailed, Err: err})
+		return err
+	}
+	a.emit(Event{Layer: layer, Change: c, Status: StatusDone})
+	return nil
 }
 
 func allNodes(failed []ChangeError) bool {

@@ -76,15 +76,62 @@ func checkUnique(ix *index, nodes []string) {
 // DNS, network/broadcast address, dynamic range); public IPs are unique.
 func checkNetwork(ix *index, nodes []string) {
 	checkPublic(ix, nodes)
-
-	const sp = "network.internal.subnet"
-	s, ok := ix.str(sp)
+	sn, ok := internalSubnet(ix)
 	if !ok {
 		return
 	}
+	used, holders := sn.gatewayAndDNS()
+	r := sn.dynamicRange()
+	for _, p := range holders {
+		if a, ok := sn.inside(p); ok && r.contains(a) {
+			if r.explicit {
+				ix.addAt(dynamicRangePath, fmt.Sprintf("%s-%s contains %s (%s)", r.lo, r.hi, a, p))
+			} else {
+				ix.addAt(p, r.msg(a))
+			}
+		}
+	}
+	for _, n := range nodes {
+		for _, f := range []string{"ip", "bmcIP"} {
+			p := n + "." + f
+			a, ok := sn.inside(p)
+			if !ok {
+				continue
+			}
+			if first, taken := used[a]; taken {
+				ix.addAt(p, fmt.Sprintf("%s is already used by %s (line %d)", a, first, ix.line(first)))
+				continue
+			}
+			used[a] = p
+			if r.contains(a) {
+				ix.addAt(p, r.msg(a))
+			}
+		}
+	}
+}
+
+const dynamicRangePath = "network.internal.dynamicRange"
+
+// subnetCheck is the internal subnet the other addresses are checked
+// against.
+type subnetCheck struct {
+	ix             *index
+	pfx            netip.Prefix
+	netAddr, bcast netip.Addr
+}
+
+// internalSubnet checks network.internal.subnet is a network address of a
+// usable size; ok is false when there is no IPv4 subnet to check against
+// (the schema reports why).
+func internalSubnet(ix *index) (_ *subnetCheck, ok bool) {
+	const sp = "network.internal.subnet"
+	s, ok := ix.str(sp)
+	if !ok {
+		return nil, false
+	}
 	pfx, err := netip.ParsePrefix(s)
 	if err != nil || !pfx.Addr().Is4() {
-		return
+		return nil, false
 	}
 	if pfx != pfx.Masked() {
 		ix.addAt(sp, fmt.Sprintf("%q has host bits set (want %s)", s, pfx.Masked()))
@@ -95,105 +142,96 @@ func checkNetwork(ix *index, nodes []string) {
 	}
 	netAddr := pfx.Addr()
 	bcast := v4(uint64(addrU32(netAddr)) + (uint64(1) << (32 - pfx.Bits())) - 1)
+	return &subnetCheck{ix: ix, pfx: pfx, netAddr: netAddr, bcast: bcast}, true
+}
 
-	// inside parses the address at path and checks it is a host address of
-	// the subnet.
-	inside := func(path string) (netip.Addr, bool) {
-		s, ok := ix.str(path)
-		if !ok {
-			return netip.Addr{}, false
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			return netip.Addr{}, false
-		}
-		switch {
-		case !pfx.Contains(a):
-			ix.addAt(path, fmt.Sprintf("%s is outside the internal subnet %s", a, pfx))
-		case a == netAddr && pfx.Bits() < 31:
-			ix.addAt(path, fmt.Sprintf("%s is the network address of %s", a, pfx))
-		case a == bcast && pfx.Bits() < 31:
-			ix.addAt(path, fmt.Sprintf("%s is the broadcast address of %s", a, pfx))
-		default:
-			return a, true
-		}
+// inside parses the address at path and checks it is a host address of
+// the subnet.
+func (sn *subnetCheck) inside(path string) (netip.Addr, bool) {
+	s, ok := sn.ix.str(path)
+	if !ok {
 		return netip.Addr{}, false
 	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false
+	}
+	pfx := sn.pfx
+	switch {
+	case !pfx.Contains(a):
+		sn.ix.addAt(path, fmt.Sprintf("%s is outside the internal subnet %s", a, pfx))
+	case a == sn.netAddr && pfx.Bits() < 31:
+		sn.ix.addAt(path, fmt.Sprintf("%s is the network address of %s", a, pfx))
+	case a == sn.bcast && pfx.Bits() < 31:
+		sn.ix.addAt(path, fmt.Sprintf("%s is the broadcast address of %s", a, pfx))
+	default:
+		return a, true
+	}
+	return netip.Addr{}, false
+}
 
-	// used maps an address to the path of what holds it.
-	used := map[netip.Addr]string{}
+// gatewayAndDNS checks the gateway and DNS servers are in the subnet. It
+// returns the addresses they hold (address → path) and their paths.
+func (sn *subnetCheck) gatewayAndDNS() (used map[netip.Addr]string, paths []string) {
+	used = map[netip.Addr]string{}
 	const gp = "network.internal.gateway"
-	gw, gwOK := inside(gp)
-	if gwOK {
+	if gw, ok := sn.inside(gp); ok {
 		used[gw] = gp
 	}
-	var dns []string
+	paths = []string{gp}
 	for i := 0; ; i++ {
 		p := joinIndex("network.internal.dns", i)
-		if _, ok := ix.entries[p]; !ok {
+		if _, ok := sn.ix.entries[p]; !ok {
 			break
 		}
-		if a, ok := inside(p); ok {
+		if a, ok := sn.inside(p); ok {
 			if _, taken := used[a]; !taken {
 				used[a] = p
 			}
-			dns = append(dns, p)
+			paths = append(paths, p)
 		}
 	}
+	return used, paths
+}
 
-	// The dynamic range: explicit, or the default.
-	const rp = "network.internal.dynamicRange"
-	var lo, hi netip.Addr
-	explicit := false
-	if _, ok := ix.entries[rp]; ok {
-		start, ok1 := inside(rp + ".start")
-		end, ok2 := inside(rp + ".end")
-		if ok1 && ok2 {
-			if end.Less(start) {
-				ix.addAt(rp+".end", fmt.Sprintf("%s is before the start %s", end, start))
-			} else {
-				lo, hi, explicit = start, end, true
-			}
-		}
-	} else if start, end, ok := DefaultDynamicRange(pfx); ok {
-		lo, hi = start, end
-	}
-	inRange := func(a netip.Addr) bool {
-		return lo.IsValid() && !a.Less(lo) && !hi.Less(a)
-	}
-	rangeMsg := func(a netip.Addr) string {
-		if explicit {
-			return fmt.Sprintf("%s is inside the dynamic range %s-%s (network.internal.dynamicRange)", a, lo, hi)
-		}
-		return fmt.Sprintf("%s is inside the default dynamic range %s-%s; use another address or set network.internal.dynamicRange", a, lo, hi)
-	}
-	for _, p := range append([]string{gp}, dns...) {
-		if a, ok := inside(p); ok && inRange(a) {
-			if explicit {
-				ix.addAt(rp, fmt.Sprintf("%s-%s contains %s (%s)", lo, hi, a, p))
-			} else {
-				ix.addAt(p, rangeMsg(a))
-			}
-		}
-	}
+// dynRange is the DHCP dynamic range pinned addresses must stay out of.
+type dynRange struct {
+	lo, hi   netip.Addr // invalid: no range
+	explicit bool       // set in the spec, not the default
+}
 
-	for _, n := range nodes {
-		for _, f := range []string{"ip", "bmcIP"} {
-			p := n + "." + f
-			a, ok := inside(p)
-			if !ok {
-				continue
-			}
-			if first, taken := used[a]; taken {
-				ix.addAt(p, fmt.Sprintf("%s is already used by %s (line %d)", a, first, ix.line(first)))
-				continue
-			}
-			used[a] = p
-			if inRange(a) {
-				ix.addAt(p, rangeMsg(a))
-			}
+// dynamicRange is the explicit range, checked, or the default one.
+func (sn *subnetCheck) dynamicRange() dynRange {
+	rp := dynamicRangePath
+	if _, ok := sn.ix.entries[rp]; !ok {
+		start, end, ok := DefaultDynamicRange(sn.pfx)
+		if !ok {
+			return dynRange{}
 		}
+		return dynRange{lo: start, hi: end}
 	}
+	start, ok1 := sn.inside(rp + ".start")
+	end, ok2 := sn.inside(rp + ".end")
+	if !ok1 || !ok2 {
+		return dynRange{}
+	}
+	if end.Less(start) {
+		sn.ix.addAt(rp+".end", fmt.Sprintf("%s is before the start %s", end, start))
+		return dynRange{}
+	}
+	return dynRange{lo: start, hi: end, explicit: true}
+}
+
+func (r dynRange) contains(a netip.Addr) bool {
+	return r.lo.IsValid() && !a.Less(r.lo) && !r.hi.Less(a)
+}
+
+// msg says a is inside the range and what to do.
+func (r dynRange) msg(a netip.Addr) string {
+	if r.explicit {
+		return fmt.Sprintf("%s is inside the dynamic range %s-%s (network.internal.dynamicRange)", a, r.lo, r.hi)
+	}
+	return fmt.Sprintf("%s is inside the default dynamic range %s-%s; use another address or set network.internal.dynamicRange", a, r.lo, r.hi)
 }
 
 // checkPublic: every publicIP is a host address, and no two nodes share one.

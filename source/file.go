@@ -92,38 +92,11 @@ func (f *File) Run(ctx context.Context, out chan<- Event) error {
 		return fmt.Errorf("file source %s: new watcher: %w", f.path, err)
 	}
 	defer w.Close()
-
-	st := &fileState{}
-	var retryC <-chan time.Time
-	retry := time.NewTimer(f.retry)
-	defer retry.Stop()
-	if f.addWatches(w) {
-		retry.Stop()
-	} else {
-		retryC = retry.C
-	}
-	if !f.load(ctx, out, st) {
+	l := f.newWatchLoop(w)
+	defer l.stop()
+	if !f.load(ctx, out, l.st) {
 		return nil
 	}
-
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var timerC <-chan time.Time
-	var first time.Time
-	schedule := func() {
-		now := time.Now()
-		if timerC == nil {
-			first = now
-		}
-		d := f.debounce
-		if deadline := first.Add(f.maxWait); now.Add(d).After(deadline) {
-			d = max(deadline.Sub(now), 0)
-		}
-		timer.Reset(d)
-		timerC = timer.C
-	}
-
 	for {
 		select {
 		case <-ctx.Done():
@@ -132,44 +105,102 @@ func (f *File) Run(ctx context.Context, out chan<- Event) error {
 			if !ok {
 				return fmt.Errorf("file source %s: watcher closed", f.path)
 			}
-			if ev.Name == f.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
-				// The directory itself went away (or moved: the inotify watch
-				// would follow the inode to the wrong place). Drop the
-				// watches and poll until it is back.
-				f.log.Debug("directory gone, waiting for it to reappear", "dir", f.dir)
-				_ = w.Remove(f.dir)
-				_ = w.Remove(f.abs)
-				retry.Reset(f.retry)
-				retryC = retry.C
-				schedule()
-				continue
-			}
-			if f.relevant(ev) {
-				schedule()
-			}
+			l.event(ev)
 		case err, ok := <-w.Errors:
 			if !ok {
 				return fmt.Errorf("file source %s: watcher closed", f.path)
 			}
 			f.log.Warn("watch error", "err", err)
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				schedule() // events were lost: look at the file
+				l.schedule() // events were lost: look at the file
 			}
-		case <-retryC:
-			if f.addWatches(w) {
-				retryC = nil
-				schedule()
-			} else {
-				retry.Reset(f.retry)
-			}
-		case <-timerC:
-			timerC = nil
+		case <-l.retryC:
+			l.rewatch()
+		case <-l.timerC:
+			l.timerC = nil
 			// An editor may have replaced the file: watch the new inode.
 			_ = w.Add(f.abs)
-			if !f.load(ctx, out, st) {
+			if !f.load(ctx, out, l.st) {
 				return nil
 			}
 		}
+	}
+}
+
+// watchLoop is Run's state: the watcher, the timer that retries watching
+// a directory that is gone (retryC is nil while it is watched), and the
+// debounce timer (timerC is nil while no load is pending).
+type watchLoop struct {
+	f      *File
+	w      *fsnotify.Watcher
+	st     *fileState
+	retry  *time.Timer
+	retryC <-chan time.Time
+	timer  *time.Timer
+	timerC <-chan time.Time
+	first  time.Time // first event of the pending load
+}
+
+// newWatchLoop watches the file's directory, or starts retrying until it
+// exists.
+func (f *File) newWatchLoop(w *fsnotify.Watcher) *watchLoop {
+	l := &watchLoop{f: f, w: w, st: &fileState{}, retry: time.NewTimer(f.retry), timer: time.NewTimer(time.Hour)}
+	l.timer.Stop()
+	if f.addWatches(w) {
+		l.retry.Stop()
+	} else {
+		l.retryC = l.retry.C
+	}
+	return l
+}
+
+func (l *watchLoop) stop() {
+	l.retry.Stop()
+	l.timer.Stop()
+}
+
+// schedule (re)starts the debounce: a load debounce after the last event,
+// but no later than maxWait after the first.
+func (l *watchLoop) schedule() {
+	now := time.Now()
+	if l.timerC == nil {
+		l.first = now
+	}
+	d := l.f.debounce
+	if deadline := l.first.Add(l.f.maxWait); now.Add(d).After(deadline) {
+		d = max(deadline.Sub(now), 0)
+	}
+	l.timer.Reset(d)
+	l.timerC = l.timer.C
+}
+
+// event handles one fsnotify event.
+func (l *watchLoop) event(ev fsnotify.Event) {
+	f := l.f
+	if ev.Name == f.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+		// The directory itself went away (or moved: the inotify watch
+		// would follow the inode to the wrong place). Drop the
+		// watches and poll until it is back.
+		f.log.Debug("directory gone, waiting for it to reappear", "dir", f.dir)
+		_ = l.w.Remove(f.dir)
+		_ = l.w.Remove(f.abs)
+		l.retry.Reset(f.retry)
+		l.retryC = l.retry.C
+		l.schedule()
+		return
+	}
+	if f.relevant(ev) {
+		l.schedule()
+	}
+}
+
+// rewatch tries again to watch a directory that was gone.
+func (l *watchLoop) rewatch() {
+	if l.f.addWatches(l.w) {
+		l.retryC = nil
+		l.schedule()
+	} else {
+		l.retry.Reset(l.f.retry)
 	}
 }
 

@@ -292,80 +292,26 @@ func (g *Git) sync(ctx context.Context, repo *git.Repository, out chan<- Event) 
 
 // poll returns the remote head and the event to send, if any.
 func (g *Git) poll(ctx context.Context, repo *git.Repository) (string, *Event) {
-	start := time.Now()
-	fctx, cancel := context.WithTimeout(ctx, g.timeout)
-	err := repo.FetchContext(fctx, &git.FetchOptions{
-		RemoteName: "origin",
-		RemoteURL:  g.url, // origin holds the redacted URL
-		RefSpecs:   []config.RefSpec{g.refSpec()},
-		Auth:       g.auth,
-		Force:      true, // the tracking ref follows rewrites; we judge them below
-		Tags:       git.NoTags,
-	})
-	cancel()
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if ctx.Err() != nil {
-			return "", nil
-		}
-		return "", &Event{Err: fmt.Errorf("git source %s: fetch: %w", g.name, err)}
+	hash, ev, ok := g.fetch(ctx, repo)
+	if !ok {
+		return "", ev
 	}
-	ref, err := repo.Reference(g.remoteRef, true)
-	if err != nil {
-		return "", &Event{Err: fmt.Errorf("git source %s: resolve %s: %w", g.name, g.remoteRef, err)}
-	}
-	head := ref.Hash().String()
-	g.log.Debug("fetched", "head", head, "took", time.Since(start))
+	head := hash.String()
 	if head == g.observed {
 		return head, nil // nothing new: skip the work
 	}
-	commit, err := repo.CommitObject(ref.Hash())
+	commit, err := repo.CommitObject(hash)
 	if err != nil {
 		return head, &Event{Err: fmt.Errorf("git source %s: read commit %s: %w", g.name, head, err)}
 	}
-	reject := func(err error) *Event {
-		g.observed = head // deterministic: do not repeat for the same head
-		return &Event{Err: fmt.Errorf("git source %s: %w", g.name, &CommitError{
-			Commit: head, Author: commit.Author.Name, AuthorEmail: commit.Author.Email, Err: err,
-		})}
+	signedBy, ev := g.admit(repo, commit, head)
+	if ev != nil {
+		return head, ev
 	}
-
-	if g.applied != "" && g.applied != head {
-		ff, err := g.descends(repo, commit)
-		if err != nil {
-			return head, &Event{Err: fmt.Errorf("git source %s: check ancestry of %s: %w", g.name, head, err)}
-		}
-		if !ff {
-			if !g.allowNFF {
-				return head, reject(fmt.Errorf("%w %s (history rewritten?)", ErrNotFastForward, shortHash(g.applied)))
-			}
-			g.log.Warn("following a non-fast-forward head", "head", head, "last_applied", g.applied)
-		}
+	spec, ev := g.readSpec(commit, head)
+	if ev != nil {
+		return head, ev
 	}
-
-	var signedBy string
-	if g.verifier != nil {
-		if signedBy, err = g.verifier.verify(commit); err != nil {
-			return head, reject(err)
-		}
-	}
-
-	f, err := commit.File(g.specPath)
-	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-		return head, reject(fmt.Errorf("%s: %w", g.specPath, ErrSpecNotFound))
-	}
-	if err != nil {
-		return head, &Event{Err: fmt.Errorf("git source %s: commit %s: %s: %w", g.name, shortHash(head), g.specPath, err)}
-	}
-	r, err := f.Reader()
-	if err != nil {
-		return head, &Event{Err: fmt.Errorf("git source %s: commit %s: read %s: %w", g.name, shortHash(head), g.specPath, err)}
-	}
-	spec, err := io.ReadAll(r)
-	r.Close()
-	if err != nil {
-		return head, &Event{Err: fmt.Errorf("git source %s: commit %s: read %s: %w", g.name, shortHash(head), g.specPath, err)}
-	}
-
 	g.observed, g.applied = head, head
 	g.log.Info("new revision", "commit", head, "signed_by", signedBy)
 	return head, &Event{Revision: &Revision{
@@ -378,6 +324,91 @@ func (g *Git) poll(ctx context.Context, repo *git.Repository) (string, *Event) {
 		Path:        g.specPath,
 		SignedBy:    signedBy,
 	}}
+}
+
+// fetch fetches the branch and resolves its remote head. ok is false when
+// there is no head: ev says why, or is nil when ctx ended.
+func (g *Git) fetch(ctx context.Context, repo *git.Repository) (_ plumbing.Hash, ev *Event, ok bool) {
+	start := time.Now()
+	fctx, cancel := context.WithTimeout(ctx, g.timeout)
+	err := repo.FetchContext(fctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RemoteURL:  g.url, // origin holds the redacted URL
+		RefSpecs:   []config.RefSpec{g.refSpec()},
+		Auth:       g.auth,
+		Force:      true, // the tracking ref follows rewrites; we judge them in admit
+		Tags:       git.NoTags,
+	})
+	cancel()
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if ctx.Err() != nil {
+			return plumbing.ZeroHash, nil, false
+		}
+		return plumbing.ZeroHash, &Event{Err: fmt.Errorf("git source %s: fetch: %w", g.name, err)}, false
+	}
+	ref, err := repo.Reference(g.remoteRef, true)
+	if err != nil {
+		return plumbing.ZeroHash, &Event{Err: fmt.Errorf("git source %s: resolve %s: %w", g.name, g.remoteRef, err)}, false
+	}
+	g.log.Debug("fetched", "head", ref.Hash().String(), "took", time.Since(start))
+	return ref.Hash(), nil, true
+}
+
+// reject is the event for a commit that will not be applied; the head is
+// marked observed so that the same head is not judged again.
+func (g *Git) reject(head string, commit *object.Commit, err error) *Event {
+	g.observed = head
+	return &Event{Err: fmt.Errorf("git source %s: %w", g.name, &CommitError{
+		Commit: head, Author: commit.Author.Name, AuthorEmail: commit.Author.Email, Err: err,
+	})}
+}
+
+// admit checks a new head may be applied: it descends from the last
+// applied commit (unless non-fast-forwards are allowed) and, with a
+// verifier, is signed by a trusted key, whose name it returns.
+func (g *Git) admit(repo *git.Repository, commit *object.Commit, head string) (signedBy string, ev *Event) {
+	if g.applied != "" && g.applied != head {
+		ff, err := g.descends(repo, commit)
+		if err != nil {
+			return "", &Event{Err: fmt.Errorf("git source %s: check ancestry of %s: %w", g.name, head, err)}
+		}
+		if !ff {
+			if !g.allowNFF {
+				return "", g.reject(head, commit, fmt.Errorf("%w %s (history rewritten?)", ErrNotFastForward, shortHash(g.applied)))
+			}
+			g.log.Warn("following a non-fast-forward head", "head", head, "last_applied", g.applied)
+		}
+	}
+	if g.verifier == nil {
+		return "", nil
+	}
+	signedBy, err := g.verifier.verify(commit)
+	if err != nil {
+		return "", g.reject(head, commit, err)
+	}
+	return signedBy, nil
+}
+
+// readSpec reads the spec file from the commit; a commit without one is
+// rejected.
+func (g *Git) readSpec(commit *object.Commit, head string) ([]byte, *Event) {
+	f, err := commit.File(g.specPath)
+	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, g.reject(head, commit, fmt.Errorf("%s: %w", g.specPath, ErrSpecNotFound))
+	}
+	if err != nil {
+		return nil, &Event{Err: fmt.Errorf("git source %s: commit %s: %s: %w", g.name, shortHash(head), g.specPath, err)}
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return nil, &Event{Err: fmt.Errorf("git source %s: commit %s: read %s: %w", g.name, shortHash(head), g.specPath, err)}
+	}
+	spec, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return nil, &Event{Err: fmt.Errorf("git source %s: commit %s: read %s: %w", g.name, shortHash(head), g.specPath, err)}
+	}
+	return spec, nil
 }
 
 // descends reports whether commit descends from g.applied. A last applied

@@ -348,6 +348,8 @@ func (w *Watcher) reconcile(ctx context.Context, trig Trigger) (out Outcome, err
 	return w.reconcileOnce(ctx, trig, cur)
 }
 
+// reconcileOnce plans the desired revision and, if it has changes the
+// policy lets through, applies it; every outcome is recorded.
 func (w *Watcher) reconcileOnce(ctx context.Context, trig Trigger, cur *desired) (Outcome, error) {
 	commit := cur.rev.Commit
 	log := w.log.With("commit", commit, "trigger", string(trig))
@@ -363,17 +365,7 @@ func (w *Watcher) reconcileOnce(ctx context.Context, trig Trigger, cur *desired)
 	w.m.observeBMC(p)
 	counts := p.Counts()
 	if trig == TriggerDrift {
-		n := 0
-		for _, c := range p.Changes {
-			if c.Action != reconcile.ActionNoop {
-				n++
-			}
-		}
-		n += len(p.Allocations)
-		w.m.drift.Set(float64(n))
-		if n > 0 {
-			log.Warn("drift found", "changes", n)
-		}
+		w.observeDrift(p, log)
 	}
 	if !p.HasChanges() {
 		log.Debug("no changes")
@@ -392,19 +384,48 @@ func (w *Watcher) reconcileOnce(ctx context.Context, trig Trigger, cur *desired)
 		decRec = (*state.PolicyDecision)(&dec)
 	}
 	if dec.Hold() {
-		w.setHeld(&dec, commit)
-		key := commit + "\x00" + dec.Reason()
-		if key != w.heldKey {
-			w.heldKey = key
-			log.Warn("plan held", "reason", dec.Reason(), "disruptiveNodes", dec.DisruptiveNodes())
-			rec := revRecord(cur.rev, trig, OutcomeHeld)
-			rec.Planned, rec.Policy, rec.Reason = &counts, decRec, dec.Reason()
-			w.record(rec)
-		}
+		w.hold(trig, cur, &dec, decRec, counts, log)
 		return OutcomeHeld, nil
 	}
 	w.setHeld(nil, "")
+	return w.applyPlan(ctx, trig, cur, p, &dec, decRec, counts, log)
+}
 
+// observeDrift sets the drift gauge to the changes a drift check found.
+func (w *Watcher) observeDrift(p *reconcile.Plan, log *slog.Logger) {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Action != reconcile.ActionNoop {
+			n++
+		}
+	}
+	n += len(p.Allocations)
+	w.m.drift.Set(float64(n))
+	if n > 0 {
+		log.Warn("drift found", "changes", n)
+	}
+}
+
+// hold keeps a plan the policy holds back, recording it once per commit
+// and reason.
+func (w *Watcher) hold(trig Trigger, cur *desired, dec *Decision, decRec *state.PolicyDecision, counts reconcile.Counts, log *slog.Logger) {
+	commit := cur.rev.Commit
+	w.setHeld(dec, commit)
+	key := commit + "\x00" + dec.Reason()
+	if key == w.heldKey {
+		return
+	}
+	w.heldKey = key
+	log.Warn("plan held", "reason", dec.Reason(), "disruptiveNodes", dec.DisruptiveNodes())
+	rec := revRecord(cur.rev, trig, OutcomeHeld)
+	rec.Planned, rec.Policy, rec.Reason = &counts, decRec, dec.Reason()
+	w.record(rec)
+}
+
+// applyPlan applies a plan the policy let through and records how it
+// ended.
+func (w *Watcher) applyPlan(ctx context.Context, trig Trigger, cur *desired, p *reconcile.Plan, dec *Decision, decRec *state.PolicyDecision, counts reconcile.Counts, log *slog.Logger) (Outcome, error) {
+	commit := cur.rev.Commit
 	log.Info("applying", "add", counts.Add, "change", counts.Change, "destroy", counts.Destroy, "disruptiveNodes", dec.DisruptiveNodes())
 	res, err := w.cfg.Reconciler.Apply(ctx, cur.rack, p)
 	w.m.observeResult(res)

@@ -110,85 +110,126 @@ func run() error {
 	}
 
 	if *withMatchbox {
-		mb, err := testenv.StartMatchbox(ctx, *matchboxDir)
+		stopMatchbox, err := startMatchbox(ctx, *matchboxDir, absRoot, &sp, env)
 		if err != nil {
 			return err
 		}
-		defer mb.Close()
-		certs := filepath.Join(absRoot, "opt/racker-state/matchbox-client")
-		if err := mb.TLS.CopyClientCerts(certs); err != nil {
-			return err
-		}
-		tools, err := testenv.FindTools(ctx)
-		if err != nil {
-			return err
-		}
-		sp.matchbox = &matchboxParams{http: mb.HTTPEndpoint(), rpc: mb.RPC, certDir: certs}
-		env["RACKCTL_SIM_MATCHBOX_HTTP"] = mb.HTTPEndpoint()
-		env["RACKCTL_SIM_MATCHBOX_RPC"] = mb.RPC
-		env["RACKCTL_SIM_MATCHBOX_LOG"] = mb.LogFile
-		env["RACKCTL_SIM_TERRAFORM"] = tools.Terraform
-		env["RACKCTL_SIM_TERRAFORMRC"] = tools.Terraformrc
-		env["RACKCTL_SIM_LOKOCTL_STANDIN"] = tools.LokoctlStandin
-		fmt.Printf("rackctl-sim: matchbox up: HTTP %s, gRPC %s (client certificates in %s)\n", mb.HTTP, mb.RPC, certs)
+		defer stopMatchbox()
 	}
 	if *withDHCP {
-		d, err := testenv.StartDHCP(ctx, testenv.DHCPOptions{
-			Dir:       *dhcpDir,
-			Purpose:   "demo",
-			ConfPath:  filepath.Join(absRoot, "opt/racker-state/dnsmasq/dnsmasq.conf"),
-			LeaseFile: filepath.Join(absRoot, "var/lib/misc/dnsmasq.leases"),
-		})
+		stopDHCP, err := startDHCP(ctx, *dhcpDir, absRoot, *withNodes, *nodeDir, machines, &sp, env)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			if err := d.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "rackctl-sim:", err)
-			}
-		}()
-		sp.dhcpIface = d.ServerIface
-		env["RACKCTL_SIM_DNSMASQ_RELOAD"] = strings.Join(d.ReloadCmd, " ")
-		env["RACKCTL_SIM_DHCP_REQUEST"] = strings.Join(d.RequestCmd, " ")
-		env["RACKCTL_SIM_DHCP_SERVER_NS"] = d.ServerNS
-		env["RACKCTL_SIM_DHCP_CLIENT_NS"] = d.ClientNS
-		env["RACKCTL_SIM_DHCP_IFACE"] = d.ServerIface
-		env["RACKCTL_SIM_DNSMASQ_LOG"] = d.LogFile
-		fmt.Printf("rackctl-sim: dnsmasq supervised in network namespace %s (%s on %s; client namespace %s);\n"+
-			"  it starts once rackctl writes %s, %s restarts it\n",
-			d.ServerNS, d.ServerIface, d.ServerIP, d.ClientNS, d.ConfPath, d.ReloadCmd[0])
-		if *withNodes {
-			stopNodes, err := startNodes(machines, d, *nodeDir)
-			if err != nil {
-				return err
-			}
-			defer stopNodes()
+		defer stopDHCP()
+	}
+	if err := writeOutputs(*spec, *envFile, *dir, *root, sp, env, bmcs, *withMatchbox || *withDHCP); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Println("rackctl-sim: stopping")
+	return nil
+}
+
+// startMatchbox runs matchbox on loopback with the client certificates
+// under absRoot, and points the spec and the environment at it.
+func startMatchbox(ctx context.Context, dir, absRoot string, sp *specParams, env map[string]string) (stop func(), err error) {
+	mb, err := testenv.StartMatchbox(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			mb.Close()
+		}
+	}()
+	certs := filepath.Join(absRoot, "opt/racker-state/matchbox-client")
+	if err := mb.TLS.CopyClientCerts(certs); err != nil {
+		return nil, err
+	}
+	tools, err := testenv.FindTools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sp.matchbox = &matchboxParams{http: mb.HTTPEndpoint(), rpc: mb.RPC, certDir: certs}
+	env["RACKCTL_SIM_MATCHBOX_HTTP"] = mb.HTTPEndpoint()
+	env["RACKCTL_SIM_MATCHBOX_RPC"] = mb.RPC
+	env["RACKCTL_SIM_MATCHBOX_LOG"] = mb.LogFile
+	env["RACKCTL_SIM_TERRAFORM"] = tools.Terraform
+	env["RACKCTL_SIM_TERRAFORMRC"] = tools.Terraformrc
+	env["RACKCTL_SIM_LOKOCTL_STANDIN"] = tools.LokoctlStandin
+	fmt.Printf("rackctl-sim: matchbox up: HTTP %s, gRPC %s (client certificates in %s)\n", mb.HTTP, mb.RPC, certs)
+	return func() { mb.Close() }, nil
+}
+
+// startDHCP runs dnsmasq in a network namespace serving the rack's
+// dnsmasq.conf under absRoot and, with withNodes, a simulated server behind
+// every machine; stop stops the servers, then dnsmasq.
+func startDHCP(ctx context.Context, dir, absRoot string, withNodes bool, nodeDir string, machines []simnode.Machine, sp *specParams, env map[string]string) (stop func(), err error) {
+	d, err := testenv.StartDHCP(ctx, testenv.DHCPOptions{
+		Dir:       dir,
+		Purpose:   "demo",
+		ConfPath:  filepath.Join(absRoot, "opt/racker-state/dnsmasq/dnsmasq.conf"),
+		LeaseFile: filepath.Join(absRoot, "var/lib/misc/dnsmasq.leases"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	closeDHCP := func() {
+		if err := d.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "rackctl-sim:", err)
 		}
 	}
-	if *spec != "" {
-		written, err := writeSpec(*spec, sp)
+	sp.dhcpIface = d.ServerIface
+	env["RACKCTL_SIM_DNSMASQ_RELOAD"] = strings.Join(d.ReloadCmd, " ")
+	env["RACKCTL_SIM_DHCP_REQUEST"] = strings.Join(d.RequestCmd, " ")
+	env["RACKCTL_SIM_DHCP_SERVER_NS"] = d.ServerNS
+	env["RACKCTL_SIM_DHCP_CLIENT_NS"] = d.ClientNS
+	env["RACKCTL_SIM_DHCP_IFACE"] = d.ServerIface
+	env["RACKCTL_SIM_DNSMASQ_LOG"] = d.LogFile
+	fmt.Printf("rackctl-sim: dnsmasq supervised in network namespace %s (%s on %s; client namespace %s);\n"+
+		"  it starts once rackctl writes %s, %s restarts it\n",
+		d.ServerNS, d.ServerIface, d.ServerIP, d.ClientNS, d.ConfPath, d.ReloadCmd[0])
+	if !withNodes {
+		return closeDHCP, nil
+	}
+	stopNodes, err := startNodes(machines, d, nodeDir)
+	if err != nil {
+		closeDHCP()
+		return nil, err
+	}
+	return func() {
+		stopNodes()
+		closeDHCP()
+	}, nil
+}
+
+// writeOutputs writes the spec (kept if it exists), the environment file
+// and, last, the inventory, whose presence says everything is up; then
+// lists the BMCs.
+func writeOutputs(spec, envFile, dir, root string, sp specParams, env map[string]string, bmcs []simBMC, servers bool) error {
+	if spec != "" {
+		written, err := writeSpec(spec, sp)
 		if err != nil {
 			return err
 		}
-		if !written && (*withMatchbox || *withDHCP) {
-			fmt.Printf("rackctl-sim: warning: %s exists and is kept: check its matchbox endpoints (%s) and network.internal.interface\n", *spec, env["RACKCTL_SIM_MATCHBOX_HTTP"])
+		if !written && servers {
+			fmt.Printf("rackctl-sim: warning: %s exists and is kept: check its matchbox endpoints (%s) and network.internal.interface\n", spec, env["RACKCTL_SIM_MATCHBOX_HTTP"])
 		}
 	}
-	if *envFile != "" {
-		if err := writeEnv(*envFile, env); err != nil {
+	if envFile != "" {
+		if err := writeEnv(envFile, env); err != nil {
 			return err
 		}
 	}
 	// Written last: its presence says everything is up.
-	if err := writeInventory(filepath.Join(*dir, "inventory.json"), bmcs); err != nil {
+	if err := writeInventory(filepath.Join(dir, "inventory.json"), bmcs); err != nil {
 		return err
 	}
-	fmt.Printf("rackctl-sim: %d BMCs up (ipmi_sim, and simulated Redfish BMCs, on 127.0.0.1), credentials in %s/usr/share/oem\n", len(bmcs), *root)
+	fmt.Printf("rackctl-sim: %d BMCs up (ipmi_sim, and simulated Redfish BMCs, on 127.0.0.1), credentials in %s/usr/share/oem\n", len(bmcs), root)
 	for _, b := range bmcs {
 		fmt.Printf("  %-10s %-7s %s  BMC MAC %s\n", b.Name, b.Protocol, b.Addr, b.MAC)
 	}
-	<-ctx.Done()
-	fmt.Println("rackctl-sim: stopping")
 	return nil
 }
 

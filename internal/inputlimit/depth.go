@@ -30,12 +30,7 @@ func depthError(p pos, max int) error {
 // entries on one line) plus flow collections ([ and {), outside quoted
 // scalars, block scalars and comments.
 func CheckYAMLDepth(src []byte, max int) error {
-	var (
-		indents []int // columns of the open block levels
-		flow    int   // open [ and {
-		quote   byte  // ' or " while inside a quoted scalar
-		block   = -1  // indent of the line that opened a block scalar
-	)
+	y := &yamlDepth{max: max, block: -1}
 	p := pos{1, 1}
 	for len(src) > 0 {
 		lineEnd := bytes.IndexByte(src, '\n')
@@ -45,87 +40,123 @@ func CheckYAMLDepth(src []byte, max int) error {
 		} else {
 			line, src = src[:lineEnd], src[lineEnd+1:]
 		}
-		start := p
-		indent := 0
-		for indent < len(line) && line[indent] == ' ' {
-			indent++
-		}
-		blank := len(bytes.TrimSpace(line)) == 0
-		if block >= 0 {
-			if blank || indent > block {
-				p = pos{p.line + 1, 1}
-				continue
-			}
-			block = -1
-		}
-		i := 0
-		if quote == 0 && flow == 0 && !blank && line[indent] != '#' {
-			if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) {
-				indents = indents[:0]
-			}
-			for len(indents) > 0 && indents[len(indents)-1] >= indent {
-				indents = indents[:len(indents)-1]
-			}
-			indents = append(indents, indent)
-			// Compact nesting: "- - key:" opens a level per entry marker.
-			i = indent
-			for i+1 < len(line) && (line[i] == '-' || line[i] == '?') && line[i+1] == ' ' {
-				i += 2
-				for i < len(line) && line[i] == ' ' {
-					i++
-				}
-				indents = append(indents, i)
-			}
-			if len(indents) > max {
-				start.col += i
-				return depthError(start, max)
-			}
-		}
-		q := start
-		for j := 0; j < i; j++ {
-			q.advance(line[j])
-		}
-		for ; i < len(line); i++ {
-			c := line[i]
-			switch {
-			case quote == '"' && c == '\\':
-				q.advance(c)
-				i++
-				if i >= len(line) {
-					break
-				}
-				c = line[i]
-			case quote != 0:
-				if c == quote {
-					if quote == '\'' && i+1 < len(line) && line[i+1] == '\'' {
-						q.advance(c)
-						i++
-						c = line[i]
-					} else {
-						quote = 0
-					}
-				}
-			case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
-				i = len(line) // a comment runs to the end of the line
-				continue
-			case c == '"' || c == '\'':
-				quote = c
-			case c == '[' || c == '{':
-				flow++
-				if len(indents)+flow > max {
-					return depthError(q, max)
-				}
-			case c == ']' || c == '}':
-				if flow > 0 {
-					flow--
-				}
-			}
-			q.advance(c)
-		}
-		if quote == 0 && flow == 0 && !blank && line[indent] != '#' && isBlockIndicator(line) {
-			block = indent
+		if err := y.line(line, p); err != nil {
+			return err
 		}
 		p = pos{p.line + 1, 1}
+	}
+	return nil
+}
+
+// yamlDepth is CheckYAMLDepth's state from one line to the next.
+type yamlDepth struct {
+	max     int
+	indents []int // columns of the open block levels
+	flow    int   // open [ and {
+	quote   byte  // ' or " while inside a quoted scalar
+	block   int   // indent of the line that opened a block scalar, or -1
+}
+
+// line reads one line, which starts at start.
+func (y *yamlDepth) line(line []byte, start pos) error {
+	indent := 0
+	for indent < len(line) && line[indent] == ' ' {
+		indent++
+	}
+	blank := len(bytes.TrimSpace(line)) == 0
+	if y.block >= 0 {
+		if blank || indent > y.block {
+			return nil // inside a block scalar: text, not structure
+		}
+		y.block = -1
+	}
+	structural := func() bool { return y.quote == 0 && y.flow == 0 && !blank && line[indent] != '#' }
+	i := 0
+	if structural() {
+		var err error
+		if i, err = y.blockLevels(line, indent, start); err != nil {
+			return err
+		}
+	}
+	if err := y.scan(line, i, start); err != nil {
+		return err
+	}
+	// Asked again: the line may have opened or closed a quote or a flow.
+	if structural() && isBlockIndicator(line) {
+		y.block = indent
+	}
+	return nil
+}
+
+// blockLevels updates the open block levels for a line at indent that
+// starts outside any scalar or flow collection, and returns the offset
+// after its entry markers.
+func (y *yamlDepth) blockLevels(line []byte, indent int, start pos) (int, error) {
+	if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) {
+		y.indents = y.indents[:0]
+	}
+	for len(y.indents) > 0 && y.indents[len(y.indents)-1] >= indent {
+		y.indents = y.indents[:len(y.indents)-1]
+	}
+	y.indents = append(y.indents, indent)
+	// Compact nesting: "- - key:" opens a level per entry marker.
+	i := indent
+	for i+1 < len(line) && (line[i] == '-' || line[i] == '?') && line[i+1] == ' ' {
+		i += 2
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		y.indents = append(y.indents, i)
+	}
+	if len(y.indents) > y.max {
+		start.col += i
+		return i, depthError(start, y.max)
+	}
+	return i, nil
+}
+
+// scan reads the line from offset i on: quoted scalars (which may run on
+// to the next lines), comments, and the flow collections that nest.
+func (y *yamlDepth) scan(line []byte, i int, start pos) error {
+	q := start
+	for j := 0; j < i; j++ {
+		q.advance(line[j])
+	}
+	for ; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case y.quote == '"' && c == '\\':
+			q.advance(c)
+			i++
+			if i >= len(line) {
+				break
+			}
+			c = line[i]
+		case y.quote != 0:
+			if c == y.quote {
+				if y.quote == '\'' && i+1 < len(line) && line[i+1] == '\'' {
+					q.advance(c)
+					i++
+					c = line[i]
+				} else {
+					y.quote = 0
+				}
+			}
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return nil // a comment runs to the end of the line
+		case c == '"' || c == '\'':
+			y.quote = c
+		case c == '[' || c == '{':
+			y.flow++
+			if len(y.indents)+y.flow > y.max {
+				return depthError(q, y.max)
+			}
+		case c == ']' || c == '}':
+			if y.flow > 0 {
+				y.flow--
+			}
+		}
+		q.advance(c)
 	}
 	return nil
 }
@@ -165,187 +196,233 @@ func isBlockIndicator(line []byte) bool {
 // in one element (between commas, or lines of a body or object) counts as
 // a level too, as does each bracket closed in it; comments do not count.
 func CheckHCLDepth(src []byte, max int) error {
-	const (
-		expr    = 'e' // an expression, or the body of a block
-		paren   = 'p' // inside ( or [: newlines do not end an element
-		brace   = 'b' // inside {: newlines end an element
-		str     = 's' // inside a quoted string
-		interp  = 'i' // inside ${ or %{
-		heredoc = 'h'
-	)
-	type level struct {
-		mode byte
-		ops  int // operators and closed brackets in the current element
-		dirs int // open template if/for directives (str, heredoc)
-	}
-	stack := []level{{mode: expr}}
-	total := 0              // levels above the first, plus every ops and dirs
-	var heredocEnd [][]byte // terminators of the open heredocs
-	p := pos{1, 1}
-	check := func() error {
-		if total > max {
-			return depthError(p, max)
-		}
-		return nil
-	}
-	push := func(m byte) error {
-		stack = append(stack, level{mode: m})
-		total++
-		return check()
-	}
-	pop := func() {
-		top := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		total -= 1 + top.ops + top.dirs
-		if top.mode != interp {
-			// A closed bracket or string is an operand of what follows it.
-			stack[len(stack)-1].ops++
-			total++
-		}
-	}
-	op := func() error {
-		stack[len(stack)-1].ops++
-		total++
-		return check()
-	}
-	endElement := func() {
-		top := &stack[len(stack)-1]
-		total -= top.ops
-		top.ops = 0
-	}
+	s := &hclScanner{src: src, max: max, stack: []hclLevel{{mode: hclExpr}}, p: pos{1, 1}}
 	atLineStart := true
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		top := stack[len(stack)-1].mode
-		switch top {
-		case str, heredoc:
-			if top == heredoc && atLineStart {
-				end := heredocEnd[len(heredocEnd)-1]
-				rest := src[i:]
-				if k := bytes.IndexByte(rest, '\n'); k >= 0 {
-					rest = rest[:k]
-				}
-				if bytes.Equal(bytes.TrimSpace(rest), end) {
-					pop()
-					heredocEnd = heredocEnd[:len(heredocEnd)-1]
-					break
-				}
+	for ; s.i < len(src); s.i++ {
+		c := src[s.i]
+		var err error
+		switch top := s.stack[len(s.stack)-1].mode; top {
+		case hclStr, hclHeredoc:
+			c, err = s.inString(c, top, atLineStart)
+		default:
+			var atEOF bool
+			c, atEOF, err = s.inCode(c, top)
+			if atEOF {
+				continue
 			}
-			switch {
-			case top == str && c == '\\' && i+1 < len(src):
-				p.advance(c)
-				i++
-				c = src[i]
-			case top == str && (c == '"' || c == '\n'):
-				pop()
-			case (c == '$' || c == '%') && i+2 < len(src) && src[i+1] == c && src[i+2] == '{':
-				// $${ and %%{ are escapes, not sequences.
-				p.advance(c)
-				p.advance(c)
-				i += 2
-				c = src[i]
-			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
-				if c == '%' {
-					// Template directives nest until their end keyword.
-					word := bytes.TrimLeft(src[i+2:min(len(src), i+2+32)], "~ \t")
-					lv := &stack[len(stack)-1]
-					switch {
-					case bytes.HasPrefix(word, []byte("if")), bytes.HasPrefix(word, []byte("for")):
-						lv.dirs++
-						total++
-					case bytes.HasPrefix(word, []byte("end")) && lv.dirs > 0:
-						lv.dirs--
-						total--
-					}
-				}
-				if err := push(interp); err != nil {
-					return err
-				}
-				p.advance(c)
-				i++
-				c = src[i]
-			}
-		default: // expr, paren, brace, interp
-			switch {
-			case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
-				for i < len(src) && src[i] != '\n' {
-					p.advance(src[i])
-					i++
-				}
-				if i >= len(src) {
-					continue
-				}
-				c = src[i]
-				if top == expr || top == brace {
-					endElement()
-				}
-			case c == '/' && i+1 < len(src) && src[i+1] == '*':
-				k := bytes.Index(src[i+2:], []byte("*/"))
-				end := len(src)
-				if k >= 0 {
-					end = i + 2 + k + 2
-				}
-				for ; i < end-1; i++ {
-					p.advance(src[i])
-				}
-				c = src[i]
-			case c == '"':
-				if err := push(str); err != nil {
-					return err
-				}
-			case c == '<' && i+1 < len(src) && src[i+1] == '<':
-				j := i + 2
-				if j < len(src) && src[j] == '-' {
-					j++
-				}
-				k := j
-				for k < len(src) && isIdentByte(src[k]) {
-					k++
-				}
-				if k > j && k < len(src) && (src[k] == '\n' || src[k] == '\r') {
-					heredocEnd = append(heredocEnd, append([]byte(nil), src[j:k]...))
-					if err := push(heredoc); err != nil {
-						return err
-					}
-					for ; i < k-1; i++ {
-						p.advance(src[i])
-					}
-					c = src[i]
-				} else if err := op(); err != nil {
-					return err
-				}
-			case c == '(' || c == '[':
-				if err := push(paren); err != nil {
-					return err
-				}
-			case c == '{':
-				if err := push(brace); err != nil {
-					return err
-				}
-			case c == ')' || c == ']' || c == '}':
-				if len(stack) > 1 && (top == paren || top == brace || (top == interp && c == '}')) {
-					pop()
-				}
-			case c == ',':
-				endElement()
-			case c == '\n':
-				if top == expr || top == brace {
-					endElement()
-				}
-			case c == '-' && i > 0 && isIdentByte(src[i-1]) && src[i-1] != '-':
-				// Inside an identifier (HCL allows "-" in names).
-			case c == '=' && (i+1 >= len(src) || src[i+1] != '='):
-				// An assignment, "=>", or the end of "!=", "<=", ">=".
-			case strings.IndexByte("!-?+*/%<>=&|", c) >= 0:
-				if err := op(); err != nil {
-					return err
-				}
-			}
+		}
+		if err != nil {
+			return err
 		}
 		atLineStart = c == '\n'
-		p.advance(c)
+		s.p.advance(c)
 	}
 	return nil
+}
+
+// The modes of an hclLevel.
+const (
+	hclExpr    = 'e' // an expression, or the body of a block
+	hclParen   = 'p' // inside ( or [: newlines do not end an element
+	hclBrace   = 'b' // inside {: newlines end an element
+	hclStr     = 's' // inside a quoted string
+	hclInterp  = 'i' // inside ${ or %{
+	hclHeredoc = 'h'
+)
+
+type hclLevel struct {
+	mode byte
+	ops  int // operators and closed brackets in the current element
+	dirs int // open template if/for directives (str, heredoc)
+}
+
+// hclScanner is CheckHCLDepth's state: where it is in src and the open
+// levels, counted in total as the parser's recursion would be.
+type hclScanner struct {
+	src        []byte
+	max        int
+	i          int // offset of the byte being read
+	p          pos // its position
+	stack      []hclLevel
+	total      int      // levels above the first, plus every ops and dirs
+	heredocEnd [][]byte // terminators of the open heredocs
+}
+
+func (s *hclScanner) check() error {
+	if s.total > s.max {
+		return depthError(s.p, s.max)
+	}
+	return nil
+}
+
+func (s *hclScanner) push(m byte) error {
+	s.stack = append(s.stack, hclLevel{mode: m})
+	s.total++
+	return s.check()
+}
+
+func (s *hclScanner) pop() {
+	top := s.stack[len(s.stack)-1]
+	s.stack = s.stack[:len(s.stack)-1]
+	s.total -= 1 + top.ops + top.dirs
+	if top.mode != hclInterp {
+		// A closed bracket or string is an operand of what follows it.
+		s.stack[len(s.stack)-1].ops++
+		s.total++
+	}
+}
+
+func (s *hclScanner) op() error {
+	s.stack[len(s.stack)-1].ops++
+	s.total++
+	return s.check()
+}
+
+func (s *hclScanner) endElement() {
+	top := &s.stack[len(s.stack)-1]
+	s.total -= top.ops
+	top.ops = 0
+}
+
+// skip moves past the bytes before offset to (advancing the position)
+// and returns the byte at it.
+func (s *hclScanner) skip(to int) byte {
+	for ; s.i < to; s.i++ {
+		s.p.advance(s.src[s.i])
+	}
+	return s.src[s.i]
+}
+
+// inString reads byte c of a quoted string or heredoc: its end, escapes,
+// and the ${ } and %{ } sequences that open levels inside it. It returns
+// the byte the position advances over last.
+func (s *hclScanner) inString(c, top byte, atLineStart bool) (byte, error) {
+	src, i := s.src, s.i
+	if top == hclHeredoc && atLineStart {
+		rest := src[i:]
+		if k := bytes.IndexByte(rest, '\n'); k >= 0 {
+			rest = rest[:k]
+		}
+		if bytes.Equal(bytes.TrimSpace(rest), s.heredocEnd[len(s.heredocEnd)-1]) {
+			s.pop()
+			s.heredocEnd = s.heredocEnd[:len(s.heredocEnd)-1]
+			return c, nil
+		}
+	}
+	switch {
+	case top == hclStr && c == '\\' && i+1 < len(src):
+		return s.skip(i + 1), nil
+	case top == hclStr && (c == '"' || c == '\n'):
+		s.pop()
+	case (c == '$' || c == '%') && i+2 < len(src) && src[i+1] == c && src[i+2] == '{':
+		// $${ and %%{ are escapes, not sequences.
+		return s.skip(i + 2), nil
+	case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+		if c == '%' {
+			s.directive()
+		}
+		if err := s.push(hclInterp); err != nil {
+			return c, err
+		}
+		return s.skip(i + 1), nil
+	}
+	return c, nil
+}
+
+// directive counts the template if/for directive opened, or ended, by the
+// %{ at s.i: they nest until their end keyword.
+func (s *hclScanner) directive() {
+	word := bytes.TrimLeft(s.src[s.i+2:min(len(s.src), s.i+2+32)], "~ \t")
+	lv := &s.stack[len(s.stack)-1]
+	switch {
+	case bytes.HasPrefix(word, []byte("if")), bytes.HasPrefix(word, []byte("for")):
+		lv.dirs++
+		s.total++
+	case bytes.HasPrefix(word, []byte("end")) && lv.dirs > 0:
+		lv.dirs--
+		s.total--
+	}
+}
+
+// inCode reads byte c outside strings: comments, the brackets, strings
+// and heredocs that open levels, and the operators and separators that
+// count and end elements. atEOF is true when a line comment ran to the
+// end of src.
+func (s *hclScanner) inCode(c, top byte) (_ byte, atEOF bool, err error) {
+	src, i := s.src, s.i
+	switch {
+	case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
+		return s.lineComment(top)
+	case c == '/' && i+1 < len(src) && src[i+1] == '*':
+		end := len(src)
+		if k := bytes.Index(src[i+2:], []byte("*/")); k >= 0 {
+			end = i + 2 + k + 2
+		}
+		return s.skip(end - 1), false, nil
+	case c == '"':
+		err = s.push(hclStr)
+	case c == '<' && i+1 < len(src) && src[i+1] == '<':
+		return s.heredoc(c)
+	case c == '(' || c == '[':
+		err = s.push(hclParen)
+	case c == '{':
+		err = s.push(hclBrace)
+	case c == ')' || c == ']' || c == '}':
+		if len(s.stack) > 1 && (top == hclParen || top == hclBrace || (top == hclInterp && c == '}')) {
+			s.pop()
+		}
+	case c == ',':
+		s.endElement()
+	case c == '\n':
+		if top == hclExpr || top == hclBrace {
+			s.endElement()
+		}
+	case c == '-' && i > 0 && isIdentByte(src[i-1]) && src[i-1] != '-':
+		// Inside an identifier (HCL allows "-" in names).
+	case c == '=' && (i+1 >= len(src) || src[i+1] != '='):
+		// An assignment, "=>", or the end of "!=", "<=", ">=".
+	case strings.IndexByte("!-?+*/%<>=&|", c) >= 0:
+		err = s.op()
+	}
+	return c, false, err
+}
+
+// lineComment skips a # or // comment up to its newline, which ends the
+// element as any newline does.
+func (s *hclScanner) lineComment(top byte) (_ byte, atEOF bool, err error) {
+	for s.i < len(s.src) && s.src[s.i] != '\n' {
+		s.p.advance(s.src[s.i])
+		s.i++
+	}
+	if s.i >= len(s.src) {
+		return 0, true, nil
+	}
+	if top == hclExpr || top == hclBrace {
+		s.endElement()
+	}
+	return s.src[s.i], false, nil
+}
+
+// heredoc opens a heredoc at "<<" (or "<<-") followed by an identifier and
+// a newline; any other "<<" is an operator.
+func (s *hclScanner) heredoc(c byte) (_ byte, atEOF bool, err error) {
+	src := s.src
+	j := s.i + 2
+	if j < len(src) && src[j] == '-' {
+		j++
+	}
+	k := j
+	for k < len(src) && isIdentByte(src[k]) {
+		k++
+	}
+	if k > j && k < len(src) && (src[k] == '\n' || src[k] == '\r') {
+		s.heredocEnd = append(s.heredocEnd, append([]byte(nil), src[j:k]...))
+		if err := s.push(hclHeredoc); err != nil {
+			return c, false, err
+		}
+		return s.skip(k - 1), false, nil
+	}
+	return c, false, s.op()
 }
 
 func isIdentByte(c byte) bool {

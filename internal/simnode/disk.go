@@ -235,7 +235,19 @@ func (d *disk) apply(cfg types.Config, get fetcher) error {
 		return fmt.Errorf("apply Ignition: %w", err)
 	}
 	defer r.Close()
-	for _, dir := range cfg.Storage.Directories {
+	if err := applyStorage(r, cfg.Storage, get); err != nil {
+		return err
+	}
+	if err := applyUsers(r, cfg.Passwd.Users); err != nil {
+		return err
+	}
+	return applyUnits(r, cfg.Systemd.Units)
+}
+
+// applyStorage writes the directories, files (fetching their contents)
+// and links.
+func applyStorage(r *os.Root, st types.Storage, get fetcher) error {
+	for _, dir := range st.Directories {
 		mode := fs.FileMode(0o755)
 		if dir.Mode != nil {
 			mode = fs.FileMode(*dir.Mode) & fs.ModePerm
@@ -246,7 +258,7 @@ func (d *disk) apply(cfg types.Config, get fetcher) error {
 			}
 		}
 	}
-	for _, f := range cfg.Storage.Files {
+	for _, f := range st.Files {
 		content, err := readResource(f.Contents, get)
 		if err != nil {
 			return fmt.Errorf("apply Ignition: file %s: %w", f.Path, err)
@@ -266,7 +278,7 @@ func (d *disk) apply(cfg types.Config, get fetcher) error {
 			return fmt.Errorf("apply Ignition: %w", err)
 		}
 	}
-	for _, l := range cfg.Storage.Links {
+	for _, l := range st.Links {
 		rp := rel(l.Path)
 		if rp == "" || l.Target == nil {
 			continue
@@ -277,7 +289,12 @@ func (d *disk) apply(cfg types.Config, get fetcher) error {
 			return fmt.Errorf("apply Ignition: link %s: %w", l.Path, err)
 		}
 	}
-	for _, u := range cfg.Passwd.Users {
+	return nil
+}
+
+// applyUsers writes each user's authorized keys.
+func applyUsers(r *os.Root, users []types.PasswdUser) error {
+	for _, u := range users {
 		if len(u.SSHAuthorizedKeys) == 0 {
 			continue
 		}
@@ -296,7 +313,13 @@ func (d *disk) apply(cfg types.Config, get fetcher) error {
 			return fmt.Errorf("apply Ignition: user %s: %w", u.Name, err)
 		}
 	}
-	for _, u := range cfg.Systemd.Units {
+	return nil
+}
+
+// applyUnits writes the units and their drop-ins and records which are
+// enabled.
+func applyUnits(r *os.Root, units []types.Unit) error {
+	for _, u := range units {
 		if strings.ContainsAny(u.Name, "/\x00") || u.Name == "" || u.Name == "." || u.Name == ".." {
 			return fmt.Errorf("apply Ignition: unit name %q", u.Name)
 		}

@@ -33,6 +33,8 @@ type RackOptions struct {
 	Knobs     Knobs
 	// Log receives every node's lines (besides its own log file); may be nil.
 	Log io.Writer
+	// Timeout bounds each network step of every node (Config.Timeout).
+	Timeout time.Duration
 }
 
 // Rack is a node behind every BMC of a simulated rack.
@@ -146,7 +148,7 @@ func (r *Rack) start(m Machine, mac, disk string) (*Node, *testenv.NodeNet, *os.
 	n, err := New(Config{
 		Name: m.Name, DiskDir: disk, ChassisDir: m.ChassisDir, Firmware: m.Firmware,
 		Net: nn, Rewrite: r.opts.Rewrite, Log: w, Knobs: r.opts.Knobs,
-		Kube: r.opts.Kube, KubeGrace: r.opts.KubeGrace,
+		Kube: r.opts.Kube, KubeGrace: r.opts.KubeGrace, Timeout: r.opts.Timeout,
 	})
 	if err == nil {
 		err = n.Start()

@@ -175,7 +175,20 @@ func (s *sshServer) run(line string, stdin io.Reader, stdout, stderr io.Writer) 
 	if len(w) > 0 && w[0] == "sudo" {
 		w = w[1:]
 	}
-	fail := func(err error) (int, bool) {
+	if len(w) == 0 {
+		return 0, false
+	}
+	switch {
+	case len(w) == 1 && w[0] == "hostname":
+		fmt.Fprintln(stdout, s.disk.hostname())
+		return 0, false
+	case len(w) == 2 && w[0] == "systemctl" && w[1] == "reboot":
+		s.node.logf("sshd: systemctl reboot")
+		return 0, true
+	}
+	status, err := s.fileCommand(w, stdin, stdout)
+	switch {
+	case err != nil:
 		msg := err.Error()
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -185,79 +198,86 @@ func (s *sshServer) run(line string, stdin io.Reader, stdout, stderr io.Writer) 
 		}
 		fmt.Fprintf(stderr, "%s: %s\n", w[0], msg)
 		return 1, false
+	case status < 0:
+		fmt.Fprintf(stderr, "sh: %s: command not served by this simulated node\n", w[0])
+		return 127, false
 	}
-	if len(w) == 0 {
-		return 0, false
-	}
+	return status, false
+}
+
+// fileCommand runs the commands that touch the disk's files (test, cat,
+// rm -f, touch, tee) and returns their exit status: -1 for a command it
+// does not serve, 1 with err for one that failed.
+func (s *sshServer) fileCommand(w []string, stdin io.Reader, stdout io.Writer) (int, error) {
 	switch {
-	case len(w) == 1 && w[0] == "hostname":
-		fmt.Fprintln(stdout, s.disk.hostname())
-		return 0, false
 	case len(w) == 3 && w[0] == "test" && (w[1] == "-f" || w[1] == "-e"):
 		r, err := s.disk.root()
 		if err != nil {
-			return fail(err)
+			return 1, err
 		}
 		defer r.Close()
 		fi, err := r.Stat(rel(w[2]))
 		if err != nil || (w[1] == "-f" && !fi.Mode().IsRegular()) {
-			return 1, false
+			return 1, nil
 		}
-		return 0, false
+		return 0, nil
 	case len(w) == 2 && w[0] == "cat":
 		b, err := s.disk.readFile(w[1])
 		if err != nil {
-			return fail(err)
+			return 1, err
 		}
 		stdout.Write(b)
-		return 0, false
+		return 0, nil
 	case len(w) == 3 && w[0] == "rm" && w[1] == "-f":
 		r, err := s.disk.root()
 		if err != nil {
-			return fail(err)
+			return 1, err
 		}
 		defer r.Close()
 		if err := r.Remove(rel(w[2])); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fail(err)
+			return 1, err
 		}
-		return 0, false
+		return 0, nil
 	case len(w) == 2 && w[0] == "touch":
-		r, err := s.disk.root()
-		if err != nil {
-			return fail(err)
-		}
-		defer r.Close()
-		if _, err := r.Stat(rel(w[1])); err == nil {
-			now := time.Now()
-			r.Chtimes(rel(w[1]), now, now)
-			return 0, false
-		}
-		if err := r.WriteFile(rel(w[1]), nil, 0o644); err != nil {
-			return fail(err)
-		}
-		return 0, false
+		return 0, s.touch(w[1])
 	case len(w) == 2 && w[0] == "tee":
-		b, err := io.ReadAll(io.LimitReader(stdin, maxStdin+1))
-		if err != nil {
-			return fail(err)
-		}
-		if len(b) > maxStdin {
-			return fail(fmt.Errorf("more than %d bytes on stdin", maxStdin))
-		}
-		r, err := s.disk.root()
-		if err != nil {
-			return fail(err)
-		}
-		defer r.Close()
-		if err := writeFile(r, w[1], b, 0o644); err != nil {
-			return fail(err)
-		}
-		stdout.Write(b)
-		return 0, false
-	case len(w) == 2 && w[0] == "systemctl" && w[1] == "reboot":
-		s.node.logf("sshd: systemctl reboot")
-		return 0, true
+		return 0, s.tee(w[1], stdin, stdout)
 	}
-	fmt.Fprintf(stderr, "sh: %s: command not served by this simulated node\n", w[0])
-	return 127, false
+	return -1, nil
+}
+
+// touch updates a file's times, creating it empty if it is missing.
+func (s *sshServer) touch(name string) error {
+	r, err := s.disk.root()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := r.Stat(rel(name)); err == nil {
+		now := time.Now()
+		r.Chtimes(rel(name), now, now)
+		return nil
+	}
+	return r.WriteFile(rel(name), nil, 0o644)
+}
+
+// tee writes stdin (at most maxStdin bytes) to a file and echoes it.
+func (s *sshServer) tee(name string, stdin io.Reader, stdout io.Writer) error {
+	b, err := io.ReadAll(io.LimitReader(stdin, maxStdin+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > maxStdin {
+		return fmt.Errorf("more than %d bytes on stdin", maxStdin)
+	}
+	r, err := s.disk.root()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := writeFile(r, name, b, 0o644); err != nil {
+		return err
+	}
+	stdout.Write(b)
+	return nil
 }

@@ -184,69 +184,109 @@ const startTimeout = 90 * time.Second
 // (when not nil) holds what did start; Close stops it.
 func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOptions) (*Kube, error) {
 	k := &Kube{Dir: dir, AuditLog: filepath.Join(dir, "audit.log")}
-	tlsFiles, err := WriteTLS(filepath.Join(dir, "tls"))
+	f, err := k.writeFiles(dir)
 	if err != nil {
 		return nil, err
 	}
+	etcdURL, err := k.startEtcd(ctx, bins, dir)
+	if err != nil {
+		return k, err
+	}
+	if err := k.startAPIServer(ctx, bins, dir, etcdURL, f); err != nil {
+		return k, err
+	}
+	kcmConfig, err := k.connect(ctx, dir, f.kcmToken)
+	if err != nil {
+		return k, err
+	}
+	if o.NoControllerManager {
+		return k, nil
+	}
+	return k, k.startControllerManager(ctx, bins, dir, kcmConfig, f.saKey)
+}
+
+// kubeFiles are what the components are started with.
+type kubeFiles struct {
+	tls            TLSFiles
+	saKey, saPub   string // the service-account signing key pair
+	tokens, policy string // the token file and the audit policy
+	kcmToken       string // the controller manager's token
+}
+
+// writeFiles writes the TLS files, the service-account keys, the tokens
+// and the audit policy under dir.
+func (k *Kube) writeFiles(dir string) (kubeFiles, error) {
+	var f kubeFiles
+	tlsFiles, err := WriteTLS(filepath.Join(dir, "tls"))
+	if err != nil {
+		return f, err
+	}
+	f.tls = tlsFiles
 	k.CAFile = tlsFiles.CA
 	if k.caPEM, err = os.ReadFile(k.CAFile); err != nil {
-		return nil, fmt.Errorf("testenv: kube: %w", err)
+		return f, fmt.Errorf("testenv: kube: %w", err)
 	}
-	saKey, saPub := filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
-	if err := writeECKey(saKey, saPub); err != nil {
-		return nil, err
+	f.saKey, f.saPub = filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
+	if err := writeECKey(f.saKey, f.saPub); err != nil {
+		return f, err
 	}
 	k.adminToken = randomToken()
-	kcmToken := randomToken()
-	tokens := filepath.Join(dir, "tokens.csv")
+	f.kcmToken = randomToken()
+	f.tokens = filepath.Join(dir, "tokens.csv")
 	// token,user,uid,"groups": the admin is in system:masters (RBAC's
 	// superuser group); the controller manager has the identity the RBAC
 	// bootstrap roles grant its permissions to, as on a real cluster.
-	csv := fmt.Sprintf("%s,admin,admin-uid,\"system:masters\"\n%s,system:kube-controller-manager,kcm-uid\n", k.adminToken, kcmToken)
-	if err := os.WriteFile(tokens, []byte(csv), 0o600); err != nil {
-		return nil, fmt.Errorf("testenv: kube: %w", err)
+	csv := fmt.Sprintf("%s,admin,admin-uid,\"system:masters\"\n%s,system:kube-controller-manager,kcm-uid\n", k.adminToken, f.kcmToken)
+	if err := os.WriteFile(f.tokens, []byte(csv), 0o600); err != nil {
+		return f, fmt.Errorf("testenv: kube: %w", err)
 	}
-	policy := filepath.Join(dir, "audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
-		return nil, fmt.Errorf("testenv: kube: %w", err)
+	f.policy = filepath.Join(dir, "audit-policy.yaml")
+	if err := os.WriteFile(f.policy, []byte(auditPolicy), 0o600); err != nil {
+		return f, fmt.Errorf("testenv: kube: %w", err)
 	}
+	return f, nil
+}
 
-	// etcd. A port found free can be taken before the server binds it: the
-	// start is retried on new ports when the log says so.
-	var etcdURL string
+// startEtcd starts etcd and returns its client URL. A port found free can
+// be taken before the server binds it: the start is retried on new ports
+// when the log says so.
+func (k *Kube) startEtcd(ctx context.Context, bins KubeBinaries, dir string) (string, error) {
 	for attempt := 0; ; attempt++ {
 		client, err1 := freeTCP()
 		peer, err2 := freeTCP()
 		if err := errors.Join(err1, err2); err != nil {
-			return k, err
+			return "", err
 		}
-		etcdURL = "http://" + client
+		etcdURL := "http://" + client
 		p, err := startProc(ctx, "etcd", filepath.Join(dir, fmt.Sprintf("etcd-%d.log", attempt)), bins.Etcd,
 			"-data-dir", filepath.Join(dir, "etcd"), "-listen-client-url", etcdURL, "-listen-peer-url", "http://"+peer)
 		if err != nil {
-			return k, err
+			return "", err
 		}
 		err = p.waitReady(ctx, func(ctx context.Context) error {
 			return httpOK(ctx, http.DefaultClient, etcdURL+"/health", "", `"health":"true"`)
 		})
 		if err == nil {
 			k.procs = append(k.procs, p)
-			break
+			return etcdURL, nil
 		}
 		p.stop()
 		if attempt == 2 || !strings.Contains(p.log(4000), "address already in use") {
-			return k, err
+			return "", err
 		}
 	}
+}
 
-	// kube-apiserver.
+// startAPIServer starts kube-apiserver on etcdURL, retried on new ports as
+// etcd is, and sets k.URL.
+func (k *Kube) startAPIServer(ctx context.Context, bins KubeBinaries, dir, etcdURL string, f kubeFiles) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(k.caPEM)
 	apiHTTP := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	for attempt := 0; ; attempt++ {
 		addr, err := freeTCP()
 		if err != nil {
-			return k, err
+			return err
 		}
 		k.URL = "https://" + addr
 		port := addr[strings.LastIndexByte(addr, ':')+1:]
@@ -255,47 +295,51 @@ func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOption
 			"--bind-address=127.0.0.1",
 			"--advertise-address=127.0.0.1",
 			"--secure-port="+port,
-			"--tls-cert-file="+tlsFiles.ServerCert,
-			"--tls-private-key-file="+tlsFiles.ServerKey,
+			"--tls-cert-file="+f.tls.ServerCert,
+			"--tls-private-key-file="+f.tls.ServerKey,
 			"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
-			"--token-auth-file="+tokens,
+			"--token-auth-file="+f.tokens,
 			"--authorization-mode=RBAC",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-			"--service-account-key-file="+saPub,
-			"--service-account-signing-key-file="+saKey,
+			"--service-account-key-file="+f.saPub,
+			"--service-account-signing-key-file="+f.saKey,
 			"--service-cluster-ip-range=10.0.0.0/24",
 			// The default reconciler writes the advertise address into the
 			// kubernetes Endpoints and refuses a loopback one.
 			"--endpoint-reconciler-type=none",
-			"--audit-policy-file="+policy,
+			"--audit-policy-file="+f.policy,
 			"--audit-log-path="+k.AuditLog,
 			"--profiling=false",
 		)
 		if err != nil {
-			return k, err
+			return err
 		}
 		err = p.waitReady(ctx, func(ctx context.Context) error { return httpOK(ctx, apiHTTP, k.URL+"/readyz", k.adminToken, "ok") })
 		if err == nil {
 			k.procs = append(k.procs, p)
-			break
+			return nil
 		}
 		p.stop()
 		if attempt == 2 || !strings.Contains(p.log(4000), "address already in use") {
-			return k, err
+			return err
 		}
 	}
+}
 
+// connect writes the admin and controller-manager kubeconfigs (returning
+// the latter's path), makes the client, and waits for kube-system.
+func (k *Kube) connect(ctx context.Context, dir, kcmToken string) (kcmConfig string, err error) {
 	k.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
 	if err := k.writeKubeconfig(k.Kubeconfig, "admin", k.adminToken); err != nil {
-		return k, err
+		return "", err
 	}
-	kcmConfig := filepath.Join(dir, "kcm.kubeconfig")
+	kcmConfig = filepath.Join(dir, "kcm.kubeconfig")
 	if err := k.writeKubeconfig(kcmConfig, "system:kube-controller-manager", kcmToken); err != nil {
-		return k, err
+		return "", err
 	}
 	cs, err := kubernetes.NewForConfig(k.RESTConfig())
 	if err != nil {
-		return k, fmt.Errorf("testenv: kube client: %w", err)
+		return "", fmt.Errorf("testenv: kube client: %w", err)
 	}
 	k.cs = cs
 	// /readyz does not wait for the system namespaces; objects of kube-system
@@ -304,12 +348,15 @@ func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOption
 		_, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
 		return err
 	}); err != nil {
-		return k, err
+		return "", err
 	}
-	if o.NoControllerManager {
-		return k, nil
-	}
+	return kcmConfig, nil
+}
 
+// startControllerManager starts the controller manager (service-account
+// controllers only) and waits until it works.
+func (k *Kube) startControllerManager(ctx context.Context, bins KubeBinaries, dir, kcmConfig, saKey string) error {
+	cs := k.cs
 	p, err := startProc(ctx, "kube-controller-manager", filepath.Join(dir, "kube-controller-manager.log"), bins.ControllerManager,
 		"--kubeconfig="+kcmConfig,
 		"--controllers=serviceaccount-token-controller,serviceaccount-controller",
@@ -319,7 +366,7 @@ func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOption
 		"--secure-port=0",
 	)
 	if err != nil {
-		return k, err
+		return err
 	}
 	k.procs = append(k.procs, p)
 	// The service-account controller creates each namespace's "default"
@@ -329,7 +376,7 @@ func launchKube(ctx context.Context, bins KubeBinaries, dir string, o KubeOption
 		_, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})
-	return k, err
+	return err
 }
 
 // auditPolicy records, without bodies, the requests on what rackctl reads
