@@ -65,10 +65,14 @@ func flatcarFiles(r *rack) ([]File, error) {
 	files = append(files, cls...)
 
 	byPath := make(map[string][]byte, len(cls))
+	hashes := make(map[string]string, len(r.active))
 	for _, f := range cls {
 		byPath[f.Path] = f.Content
+		if f.ConfigHash != "" {
+			hashes[f.Node] = f.ConfigHash
+		}
 	}
-	ign, err := newIgnitions(r, byPath)
+	ign, err := newIgnitions(r, byPath, hashes)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,173 @@
+package render
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"sync"
+
+	igntypes "github.com/flatcar/ignition/config/v2_3/types"
+	"github.com/vincent-petithory/dataurl"
+)
+
+// Most nodes of a rack differ in their own CLC only by their MAC, address
+// and config hash, which Ignition carries as opaque text inside data URLs.
+// So a node's final Ignition is made from a template: its CLC with those
+// values replaced by tokens is transpiled, merged and translated once per
+// distinct template (and set of later snippets), and each node gets the
+// template's JSON with the tokens replaced by its values, escaped as a
+// data URL escapes them. The result is byte-identical to transpiling the
+// node's own CLC because
+//   - the template with the values put back must equal the node's CLC
+//     exactly (checked per node), so the template's key holds everything
+//     else the node's config is made of;
+//   - every token must come out of the translation inside a data URL and as
+//     often as it went in (checked once per template), where the ct and
+//     networkd conversions escape byte by byte (dataurl.Escape), so
+//     escaping a value in place equals escaping the text around it;
+//   - tokens use unreserved characters only, which escaping leaves alone.
+// Anything else (a token met in plain JSON text, a CLC that already holds
+// the token prefix, a node with a public NIC) takes the direct path.
+
+// tplPrefix starts every token; a CLC that contains it is never templated.
+const tplPrefix = "RACKCTLTPL"
+
+// tplTokens stand for the node's config hash, MAC and address, in the
+// order they are replaced (the longest value first).
+var tplTokens = [...]string{tplPrefix + "HASHX", tplPrefix + "MACXX", tplPrefix + "ADDRX"}
+
+// tplResult is the compact spec 3.0 JSON of one template, without the
+// final line break; ok is false when the template cannot be used.
+type tplResult struct {
+	once sync.Once
+	json []byte
+	ok   bool
+}
+
+// templates caches tplResults by template key for one render.
+type templates struct {
+	m sync.Map // string → *tplResult
+}
+
+// nodeTemplate is node n's CLC with its values replaced by tplTokens, and
+// those values; ok is false when the template would not give back the
+// CLC exactly or the node's snippets contain the token prefix.
+func nodeTemplate(clc []byte, hash, mac, addr string, later [][]byte) (tpl []byte, values [len(tplTokens)]string, ok bool) {
+	if hash == "" || mac == "" || addr == "" || bytes.Contains(clc, []byte(tplPrefix)) {
+		return nil, values, false
+	}
+	for _, l := range later {
+		if bytes.Contains(l, []byte(tplPrefix)) {
+			return nil, values, false
+		}
+	}
+	values = [len(tplTokens)]string{hash, mac, addr}
+	s := string(clc)
+	for i, v := range values {
+		s = strings.ReplaceAll(s, v, tplTokens[i])
+	}
+	// A value that occurs inside another one (an address that starts the
+	// gateway's) is still put back where it was taken from: the check is
+	// that the round trip is exact, not that each value was found once.
+	if fillTokens(s, values, false) != string(clc) {
+		return nil, values, false
+	}
+	return []byte(s), values, true
+}
+
+// fillTokens replaces the tokens of s by values, escaped for a data URL
+// when escape is set.
+func fillTokens(s string, values [len(tplTokens)]string, escape bool) string {
+	var pairs []string
+	for i, v := range values {
+		if escape {
+			v = dataurl.EscapeString(v)
+		}
+		pairs = append(pairs, tplTokens[i], v)
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+// tokensInDataURLs tells whether the compact JSON holds as many tokens as
+// the template did, each within a data URL's text: the only context where
+// fillTokens' escaping is the one the translation would have applied.
+func tokensInDataURLs(js []byte, want int) bool {
+	got := 0
+	for i := 0; ; {
+		j := bytes.Index(js[i:], []byte(tplPrefix))
+		if j < 0 {
+			break
+		}
+		at := i + j
+		// The JSON string holding the token starts after the last
+		// unescaped quote before it; it must be a data URL. Data URLs
+		// escape '"' and '\\', so none lies between.
+		q := bytes.LastIndexByte(js[:at], '"')
+		if q < 0 || (q > 0 && js[q-1] == '\\') || !bytes.HasPrefix(js[q+1:], []byte("data:,")) ||
+			bytes.ContainsAny(js[q+1:at], "\\") {
+			return false
+		}
+		got++
+		i = at + len(tplPrefix)
+	}
+	return got == want
+}
+
+// templated is node n's final Ignition (compact, no final line break)
+// made from its template; false when n must be rendered directly.
+func (g *ignitions) templated(n *node) ([]byte, bool) {
+	if g.noTemplates || n.PublicIP != "" || len(n.snippet) == 0 || n.snippet[0] != clcPath(n) {
+		return nil, false
+	}
+	later := make([][]byte, 0, len(n.snippet)-1)
+	var key strings.Builder
+	for _, p := range n.snippet[1:] {
+		later = append(later, g.byPath[p])
+		// Length-prefixed, so no two lists of snippets share a key.
+		key.WriteString(strconv.Itoa(len(g.byPath[p])) + ":")
+		key.Write(g.byPath[p])
+	}
+	tpl, values, ok := nodeTemplate(g.byPath[clcPath(n)], g.hashes[n.Name], n.MAC, n.ip.String(), later)
+	if !ok {
+		return nil, false
+	}
+	key.Write(tpl)
+	e, _ := g.tpls.m.LoadOrStore(key.String(), &tplResult{})
+	r := e.(*tplResult)
+	r.once.Do(func() { r.json, r.ok = g.renderTemplate(tpl, n.snippet[1:]) })
+	if !r.ok {
+		return nil, false
+	}
+	return []byte(fillTokens(string(r.json), values, true)), true
+}
+
+// renderTemplate transpiles, merges and translates a template as node()
+// does a node's own CLC; false on any error (the direct path reports it)
+// or when a token left the data URLs.
+func (g *ignitions) renderTemplate(tpl []byte, later []string) ([]byte, bool) {
+	cfg, err := transpile(tpl)
+	if err != nil {
+		return nil, false
+	}
+	cfgs := []igntypes.Config{cfg}
+	for _, p := range later {
+		c, err := g.transpileCLC(p)
+		if err != nil {
+			return nil, false
+		}
+		cfgs = append(cfgs, c)
+	}
+	final, err := toSpec3(merge(cfgs...))
+	if err != nil {
+		return nil, false
+	}
+	js, err := ignitionJSON(final, false)
+	if err != nil {
+		return nil, false
+	}
+	js = js[:len(js)-1]
+	if !tokensInDataURLs(js, bytes.Count(tpl, []byte(tplPrefix))) {
+		return nil, false
+	}
+	return js, true
+}
