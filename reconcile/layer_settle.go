@@ -34,7 +34,7 @@ type settler interface {
 	settleAllowed(rc provision.ResourceChange, fqdns []string) bool
 }
 
-type settleLayer struct{ persistNothing }
+type settleLayer struct{} // BeforePhase, AfterPhase: provisioner_inputs.go
 
 func (settleLayer) Layer() Layer          { return LayerSettle }
 func (settleLayer) Policy() FailurePolicy { return PerNode }
@@ -128,6 +128,7 @@ func (e *SettleExecutor) rerun(ctx context.Context, c Change) error {
 		return fmt.Errorf("settle: %s: no provisioner driver to re-run", c.Address)
 	}
 	px := e.Provisioner
+	px.runs.started()
 	tp, err := px.planTerraform(ctx)
 	if err != nil {
 		return fmt.Errorf("settle: %w", err)
@@ -139,11 +140,13 @@ func (e *SettleExecutor) rerun(ctx context.Context, c Change) error {
 		}
 	}
 	if !tp.HasChanges() {
+		px.runs.converged(c.Detail.Dir)
 		return nil
 	}
 	if err := px.Terraform.Apply(ctx, tp.PlanFile); err != nil {
 		return fmt.Errorf("settle: terraform apply: %w", err)
 	}
+	px.runs.converged(c.Detail.Dir)
 	discard(e.Log).Info("settled", "nodes", strings.Join(c.Detail.Nodes, ","), "changes", len(tp.Changes))
 	return nil
 }
