@@ -21,15 +21,17 @@ func TestInputsDigest(t *testing.T) {
 		edit    func(t *testing.T, dir string)
 		changed bool
 	}{
-		"nothing":                 {edit: func(*testing.T, string) {}},
-		"provider plugins":        {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, ".terraform/providers/p"), "v2") }},
-		"a file's content":        {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "flatcar.tf"), "x = 2\n") }, changed: true},
-		"the state":               {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "terraform.tfstate"), "{}\n") }, changed: true},
-		"a file added":            {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "override.tf"), "") }, changed: true},
-		"a nested file added":     {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "assets/aa:bb"), "") }, changed: true},
-		"a file removed":          {edit: func(t *testing.T, d string) { must(t, os.Remove(filepath.Join(d, "ignition/n.ign"))) }, changed: true},
-		"a mode":                  {edit: func(t *testing.T, d string) { must(t, os.Chmod(filepath.Join(d, "flatcar.tf"), 0o600)) }, changed: true},
-		"a file renamed":          {edit: func(t *testing.T, d string) { must(t, os.Rename(filepath.Join(d, "ignition/n.ign"), filepath.Join(d, "ignition/m.ign"))) }, changed: true},
+		"nothing":             {edit: func(*testing.T, string) {}},
+		"provider plugins":    {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, ".terraform/providers/p"), "v2") }},
+		"a file's content":    {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "flatcar.tf"), "x = 2\n") }, changed: true},
+		"the state":           {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "terraform.tfstate"), "{}\n") }, changed: true},
+		"a file added":        {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "override.tf"), "") }, changed: true},
+		"a nested file added": {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "assets/aa:bb"), "") }, changed: true},
+		"a file removed":      {edit: func(t *testing.T, d string) { must(t, os.Remove(filepath.Join(d, "ignition/n.ign"))) }, changed: true},
+		"a mode":              {edit: func(t *testing.T, d string) { must(t, os.Chmod(filepath.Join(d, "flatcar.tf"), 0o600)) }, changed: true},
+		"a file renamed": {edit: func(t *testing.T, d string) {
+			must(t, os.Rename(filepath.Join(d, "ignition/n.ign"), filepath.Join(d, "ignition/m.ign")))
+		}, changed: true},
 		"a link's target":         {edit: func(t *testing.T, d string) { relink(t, filepath.Join(d, "link"), "elsewhere") }, changed: true},
 		"a directory added":       {edit: func(t *testing.T, d string) { must(t, os.Mkdir(filepath.Join(d, "empty"), 0o755)) }, changed: true},
 		".terraform beneath root": {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "ignition/.terraform/x"), "") }, changed: true},
