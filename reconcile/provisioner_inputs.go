@@ -27,9 +27,10 @@ import (
 // What the skip relies on and what it does not observe:
 //   - The digest covers every file and link under the directory (the
 //     rendered .tf files and Ignition, the flag files, terraform.tfstate,
-//     the lock file, anything a person added), except .terraform/, which
-//     terraform init derives from the lock file. Same digest, same inputs:
-//     terraform would plan against the same configuration and state.
+//     the lock file, anything a person added), except what is in
+//     .terraform/, which terraform init derives from the lock file. Same
+//     digest, same inputs: terraform would plan against the same
+//     configuration and state.
 //   - The record is removed (durably) before any run starts and written
 //     only after one succeeded, so a failed or killed run leaves none.
 //   - What terraform would read from matchbox itself is not observed: a
@@ -66,8 +67,8 @@ func inputsUnchanged(pl *planner, dir string) (time.Time, bool) {
 	return rec.At, true
 }
 
-// inputsDigest is "sha256:<hex>" over every entry under root/dir but the
-// top-level .terraform/: its slash path, type and permissions, and a
+// inputsDigest is "sha256:<hex>" over every entry under root/dir but what
+// is in the top-level .terraform/: its slash path, type and permissions, and a
 // file's content digest or a link's target. Files are hashed on all cores.
 func inputsDigest(root, dir string) (string, error) {
 	base := filepath.Join(root, filepath.FromSlash(dir))
@@ -86,14 +87,17 @@ func inputsDigest(root, dir string) (string, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if d.IsDir() && rel == ".terraform" {
-			return filepath.SkipDir
-		}
 		fi, err := d.Info()
 		if err != nil {
 			return err
 		}
 		e := entry{rel: rel, meta: fi.Mode().String(), file: fi.Mode().IsRegular()}
+		if d.IsDir() && rel == ".terraform" {
+			// Its presence counts (without it the plan says terraform
+			// is not initialized), not what init put in it.
+			entries = append(entries, e)
+			return filepath.SkipDir
+		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			t, err := os.Readlink(p)
 			if err != nil {

@@ -34,6 +34,7 @@ func TestInputsDigest(t *testing.T) {
 		}, changed: true},
 		"a link's target":         {edit: func(t *testing.T, d string) { relink(t, filepath.Join(d, "link"), "elsewhere") }, changed: true},
 		"a directory added":       {edit: func(t *testing.T, d string) { must(t, os.Mkdir(filepath.Join(d, "empty"), 0o755)) }, changed: true},
+		".terraform removed":      {edit: func(t *testing.T, d string) { must(t, os.RemoveAll(filepath.Join(d, ".terraform"))) }, changed: true},
 		".terraform beneath root": {edit: func(t *testing.T, d string) { write(t, filepath.Join(d, "ignition/.terraform/x"), "") }, changed: true},
 	}
 	for name, tc := range tests {
