@@ -206,7 +206,11 @@ func validateNodes(ctx *cue.Context, elem cue.Value, ix *index, elts []ast.Expr)
 	check := func(elem cue.Value, ctx *cue.Context, from, to int) {
 		for i := from; i < to; i++ {
 			v := elem.Unify(ctx.BuildExpr(elts[i]))
-			out[i] = checkedNode{v: v, err: v.Validate(cue.Concrete(true), cue.All())}
+			// Only a failed node's value is read again (for its errors):
+			// keeping every node's would hold the whole evaluated rack.
+			if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
+				out[i] = checkedNode{v: v, err: err}
+			}
 		}
 	}
 	// A context of its own costs a compile of the schema: worth it only
