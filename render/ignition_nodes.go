@@ -41,6 +41,9 @@ type ignitions struct {
 	base3  ign30types.Config          // base in spec 3.0
 	hashes map[string]string          // config hash by node name
 	tpls   templates
+	// instTpl is the installer of a node without a public NIC, indented,
+	// with instToken as its final config's source; nil: none.
+	instTpl []byte
 	// noTemplates renders every node directly (tests compare both ways).
 	noTemplates bool
 }
@@ -83,6 +86,9 @@ func renderIgnitions(g *ignitions) ([]nodeIgn, error) {
 	}
 	if g.base3, err = toSpec3(g.base); err != nil {
 		return nil, fmt.Errorf("render: installer config: %w", err)
+	}
+	if !g.noTemplates {
+		g.instTpl = installerTemplate(g.base3)
 	}
 
 	out := make([]nodeIgn, len(r.active))
@@ -142,7 +148,7 @@ func (g *ignitions) transpileCLC(p string) (igntypes.Config, error) {
 // merged as spec 2.3, as ct_config did, then translated to spec 3.0.
 func (g *ignitions) node(n *node) (nodeIgn, error) {
 	var custom igntypes.Config
-	compact, ok := g.templated(n)
+	compact, indented, ok := g.templated(n)
 	if !ok {
 		var cfgs []igntypes.Config
 		for _, p := range n.snippet {
@@ -164,17 +170,29 @@ func (g *ignitions) node(n *node) (nodeIgn, error) {
 		}
 		compact = compact[:len(compact)-1]
 	}
-	// MarshalIndent is Marshal then Indent: indenting the compact bytes
-	// gives the indented file without encoding the config a second time.
-	var ind bytes.Buffer
-	if err := cjson.Indent(&ind, compact, "", "  "); err != nil {
-		return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
+	if indented == nil {
+		// MarshalIndent is Marshal then Indent: indenting the compact bytes
+		// gives the indented file without encoding the config a second time.
+		var ind bytes.Buffer
+		if err := cjson.Indent(&ind, compact, "", "  "); err != nil {
+			return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
+		}
+		indented = ind.Bytes()
 	}
-	finalJSON := append(ind.Bytes(), '\n')
+	finalJSON := append(indented, '\n')
 
 	src := (&url.URL{Scheme: "data", Opaque: "," + dataurl.Escape(compact)}).String()
 	var inst3 ign30types.Config
 	var err error
+	if n.PublicIP == "" && g.instTpl != nil {
+		// The installer is the same for every such node but for this
+		// string: put it into the installer's JSON made once.
+		q, err := cjson.Marshal(src)
+		if err != nil {
+			return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
+		}
+		return nodeIgn{final: finalJSON, installer: bytes.Replace(g.instTpl, []byte(`"`+instToken+`"`), q, 1)}, nil
+	}
 	if n.PublicIP == "" {
 		// The base installer's translation with the node's final config put
 		// in: what translating the node's own 2.3 installer gives, without

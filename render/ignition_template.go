@@ -2,10 +2,13 @@ package render
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	cjson "github.com/clarketm/json"
+	ign30types "github.com/coreos/ignition/v2/config/v3_0/types"
 	igntypes "github.com/flatcar/ignition/config/v2_3/types"
 	"github.com/vincent-petithory/dataurl"
 )
@@ -36,12 +39,14 @@ const tplPrefix = "RACKCTLTPL"
 // order they are replaced (the longest value first).
 var tplTokens = [...]string{tplPrefix + "HASHX", tplPrefix + "MACXX", tplPrefix + "ADDRX"}
 
-// tplResult is the compact spec 3.0 JSON of one template, without the
-// final line break; ok is false when the template cannot be used.
+// tplResult is the spec 3.0 JSON of one template, compact and indented,
+// without the final line break; ok is false when the template cannot be
+// used. Indenting leaves strings alone, so filling the tokens into the
+// indented JSON equals indenting the filled compact one.
 type tplResult struct {
-	once sync.Once
-	json []byte
-	ok   bool
+	once           sync.Once
+	json, indented []byte
+	ok             bool
 }
 
 // templates caches tplResults by template key for one render.
@@ -113,11 +118,12 @@ func tokensInDataURLs(js []byte, want int) bool {
 	return got == want
 }
 
-// templated is node n's final Ignition (compact, no final line break)
-// made from its template; false when n must be rendered directly.
-func (g *ignitions) templated(n *node) ([]byte, bool) {
+// templated is node n's final Ignition (compact and indented, no final
+// line break) made from its template; false when n must be rendered
+// directly.
+func (g *ignitions) templated(n *node) (compact, indented []byte, ok bool) {
 	if g.noTemplates || n.PublicIP != "" || len(n.snippet) == 0 || n.snippet[0] != clcPath(n) {
-		return nil, false
+		return nil, nil, false
 	}
 	later := make([][]byte, 0, len(n.snippet)-1)
 	var key strings.Builder
@@ -129,16 +135,44 @@ func (g *ignitions) templated(n *node) ([]byte, bool) {
 	}
 	tpl, values, ok := nodeTemplate(g.byPath[clcPath(n)], g.hashes[n.Name], n.MAC, n.ip.String(), later)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	key.Write(tpl)
 	e, _ := g.tpls.m.LoadOrStore(key.String(), &tplResult{})
 	r := e.(*tplResult)
-	r.once.Do(func() { r.json, r.ok = g.renderTemplate(tpl, n.snippet[1:]) })
+	r.once.Do(func() {
+		if r.json, r.ok = g.renderTemplate(tpl, n.snippet[1:]); r.ok {
+			var ind bytes.Buffer
+			r.ok = cjson.Indent(&ind, r.json, "", "  ") == nil
+			r.indented = ind.Bytes()
+		}
+	})
 	if !r.ok {
-		return nil, false
+		return nil, nil, false
 	}
-	return []byte(fillTokens(string(r.json), values, true)), true
+	return []byte(fillTokens(string(r.json), values, true)), []byte(fillTokens(string(r.indented), values, true)), true
+}
+
+// instToken stands for the final config in the installer template.
+const instToken = tplPrefix + "INSTALLERX"
+
+// installerTemplate is the indented JSON of base3 with instToken as the
+// source of /opt/ignition.json; nil when that is not exactly one JSON
+// string of the output.
+func installerTemplate(base3 ign30types.Config) []byte {
+	inst := base3
+	inst.Storage.Files = slices.Clone(base3.Storage.Files)
+	i := slices.IndexFunc(inst.Storage.Files, func(f ign30types.File) bool { return f.Path == "/opt/ignition.json" })
+	if i < 0 {
+		return nil
+	}
+	tok := instToken
+	inst.Storage.Files[i].Contents.Source = &tok
+	js, err := ignitionJSON(inst, true)
+	if err != nil || bytes.Count(js, []byte(tplPrefix)) != 1 || bytes.Count(js, []byte(`"`+instToken+`"`)) != 1 {
+		return nil
+	}
+	return js
 }
 
 // renderTemplate transpiles, merges and translates a template as node()

@@ -35,7 +35,7 @@ func renderBothWays(t *testing.T, in Input) (templated, direct []nodeIgn, served
 		}
 		templated = out
 		for _, n := range r.active {
-			if _, ok := g.templated(n); ok {
+			if _, _, ok := g.templated(n); ok {
 				served++
 			}
 		}
