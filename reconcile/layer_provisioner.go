@@ -92,8 +92,9 @@ func (r *provisionerRun) addNode(n string) {
 func (r *provisionerRun) reason(s string) { r.reasons = append(r.reasons, s) }
 
 // provisionerLayer plans one run of the rack's Provisioner when something
-// it reads changed or a node needs an install.
-type provisionerLayer struct{ persistNothing }
+// it reads changed or a node needs an install. What it persists around its
+// phase is in provisioner_inputs.go.
+type provisionerLayer struct{}
 
 func (provisionerLayer) Layer() Layer          { return LayerProvisioner }
 func (provisionerLayer) Policy() FailurePolicy { return StopAll }
@@ -182,6 +183,7 @@ type ProvisionerExecutor struct {
 	mu     sync.Mutex
 	inited bool
 	prov   Provisioner // the plan's, set by Prepare
+	runs   convergence
 }
 
 var (

@@ -41,7 +41,7 @@ type settleRunner interface {
 	settleRun(ctx context.Context, px *ProvisionerExecutor) error
 }
 
-type settleLayer struct{ persistNothing }
+type settleLayer struct{} // BeforePhase, AfterPhase: provisioner_inputs.go
 
 func (settleLayer) Layer() Layer          { return LayerSettle }
 func (settleLayer) Policy() FailurePolicy { return PerNode }
@@ -163,6 +163,7 @@ func (e *SettleExecutor) rerun(ctx context.Context, c Change) error {
 		return fmt.Errorf("settle: %s: no provisioner driver to re-run", c.Address)
 	}
 	px := e.Provisioner
+	px.runs.started()
 	if r, ok := pr.(settleRunner); ok {
 		return r.settleRun(ctx, px)
 	}
@@ -177,11 +178,13 @@ func (e *SettleExecutor) rerun(ctx context.Context, c Change) error {
 		}
 	}
 	if !tp.HasChanges() {
+		px.runs.converged(c.Detail.Dir)
 		return nil
 	}
 	if err := px.Terraform.Apply(ctx, tp.PlanFile); err != nil {
 		return fmt.Errorf("settle: terraform apply: %w", err)
 	}
+	px.runs.converged(c.Detail.Dir)
 	discard(e.Log).Info("settled", "nodes", strings.Join(c.Detail.Nodes, ","), "changes", len(tp.Changes))
 	return nil
 }

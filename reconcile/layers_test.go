@@ -194,9 +194,11 @@ func (e *rackEnv) plan() *Plan {
 }
 
 func (e *rackEnv) apply(p *Plan) (Result, error) {
+	px := &ProvisionerExecutor{Terraform: e.tf, Lokoctl: e.loko}
 	res, err := Apply(context.Background(), p, ApplyOptions{Root: e.root, StateDir: e.st, Executors: []Executor{
 		&DHCPExecutor{Server: e.dhcp, BMC: e.bmc}, &FlagExecutor{Root: e.root},
-		&ProvisionerExecutor{Terraform: e.tf, Lokoctl: e.loko}, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
+		px, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
+		&SettleExecutor{Root: e.root, Provisioner: px, BMC: e.bmc},
 	}})
 	e.lastResult = res
 	return res, err

@@ -45,6 +45,10 @@ var terraformPlanKey = ObsKey{Layer: LayerProvisioner, Aspect: AspectProvisioner
 func (fp flatcarProvisioner) Review(ctx context.Context, pl *planner, run *provisionerRun) error {
 	dir := fp.Dir(pl.layout)
 	if len(run.reasons) == 0 && pl.cfg.Terraform != nil {
+		if at, ok := inputsUnchanged(pl, dir); ok {
+			pl.note(inputsNotReplanned(fp.Tool(), at))
+			return nil
+		}
 		sum, err := terraformPlan(ctx, pl, dir)
 		if err != nil {
 			return err
@@ -137,6 +141,7 @@ func (flatcarProvisioner) Observe(ctx context.Context, e *ProvisionerExecutor, k
 // Apply runs terraform init, plan, and apply of that plan, which must be
 // the one reviewed.
 func (flatcarProvisioner) Apply(ctx context.Context, e *ProvisionerExecutor, c Change) error {
+	e.runs.started()
 	tp, err := e.planTerraform(ctx)
 	if err != nil {
 		return fmt.Errorf("provisioner: %w", err)
@@ -157,11 +162,13 @@ func (flatcarProvisioner) Apply(ctx context.Context, e *ProvisionerExecutor, c C
 	}
 	if !tp.HasChanges() {
 		discard(e.Log).Info("terraform plan has no changes")
+		e.runs.converged(c.Detail.Dir)
 		return nil
 	}
 	if err := e.Terraform.Apply(ctx, tp.PlanFile); err != nil {
 		return fmt.Errorf("provisioner: terraform apply: %w", err)
 	}
+	e.runs.converged(c.Detail.Dir)
 	return nil
 }
 

@@ -79,10 +79,14 @@ func flatcarFiles(r *rack) ([]File, error) {
 	files = append(files, cls...)
 
 	byPath := make(map[string][]byte, len(cls))
+	hashes := make(map[string]string, len(r.active))
 	for _, f := range cls {
 		byPath[f.Path] = f.Content
+		if f.ConfigHash != "" {
+			hashes[f.Node] = f.ConfigHash
+		}
 	}
-	ign, err := newIgnitions(r, byPath)
+	ign, err := newIgnitions(r, byPath, hashes)
 	if err != nil {
 		return nil, err
 	}
@@ -164,26 +168,30 @@ func variablesTF(r *rack) []byte {
 // commands are kept for Racker's layout (and import) although the module
 // gets rendered Ignition instead.
 func terraformTFVars(r *rack) []byte {
-	f := hclFile(Header)
-	b := f.Body()
 	macs, names := macsNames(r.active)
 	clcs, inst := snippetMaps(r)
+	return renderHCL(func(d *deferredHCL) *hclwrite.File { return terraformTFVarsFile(r, d, macs, names, clcs, inst) })
+}
+
+func terraformTFVarsFile(r *rack, d *deferredHCL, macs, names []string, clcs, inst map[string][]string) *hclwrite.File {
+	f := hclFile(Header)
+	b := f.Body()
 	b.SetAttributeValue("asset_dir", cty.StringVal(assetDir(r, FlatcarAssetDir)))
-	b.SetAttributeRaw("node_macs", tokensForStringList(macs))
-	b.SetAttributeRaw("node_names", tokensForStringList(names))
+	d.stringList(b, "node_macs", macs)
+	d.stringList(b, "node_names", names)
 	b.SetAttributeValue("matchbox_addr", cty.StringVal(matchboxAddr(r)))
 	if !r.Racker() {
 		b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
 	}
-	b.SetAttributeValue("clc_snippets", stringListMap(clcs))
-	b.SetAttributeValue("installer_clc_snippets", stringListMap(inst))
+	d.stringListMap(b, "clc_snippets", clcs)
+	d.stringListMap(b, "installer_clc_snippets", inst)
 	b.SetAttributeValue("kernel_console", stringList(r.Install.KernelConsole))
 	b.SetAttributeValue("install_pre_reboot_cmds", cty.StringVal(r.Install.InstallPreRebootCmds))
 	b.SetAttributeValue("pxe_commands", cty.StringVal(r.Install.PXECommands))
 	if !r.Racker() {
 		b.SetAttributeValue("ssh_keys", stringList(r.Cluster.SSHPubKeys))
 	}
-	return hclBytes(f)
+	return f
 }
 
 // moduleFiles copies the embedded flatcar-baremetal module.

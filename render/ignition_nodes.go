@@ -39,10 +39,21 @@ type ignitions struct {
 	shared map[string]igntypes.Config // by CLC content, read-only once built
 	base   igntypes.Config            // the installer before the node's parts
 	base3  ign30types.Config          // base in spec 3.0
+	hashes map[string]string          // config hash by node name
+	tpls   templates
+	// instTpl is the installer of a node without a public NIC, indented,
+	// with instToken as its final config's source; nil: none.
+	instTpl []byte
+	// noTemplates renders every node directly (tests compare both ways).
+	noTemplates bool
 }
 
-func newIgnitions(r *rack, byPath map[string][]byte) ([]nodeIgn, error) {
-	g := &ignitions{r: r, byPath: byPath, shared: map[string]igntypes.Config{}}
+func newIgnitions(r *rack, byPath map[string][]byte, hashes map[string]string) ([]nodeIgn, error) {
+	return renderIgnitions(&ignitions{r: r, byPath: byPath, hashes: hashes, shared: map[string]igntypes.Config{}})
+}
+
+func renderIgnitions(g *ignitions) ([]nodeIgn, error) {
+	r, byPath := g.r, g.byPath
 	for _, n := range r.active {
 		c := string(byPath[clcCustomPath(n)])
 		if _, ok := g.shared[c]; ok || n.PublicIP != "" {
@@ -75,6 +86,9 @@ func newIgnitions(r *rack, byPath map[string][]byte) ([]nodeIgn, error) {
 	}
 	if g.base3, err = toSpec3(g.base); err != nil {
 		return nil, fmt.Errorf("render: installer config: %w", err)
+	}
+	if !g.noTemplates {
+		g.instTpl = installerTemplate(g.base3)
 	}
 
 	out := make([]nodeIgn, len(r.active))
@@ -133,37 +147,52 @@ func (g *ignitions) transpileCLC(p string) (igntypes.Config, error) {
 // /opt/ignition.json, plus the node's installer_clc_snippets). Both are
 // merged as spec 2.3, as ct_config did, then translated to spec 3.0.
 func (g *ignitions) node(n *node) (nodeIgn, error) {
-	var cfgs []igntypes.Config
 	var custom igntypes.Config
-	for _, p := range n.snippet {
-		cfg, err := g.transpileCLC(p)
+	compact, indented, ok := g.templated(n)
+	if !ok {
+		var cfgs []igntypes.Config
+		for _, p := range n.snippet {
+			cfg, err := g.transpileCLC(p)
+			if err != nil {
+				return nodeIgn{}, err
+			}
+			if p == clcCustomPath(n) {
+				custom = cfg
+			}
+			cfgs = append(cfgs, cfg)
+		}
+		final, err := toSpec3(merge(cfgs...))
 		if err != nil {
 			return nodeIgn{}, err
 		}
-		if p == clcCustomPath(n) {
-			custom = cfg
+		if compact, err = ignitionJSON(final, false); err != nil {
+			return nodeIgn{}, err
 		}
-		cfgs = append(cfgs, cfg)
+		compact = compact[:len(compact)-1]
 	}
-	final, err := toSpec3(merge(cfgs...))
-	if err != nil {
-		return nodeIgn{}, err
+	if indented == nil {
+		// MarshalIndent is Marshal then Indent: indenting the compact bytes
+		// gives the indented file without encoding the config a second time.
+		var ind bytes.Buffer
+		if err := cjson.Indent(&ind, compact, "", "  "); err != nil {
+			return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
+		}
+		indented = ind.Bytes()
 	}
-	compact, err := ignitionJSON(final, false)
-	if err != nil {
-		return nodeIgn{}, err
-	}
-	compact = compact[:len(compact)-1]
-	// MarshalIndent is Marshal then Indent: indenting the compact bytes
-	// gives the indented file without encoding the config a second time.
-	var ind bytes.Buffer
-	if err := cjson.Indent(&ind, compact, "", "  "); err != nil {
-		return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
-	}
-	finalJSON := append(ind.Bytes(), '\n')
+	finalJSON := append(indented, '\n')
 
 	src := (&url.URL{Scheme: "data", Opaque: "," + dataurl.Escape(compact)}).String()
 	var inst3 ign30types.Config
+	var err error
+	if n.PublicIP == "" && g.instTpl != nil {
+		// The installer is the same for every such node but for this
+		// string: put it into the installer's JSON made once.
+		q, err := cjson.Marshal(src)
+		if err != nil {
+			return nodeIgn{}, fmt.Errorf("marshal ignition: %w", err)
+		}
+		return nodeIgn{final: finalJSON, installer: bytes.Replace(g.instTpl, []byte(`"`+instToken+`"`), q, 1)}, nil
+	}
 	if n.PublicIP == "" {
 		// The base installer's translation with the node's final config put
 		// in: what translating the node's own 2.3 installer gives, without

@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 
+	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/rackctl/rackctl/schema"
@@ -189,6 +190,10 @@ func macsNames(nodes []*node) (macs, names []string) {
 }
 
 func lokocfgVarsFile(r *rack) []byte {
+	return renderHCL(func(d *deferredHCL) *hclwrite.File { return lokocfgVarsHCL(r, d) })
+}
+
+func lokocfgVarsHCL(r *rack, d *deferredHCL) *hclwrite.File {
 	f := hclFile(Header)
 	b := f.Body()
 	cm, cn := macsNames(r.ctls)
@@ -203,16 +208,16 @@ func lokocfgVarsFile(r *rack) []byte {
 	b.SetAttributeValue("cluster_name", cty.StringVal(r.Cluster.Name))
 	b.SetAttributeValue("asset_dir", cty.StringVal(assetDir(r, LokomotiveAssetDir)))
 	b.SetAttributeValue("k8s_domain_name", cty.StringVal(r.Domain))
-	b.SetAttributeRaw("controller_macs", tokensForStringList(cm))
-	b.SetAttributeRaw("worker_macs", tokensForStringList(wm))
-	b.SetAttributeRaw("controller_names", tokensForStringList(cn))
-	b.SetAttributeRaw("worker_names", tokensForStringList(wn))
+	d.stringList(b, "controller_macs", cm)
+	d.stringList(b, "worker_macs", wm)
+	d.stringList(b, "controller_names", cn)
+	d.stringList(b, "worker_names", wn)
 	b.SetAttributeValue("matchbox_addr", cty.StringVal(matchboxAddr(r)))
 	if !r.Racker() {
 		b.SetAttributeValue("matchbox_http_endpoint", cty.StringVal(r.Matchbox.HTTPEndpoint))
 	}
-	b.SetAttributeValue("clc_snippets", stringListMap(clcs))
-	b.SetAttributeValue("installer_clc_snippets", stringListMap(inst))
+	d.stringListMap(b, "clc_snippets", clcs)
+	d.stringListMap(b, "installer_clc_snippets", inst)
 	b.SetAttributeValue("node_specific_labels", stringMapMap(labels))
 	b.SetAttributeValue("kernel_console", stringList(r.Install.KernelConsole))
 	b.SetAttributeValue("install_pre_reboot_cmds", cty.StringVal(r.Install.InstallPreRebootCmds))
@@ -220,7 +225,7 @@ func lokocfgVarsFile(r *rack) []byte {
 	if !r.Racker() {
 		b.SetAttributeValue("ssh_pubkeys", stringList(r.Cluster.SSHPubKeys))
 	}
-	return hclBytes(f)
+	return f
 }
 
 // componentFiles are one NAME.lokocfg per cluster component. Racker's

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -144,10 +146,13 @@ func parse(filename string, src []byte) (*Rack, error) {
 	rackSchema, elemSchema := schemasFor(ctx, sch, rackDef, ix)
 	ev.unknownFields("", rackSchema, top.Decls)
 	nodes := make([]Node, len(nodeElts))
+	checked, err := validateNodes(ctx, elemSchema, ix, nodeElts)
+	if err != nil {
+		return nil, err
+	}
 	for i, el := range nodeElts {
 		path := joinIndex("nodes", i)
-		nv := elemSchema.Unify(ctx.BuildExpr(el))
-		err := nv.Validate(cue.Concrete(true), cue.All())
+		nv, err := checked[i].v, checked[i].err
 		ev.collect(path, nv, err)
 		if s, ok := el.(*ast.StructLit); ok {
 			ev.unknownFields(path, elemSchema, s.Elts)
@@ -178,6 +183,59 @@ func parse(filename string, src []byte) (*Rack, error) {
 	}
 	applyDefaults(r)
 	return r, nil
+}
+
+// checkedNode is one node unified with the node schema and validated.
+type checkedNode struct {
+	v   cue.Value
+	err error
+}
+
+// nodesPerContext is how many nodes justify a context of their own (a
+// compile of the schema); tests lower it.
+var nodesPerContext = 256
+
+// validateNodes unifies each node with the node schema and validates it.
+// Nodes are independent, so a large rack's are split among the cores, each
+// part in a context of its own (a cue.Context is not safe for concurrent
+// use); the first part uses ctx and elem. Results are by node index and
+// read afterwards on one goroutine, so the errors reported do not depend
+// on scheduling.
+func validateNodes(ctx *cue.Context, elem cue.Value, ix *index, elts []ast.Expr) ([]checkedNode, error) {
+	out := make([]checkedNode, len(elts))
+	check := func(elem cue.Value, ctx *cue.Context, from, to int) {
+		for i := from; i < to; i++ {
+			v := elem.Unify(ctx.BuildExpr(elts[i]))
+			// Only a failed node's value is read again (for its errors):
+			// keeping every node's would hold the whole evaluated rack.
+			if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
+				out[i] = checkedNode{v: v, err: err}
+			}
+		}
+	}
+	// A context of its own costs a compile of the schema: worth it only
+	// for racks of hundreds of nodes.
+	parts := min(runtime.GOMAXPROCS(0), len(elts)/nodesPerContext+1)
+	size := (len(elts) + parts - 1) / max(parts, 1)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		wg.Go(func() {
+			c := cuecontext.New()
+			sch := c.CompileBytes(rackCUE, cue.Filename("rack.cue"))
+			if errs[p] = sch.Err(); errs[p] != nil {
+				return
+			}
+			_, e := schemasFor(c, sch, sch.LookupPath(cue.ParsePath("#Rack")), ix)
+			check(e, c, p*size, min((p+1)*size, len(elts)))
+		})
+	}
+	check(elem, ctx, 0, min(size, len(elts)))
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("compile embedded schema: %w", err)
+	}
+	return out, nil
 }
 
 // schemasFor returns #Rack and the schema of one node (the element of

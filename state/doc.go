@@ -52,6 +52,12 @@
 //	                     "switchStarted"?,"switched"?,"switchedAt"?,"complete"?,
 //	                     "completedAt"?,"nodes":{name:{"slot","oldSlot"?,
 //	                     "phase","updated","error"?}}}. No secret, ever.
+//	provisioner-inputs.json  ProvisionerInputs, mode 0644: {"version":1,
+//	                     "provisioner","dir","digest":"sha256:…","at"}: the
+//	                     provisioner's directory (dir, relative to the root)
+//	                     hashed after a run that left terraform nothing to do.
+//	                     Removed (and the removal fsynced) before every run;
+//	                     missing = the next plan runs terraform plan.
 //	watch-events.jsonl   one WatchEvent per line: what the watch loop did with
 //	                     each revision (trigger, outcome, commit and author,
 //	                     planned counts, policy verdict, reason, diagnostics).

@@ -310,10 +310,18 @@ func TestE2EFlatcarApply(t *testing.T) {
 			t.Errorf("node-%d: boot device %q after apply 2, want default (disk)", i, got)
 		}
 	}
-	// Apply 3 would do nothing.
+	// Apply 3 would do nothing, and planning it starts no terraform and
+	// writes to no BMC: terraform's inputs are what apply 2 left.
+	realTF, chassis := e.tools.Terraform, e.chassisSets(0)
+	var tfStarts func() int
+	e.tools.Terraform, tfStarts = countingTool(t, realTF)
 	r = e.run("plan 3", 0, "plan", "--detailed-exitcode")
-	if !strings.Contains(r.stdout, "No changes") {
+	e.tools.Terraform = realTF
+	if !strings.Contains(r.stdout, "No changes") || !strings.Contains(r.stdout, "not re-planned, inputs unchanged since") {
 		t.Errorf("plan 3:\n%s", r.stdout)
+	}
+	if n, now := tfStarts(), e.chassisSets(0); n != 0 || len(now) != len(chassis) {
+		t.Errorf("plan 3 started terraform %d times, chassis calls %q then %q: want none", n, chassis, now)
 	}
 	if n := e.dhcp.Starts(); n != starts {
 		t.Errorf("dnsmasq started %d times, want still %d (apply 2 changed no config)", n, starts)

@@ -61,6 +61,21 @@ func Lines(s string) string {
 // safe tells whether Escape (nl false) or Lines (nl true) would leave s
 // unchanged; the common case, checked without allocating.
 func safe(s string, nl bool) bool {
+	// Plans print megabytes of ASCII: its bytes are judged directly (the
+	// only unsafe ones are C0 controls and DEL), the rest rune by rune.
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b >= utf8.RuneSelf {
+			return safeRunes(s[i:], nl)
+		}
+		if (b < 0x20 || b == 0x7f) && b != '\t' && (!nl || b != '\n') {
+			return false
+		}
+	}
+	return true
+}
+
+func safeRunes(s string, nl bool) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

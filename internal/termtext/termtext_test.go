@@ -41,3 +41,17 @@ func TestCell(t *testing.T) {
 		}
 	}
 }
+
+// TestSafeASCIIAgreesWithRunes: the byte-wise check of ASCII judges every
+// byte, alone and after a non-ASCII rune, as the rune-wise one does.
+func TestSafeASCIIAgreesWithRunes(t *testing.T) {
+	for b := 0; b < 0x80; b++ {
+		for _, nl := range []bool{false, true} {
+			for _, s := range []string{"a" + string(rune(b)) + "z", "é" + string(rune(b))} {
+				if got, want := safe(s, nl), safeRunes(s, nl); got != want {
+					t.Errorf("safe(%q, %v) = %v, rune-wise %v", s, nl, got, want)
+				}
+			}
+		}
+	}
+}
