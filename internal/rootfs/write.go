@@ -31,23 +31,7 @@ func (r *Root) writeFile(rel string, data []byte, mode fs.FileMode, depth int) (
 	}
 	dir, name := path.Split(rel)
 	dir = strings.TrimSuffix(dir, "/")
-	// The directory usually exists (every file of a node's directory but
-	// the first, every file of a later apply): open it first and walk and
-	// create the path only when it is missing. The open refuses links as
-	// MkdirAll does.
-	d, err := r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := r.ensure(); err != nil {
-			return err
-		}
-		if err := r.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := r.syncParents(dir); err != nil {
-			return err
-		}
-		d, err = r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	}
+	d, err := r.openParent(dir)
 	if err != nil {
 		return err
 	}
@@ -75,15 +59,47 @@ func (r *Root) writeFile(rel string, data []byte, mode fs.FileMode, depth int) (
 		return &fs.PathError{Op: "write", Path: r.HostPath(rel), Err: err}
 	}
 
+	if err := replaceIn(dfd, name, data, mode, uid, gid); err != nil {
+		return fmt.Errorf("write %s: %w", r.HostPath(rel), err)
+	}
+	return nil
+}
+
+// openParent opens rel's directory, creating it (and syncing the parents
+// it created) when it is missing.
+func (r *Root) openParent(dir string) (*os.File, error) {
+	// The directory usually exists (every file of a node's directory but
+	// the first, every file of a later apply): open it first and walk and
+	// create the path only when it is missing. The open refuses links as
+	// MkdirAll does.
+	d, err := r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := r.ensure(); err != nil {
+			return nil, err
+		}
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := r.syncParents(dir); err != nil {
+			return nil, err
+		}
+		d, err = r.openat("write", orDot(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	}
+	return d, err
+}
+
+// replaceIn replaces name in the directory dfd by a file holding data:
+// written to a temporary file (owned by uid:gid when not -1), fsynced,
+// renamed over name, and the rename made durable.
+func replaceIn(dfd int, name string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
 	tmp, f, err := createTemp(dfd, name)
 	if err != nil {
-		return &fs.PathError{Op: "write", Path: r.HostPath(rel), Err: err}
+		return err
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
 			unix.Unlinkat(dfd, tmp, 0)
-			err = fmt.Errorf("write %s: %w", r.HostPath(rel), err)
 		}
 	}()
 	if uid >= 0 && uid != os.Geteuid() {
