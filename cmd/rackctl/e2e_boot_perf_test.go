@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/rackctl/rackctl/bmc"
 	"github.com/rackctl/rackctl/internal/simnode"
@@ -77,15 +72,8 @@ const busyBMCTimeout = 30 * time.Second
 func startBusyBootRack(t *testing.T, n int) *bootRack {
 	t.Helper()
 	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), n, "boot-secret-pw", "boot")
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	must(t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	must(t, err)
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	must(t, err)
 	b := &bootRack{e2eRack: e, keyFile: filepath.Join(t.TempDir(), "id_ed25519")}
-	must(t, os.WriteFile(b.keyFile, pem.EncodeToMemory(blk), 0o600))
-	e.sshPub = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " ops@boot"
+	e.sshPub = writeOpsKey(t, b.keyFile, "ops@boot")
 	e.writeSpec(map[int]string{})
 	ms, err := simnode.IPMIMachines(e.bmcs)
 	must(t, err)

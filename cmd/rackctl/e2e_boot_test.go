@@ -29,19 +29,28 @@ type bootRack struct {
 	keyFile string
 }
 
-func startBootRack(t *testing.T, n int) *bootRack {
+// writeOpsKey writes a new private key to file (its directory made if
+// missing) and returns the authorized_keys line for it, with comment.
+func writeOpsKey(t *testing.T, file, comment string) string {
 	t.Helper()
-	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), n, "boot-secret-pw", "boot")
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	must(t, err)
 	signer, err := ssh.NewSignerFromKey(priv)
 	must(t, err)
 	blk, err := ssh.MarshalPrivateKey(priv, "")
 	must(t, err)
+	must(t, os.MkdirAll(filepath.Dir(file), 0o700))
+	must(t, os.WriteFile(file, pem.EncodeToMemory(blk), 0o600))
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + comment
+}
+
+func startBootRack(t *testing.T, n int) *bootRack {
+	t.Helper()
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), n, "boot-secret-pw", "boot")
 	b := &bootRack{e2eRack: e, keyFile: filepath.Join(t.TempDir(), "id_ed25519")}
-	must(t, os.WriteFile(b.keyFile, pem.EncodeToMemory(blk), 0o600))
-	e.sshPub = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " ops@boot"
+	e.sshPub = writeOpsKey(t, b.keyFile, "ops@boot")
 	e.writeSpec(map[int]string{})
+	var err error
 	b.nodes, err = simnode.StartRack(e.bmcs, e.dhcp, simnode.RackOptions{
 		Dir: t.TempDir(), MAC: func(i int) string { return e.macs[i] }, Log: testLog{t},
 	})

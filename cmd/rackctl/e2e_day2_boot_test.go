@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -94,16 +91,8 @@ func startDay2Boot(t *testing.T) *day2Boot {
 	d.redfish = rf
 	must(t, os.WriteFile(filepath.Join(e.root, d2bCAFile), rf[0].CAPEM, 0o644))
 
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	must(t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	must(t, err)
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	must(t, err)
 	d.keyFile = filepath.Join(e.root, strings.TrimPrefix(engine.DefaultSSHKey, "/"))
-	must(t, os.MkdirAll(filepath.Dir(d.keyFile), 0o700))
-	must(t, os.WriteFile(d.keyFile, pem.EncodeToMemory(blk), 0o600))
-	e.sshPub = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " core@mgmt"
+	e.sshPub = writeOpsKey(t, d.keyFile, "core@mgmt")
 
 	for i := range d2bNodes {
 		d.nodes = append(d.nodes, d2bNode{name: fmt.Sprintf("node-%d", i), srv: i, mac: fmt.Sprintf("02:00:00:00:%02x:01", i)})
@@ -422,11 +411,7 @@ func TestE2EDay2Boots(t *testing.T) {
 			}
 			// Only the spec's key logs in.
 			other := filepath.Join(t.TempDir(), "id_other")
-			_, priv, err := ed25519.GenerateKey(rand.Reader)
-			must(t, err)
-			blk, err := ssh.MarshalPrivateKey(priv, "")
-			must(t, err)
-			must(t, os.WriteFile(other, pem.EncodeToMemory(blk), 0o600))
+			writeOpsKey(t, other, "other")
 			c := d.sshClient(other)
 			defer c.Close()
 			for _, n := range d.nodes {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/rackctl/rackctl/internal/simnode"
 	"github.com/rackctl/rackctl/internal/testenv"
@@ -79,11 +75,7 @@ func startLokoBootRack(t *testing.T, knobs map[int]simnode.Knobs) *lokoBootRack 
 }
 
 func (l *lokoBootRack) newKey() string {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	must(l.t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	must(l.t, err)
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " ops@loko"
+	return writeOpsKey(l.t, filepath.Join(l.t.TempDir(), "id_loko"), "ops@loko")
 }
 
 // writeLokoSpec writes the rack.yaml; reprovision maps node index → value.

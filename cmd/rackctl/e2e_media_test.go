@@ -1,16 +1,11 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/rackctl/rackctl/internal/simnode"
 	"github.com/rackctl/rackctl/internal/simredfish"
@@ -24,15 +19,8 @@ import (
 func TestE2EVirtualMediaBoots(t *testing.T) {
 	const password = "media-secret-pw"
 	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 1, password, "media")
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	must(t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	must(t, err)
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	must(t, err)
 	b := &bootRack{e2eRack: e, keyFile: filepath.Join(t.TempDir(), "id_ed25519")}
-	must(t, os.WriteFile(b.keyFile, pem.EncodeToMemory(blk), 0o600))
-	e.sshPub = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " ops@media"
+	e.sshPub = writeOpsKey(t, b.keyFile, "ops@media")
 
 	// The Redfish BMC drives the same chassis the ipmi_sim one would.
 	bm := e.bmcs.BMCs[0]

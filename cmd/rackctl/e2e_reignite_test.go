@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/rackctl/rackctl/nodessh"
 	"github.com/rackctl/rackctl/reconcile"
@@ -26,15 +21,8 @@ type opsKey struct{ file, pub string }
 
 func newOpsKey(t *testing.T, comment string) opsKey {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	must(t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	must(t, err)
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	must(t, err)
-	k := opsKey{file: filepath.Join(t.TempDir(), "id_"+comment),
-		pub: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + comment}
-	must(t, os.WriteFile(k.file, pem.EncodeToMemory(blk), 0o600))
+	k := opsKey{file: filepath.Join(t.TempDir(), "id_"+comment)}
+	k.pub = writeOpsKey(t, k.file, comment)
 	return k
 }
 
