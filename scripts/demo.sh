@@ -4,6 +4,8 @@
 #   scripts/demo.sh down   stop everything it started
 #   scripts/demo.sh config ROOT   write the management node config of a sim
 #                 (from the RACKCTL_SIM_* variables) beneath ROOT only
+#   scripts/demo.sh not-up BOOT_LINES NODE...   the NODEs that never
+#                 answered SSH according to rackctl-sim -boot-lines output
 #
 # What runs (all on loopback or in network namespaces the demo creates):
 #   rackctl-sim   N ipmi_sim BMCs, matchbox (TLS, generated certificates),
@@ -107,7 +109,22 @@ EOT
 	fi
 }
 
+# not_up BOOT_LINES NODE...: print each NODE that has no "SSH up" line in
+# BOOT_LINES (the output of rackctl-sim -boot-lines). By field, not by
+# spacing: the name column is padded to the longest name.
+not_up() {
+	local lines=$1 node
+	shift
+	for node in "$@"; do
+		awk -v n="$node" '$2 == n && $3 == "SSH" && $4 == "up" {found = 1} END {exit !found}' "$lines" || echo "$node"
+	done
+}
+
 case ${1:-up} in
+not-up)
+	not_up "${2:?usage: scripts/demo.sh not-up BOOT_LINES NODE...}" "${@:3}"
+	exit 0
+	;;
 down)
 	down
 	exit 0
@@ -224,9 +241,9 @@ echo
 echo "demo: what the servers did, a line per node per boot step (from their logs, $demo/nodes/<bmc>/log):"
 bin/rackctl-sim -boot-lines -node-dir "$demo/nodes" -dir "$demo/bmcs" -spec "$demo/repo/rack.yaml" | tee "$demo/boot-lines.txt"
 # Every node must have come up: a demo that shows less is a broken demo.
-for node in $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml"); do
-	# By field, not by spacing: the name column is padded to the longest name.
-	awk -v n="$node" '$2 == n && $3 == "SSH" && $4 == "up" {found = 1} END {exit !found}' "$demo/boot-lines.txt" || fail "$node never answered SSH (see $demo/nodes/*/log)"
+# shellcheck disable=SC2046 # node names are DNS labels: no spaces, no globs
+for node in $(not_up "$demo/boot-lines.txt" $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml")); do
+	fail "$node never answered SSH (see $demo/nodes/*/log)"
 done
 echo
 echo "+ $rackctl plan ${flags[*]} --detailed-exitcode"
