@@ -4,14 +4,19 @@
 #   scripts/demo.sh down   stop everything it started
 #   scripts/demo.sh config ROOT   write the management node config of a sim
 #                 (from the RACKCTL_SIM_* variables) beneath ROOT only
+#   scripts/demo.sh not-up BOOT_LINES NODE...   the NODEs that never
+#                 answered SSH according to rackctl-sim -boot-lines output
 #
 # What runs (all on loopback or in network namespaces the demo creates):
-#   rackctl-sim   N ipmi_sim BMCs, matchbox (TLS, generated certificates) and
+#   rackctl-sim   N ipmi_sim BMCs, matchbox (TLS, generated certificates),
 #                 dnsmasq in a network namespace serving the dnsmasq.conf
-#                 rackctl writes under .demo/root
+#                 rackctl writes under .demo/root, and behind every BMC a
+#                 simulated server that boots (internal/simnode)
 #   rackctl       apply --auto-approve: files, dnsmasq reload, flag files,
-#                 terraform against matchbox (flatcar) or lokoctl, BMC PXE
-#                 boot and power cycle, verify
+#                 terraform against matchbox (flatcar) or the lokoctl
+#                 stand-in, which serves the nodes through matchbox too
+#                 (lokomotive), BMC PXE boot and power cycle, verify over
+#                 SSH, settle
 #   rackctl watch follows .demo/repo afterwards (pid in .demo/watch.pid)
 # Needs root (network namespaces) and the tools of `make deps`.
 set -euo pipefail
@@ -84,32 +89,42 @@ driver:
   terraform: $(q "$RACKCTL_SIM_TERRAFORM")
   terraformrc: $(q "$RACKCTL_SIM_TERRAFORMRC")
 EOT
-	if [ "${PROVISIONER:-flatcar}" = flatcar ]; then
-		# The simulated servers boot: installs are observed over SSH as core
-		# (the key rackctl-sim put at home/core/.ssh/id_rsa beneath the root),
-		# reached inside the rack's network namespace.
-		cat >>"$root/etc/rackctl/config.yaml" <<EOT
+	# The simulated servers boot, with either provisioner: installs are
+	# observed over SSH as core (the key rackctl-sim put at
+	# home/core/.ssh/id_rsa beneath the root), reached inside the rack's
+	# network namespace.
+	cat >>"$root/etc/rackctl/config.yaml" <<EOT
   verify: ssh
   sshProxyCommand: $(q "ip netns exec $RACKCTL_SIM_DHCP_SERVER_NS busybox nc %h %p")
   verifyTimeout: 3m
 EOT
-	else
-		# The lokoctl stand-in installs no cluster: nothing boots a node, so
-		# installs are assumed (the plan says so).
-		cat >>"$root/etc/rackctl/config.yaml" <<EOT
-  verify: flag
-EOT
-	fi
 	if [ -n "${RACKCTL_SIM_LOKOCTL_STANDIN:-}" ] && [ "${PROVISIONER:-flatcar}" = lokomotive ]; then
-		# lokoctl gets only an allow-listed environment: pass the record path on.
+		# lokoctl gets only an allow-listed environment (TF_* passes by
+		# itself): pass on the record path and the terraform with which the
+		# stand-in serves the nodes through matchbox (see lokoctl.env).
 		cat >>"$root/etc/rackctl/config.yaml" <<EOT
   lokoctl: $(q "$RACKCTL_SIM_LOKOCTL_STANDIN")
-  passEnv: [RACKCTL_LOKOCTL_RECORD]
+  passEnv: [RACKCTL_LOKOCTL_RECORD, RACKCTL_LOKOCTL_TERRAFORM]
 EOT
 	fi
 }
 
+# not_up BOOT_LINES NODE...: print each NODE that has no "SSH up" line in
+# BOOT_LINES (the output of rackctl-sim -boot-lines). By field, not by
+# spacing: the name column is padded to the longest name.
+not_up() {
+	local lines=$1 node
+	shift
+	for node in "$@"; do
+		awk -v n="$node" '$2 == n && $3 == "SSH" && $4 == "up" {found = 1} END {exit !found}' "$lines" || echo "$node"
+	done
+}
+
 case ${1:-up} in
+not-up)
+	not_up "${2:?usage: scripts/demo.sh not-up BOOT_LINES NODE...}" "${@:3}"
+	exit 0
+	;;
 down)
 	down
 	exit 0
@@ -134,6 +149,11 @@ rm -rf "$demo"
 mkdir -p "$demo/root" "$demo/repo"
 go build -o bin/rackctl-sim ./cmd/rackctl-sim
 go build -o "$rackctl" ./cmd/rackctl
+if [ "$PROVISIONER" = lokomotive ]; then
+	# Built from this tree like rackctl: the stand-in serves the nodes with
+	# rackctl's render and Terraform module, which must be the same code.
+	go build -o bin/lokoctl-standin ./provision/testdata/lokoctl-standin
+fi
 
 echo "demo: starting $N simulated BMCs (ipmi_sim), matchbox and dnsmasq (network namespace)"
 bin/rackctl-sim -n "$N" -dir "$demo/bmcs" -root "$demo/root" -spec "$demo/repo/rack.yaml" \
@@ -159,17 +179,32 @@ git -C "$demo/repo" add rack.yaml
 git -C "$demo/repo" -c user.name=demo -c user.email=demo@localhost commit -qm "Initial rack"
 
 flags=(-f "$demo/repo/rack.yaml" --root "$demo/root")
-write_config "$demo/root"
 if [ "$PROVISIONER" = lokomotive ]; then
-	export RACKCTL_LOKOCTL_RECORD=$PWD/$demo/lokoctl-calls.jsonl
+	RACKCTL_SIM_LOKOCTL_STANDIN=$PWD/bin/lokoctl-standin
+	# What the stand-in needs from rackctl's environment to serve the nodes
+	# (terraform, the provider mirror) and record its calls; rackctl watch
+	# and a by-hand apply need it too, hence the file.
+	cat >"$demo/lokoctl.env" <<EOT
+export RACKCTL_LOKOCTL_RECORD=$PWD/$demo/lokoctl-calls.jsonl
+export RACKCTL_LOKOCTL_TERRAFORM=$RACKCTL_SIM_TERRAFORM
+export TF_CLI_CONFIG_FILE=$RACKCTL_SIM_TERRAFORMRC
+EOT
+	# shellcheck source=/dev/null
+	. "$demo/lokoctl.env"
 	cat <<EOT
 
-demo: NOTE: lokoctl is a RECORDING STAND-IN ($RACKCTL_SIM_LOKOCTL_STANDIN).
-      Lokomotive is archived and lokoctl does not build here; the stand-in
-      checks the rendered directory, prints lokoctl-like progress and records
-      each call in $demo/lokoctl-calls.jsonl. No cluster is installed.
+demo: NOTE: lokoctl is a STAND-IN ($RACKCTL_SIM_LOKOCTL_STANDIN).
+      Lokomotive is archived and lokoctl does not build here. The stand-in
+      checks the rendered directory, records each call in
+      $demo/lokoctl-calls.jsonl and serves the nodes through matchbox as
+      lokoctl's bare-metal module does (terraform; install profile until a
+      node's flag file exists, then its final Ignition: hostname, core's SSH
+      keys). The servers really boot and installs are observed over SSH, but
+      NO KUBERNETES CLUSTER runs: no kube-apiserver, no kubelet joins, so
+      status cannot say a node JOINED (it shows unknown or no).
 EOT
 fi
+write_config "$demo/root"
 echo
 echo "demo: the driver settings are in $demo/root/etc/rackctl/config.yaml:"
 run() {
@@ -189,13 +224,11 @@ run $rackctl config view --root "$demo/root" | grep -v ' default$'
 echo
 run $rackctl validate "${flags[@]}"
 echo
-if [ "$PROVISIONER" = flatcar ]; then
-	echo "demo: one apply installs every node: files, dnsmasq reload, terraform, PXE boot + power cycle;"
-	echo "      the simulated servers DHCP, iPXE, fetch their Ignition, install, reboot and answer SSH;"
-	echo "      each install is recorded once seen over SSH, then matchbox and the boot device settle"
-else
-	echo "demo: apply 1 installs every node: files, dnsmasq reload, provisioner, PXE boot + power cycle, flag files (assumed)"
-fi
+provisioner_run=terraform
+[ "$PROVISIONER" = lokomotive ] && provisioner_run="lokoctl (the stand-in)"
+echo "demo: one apply installs every node: files, dnsmasq reload, $provisioner_run, PXE boot + power cycle;"
+echo "      the simulated servers DHCP, iPXE, fetch their Ignition, install, reboot and answer SSH;"
+echo "      each install is recorded once seen over SSH, then matchbox and the boot device settle"
 echo "+ $rackctl apply ${flags[*]} --auto-approve"
 $rackctl apply "${flags[@]}" --auto-approve >"$demo/apply-1.txt" 2>&1 || {
 	cat "$demo/apply-1.txt"
@@ -204,29 +237,21 @@ $rackctl apply "${flags[@]}" --auto-approve >"$demo/apply-1.txt" 2>&1 || {
 }
 grep '^verify: ' "$demo/apply-1.txt" || true
 tail -n 1 "$demo/apply-1.txt"
-if [ "$PROVISIONER" = flatcar ]; then
-	echo
-	echo "demo: what the servers did, a line per node per boot step (from their logs, $demo/nodes/<bmc>/log):"
-	bin/rackctl-sim -boot-lines -node-dir "$demo/nodes" -dir "$demo/bmcs" -spec "$demo/repo/rack.yaml" | tee "$demo/boot-lines.txt"
-	# Every node must have come up: a demo that shows less is a broken demo.
-	for node in $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml"); do
-		grep -q "  $node  SSH up on " "$demo/boot-lines.txt" || fail "$node never answered SSH (see $demo/nodes/*/log)"
-	done
-else
-	echo
-	echo "demo: apply 2: the flag files exist now; boot devices go back to disk"
-	$rackctl apply "${flags[@]}" --auto-approve >"$demo/apply-2.txt" 2>&1 || {
-		cat "$demo/apply-2.txt"
-		exit 1
-	}
-	tail -n 1 "$demo/apply-2.txt"
-fi
+echo
+echo "demo: what the servers did, a line per node per boot step (from their logs, $demo/nodes/<bmc>/log):"
+bin/rackctl-sim -boot-lines -node-dir "$demo/nodes" -dir "$demo/bmcs" -spec "$demo/repo/rack.yaml" | tee "$demo/boot-lines.txt"
+# Every node must have come up: a demo that shows less is a broken demo.
+# shellcheck disable=SC2046 # node names are DNS labels: no spaces, no globs
+for node in $(not_up "$demo/boot-lines.txt" $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml")); do
+	fail "$node never answered SSH (see $demo/nodes/*/log)"
+done
 echo
 echo "+ $rackctl plan ${flags[*]} --detailed-exitcode"
 rc=0
-$rackctl plan "${flags[@]}" --detailed-exitcode >"$demo/plan-3.txt" 2>&1 || rc=$?
-tail -n 1 "$demo/plan-3.txt"
-[ $rc = 0 ] || echo "demo: warning: plan exit $rc, the rack has not converged (see $demo/plan-3.txt)" >&2
+$rackctl plan "${flags[@]}" --detailed-exitcode >"$demo/plan-2.txt" 2>&1 || rc=$?
+tail -n 1 "$demo/plan-2.txt"
+# One apply converges the rack: anything left to do is a broken demo.
+[ $rc = 0 ] || fail "plan exit $rc after the apply: the rack has not converged (see $demo/plan-2.txt)"
 if [ "$PROVISIONER" = lokomotive ]; then
 	echo "demo: the lokoctl stand-in recorded $(wc -l <"$demo/lokoctl-calls.jsonl") call(s) in $demo/lokoctl-calls.jsonl (no cluster was installed)"
 fi
@@ -236,18 +261,15 @@ node0=$(awk '/- name:/ {print $3; exit}' "$demo/repo/rack.yaml")
 echo "demo: the first node's PXE NIC ($mac0) asks dnsmasq for its address:"
 echo "+ $RACKCTL_SIM_DHCP_REQUEST $mac0"
 "$RACKCTL_SIM_DHCP_REQUEST" "$mac0" 2>&1 | grep -i lease || echo "demo: warning: no lease for $mac0" >&2
-if [ "$PROVISIONER" = flatcar ]; then
-	echo
-	echo "demo: what matchbox serves that node now (final Ignition, networkd unit):"
-	curl -fsS "$RACKCTL_SIM_MATCHBOX_HTTP/ignition?mac=$mac0&os=installed" | head -c 300
-	echo " ..."
-fi
+echo
+echo "demo: what matchbox serves that node now (its final Ignition):"
+curl -fsS "$RACKCTL_SIM_MATCHBOX_HTTP/ignition?mac=$mac0&os=installed" | head -c 300
+echo " ..."
 echo
 run $rackctl status "${flags[@]}" | tee "$demo/status.txt"
-# The INSTALL column: observed installs (flatcar, verify ssh) or assumed
-# ones (the lokoctl stand-in, verify flag), for every node.
+# The INSTALL column: an install observed over SSH (verify ssh) for every
+# node, with either provisioner; "assumed" or "not observed" is a failure.
 want_install=installed
-[ "$PROVISIONER" = lokomotive ] && want_install="installed (assumed: --verify flag)"
 for node in $(awk '/- name:/ {print $3}' "$demo/repo/rack.yaml"); do
 	row=$(grep "^$node " "$demo/status.txt" || true)
 	[[ "$row" == *"  $want_install" ]] || fail "status does not show $node as $want_install (see $demo/status.txt)"
@@ -267,9 +289,9 @@ else
 	watching="(rackctl watch is not in this build: apply by hand)"
 fi
 
-pxe_hint=""
-if [ "$PROVISIONER" = flatcar ]; then
-	pxe_hint="  curl '$RACKCTL_SIM_MATCHBOX_HTTP/ipxe?mac=$mac0'   what matchbox serves $node0's PXE boot
+env_hint=""
+if [ "$PROVISIONER" = lokomotive ]; then
+	env_hint="  . $demo/lokoctl.env   first, in the shell you apply from: what the lokoctl stand-in needs to serve the nodes
 "
 fi
 cat <<EOT
@@ -279,7 +301,8 @@ Try:
   bin/rackctl status ${flags[*]} [--full]
   bin/rackctl ipmi   ${flags[*]} $node0 diag
   $RACKCTL_SIM_DHCP_REQUEST $mac0   ask dnsmasq for a lease as $node0's PXE NIC
-${pxe_hint}  edit $demo/repo/rack.yaml (set reprovision: "1" on a node, exclude: true, add a node), commit it;
+  curl '$RACKCTL_SIM_MATCHBOX_HTTP/ipxe?mac=$mac0'   what matchbox serves $node0's PXE boot
+${env_hint}  edit $demo/repo/rack.yaml (set reprovision: "1" on a node, exclude: true, add a node), commit it;
   rackctl watch picks it up (tail -f $demo/watch.log), or by hand:
   bin/rackctl plan   ${flags[*]}
   bin/rackctl apply  ${flags[*]}

@@ -397,7 +397,9 @@ func TestDemoConfig(t *testing.T) {
 		"driver.terraform":         "/opt/tools/terraform",
 		"driver.terraformrc":       "/opt/tools/terraformrc",
 		"driver.lokoctl":           "/opt/tools/lokoctl-standin",
-		"driver.passEnv":           []any{"RACKCTL_LOKOCTL_RECORD"},
+		"driver.passEnv":           []any{"RACKCTL_LOKOCTL_RECORD", "RACKCTL_LOKOCTL_TERRAFORM"},
+		// The stand-in's servers boot: installs are observed, not assumed.
+		"driver.verify": "ssh",
 	}
 	for key, w := range want {
 		if s := v.setting(t, key); !reflect.DeepEqual(s.Value, w) || s.Source != fromFile {
