@@ -123,25 +123,8 @@ func (d *day2Boot) bmcAddr(srv int) (addr, mac, protocol string) {
 // default (ipmi) with a per-node override for the Redfish BMCs.
 func (d *day2Boot) writeSpec() {
 	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
-kind: Rack
-name: d2b
-provisioner: flatcar
-domain: %s
-network:
-  internal:
-    subnet: %s
-    gateway: %s
-    dns: [%s]
-    interface: %s
-matchbox:
-  httpEndpoint: %s
-  rpcEndpoint: %s
-  clientCertDir: %s
-bmc:
-  userFile: /usr/share/oem/ipmi_user
-  passwordFile: /usr/share/oem/ipmi_password
-  redfish:
+	writeSpecHead(&b, "d2b", "flatcar", d2bDomain, d.dhcp, d.mb, d.root)
+	fmt.Fprintf(&b, `  redfish:
     caFile: /%s
 install:
   cachedInstall: true
@@ -149,8 +132,7 @@ cluster:
   sshPubKeys:
     - %s
 nodes:
-`, d2bDomain, d.dhcp.ServerIP.Masked(), d.dhcp.ServerIP.Addr(), d.dhcp.ServerIP.Addr(), d.dhcp.ServerIface,
-		d.mb.HTTPEndpoint(), d.mb.RPC, filepath.Join(d.root, e2eCertDir), d2bCAFile, d.sshPub)
+`, d2bCAFile, d.sshPub)
 	for _, n := range d.nodes {
 		addr, mac, protocol := d.bmcAddr(n.srv)
 		fmt.Fprintf(&b, "  - name: %s\n    role: node\n    mac: %s\n    bmcMac: %s\n    bmcAddress: %s\n", n.name, n.mac, mac, addr)

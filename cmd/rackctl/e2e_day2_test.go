@@ -103,26 +103,7 @@ func sshKey(comment string, seed byte) string {
 // node whose mac is made invalid. line is that mac's line (1-based).
 func (d *day2Rack) specYAML(badMAC string) (spec string, line int) {
 	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
-kind: Rack
-name: day2
-provisioner: flatcar
-domain: %s
-network:
-  internal:
-    subnet: %s
-    gateway: %s
-    dns: [%s]
-    interface: %s
-matchbox:
-  httpEndpoint: %s
-  rpcEndpoint: %s
-  clientCertDir: %s
-bmc:
-  userFile: /usr/share/oem/ipmi_user
-  passwordFile: /usr/share/oem/ipmi_password
-`, day2Domain, d.dhcp.ServerIP.Masked(), d.dhcp.ServerIP.Addr(), d.dhcp.ServerIP.Addr(), d.dhcp.ServerIface,
-		d.mb.HTTPEndpoint(), d.mb.RPC, filepath.Join(d.root, e2eCertDir))
+	writeSpecHead(&b, "day2", "flatcar", day2Domain, d.dhcp, d.mb, d.root)
 	if d.rotate {
 		fmt.Fprintf(&b, "  rotate:\n    user: %s\n    passwordFile: %s\n", day2NewUser, day2NewPWF)
 	}

@@ -88,14 +88,15 @@ func (e *e2eRack) chassisFile(i int, name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// writeSpec writes the rack.yaml; reprovision maps node index → value.
-func (e *e2eRack) writeSpec(reprovision map[int]string) {
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
+// writeSpecHead writes what every e2e rack.yaml starts with, up to the
+// bmc section's credential files: the rack's name, provisioner and domain,
+// and the network and matchbox the test started.
+func writeSpecHead(b *strings.Builder, name, provisioner, domain string, d *testenv.DHCP, mb *testenv.Matchbox, root string) {
+	fmt.Fprintf(b, `apiVersion: rackctl/v1alpha1
 kind: Rack
-name: e2e
-provisioner: flatcar
-domain: e2e.localdomain
+name: %s
+provisioner: %s
+domain: %s
 network:
   internal:
     subnet: %s
@@ -110,14 +111,21 @@ matchbox:
 bmc:
   userFile: /usr/share/oem/ipmi_user
   passwordFile: /usr/share/oem/ipmi_password
-install:
+`, name, provisioner, domain, d.ServerIP.Masked(), d.ServerIP.Addr(), d.ServerIP.Addr(), d.ServerIface,
+		mb.HTTPEndpoint(), mb.RPC, filepath.Join(root, e2eCertDir))
+}
+
+// writeSpec writes the rack.yaml; reprovision maps node index → value.
+func (e *e2eRack) writeSpec(reprovision map[int]string) {
+	var b strings.Builder
+	writeSpecHead(&b, "e2e", "flatcar", "e2e.localdomain", e.dhcp, e.mb, e.root)
+	fmt.Fprintf(&b, `install:
   cachedInstall: true
 cluster:
   sshPubKeys:
     - %s
 nodes:
-`, e.dhcp.ServerIP.Masked(), e.dhcp.ServerIP.Addr(), e.dhcp.ServerIP.Addr(), e.dhcp.ServerIface,
-		e.mb.HTTPEndpoint(), e.mb.RPC, filepath.Join(e.root, e2eCertDir), cmp.Or(e.sshPub, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUyZS1mbGF0Y2FyLXJhY2sta2V5 ops@e2e"))
+`, cmp.Or(e.sshPub, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUyZS1mbGF0Y2FyLXJhY2sta2V5 ops@e2e"))
 	for i, bm := range e.bmcs.BMCs {
 		fmt.Fprintf(&b, "  - name: node-%d\n    role: node\n    mac: %s\n    bmcMac: %s\n    bmcAddress: %s\n", i, e.macs[i], bm.MAC, bm.Addr)
 		if v, ok := reprovision[i]; ok {

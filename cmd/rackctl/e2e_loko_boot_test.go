@@ -81,33 +81,15 @@ func (l *lokoBootRack) newKey() string {
 // writeLokoSpec writes the rack.yaml; reprovision maps node index → value.
 func (l *lokoBootRack) writeLokoSpec(reprovision map[int]string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
-kind: Rack
-name: loko
-provisioner: lokomotive
-domain: %s
-network:
-  internal:
-    subnet: %s
-    gateway: %s
-    dns: [%s]
-    interface: %s
-matchbox:
-  httpEndpoint: %s
-  rpcEndpoint: %s
-  clientCertDir: %s
-bmc:
-  userFile: /usr/share/oem/ipmi_user
-  passwordFile: /usr/share/oem/ipmi_password
-install:
+	writeSpecHead(&b, "loko", "lokomotive", lokoBootDomain, l.dhcp, l.mb, l.root)
+	fmt.Fprintf(&b, `install:
   cachedInstall: true
 cluster:
   name: lokomotive
   updates: {strategy: "off"}
   sshPubKeys: [%q]
 nodes:
-`, lokoBootDomain, l.dhcp.ServerIP.Masked(), l.dhcp.ServerIP.Addr(), l.dhcp.ServerIP.Addr(), l.dhcp.ServerIface,
-		l.mb.HTTPEndpoint(), l.mb.RPC, filepath.Join(l.root, e2eCertDir), l.pub)
+`, l.pub)
 	for i, n := range lokoBootNodes {
 		bm := l.bmcs.BMCs[i]
 		fmt.Fprintf(&b, "  - {name: %s, role: %s, mac: %q, bmcMac: %q, bmcAddress: %q, reprovision: %q}\n",
