@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/stmcginnis/gofish"
 	"github.com/stmcginnis/gofish/redfish"
 )
 
@@ -27,10 +26,14 @@ var (
 	_ VirtualMedia = (*Drivers)(nil)
 )
 
-// cdDrive is the first virtual media of the first manager that takes a CD
+// cdDrive is, on the connection c, the first virtual media of the first manager that takes a CD
 // or DVD: BMCs list a floppy or USB stick beside it (bmclib takes the
 // first device of any kind, which on such a BMC is the wrong one).
-func cdDrive(gf *gofish.APIClient) (*redfish.VirtualMedia, error) {
+func (r *Redfish) cdDrive(ctx context.Context, c *rfConn) (*redfish.VirtualMedia, error) {
+	gf, err := r.gofish(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	managers, err := gf.Service.Managers()
 	if err != nil {
 		return nil, fmt.Errorf("read managers: %w", err)
@@ -52,11 +55,7 @@ func cdDrive(gf *gofish.APIClient) (*redfish.VirtualMedia, error) {
 func (r *Redfish) MediaImage(ctx context.Context, t Target) (string, error) {
 	var image string
 	err := r.do(ctx, t, "read virtual media", func(ctx context.Context, c *rfConn) error {
-		gf, err := r.gofish(ctx, c)
-		if err != nil {
-			return err
-		}
-		vm, err := cdDrive(gf)
+		vm, err := r.cdDrive(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -74,11 +73,7 @@ func (r *Redfish) MediaImage(ctx context.Context, t Target) (string, error) {
 // the read-back proves the BMC took the URL.
 func (r *Redfish) InsertMedia(ctx context.Context, t Target, image string) error {
 	return r.do(ctx, t, "insert virtual media", func(ctx context.Context, c *rfConn) error {
-		gf, err := r.gofish(ctx, c)
-		if err != nil {
-			return err
-		}
-		vm, err := cdDrive(gf)
+		vm, err := r.cdDrive(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -93,7 +88,7 @@ func (r *Redfish) InsertMedia(ctx context.Context, t Target, image string) error
 		if err := vm.InsertMedia(image, true, true); err != nil {
 			return err
 		}
-		got, err := redfish.GetVirtualMedia(gf, vm.ODataID)
+		got, err := redfish.GetVirtualMedia(c.gf, vm.ODataID) // the session cdDrive opened
 		if err != nil {
 			return fmt.Errorf("read back virtual media: %w", err)
 		}
@@ -106,11 +101,7 @@ func (r *Redfish) InsertMedia(ctx context.Context, t Target, image string) error
 
 func (r *Redfish) EjectMedia(ctx context.Context, t Target) error {
 	return r.do(ctx, t, "eject virtual media", func(ctx context.Context, c *rfConn) error {
-		gf, err := r.gofish(ctx, c)
-		if err != nil {
-			return err
-		}
-		vm, err := cdDrive(gf)
+		vm, err := r.cdDrive(ctx, c)
 		if err != nil || !vm.Inserted {
 			return err
 		}
