@@ -58,6 +58,20 @@ type WatchEvent struct {
 	Reason string `json:"reason,omitempty"`
 	// Diagnostics are the positioned validation errors of a rejected spec.
 	Diagnostics []schema.Diagnostic `json:"diagnostics,omitempty"`
+	// Failed are the changes an apply-failed apply tried and saw fail.
+	Failed []WatchFailure `json:"failed,omitempty"`
+}
+
+// WatchFailure is one change that failed in an apply: its layer (the
+// phase), node and address, and the error it ended with.
+type WatchFailure struct {
+	Layer   string `json:"layer"`
+	Node    string `json:"node,omitempty"`
+	Address string `json:"address"`
+	Error   string `json:"error"`
+	// TimedOut is set when the error says the wait for the node ran out
+	// (a verify that never saw the node run its config in time).
+	TimedOut bool `json:"timedOut,omitempty"`
 }
 
 // ReadWatchEvents returns the records of watch-events.jsonl, oldest first;

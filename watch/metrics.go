@@ -2,6 +2,7 @@ package watch
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,17 @@ func newMetrics() *metrics {
 		m.drift, m.held, m.failures, m.panics, m.sourceErrs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Register adds collectors (the notifier's metrics, say) to the
+// registry /metrics serves.
+func (w *Watcher) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := w.m.reg.Register(c); err != nil {
+			return fmt.Errorf("watch metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func (m *metrics) observeResult(res reconcile.Result) {

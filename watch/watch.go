@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackctl/rackctl/nodessh"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
@@ -441,7 +442,7 @@ func (w *Watcher) applyPlan(ctx context.Context, trig Trigger, cur *desired, p *
 			return OutcomeCancelled, err
 		}
 		err = fmt.Errorf("apply %s: %w", commit, err)
-		w.fail(trig, cur, OutcomeApplyFailed, err, &counts)
+		w.fail(trig, cur, OutcomeApplyFailed, err, &counts, failures(res)...)
 		return OutcomeApplyFailed, err
 	}
 	if dec.Approved {
@@ -505,8 +506,9 @@ func (w *Watcher) succeeded(cur *desired) {
 	})
 }
 
-// fail records a failed reconcile and arms the retry.
-func (w *Watcher) fail(trig Trigger, cur *desired, out Outcome, err error, counts *reconcile.Counts) {
+// fail records a failed reconcile, with the changes that failed when an
+// apply ran, and arms the retry.
+func (w *Watcher) fail(trig Trigger, cur *desired, out Outcome, err error, counts *reconcile.Counts, failed ...state.WatchFailure) {
 	w.failures++
 	wait := Backoff(w.failures, w.cfg.BackoffMin, w.cfg.BackoffMax)
 	w.stopRetry()
@@ -517,8 +519,25 @@ func (w *Watcher) fail(trig Trigger, cur *desired, out Outcome, err error, count
 	w.log.Error("reconcile failed", "commit", cur.rev.Commit, "trigger", string(trig), "failures", w.failures, "retryIn", wait, "err", err)
 	w.setStatus(func(s *Status) { s.Failures, s.LastError, s.NextRetry = w.failures, err.Error(), next })
 	rec := revRecord(cur.rev, trig, out)
-	rec.Planned, rec.Reason = counts, err.Error()
+	rec.Planned, rec.Reason, rec.Failed = counts, err.Error(), failed
 	w.record(rec)
+}
+
+// failures are the failed changes of an apply as recorded: a wait that
+// ran out (the context's deadline, or an SSH verify that never saw the
+// node finish its Ignition run) is marked TimedOut.
+func failures(res reconcile.Result) []state.WatchFailure {
+	var out []state.WatchFailure
+	for _, f := range res.Failed {
+		wf := state.WatchFailure{Layer: string(f.Change.Layer), Node: f.Change.Node, Address: f.Change.Address}
+		if f.Err != nil {
+			var notYet *nodessh.NotYetError
+			wf.Error = f.Err.Error()
+			wf.TimedOut = errors.Is(f.Err, context.DeadlineExceeded) || errors.As(f.Err, &notYet)
+		}
+		out = append(out, wf)
+	}
+	return out
 }
 
 func (w *Watcher) stopRetry() {
