@@ -52,11 +52,11 @@ type Event struct {
 	Kind    Kind      `json:"kind"`
 	Time    time.Time `json:"time"`
 	// Summary is one line for people (the Slack text).
-	Summary string `json:"summary"`
-	Host    string `json:"host,omitempty"`   // the management node
-	Source  string `json:"source,omitempty"` // what watch follows (repo@branch:path or file)
-	Trigger string `json:"trigger,omitempty"`
-	Outcome string `json:"outcome,omitempty"` // the watch record's outcome
+	Summary string  `json:"summary"`
+	Host    string  `json:"host,omitempty"`   // the management node
+	Source  string  `json:"source,omitempty"` // what watch follows (repo@branch:path or file)
+	Trigger string  `json:"trigger,omitempty"`
+	Outcome string  `json:"outcome,omitempty"` // the watch record's outcome
 	Commit  *Commit `json:"commit,omitempty"`
 	// Changes are the plan's counts, when a plan was made.
 	Changes  *state.Counts    `json:"changes,omitempty"`
