@@ -321,13 +321,15 @@ func TestFromRecord(t *testing.T) {
 		kinds []Kind
 		check func(t *testing.T, evs []Event)
 	}{
-		"applied": {rec(func(r *state.WatchEvent) { r.Outcome, r.Planned = watch.OutcomeApplied, &state.Counts{Add: 1, Change: 2} }),
+		"applied": {rec(func(r *state.WatchEvent) {
+			r.Outcome, r.Planned = watch.OutcomeApplied, &state.Counts{Add: 1, Change: 2}
+		}),
 			[]Kind{KindApplied}, func(t *testing.T, evs []Event) {
 				if evs[0].Changes.Change != 2 || !strings.Contains(evs[0].Summary, "(+1 ~2 -0)") {
 					t.Errorf("%+v", evs[0])
 				}
 			}},
-		"unchanged": {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnchanged }), []Kind{KindUnchanged}, nil},
+		"unchanged":       {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnchanged }), []Kind{KindUnchanged}, nil},
 		"drift unchanged": {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeUnchanged, watch.TriggerDrift }), nil, nil},
 		"drift fixed":     {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeApplied, watch.TriggerDrift }), []Kind{KindDriftFixed}, nil},
 		"drift held": {rec(func(r *state.WatchEvent) {
