@@ -132,8 +132,9 @@ func (v Value) Pos() string { return fmt.Sprintf("%s:%d:%d", v.File, v.Line, v.C
 
 // File is a validated config file.
 type File struct {
-	Path   string
-	values map[string]Value
+	Path          string
+	values        map[string]Value
+	notifications []Notification
 }
 
 // Lookup returns the value the file gives key.
@@ -200,7 +201,12 @@ func Parse(filename string, src []byte) (*File, error) {
 		d := doc.Diagnostic(s.Key, "")
 		f.values[s.Key] = Value{Values: vals, File: d.File, Line: d.Line, Col: d.Col}
 	}
-	if len(diags) > 0 {
+	notes, ndiags, err := parseNotifications(doc)
+	if err != nil {
+		return nil, err
+	}
+	f.notifications = notes
+	if diags = append(diags, ndiags...); len(diags) > 0 {
 		return nil, diags
 	}
 	return f, nil

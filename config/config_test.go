@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rackctl/rackctl/internal/rootfs"
 	"github.com/rackctl/rackctl/internal/testenv"
+	"github.com/rackctl/rackctl/notify"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -28,7 +30,15 @@ watch:
   maxDisruptiveControllers: -1
   disruptiveWindows: ["Mon-Fri 09:00-17:00", "Sat,Sun 10:00-12:00"]
   listen: ""
-notifications: []
+notifications:
+  - name: ops-chat
+    kind: slack
+    urlFile: /etc/rackctl/slack-url
+    events: [commit.held, apply.failed]
+  - name: pager
+    kind: command
+    command: [/usr/local/bin/page-ops, --team, infra]
+    timeout: 30s
 `
 
 func TestParseGood(t *testing.T) {
@@ -61,6 +71,12 @@ func TestParseGood(t *testing.T) {
 		if !slices.Equal(v.Values, tc.want) || v.Line != tc.line || v.Col != 3 && strings.Contains(key, ".") {
 			t.Errorf("%s = %q at %s, want %q at line %d", key, v.Values, v.Pos(), tc.want, tc.line)
 		}
+	}
+	notes := f.Notifications()
+	if len(notes) != 2 || notes[0].Name != "ops-chat" || notes[0].Kind != "slack" || notes[0].URLFile != "/etc/rackctl/slack-url" ||
+		!slices.Equal(notes[0].Events, []notify.Kind{notify.KindHeld, notify.KindApplyFailed}) || notes[0].Line != 17 ||
+		!slices.Equal(notes[1].Command, []string{"/usr/local/bin/page-ops", "--team", "infra"}) || notes[1].Timeout != 30*time.Second {
+		t.Errorf("notifications %+v", notes)
 	}
 	if _, ok := f.Lookup("driver.terraform"); ok {
 		t.Error("driver.terraform found, but the file does not set it")
@@ -107,8 +123,24 @@ func TestParseBad(t *testing.T) {
 			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
 		"token in url": {head + "watch:\n  repo: https://ghp_token@git.example.com/r.git\n",
 			[]string{"config.yaml:4:3: watch.repo:", "may not carry a password or token"}},
-		"notifications reserved": {head + "notifications:\n  - url: https://hooks.example.com\n",
-			[]string{"config.yaml:4:5: notifications[0]: reserved: notification targets"}},
+		"notification url inline": {head + "notifications:\n  - name: a\n    kind: slack\n    url: https://hooks.example.com/T/B/X\n",
+			[]string{"config.yaml:6:5: notifications[0].url: inline URLs are not allowed"}},
+		"notification secret inline": {head + "notifications:\n  - name: a\n    kind: webhook\n    urlFile: /u\n    secret: hunter2\n",
+			[]string{"config.yaml:7:5: notifications[0].secret: inline secrets are not allowed"}},
+		"notification kind": {head + "notifications:\n  - name: a\n    kind: pager\n",
+			[]string{`config.yaml:5:5: notifications[0].kind: "pager" is not a notification kind (want webhook, slack or command)`}},
+		"notification relative file": {head + "notifications:\n  - name: a\n    kind: webhook\n    urlFile: url.txt\n",
+			[]string{"config.yaml:6:5: notifications[0].urlFile:", "is not an absolute path"}},
+		"notification without url": {head + "notifications:\n  - name: a\n    kind: webhook\n",
+			[]string{"config.yaml:4:5: notifications[0]: a webhook target needs urlFile"}},
+		"notification without command": {head + "notifications:\n  - name: a\n    kind: command\n    command: []\n",
+			[]string{"config.yaml:4:5: notifications[0]: a command target needs command"}},
+		"notification slack secret": {head + "notifications:\n  - name: a\n    kind: slack\n    urlFile: /u\n    secretFile: /s\n",
+			[]string{"config.yaml:7:5: notifications[0].secretFile: a slack target signs nothing"}},
+		"notification names and events": {head + "notifications:\n  - name: a\n    kind: slack\n    urlFile: /u\n  - name: a\n    kind: command\n    command: [/bin/true]\n    events: [commit.held, commit.helt]\n    timeout: 0s\n",
+			[]string{`config.yaml:7:5: notifications[1].name: "a" is already the name of notifications[0] (line 4)`,
+				`config.yaml:10:27: notifications[1].events[1]: "commit.helt" is not an event kind`,
+				`config.yaml:11:5: notifications[1].timeout: "0s" is not a positive duration`}},
 		"unknown verify mode": {head + "driver:\n  verify: ping\n",
 			[]string{`config.yaml:4:3: driver.verify: "ping" is not a verify mode (want ssh, cluster, flag or none)`}},
 		"wrong kind": {"apiVersion: rackctl/v1alpha1\nkind: Rack\n",

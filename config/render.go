@@ -55,7 +55,7 @@ func Render(header []string, entries []Entry) []byte {
 			fmt.Fprintf(&b, "%s# %s: %s\n", indent, name, defaultLiteral(e.Kind, e.Default))
 		}
 	}
-	b.WriteString("\n# Reserved for notification targets (webhook, Slack, command) of a later\n# rackctl; only an empty list is accepted now.\n# notifications: []\n")
+	b.WriteString(notificationsExample)
 	return b.Bytes()
 }
 
@@ -91,3 +91,23 @@ func defaultLiteral(k Kind, def string) string {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// notificationsExample ends a rendered config: the notifications section,
+// commented out (docs/notifications.md).
+const notificationsExample = `
+# Where rackctl watch sends its events (docs/notifications.md): kinds
+# webhook (JSON, optional HMAC signature), slack (incoming webhook) and
+# command (event JSON on stdin, no shell). URLs and secrets are read from
+# files; events defaults to every kind but commit.unchanged.
+# notifications: []
+# notifications:
+#   - name: ops-chat
+#     kind: slack
+#     urlFile: /etc/rackctl/slack-url
+#     events: [commit.held, commit.rejected, apply.failed, install.failed]
+#   - name: audit
+#     kind: webhook
+#     urlFile: /etc/rackctl/audit-url
+#     secretFile: /etc/rackctl/audit-secret
+#     timeout: 10s
+`
