@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/rackctl/rackctl/config"
 	"github.com/rackctl/rackctl/internal/termtext"
+	"github.com/rackctl/rackctl/notify"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
 )
@@ -90,6 +93,7 @@ func (g *globals) applyConfig(cmd *cobra.Command) error {
 		}
 		if file != nil {
 			g.configPath = file.Path
+			g.notifications = file.Notifications()
 		}
 	}
 
@@ -191,6 +195,63 @@ type configView struct {
 	// The BMC credentials in the environment: shown as set or not, never
 	// their value.
 	BMCCredentialsFromEnv bool `json:"bmcCredentialsFromEnv"`
+	// Notifications are the file's targets: the files that hold URLs and
+	// secrets are named, never read.
+	Notifications []notificationView `json:"notifications"`
+}
+
+// notificationView is one notification target in `config view`.
+type notificationView struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"`
+	URLFile    string   `json:"urlFile,omitempty"`
+	SecretFile string   `json:"secretFile,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	Events     []string `json:"events"` // the effective filter
+	Timeout    string   `json:"timeout"`
+	Where      string   `json:"where"`
+}
+
+func notificationViews(ns []config.Notification) []notificationView {
+	out := []notificationView{}
+	for _, n := range ns {
+		v := notificationView{Name: n.Name, Kind: string(n.Kind), URLFile: n.URLFile, SecretFile: n.SecretFile,
+			Command: n.Command, Timeout: cmp.Or(n.Timeout, notify.DefaultTimeout).String(), Where: n.Pos()}
+		evs := n.Events
+		if len(evs) == 0 {
+			evs = notify.DefaultKinds()
+		}
+		for _, e := range evs {
+			v.Events = append(v.Events, string(e))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// printNotifications is the human form: a URL shows as the file that
+// holds it.
+func printNotifications(w io.Writer, ns []notificationView) error {
+	if len(ns) == 0 {
+		fmt.Fprintln(w, "\nnotifications: none")
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NOTIFICATION\tKIND\tSENDS TO\tSIGNED\tEVENTS\tTIMEOUT\tSOURCE")
+	for _, n := range ns {
+		to := "URL in " + n.URLFile + " (not shown)"
+		if n.Kind == string(notify.KindCommand) {
+			to = strings.Join(n.Command, " ")
+		}
+		signed := "no"
+		if n.SecretFile != "" {
+			signed = "key in " + n.SecretFile
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\tfile %s\n", termtext.Cell(n.Name), n.Kind, termtext.Cell(to),
+			termtext.Cell(signed), strings.Join(n.Events, ","), n.Timeout, termtext.Cell(n.Where))
+	}
+	return tw.Flush()
 }
 
 func newConfigViewCmd(g *globals) *cobra.Command {
@@ -223,7 +284,8 @@ func settingFlags(dst, src *pflag.FlagSet) {
 
 func (g *globals) configView(cmd *cobra.Command) error {
 	v := configView{ConfigFile: g.configPath, Found: g.configPath != "",
-		BMCCredentialsFromEnv: os.Getenv("RACKCTL_BMC_PASSWORD") != ""}
+		BMCCredentialsFromEnv: os.Getenv("RACKCTL_BMC_PASSWORD") != "",
+		Notifications:         notificationViews(g.notifications)}
 	if !v.Found {
 		v.ConfigFile = g.configFile
 		if v.ConfigFile == "" {
@@ -282,5 +344,8 @@ func (g *globals) configView(cmd *cobra.Command) error {
 		// A value from the environment was never validated as text.
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, termtext.Cell(val), termtext.Cell(src))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printNotifications(g.stdout, v.Notifications)
 }

@@ -53,6 +53,9 @@ type globals struct {
 	configFile string
 	configPath string // the file read, "" when none
 	origins    map[string]origin
+	// notifications are the targets of the config file's notifications:
+	// section (notify.go).
+	notifications []config.Notification
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -134,6 +137,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newRotateCmd(g),
 		newConfigCmd(g),
 		newInitCmd(g),
+		newNotifyCmd(g),
 	)
 	return root
 }

@@ -146,6 +146,11 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if err != nil {
 		return err
 	}
+	notifier, err := g.notifier(sourceName(wf, g))
+	if err != nil {
+		return err
+	}
+	defer closeNotifier(notifier)
 	var last watch.EventRecord
 	cfg := watch.Config{
 		Source:        src,
@@ -157,7 +162,12 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		BackoffMax:    wf.backoffMax,
 		PollInterval:  wf.approvalPoll,
 		Log:           g.log,
-		OnEvent:       func(r watch.EventRecord) { last = r },
+		OnEvent: func(r watch.EventRecord) {
+			last = r
+			if notifier != nil {
+				notifier.Notify(r)
+			}
+		},
 	}
 	if git != nil {
 		cfg.Webhook = git.WebhookHandler()
@@ -165,6 +175,11 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	w, err := watch.New(cfg)
 	if err != nil {
 		return err
+	}
+	if notifier != nil {
+		if err := w.Register(notifier.Collectors()...); err != nil {
+			return err
+		}
 	}
 	if wf.listen != "" {
 		if wf.httpTimeout <= 0 {
