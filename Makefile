@@ -16,7 +16,8 @@ build:
 
 # Debian packages the tests and the demo run for real (ipmi_sim, ipmitool,
 # dnsmasq, dhcp_release, busybox udhcpc, ip, sushy and redfishtool for the
-# simulated Redfish BMC), then the pinned Go tools.
+# simulated Redfish BMC, promtool from Debian's prometheus for the alert
+# rules' tests), then the pinned Go tools.
 deps:
 	bash scripts/install-deps.sh
 	bash scripts/build-tools.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rackctl's tests and demo use, if missing.
 set -euo pipefail
-pkgs=(openipmi ipmitool dnsmasq-base dnsmasq-utils busybox iproute2 git make gnupg openssh-client time systemd redfishtool)
-bins=(ipmi_sim ipmitool dnsmasq dhcp_release busybox ip git make gpg ssh-keygen /usr/bin/time systemd-analyze redfishtool)
+pkgs=(openipmi ipmitool dnsmasq-base dnsmasq-utils busybox iproute2 git make gnupg openssh-client time systemd redfishtool prometheus)
+bins=(ipmi_sim ipmitool dnsmasq dhcp_release busybox ip git make gpg ssh-keygen /usr/bin/time systemd-analyze redfishtool promtool)
 missing=()
 for i in "${!bins[@]}"; do
 	command -v "${bins[$i]}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${bins[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")

@@ -121,7 +121,7 @@ func missing(paths []string) string {
 func NeedPrograms(names ...string) error {
 	pkg := map[string]string{
 		"ip": "iproute2", "dnsmasq": "dnsmasq-base", "dhcp_release": "dnsmasq-utils",
-		"busybox": "busybox", "ipmi_sim": "openipmi", "ipmitool": "ipmitool",
+		"busybox": "busybox", "ipmi_sim": "openipmi", "ipmitool": "ipmitool", "promtool": "prometheus",
 	}
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
