@@ -416,3 +416,27 @@ func TestFromRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestDocsExampleEvent: the JSON example of docs/notifications.md is an
+// Event with no field this package does not have.
+func TestDocsExampleEvent(t *testing.T) {
+	b, err := os.ReadFile("../docs/notifications.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```json\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/notifications.md lost its JSON example")
+	}
+	dec := json.NewDecoder(strings.NewReader(example))
+	dec.DisallowUnknownFields()
+	var e Event
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("docs example: %v", err)
+	}
+	got := FromRecord(heldRecord(commit), Origin{})[0]
+	if e.Kind != got.Kind || e.Version != got.Version || e.Summary != got.Summary || e.Held.Approve != got.Held.Approve || len(e.ID) != len(got.ID) {
+		t.Errorf("docs example differs from what rackctl sends:\ndocs: %+v\nsent: %+v", e, got)
+	}
+}

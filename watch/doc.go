@@ -71,5 +71,10 @@
 // "bmc:NODE:power" values each plan observes, so only for nodes the bmc
 // layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
 // _source_errors_total; /healthz (the [Status] as JSON, 503 when the loop is
-// not running); and /webhook when Config.Webhook is set.
+// not running); and /webhook when Config.Webhook is set. [Watcher.Register]
+// adds collectors of others to it (the notifier's rackctl_notify_*).
+//
+// An apply-failed record lists the failed changes (state.WatchFailure:
+// layer, node, error, whether a wait timed out), from which package notify
+// tells which phase and nodes failed.
 package watch
