@@ -92,7 +92,7 @@ func TestSlack(t *testing.T) {
 	if err := json.Unmarshal(q.body, &m); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, q.body)
 	}
-	if !hasAll(m.Text, commit[:12], "held", "worker: 3 nodes > limit 1") {
+	if !hasAll(m.Text, commit[:12], "held", "worker: 3 nodes &gt; limit 1") { // Slack reads < > & as markup
 		t.Errorf("text %q", m.Text)
 	}
 	var approve bool
@@ -179,17 +179,33 @@ func TestRetriesUntilDelivered(t *testing.T) {
 	rcv.noMore(t)
 }
 
-// TestClientErrorNotRetried: a 4xx answer (other than 408/429) is final.
-func TestClientErrorNotRetried(t *testing.T) {
-	rcv := newReceiver(t, func(int) int { return http.StatusNotFound })
-	n := newNotifier(t, Config{Targets: []TargetConfig{{Name: "hook", Kind: KindWebhook, URLFile: writeFile(t, "url", rcv.srv.URL)}}})
-	n.Enqueue(TestEvent(time.Now(), Origin{}))
-	rcv.next(t)
-	eventually(t, "failed counted", func() bool { return counter(t, n.m.sent, "hook", "failed") == 1 })
-	if r := counter(t, n.m.retries, "hook"); r != 0 {
-		t.Errorf("retries %v, want 0", r)
+// TestFinalAnswersNotRetried: a 4xx answer (other than 408/429) and a
+// redirect (never followed) are final; 429 is retried.
+func TestFinalAnswersNotRetried(t *testing.T) {
+	tests := map[string]struct {
+		code    int
+		retries float64
+	}{
+		"not found":         {http.StatusNotFound, 0},
+		"redirect":          {http.StatusFound, 0},
+		"too many requests": {http.StatusTooManyRequests, 1},
 	}
-	rcv.noMore(t)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rcv := newReceiver(t, func(int) int { return tc.code })
+			n := newNotifier(t, Config{Attempts: 2, Targets: []TargetConfig{{Name: "hook", Kind: KindWebhook, URLFile: writeFile(t, "url", rcv.srv.URL)}}})
+			n.Enqueue(TestEvent(time.Now(), Origin{}))
+			rcv.next(t)
+			eventually(t, "failed counted", func() bool { return counter(t, n.m.sent, "hook", "failed") == 1 })
+			if r := counter(t, n.m.retries, "hook"); r != tc.retries {
+				t.Errorf("retries %v, want %v", r, tc.retries)
+			}
+			if tc.retries > 0 {
+				rcv.next(t)
+			}
+			rcv.noMore(t)
+		})
+	}
 }
 
 // TestQueueDropsOldest: while the target hangs on the first event, a

@@ -185,10 +185,22 @@ func (h *httpTarget) Send(ctx context.Context, e Event) error {
 		return nil
 	}
 	err = fmt.Errorf("post to %s: %s: %q", hostOf(h.url), resp.Status, bytes.TrimSpace(snippet))
-	if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
+	if permanentStatus(resp.StatusCode) {
 		return &PermanentError{err}
 	}
 	return err
+}
+
+// permanentStatus tells the answers a retry cannot change: a redirect
+// (not followed) and a 4xx other than 408 and 429.
+func permanentStatus(code int) bool {
+	switch {
+	case code/100 == 3:
+		return true
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests:
+		return false
+	}
+	return code/100 == 4
 }
 
 // hostOf is the part of a URL that may be logged: scheme and host.
@@ -303,7 +315,7 @@ func slackMessage(e Event) slackBody {
 	if len(ctx) > 0 {
 		blocks = append(blocks, slackBlock{Type: "context", Elements: ctx})
 	}
-	return slackBody{Text: e.Summary, Blocks: blocks}
+	return slackBody{Text: slackEscape(e.Summary), Blocks: blocks}
 }
 
 // rejectedDiagnostics are the first positioned errors of a rejected spec,

@@ -3,6 +3,8 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +109,14 @@ func TestWatchHeldNotified(t *testing.T) {
 	}
 	if q := counter(t, n.m.queue, "dead"); q != 2 {
 		t.Errorf("dead target's queue %v, want 2 (held, rejected)", q)
+	}
+	// The notifier's metrics are on watch's /metrics.
+	rec := httptest.NewRecorder()
+	w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{`rackctl_notify_queue_length{target="dead"} 2`, `rackctl_notify_sent_total{outcome="ok",target="live"}`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

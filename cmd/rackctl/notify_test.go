@@ -106,6 +106,14 @@ func TestNotifyTestCmd(t *testing.T) {
 		t.Errorf("failing target: exit %d (want 1, the failure without the URL's path)\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	writeConfig(t, root, "apiVersion: rackctl/v1alpha1\nkind: Config\nnotifications:\n  - name: gone\n    kind: slack\n    urlFile: /nonexistent/slack-url\n")
+	for _, args := range [][]string{{"notify", "test"}, append([]string{"watch", "--once", "-f", example, "--listen", ""}, filesOnly...)} {
+		r = cli(t, append(args, "--root", root)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "notification target gone: url file") || !strings.Contains(r.stderr, "/nonexistent/slack-url") {
+			t.Errorf("%v with a missing url file: exit %d\n%s", args, r.code, r.stderr)
+		}
+	}
+
 	r = cli(t, "notify", "test", "--root", t.TempDir())
 	if r.code != 1 || !strings.Contains(r.stderr, "no notification targets") {
 		t.Errorf("no config: exit %d\n%s", r.code, r.stderr)
