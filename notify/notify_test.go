@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -455,4 +456,31 @@ func TestDocsExampleEvent(t *testing.T) {
 	if e.Kind != got.Kind || e.Version != got.Version || e.Summary != got.Summary || e.Held.Approve != got.Held.Approve || len(e.ID) != len(got.ID) {
 		t.Errorf("docs example differs from what rackctl sends:\ndocs: %+v\nsent: %+v", e, got)
 	}
+}
+
+// TestRedirectNotFollowed: a webhook that redirects does not get the
+// event (and its signature) sent on to where it points.
+func TestRedirectNotFollowed(t *testing.T) {
+	elsewhere := newReceiver(t, nil)
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.srv.URL, http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	n := newNotifier(t, Config{Attempts: 1, Targets: []TargetConfig{{Name: "hook", Kind: KindWebhook,
+		URLFile: writeFile(t, "url", redirect.URL), SecretFile: writeFile(t, "key", "k")}}})
+	n.Enqueue(TestEvent(time.Now(), Origin{}))
+	eventually(t, "failed counted", func() bool { return counter(t, n.m.sent, "hook", "failed") == 1 })
+	elsewhere.noMore(t)
+}
+
+// TestAttemptTimeout: an attempt that gets no answer ends at the target's
+// timeout and counts as failed; the sender goes on to the next event.
+func TestAttemptTimeout(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	rcv.holdAll()
+	n := newNotifier(t, Config{Attempts: 1, Targets: []TargetConfig{{Name: "hook", Kind: KindWebhook,
+		URLFile: writeFile(t, "url", rcv.srv.URL), Timeout: 50 * time.Millisecond}}})
+	n.Enqueue(TestEvent(time.Now(), Origin{}))
+	n.Enqueue(TestEvent(time.Now().Add(time.Second), Origin{}))
+	rcv.next(t)
+	rcv.next(t) // the second event: the first attempt ended
+	eventually(t, "both failed", func() bool { return counter(t, n.m.sent, "hook", "failed") == 2 })
 }
