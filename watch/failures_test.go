@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/rackctl/rackctl/nodessh"
 	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/state"
 )
 
@@ -39,5 +41,33 @@ func TestFailuresRecorded(t *testing.T) {
 	}
 	if got[2].Error != want[2].Error {
 		t.Errorf("error %q", got[2].Error)
+	}
+}
+
+// failingApply plans as testReconciler does; its apply fails on one
+// node's verify, as reconcile reports it.
+type failingApply struct{ *testReconciler }
+
+func (f failingApply) Apply(_ context.Context, _ *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
+	c := reconcile.Change{Layer: reconcile.LayerVerify, Node: "lokomotive-worker-1", Address: "verify:lokomotive-worker-1"}
+	return reconcile.Result{Outcome: reconcile.OutcomeFailed, Failed: []reconcile.ChangeError{
+		{Change: c, Err: &nodessh.NotYetError{Node: c.Node, Last: errors.New("connection refused")}},
+	}}, nil
+}
+
+// TestApplyFailedRecordsFailures: the apply-failed record the loop writes
+// (and hands to OnEvent) names the failed change.
+func TestApplyFailedRecordsFailures(t *testing.T) {
+	rec := newTestReconciler(t)
+	src := make(chanSource)
+	l := startLoop(t, Config{Source: src, Reconciler: failingApply{rec}, StateDir: rec.stateDir, Policy: DefaultPolicy(), BackoffMin: time.Hour})
+	src <- revision("c1", baseSpec(t))
+	ev := l.expect(t, OutcomeApplyFailed)
+	if len(ev.Failed) != 1 || ev.Failed[0].Layer != "verify" || ev.Failed[0].Node != "lokomotive-worker-1" || !ev.Failed[0].TimedOut {
+		t.Fatalf("record failures %+v", ev.Failed)
+	}
+	evs, err := state.New(rec.stateDir).ReadWatchEvents()
+	if err != nil || len(evs) == 0 || len(evs[len(evs)-1].Failed) != 1 {
+		t.Errorf("watch-events.jsonl: %+v (%v)", evs, err)
 	}
 }
