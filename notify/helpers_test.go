@@ -41,7 +41,7 @@ type receiver struct {
 	n  int
 }
 
-func newReceiver(t *testing.T, status func(n int) int) *receiver {
+func newReceiver(t testing.TB, status func(n int) int) *receiver {
 	t.Helper()
 	r := &receiver{got: make(chan request, 100), status: status}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -112,7 +112,7 @@ func (r *receiver) noMore(t *testing.T) {
 
 // writeFile writes content to a new file in a temp dir and returns its
 // path.
-func writeFile(t *testing.T, name, content string) string {
+func writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -144,7 +144,7 @@ func (l *logBuffer) logger() *slog.Logger {
 }
 
 // newNotifier starts a notifier with fast retries; Close runs at cleanup.
-func newNotifier(t *testing.T, cfg Config) *Notifier {
+func newNotifier(t testing.TB, cfg Config) *Notifier {
 	t.Helper()
 	if cfg.RetryMin == 0 {
 		cfg.RetryMin, cfg.RetryMax = 5*time.Millisecond, 20*time.Millisecond
@@ -174,7 +174,7 @@ func heldRecord(commit string) state.WatchEvent {
 }
 
 // counter reads a counter or gauge of a vector by its labels.
-func counter(t *testing.T, c prometheus.Collector, labels ...string) float64 {
+func counter(t testing.TB, c prometheus.Collector, labels ...string) float64 {
 	t.Helper()
 	var m prometheus.Metric
 	switch v := c.(type) {
