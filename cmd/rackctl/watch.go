@@ -71,7 +71,8 @@ drift is fixed under the same rules. Failures are retried with exponential
 backoff.
 
 Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
-history.jsonl). /metrics, /healthz and, for a git source, POST /webhook are
+history.jsonl) and sent to the notification targets of the config file
+(notifications:, docs/notifications.md; 'rackctl notify test' tries them). /metrics, /healthz and, for a git source, POST /webhook are
 served on --listen (keep it on loopback; each request gets --http-timeout);
 with --webhook-secret-file a webhook must carry the HMAC of its body
 (X-Hub-Signature-256) or the secret (X-Gitlab-Token). A password in the --repo
