@@ -85,6 +85,7 @@ type Watcher struct {
 
 	mu     sync.Mutex
 	status Status
+	spec   *schema.Rack // of the newest valid revision, for Spec
 
 	// Owned by the loop goroutine.
 	cur      *desired
@@ -146,6 +147,14 @@ func (w *Watcher) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.status
+}
+
+// Spec is the newest valid revision's spec (nil before one); safe for
+// concurrent use. The API observes this rack.
+func (w *Watcher) Spec() *schema.Rack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.spec
 }
 
 func (w *Watcher) setStatus(f func(*Status)) {
@@ -312,6 +321,9 @@ func (w *Watcher) handleEvent(ctx context.Context, ev source.Event) (Outcome, er
 		log.Info("new revision supersedes the held one", "held", w.cur.rev.Commit)
 	}
 	w.cur = &desired{rev: rev, rack: rack}
+	w.mu.Lock()
+	w.spec = rack
+	w.mu.Unlock()
 	w.failures = 0
 	w.stopRetry()
 	w.setHeld(nil, "")
