@@ -53,6 +53,7 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	// Summary is one line for people (the Slack text).
 	Summary string  `json:"summary"`
+	Rack    string  `json:"rack,omitempty"`   // the spec's rack name, once a valid spec was read
 	Host    string  `json:"host,omitempty"`   // the management node
 	Source  string  `json:"source,omitempty"` // what watch follows (repo@branch:path or file)
 	Trigger string  `json:"trigger,omitempty"`
@@ -122,9 +123,19 @@ type InstallFailure struct {
 type Origin struct {
 	Host   string
 	Source string
+	// Rack returns the rack's name (the newest valid spec's); nil or ""
+	// leaves it out.
+	Rack func() string
 	// ApproveCommand returns the command that approves commit; nil means
 	// "rackctl approve COMMIT".
 	ApproveCommand func(commit string) string
+}
+
+func (o Origin) rack() string {
+	if o.Rack == nil {
+		return ""
+	}
+	return o.Rack()
 }
 
 func (o Origin) approve(commit string) string {
@@ -139,7 +150,7 @@ func (o Origin) approve(commit string) string {
 // (apply.failed and install.failed). An outcome it does not know is a
 // KindOther event.
 func FromRecord(r state.WatchEvent, o Origin) []Event {
-	base := Event{Version: FormatVersion, Time: r.Time.UTC(), Host: o.Host, Source: o.Source,
+	base := Event{Version: FormatVersion, Time: r.Time.UTC(), Rack: o.rack(), Host: o.Host, Source: o.Source,
 		Trigger: string(r.Trigger), Outcome: string(r.Outcome), Changes: r.Planned, Reason: r.Reason}
 	if r.Commit != "" {
 		base.Commit = &Commit{ID: r.Commit, Author: r.Author, AuthorEmail: r.AuthorEmail, Time: r.CommitTime, SignedBy: r.SignedBy}
@@ -310,7 +321,7 @@ func short(c string) string {
 
 // TestEvent is what `rackctl notify test` sends.
 func TestEvent(now time.Time, o Origin) Event {
-	e := Event{Version: FormatVersion, Kind: KindTest, Time: now.UTC(), Host: o.Host, Source: o.Source}
+	e := Event{Version: FormatVersion, Kind: KindTest, Time: now.UTC(), Rack: o.rack(), Host: o.Host, Source: o.Source}
 	e.ID = eventID(state.WatchEvent{Time: now}, KindTest)
 	e.Summary = summary(e)
 	return e

@@ -294,6 +294,9 @@ type slackText struct {
 
 func slackMessage(e Event) slackBody {
 	head := fmt.Sprintf("*rackctl %s*", e.Kind)
+	if e.Rack != "" {
+		head += " rack " + slackEscape(e.Rack)
+	}
 	if e.Host != "" {
 		head += " on " + slackEscape(e.Host)
 	}

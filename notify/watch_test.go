@@ -53,7 +53,8 @@ func TestWatchHeldNotified(t *testing.T) {
 	}
 	live, dead := newReceiver(t, nil), newReceiver(t, nil)
 	dead.holdAll()
-	n := newNotifier(t, Config{Targets: []TargetConfig{
+	var w *watch.Watcher
+	n := newNotifier(t, Config{Origin: Origin{Rack: func() string { return w.Spec().Name }}, Targets: []TargetConfig{
 		{Name: "dead", Kind: KindWebhook, URLFile: writeFile(t, "dead", dead.srv.URL), Timeout: time.Hour},
 		{Name: "live", Kind: KindWebhook, URLFile: writeFile(t, "live", live.srv.URL)},
 	}})
@@ -65,7 +66,7 @@ func TestWatchHeldNotified(t *testing.T) {
 		t.Fatal(err)
 	}
 	records := make(chan watch.EventRecord, 10)
-	w, err := watch.New(watch.Config{Source: src, Reconciler: planReconciler{}, StateDir: t.TempDir(),
+	w, err = watch.New(watch.Config{Source: src, Reconciler: planReconciler{}, StateDir: t.TempDir(),
 		Policy: watch.DefaultPolicy(), PollInterval: time.Hour, DriftInterval: -1,
 		OnEvent: func(r watch.EventRecord) { n.Notify(r); records <- r }})
 	if err != nil {
@@ -97,6 +98,9 @@ func TestWatchHeldNotified(t *testing.T) {
 		}
 	}
 	e := expectEvent(t, live, KindHeld, c2)
+	if e.Rack != "rack-a" {
+		t.Errorf("event names rack %q, want the spec's name", e.Rack)
+	}
 	if e.Held == nil || e.Held.Approve != "rackctl approve "+c2 || !strings.Contains(e.Held.Reason, "worker: 3 nodes > limit 1") {
 		t.Errorf("held event %+v", e.Held)
 	}

@@ -22,8 +22,8 @@ import (
 const notifyDrainTimeout = 5 * time.Second
 
 // notifier starts the targets of the config's notifications: section;
-// nil when there are none.
-func (g *globals) notifier(source string) (*notify.Notifier, error) {
+// nil when there are none. rack names the rack in each event (nil: none).
+func (g *globals) notifier(source string, rack func() string) (*notify.Notifier, error) {
 	if len(g.notifications) == 0 {
 		return nil, nil
 	}
@@ -33,7 +33,7 @@ func (g *globals) notifier(source string) (*notify.Notifier, error) {
 	}
 	host, _ := os.Hostname()
 	n, err := notify.New(notify.Config{Targets: targets, Log: g.log,
-		Origin: notify.Origin{Host: host, Source: source, ApproveCommand: g.approveCommand}})
+		Origin: notify.Origin{Host: host, Source: source, Rack: rack, ApproveCommand: g.approveCommand}})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", g.configPath, err)
 	}
@@ -113,7 +113,7 @@ func (g *globals) notifyTest(ctx context.Context, target string) error {
 		}
 		return fmt.Errorf("no notification targets in %s: add a notifications: section (docs/notifications.md)", where)
 	}
-	n, err := g.notifier("rackctl notify test")
+	n, err := g.notifier("rackctl notify test", nil)
 	if err != nil {
 		return err
 	}

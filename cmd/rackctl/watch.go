@@ -153,7 +153,13 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if err != nil {
 		return err
 	}
-	notifier, err := g.notifier(sourceName(wf, g))
+	var w *watch.Watcher // set below, before the loop sends any event
+	notifier, err := g.notifier(sourceName(wf, g), func() string {
+		if s := w.Spec(); s != nil {
+			return s.Name
+		}
+		return ""
+	})
 	if err != nil {
 		return err
 	}
@@ -181,7 +187,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if git != nil {
 		cfg.Webhook = git.WebhookHandler()
 	}
-	w, err := watch.New(cfg)
+	w, err = watch.New(cfg)
 	if err != nil {
 		return err
 	}
