@@ -60,7 +60,9 @@
 //	                     missing = the next plan runs terraform plan.
 //	watch-events.jsonl   one WatchEvent per line: what the watch loop did with
 //	                     each revision (trigger, outcome, commit and author,
-//	                     planned counts, policy verdict, reason, diagnostics).
+//	                     planned counts, policy verdict, reason, diagnostics,
+//	                     and for a failed apply the failed changes: layer,
+//	                     node, address, error, timedOut).
 //	watch-state.json     WatchState, mode 0644: {"lastApplied","time"}.
 //	approvals/<commit>   empty file: the held commit is approved.
 //	source/git/          the git source's clone.
