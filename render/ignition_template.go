@@ -90,32 +90,50 @@ func nodeTemplate(clc []byte, hash, mac, addr string, later [][]byte) (tpl []byt
 
 // fillTokens replaces the tokens of s by values, escaped for a data URL
 // escape times. It runs three times per node on kilobytes: a scan for the
-// prefix, not a strings.Replacer built per call.
+// prefix, not a strings.Replacer built per call. The result is sized
+// exactly (one byte spare for the line break a file ends with), since
+// escaped values make it longer than s and growing it would copy it.
 func fillTokens(s []byte, values [len(tplTokens)]string, escape int) []byte {
 	for range escape {
 		for i, v := range values {
 			values[i] = dataurl.EscapeString(v)
 		}
 	}
-	out := make([]byte, 0, len(s)+64)
+	size := len(s)
+	eachToken(s, func(_ []byte, k int) {
+		if k >= 0 {
+			size += len(values[k]) - len(tplTokens[k])
+		}
+	})
+	out := make([]byte, 0, size+1)
+	eachToken(s, func(text []byte, k int) {
+		out = append(out, text...)
+		if k >= 0 {
+			out = append(out, values[k]...)
+		}
+	})
+	return out
+}
+
+// eachToken calls do with each stretch of s up to a token and the token's
+// index in tplTokens, and last with the rest of s and -1. The token prefix
+// not followed by a whole token is text.
+func eachToken(s []byte, do func(text []byte, k int)) {
 	prefix := []byte(tplPrefix)
-	for {
-		i := bytes.Index(s, prefix)
+	for off := 0; ; {
+		i := bytes.Index(s[off:], prefix)
 		if i < 0 {
-			return append(out, s...)
+			do(s, -1)
+			return
 		}
-		out, s = append(out, s[:i]...), s[i:]
-		n := len(prefix)
-		for k, t := range tplTokens {
-			if bytes.HasPrefix(s, []byte(t)) {
-				out, n = append(out, values[k]...), len(t)
-				break
-			}
+		at := off + i
+		k := slices.IndexFunc(tplTokens[:], func(t string) bool { return bytes.HasPrefix(s[at:], []byte(t)) })
+		if k < 0 {
+			off = at + len(prefix)
+			continue
 		}
-		if n == len(prefix) {
-			out = append(out, prefix...)
-		}
-		s = s[n:]
+		do(s[:at], k)
+		s, off = s[at+len(tplTokens[k]):], 0
 	}
 }
 
