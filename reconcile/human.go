@@ -27,7 +27,9 @@ const (
 // on disk, and none of it may reach the terminal as control characters.
 // The ANSI codes of paint are the only ones written.
 func WriteHuman(w io.Writer, p *Plan, color bool) error {
-	bw := bufio.NewWriter(w)
+	// A first plan of a thousand nodes prints megabytes: written in large
+	// pieces, not one write per 4 KiB.
+	bw := bufio.NewWriterSize(w, 64<<10)
 	esc := termtext.Escape
 	paint := func(code, s string) string {
 		if !color || s == "" {
@@ -84,7 +86,7 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 			}
 			fmt.Fprintf(bw, "  %s %s\n", paint(code, sym), addr)
 			writeDetail(bw, c, paint)
-			writeDiff(bw, c.Diff, paint)
+			writeDiff(bw, c.Diff, color)
 		}
 		fmt.Fprintln(bw)
 	}
@@ -114,27 +116,43 @@ func flush(bw *bufio.Writer) error {
 	return nil
 }
 
-func writeDiff(w io.Writer, diff string, paint func(code, s string) string) {
-	if diff == "" {
-		return
-	}
+// writeDiff writes the diff's lines indented, each painted by its kind.
+// It is most of a first plan's output (every created file is shown whole),
+// so each line goes straight to the buffer: no per-line string is built.
+// As paint does, a colored non-empty line ends with a reset even when it
+// has no color of its own.
+func writeDiff(w *bufio.Writer, diff string, color bool) {
 	for line := range strings.Lines(diff) {
 		// A CR inside the line is escaped: it would move the cursor back
 		// over what was printed.
 		line = termtext.Escape(strings.TrimRight(line, "\r\n"))
-		code := ""
-		switch {
-		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
-			code = ansiBold
-		case strings.HasPrefix(line, "@@"):
-			code = ansiCyan
-		case strings.HasPrefix(line, "+"):
-			code = ansiGreen
-		case strings.HasPrefix(line, "-"):
-			code = ansiRed
+		w.WriteString("      ")
+		if !color || line == "" {
+			w.WriteString(line)
+			w.WriteByte('\n')
+			continue
 		}
-		fmt.Fprintln(w, "      "+paint(code, line))
+		w.WriteString(diffLineColor(line))
+		w.WriteString(line)
+		w.WriteString(ansiReset)
+		w.WriteByte('\n')
 	}
+}
+
+// diffLineColor is the color of a unified diff line: headers bold, hunks
+// cyan, additions green, removals red, context none.
+func diffLineColor(line string) string {
+	switch {
+	case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
+		return ansiBold
+	case strings.HasPrefix(line, "@@"):
+		return ansiCyan
+	case strings.HasPrefix(line, "+"):
+		return ansiGreen
+	case strings.HasPrefix(line, "-"):
+		return ansiRed
+	}
+	return ""
 }
 
 // displayAddress turns "file:etc/hosts" into "file etc/hosts".

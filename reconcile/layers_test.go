@@ -735,6 +735,25 @@ func TestLokomotiveSharedInputUnreadable(t *testing.T) {
 	}
 }
 
+// TestLokomotiveSharedInputOneInstalling: the shared inputs are analysed
+// (and skipped only on a first apply, every node installing) as long as
+// one node is installed: with one node reinstalling, an unreadable
+// lokocfg.vars still reboots each of the six others.
+func TestLokomotiveSharedInputOneInstalling(t *testing.T) {
+	e := lokoRack(t)
+	e.converge()
+	e.rack.Nodes[3].Reprovision = "again"
+	writeFile(t, e.root, render.DefaultLayout().LokomotiveDir+"/lokocfg.vars", "controller_names = [\n", 0o644)
+	p := e.plan()
+	i := slices.IndexFunc(p.Changes, func(c Change) bool { return c.Layer == LayerProvisioner })
+	if i < 0 {
+		t.Fatalf("no provisioner change: %v", layerAddrs(p.Changes, ""))
+	}
+	if c := p.Changes[i]; len(c.Detail.Reboots) != 6 || slices.Contains(c.Detail.Reboots, e.rack.Nodes[3].Name) {
+		t.Fatalf("reboots %v, want the 6 nodes not reinstalling; notes %q", c.Detail.Reboots, c.Notes)
+	}
+}
+
 // TestDiffLokoInputs: each rule of which list slots a shared input reaches.
 func TestDiffLokoInputs(t *testing.T) {
 	slot := func(name string) lokoSlot { return lokoSlot{Name: name, MAC: "mac-" + name} }

@@ -57,9 +57,11 @@ func (lp lokomotiveProvisioner) PlanRun(pl *planner, run *provisionerRun) error 
 		}
 		return pl.flagExists(n)
 	}
-	causes, err := pl.sharedInputReboots(run.shared, installed)
-	if err != nil {
-		return err
+	var causes []lokoRebootCause
+	if !allInstalling(pl, run.installs) {
+		if causes, err = pl.sharedInputReboots(run.shared, installed); err != nil {
+			return err
+		}
 	}
 	for _, c := range causes {
 		run.notes = append(run.notes, fmt.Sprintf("%s: lokoctl re-runs Ignition with a reboot on %s", c.cause, summarize(c.nodes, 10)))
@@ -70,6 +72,24 @@ func (lp lokomotiveProvisioner) PlanRun(pl *planner, run *provisionerRun) error 
 		run.reason(fmt.Sprintf("lokoctl reboots %d node(s) to re-run Ignition", len(run.reboots)))
 	}
 	return nil
+}
+
+// allInstalling tells whether every active node is a target this run
+// installs (a first apply): then no node is installed, a shared input
+// reboots none, and sharedInputReboots, which parses lokocfg.vars and
+// baremetal.lokocfg on disk and as rendered (a tenth of a 1000-node first
+// apply), could name no node.
+func allInstalling(pl *planner, installs []*nodeInfo) bool {
+	inst := make(map[*schema.Node]bool, len(installs))
+	for _, ni := range installs {
+		inst[ni.n] = true
+	}
+	for _, n := range pl.rack.ActiveNodes() {
+		if !pl.isTarget(n.Name) || !inst[n] {
+			return false
+		}
+	}
+	return true
 }
 
 // lokomotiveReboots are the installed, active nodes whose cl/ files change

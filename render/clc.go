@@ -72,28 +72,43 @@ func yamlString(s string) string {
 // unitValue makes s safe as a systemd unit setting value on one line:
 // no line breaks, and % (a specifier) doubled.
 func unitValue(s string) string {
-	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	s = lineBreaks.Replace(s)
 	return strings.ReplaceAll(s, "%", "%%")
 }
+
+// lineBreaks turns each line break into a space (a Replacer is safe for
+// concurrent use: one for every node's units).
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 // yw writes YAML lines; indent 0 is the document level.
 type yw struct{ bytes.Buffer }
 
 func (w *yw) line(indent int, format string, args ...any) {
-	w.WriteString(strings.Repeat(" ", indent))
+	w.indent(indent)
 	fmt.Fprintf(w, format, args...)
 	w.WriteByte('\n')
 }
 
 // literal writes text as the lines of a literal block scalar at indent.
+// Each node's CLC is mostly such lines: written as they are, not through
+// fmt.
 func (w *yw) literal(indent int, text string) {
-	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		if l == "" {
-			w.WriteByte('\n')
-			continue
+	for l := range strings.SplitSeq(strings.TrimSuffix(text, "\n"), "\n") {
+		if l != "" {
+			w.indent(indent)
+			w.WriteString(l)
 		}
-		w.line(indent, "%s", l)
+		w.WriteByte('\n')
 	}
+}
+
+const spaces = "                                "
+
+func (w *yw) indent(n int) {
+	for ; n > len(spaces); n -= len(spaces) {
+		w.WriteString(spaces)
+	}
+	w.WriteString(spaces[:n])
 }
 
 // unit is a networkd or systemd unit of a CLC.

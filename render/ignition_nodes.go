@@ -117,6 +117,12 @@ func renderIgnitions(g *ignitions) ([]nodeIgn, error) {
 	return out, nil
 }
 
+// dataURL is the data URL holding b, as the installer's
+// /opt/ignition.json source.
+func dataURL(b []byte) string {
+	return (&url.URL{Scheme: "data", Opaque: "," + dataurl.Escape(b)}).String()
+}
+
 // merge appends cfgs onto a fresh config, so no shared config's slices are
 // ever appended to in place.
 func merge(cfgs ...igntypes.Config) igntypes.Config {
@@ -148,7 +154,7 @@ func (g *ignitions) transpileCLC(p string) (igntypes.Config, error) {
 // merged as spec 2.3, as ct_config did, then translated to spec 3.0.
 func (g *ignitions) node(n *node) (nodeIgn, error) {
 	var custom igntypes.Config
-	compact, indented, ok := g.templated(n)
+	compact, indented, installer, ok := g.templated(n)
 	if !ok {
 		var cfgs []igntypes.Config
 		for _, p := range n.snippet {
@@ -180,8 +186,11 @@ func (g *ignitions) node(n *node) (nodeIgn, error) {
 		indented = ind.Bytes()
 	}
 	finalJSON := append(indented, '\n')
+	if installer != nil {
+		return nodeIgn{final: finalJSON, installer: installer}, nil
+	}
 
-	src := (&url.URL{Scheme: "data", Opaque: "," + dataurl.Escape(compact)}).String()
+	src := dataURL(compact)
 	var inst3 ign30types.Config
 	var err error
 	if n.PublicIP == "" && g.instTpl != nil {

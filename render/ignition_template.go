@@ -43,10 +43,18 @@ var tplTokens = [...]string{tplPrefix + "HASHX", tplPrefix + "MACXX", tplPrefix 
 // without the final line break; ok is false when the template cannot be
 // used. Indenting leaves strings alone, so filling the tokens into the
 // indented JSON equals indenting the filled compact one.
+//
+// installer is the installer's JSON (instTpl) with the compact JSON put in
+// as its data URL, tokens and all; nil when there is no instTpl. A node's
+// installer is it with the tokens replaced by the node's values escaped
+// twice (once for the final config's data URL, once for the installer's):
+// data URL escaping maps byte by byte and leaves the tokens alone, and
+// JSON leaves escaped text alone, so this equals escaping and quoting the
+// node's own compact JSON, without doing that per node.
 type tplResult struct {
-	once           sync.Once
-	json, indented []byte
-	ok             bool
+	once                      sync.Once
+	json, indented, installer []byte
+	ok                        bool
 }
 
 // templates caches tplResults by template key for one render.
@@ -74,40 +82,58 @@ func nodeTemplate(clc []byte, hash, mac, addr string, later [][]byte) (tpl []byt
 	// A value that occurs inside another one (an address that starts the
 	// gateway's) is still put back where it was taken from: the check is
 	// that the round trip is exact, not that each value was found once.
-	if !bytes.Equal(fillTokens([]byte(s), values, false), clc) {
+	if !bytes.Equal(fillTokens([]byte(s), values, 0), clc) {
 		return nil, values, false
 	}
 	return []byte(s), values, true
 }
 
 // fillTokens replaces the tokens of s by values, escaped for a data URL
-// when escape is set. It runs twice per node on kilobytes: a scan for the
-// prefix, not a strings.Replacer built per call.
-func fillTokens(s []byte, values [len(tplTokens)]string, escape bool) []byte {
-	if escape {
+// escape times. It runs three times per node on kilobytes: a scan for the
+// prefix, not a strings.Replacer built per call. The result is sized
+// exactly (one byte spare for the line break a file ends with), since
+// escaped values make it longer than s and growing it would copy it.
+func fillTokens(s []byte, values [len(tplTokens)]string, escape int) []byte {
+	for range escape {
 		for i, v := range values {
 			values[i] = dataurl.EscapeString(v)
 		}
 	}
-	out := make([]byte, 0, len(s)+64)
+	size := len(s)
+	eachToken(s, func(_ []byte, k int) {
+		if k >= 0 {
+			size += len(values[k]) - len(tplTokens[k])
+		}
+	})
+	out := make([]byte, 0, size+1)
+	eachToken(s, func(text []byte, k int) {
+		out = append(out, text...)
+		if k >= 0 {
+			out = append(out, values[k]...)
+		}
+	})
+	return out
+}
+
+// eachToken calls do with each stretch of s up to a token and the token's
+// index in tplTokens, and last with the rest of s and -1. The token prefix
+// not followed by a whole token is text.
+func eachToken(s []byte, do func(text []byte, k int)) {
 	prefix := []byte(tplPrefix)
-	for {
-		i := bytes.Index(s, prefix)
+	for off := 0; ; {
+		i := bytes.Index(s[off:], prefix)
 		if i < 0 {
-			return append(out, s...)
+			do(s, -1)
+			return
 		}
-		out, s = append(out, s[:i]...), s[i:]
-		n := len(prefix)
-		for k, t := range tplTokens {
-			if bytes.HasPrefix(s, []byte(t)) {
-				out, n = append(out, values[k]...), len(t)
-				break
-			}
+		at := off + i
+		k := slices.IndexFunc(tplTokens[:], func(t string) bool { return bytes.HasPrefix(s[at:], []byte(t)) })
+		if k < 0 {
+			off = at + len(prefix)
+			continue
 		}
-		if n == len(prefix) {
-			out = append(out, prefix...)
-		}
-		s = s[n:]
+		do(s[:at], k)
+		s, off = s[at+len(tplTokens[k]):], 0
 	}
 }
 
@@ -137,11 +163,11 @@ func tokensInDataURLs(js []byte, want int) bool {
 }
 
 // templated is node n's final Ignition (compact and indented, no final
-// line break) made from its template; false when n must be rendered
-// directly.
-func (g *ignitions) templated(n *node) (compact, indented []byte, ok bool) {
+// line break) made from its template, and its installer when the template
+// has one (see tplResult); false when n must be rendered directly.
+func (g *ignitions) templated(n *node) (compact, indented, installer []byte, ok bool) {
 	if g.noTemplates || n.PublicIP != "" || len(n.snippet) == 0 || n.snippet[0] != clcPath(n) {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	later := make([][]byte, 0, len(n.snippet)-1)
 	var key strings.Builder
@@ -153,7 +179,7 @@ func (g *ignitions) templated(n *node) (compact, indented []byte, ok bool) {
 	}
 	tpl, values, ok := nodeTemplate(g.byPath[clcPath(n)], g.hashes[n.Name], n.MAC, n.ip.String(), later)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	key.Write(tpl)
 	e, _ := g.tpls.m.LoadOrStore(key.String(), &tplResult{})
@@ -163,12 +189,30 @@ func (g *ignitions) templated(n *node) (compact, indented []byte, ok bool) {
 			var ind bytes.Buffer
 			r.ok = cjson.Indent(&ind, r.json, "", "  ") == nil
 			r.indented = ind.Bytes()
+			r.installer, r.ok = g.installerOf(r.json)
 		}
 	})
 	if !r.ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return fillTokens(r.json, values, true), fillTokens(r.indented, values, true), true
+	compact, indented = fillTokens(r.json, values, 1), fillTokens(r.indented, values, 1)
+	if r.installer != nil {
+		installer = fillTokens(r.installer, values, 2)
+	}
+	return compact, indented, installer, true
+}
+
+// installerOf is instTpl with the compact final config as its data URL,
+// quoted as node() quotes it; nil without an instTpl.
+func (g *ignitions) installerOf(compact []byte) ([]byte, bool) {
+	if g.instTpl == nil {
+		return nil, true
+	}
+	q, err := cjson.Marshal(dataURL(compact))
+	if err != nil {
+		return nil, false
+	}
+	return bytes.Replace(g.instTpl, []byte(`"`+instToken+`"`), q, 1), true
 }
 
 // instToken stands for the final config in the installer template.

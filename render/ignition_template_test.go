@@ -9,7 +9,9 @@ import (
 )
 
 // renderBothWays renders in's Ignition with templates and directly, and
-// says how many nodes the templates served.
+// says how many nodes the templates served. A node served by a template
+// must get its installer from it too (MACs hold ':', so its values are
+// escaped twice there).
 func renderBothWays(t *testing.T, in Input) (templated, direct []nodeIgn, served int) {
 	t.Helper()
 	r, err := resolve(in)
@@ -35,8 +37,11 @@ func renderBothWays(t *testing.T, in Input) (templated, direct []nodeIgn, served
 		}
 		templated = out
 		for _, n := range r.active {
-			if _, _, ok := g.templated(n); ok {
+			if _, _, inst, ok := g.templated(n); ok {
 				served++
+				if inst == nil {
+					t.Errorf("node %s: templated without its installer", n.Name)
+				}
 			}
 		}
 	}
