@@ -49,3 +49,25 @@ func MinimalPowerQuery(ctx context.Context, addr, user, password string) (on boo
 
 // MinimalPowerRoundTrips is how many round trips MinimalPowerQuery makes.
 const MinimalPowerRoundTrips = 3
+
+// MinimalRoundTrip is one round trip to the BMC at addr and nothing else:
+// a sessionless Get Channel Authentication Capabilities (IPMI v2.0
+// §22.13, the RMCP "ping" every console may send), answered from the
+// BMC's memory. The kept-session benchmarks' floor is N of these.
+func MinimalRoundTrip(ctx context.Context, addr string) error {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	s := &rmcpSession{conn: c.(*net.UDPConn), retransmit: retransmitDefault}
+	defer c.Close()
+	msg := []byte{0x20, 0x06 << 2}
+	msg = append(msg, checksum(msg))
+	body := []byte{0x81, 0x00, 0x38, 0x8e, privAdmin} // channel: this one, IPMI v2.0 data
+	msg = append(msg, body...)
+	msg = append(msg, checksum(body))
+	pkt := append([]byte{}, rmcpHeader...)
+	pkt = append(pkt, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(msg))) // auth type none, sequence 0, session 0
+	pkt = append(pkt, msg...)
+	return s.roundTrips(ctx, &pending{pkt: pkt, match: func(b []byte) ([]byte, bool) { return b, len(b) > 4 }})
+}
