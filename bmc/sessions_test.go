@@ -1,8 +1,12 @@
 package bmc_test
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,5 +216,85 @@ func TestKeptSessionKeepalive(t *testing.T) {
 	}
 	if n := rack.Counts().Exchanges; n > 2 {
 		t.Errorf("read after a keepalive: %d exchanges, want 1 (at most 2 with a keepalive in between)", n)
+	}
+}
+
+// manglingRelay forwards UDP between clients and target (loopback) and
+// flips the last byte of every datagram from the target that mangle
+// picks: a real ipmi_sim whose answers an attacker on the path, or a BMC
+// with broken key derivation, has altered. No BMC here can be made to
+// send a bad RAKP 4 by itself.
+func manglingRelay(t *testing.T, target string, mangle func([]byte) bool) string {
+	t.Helper()
+	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ups := map[string]*net.UDPConn{}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, up := range ups {
+			up.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := l.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			up, ok := ups[from.String()]
+			if !ok {
+				if up, err = net.DialUDP("udp", nil, ta); err != nil {
+					mu.Unlock()
+					continue
+				}
+				ups[from.String()] = up
+				wg.Go(func() {
+					b := make([]byte, 2048)
+					for {
+						n, err := up.Read(b)
+						if err != nil {
+							return
+						}
+						if mangle(b[:n]) {
+							b[n-1] ^= 0xff
+						}
+						l.WriteToUDP(b[:n], from)
+					}
+				})
+			}
+			mu.Unlock()
+			up.Write(buf[:n])
+		}
+	})
+	return l.LocalAddr().String()
+}
+
+// TestPipelinedCommandStillChecksRAKP4: Get Chassis Status goes out
+// behind RAKP 3 before RAKP 4 is in, yet a RAKP 4 whose integrity check
+// fails still fails the call as an authentication error, though the
+// command's own answer came back intact.
+func TestPipelinedCommandStillChecksRAKP4(t *testing.T) {
+	needTools(t)
+	rack := simrack.StartT(t, simrack.Options{N: 1})
+	m := rack.BMCs[0]
+	const payloadRAKP4 = 0x15
+	m.Addr = manglingRelay(t, m.SimAddr, func(b []byte) bool { return len(b) > 6 && b[4] == 0x06 && b[5]&0x3f == payloadRAKP4 })
+	c := newClient(t, bmc.Config{Retries: -1})
+	_, err := c.PowerState(t.Context(), target(m))
+	if !errors.Is(err, bmc.ErrAuth) || !strings.Contains(err.Error(), "rakp 4") {
+		t.Fatalf("power read with a bad RAKP 4: %v, want an authentication error naming rakp 4", err)
 	}
 }
