@@ -50,24 +50,56 @@ func MinimalPowerQuery(ctx context.Context, addr, user, password string) (on boo
 // MinimalPowerRoundTrips is how many round trips MinimalPowerQuery makes.
 const MinimalPowerRoundTrips = 3
 
-// MinimalRoundTrip is one round trip to the BMC at addr and nothing else:
-// a sessionless Get Channel Authentication Capabilities (IPMI v2.0
-// §22.13, the RMCP "ping" every console may send), answered from the
-// BMC's memory. The kept-session benchmarks' floor is N of these.
-func MinimalRoundTrip(ctx context.Context, addr string) error {
+// MinimalSession is the kept-session benchmarks' floor: a bare RMCP+
+// session at Operator privilege, opened once, in which MinimalDriftReads
+// sends a drift check's two reads one after the other, nothing else: no
+// Client, bmclib, pool or fan-out. The BMC does the same work for it as
+// for rackctl, so the floor is two round trips plus the BMC's own time.
+type MinimalSession struct{ s *rmcpSession }
+
+// OpenMinimalSession opens the floor's session (RAKP 3 with Set Session
+// Privilege Level behind it).
+func OpenMinimalSession(ctx context.Context, addr, user, password string) (*MinimalSession, error) {
 	c, err := net.Dial("udp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s := &rmcpSession{conn: c.(*net.UDPConn), retransmit: retransmitDefault}
-	defer c.Close()
-	msg := []byte{0x20, 0x06 << 2}
-	msg = append(msg, checksum(msg))
-	body := []byte{0x81, 0x00, 0x38, 0x8e, privAdmin} // channel: this one, IPMI v2.0 data
-	msg = append(msg, body...)
-	msg = append(msg, checksum(body))
-	pkt := append([]byte{}, rmcpHeader...)
-	pkt = append(pkt, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(msg))) // auth type none, sequence 0, session 0
-	pkt = append(pkt, msg...)
-	return s.roundTrips(ctx, &pending{pkt: pkt, match: func(b []byte) ([]byte, bool) { return b, len(b) > 4 }})
+	if err := s.openSession(ctx, privOperator); err != nil {
+		c.Close()
+		return nil, err
+	}
+	k := rakp{role: 0x10 | privOperator, user: []byte(user), kuid: []byte(password)}
+	rand.Read(k.rm[:])
+	if err := s.rakp12(ctx, &k); err != nil {
+		c.Close()
+		return nil, err
+	}
+	r3, sik := s.rakp3(&k)
+	s.k1 = keyFrom(sik, 0x01)
+	s.block, _ = aes.NewCipher(keyFrom(sik, 0x02)[:16])
+	priv := s.request(ipmiRequest{netfn: 0x06, cmd: 0x3b, data: []byte{privOperator}})
+	if err := s.roundTrips(ctx, r3, priv); err != nil {
+		s.close(ctx)
+		return nil, err
+	}
+	return &MinimalSession{s: s}, nil
 }
+
+// MinimalDriftReads reads boot parameter 5, then the LAN address source:
+// two round trips.
+func (m *MinimalSession) MinimalDriftReads(ctx context.Context) error {
+	for _, q := range []ipmiRequest{getBootFlags, getLANAddressSource} {
+		r := m.s.request(q)
+		if err := m.s.roundTrips(ctx, r); err != nil {
+			return err
+		}
+		if _, err := completion(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close ends the floor's session.
+func (m *MinimalSession) Close() { m.s.close(context.Background()) }
