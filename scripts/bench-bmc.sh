@@ -112,3 +112,33 @@ bmc_floor_rows() {
 	msrow "watch drift check, 32 IPMI BMCs, 20 ms per datagram, kept sessions (boot device + address source; $(printf %.0f "$(gometric $b max-exchanges/bmc)") exchanges per BMC at most, checked ≤ 2)" \
 		"$(gometric $b check-ms/rack)" "the same 2 reads in bare kept sessions" "$(gometric $b floor-ms/rack)" "$(gometric $b x-floor)" "<=" 1.5
 }
+
+# bmc_rtt_section: the docs/benchmarks.md section of targets 4 and 5.
+bmc_rtt_section() {
+	cat <<'EOT'
+## Issue 17 targets 4 and 5: BMC status and drift checks in round trips
+
+**The delay.** Every BMC is an ipmi_sim on loopback behind a UDP relay (internal/simrack's delay proxy) that holds each
+datagram 20 ms in each direction, in order (one FIFO delay line: per-datagram timers let back-to-back datagrams swap,
+which would have cost a pipelining client a 1 s retransmit), so a round trip is 40 ms. netem would be the closer
+model, but this kernel has no sch_netem (`tc qdisc add … netem` answers "Specified qdisc kind is unknown"), so the
+relay it is; the floor crosses the same relay as rackctl, so the relay's own cost is on both sides of each ratio. The
+relay also counts each client's datagrams and exchanges (a burst sent without waiting is one exchange), which is how
+the tests assert round trips.
+
+**Round trips of a power read.** Open Session, RAKP 1/2, and RAKP 3/4 with Get Chassis Status sent right behind
+RAKP 3: three round trips, then Close Session sent and not awaited (TestPowerQueryRoundTrips; one after the other it
+was four). With kept sessions (watch), a power, boot device or address source read is one round trip
+(TestKeptSessionsRoundTrips, TestWatchKeepsBMCSessions).
+
+**The floors**, measured in the same benchmark loop as the figure: for `rackctl status`, a minimal client in the
+test binary (bmc/export_test.go: the three round trips written out, no Client, bmclib or fan-out) reading the same
+32 BMCs at once; for the drift check, the same two reads in bare kept sessions. The floor itself is above the 120 ms
+the wire costs: ipmi_sim runs a shell script per chassis read. What rackctl adds on top is process start and spec
+load (status) and the Client's path (drift check).
+
+```
+EOT
+	grep -E '^Benchmark(StatusFloor|DriftCheckKeptSessions)' "$tmp/go.txt" || echo "(the benchmarks did not run)"
+	echo '```'
+}

@@ -227,6 +227,8 @@ fi
 	echo
 	bmc_protocols_section
 	echo
+	bmc_rtt_section
+	echo
 	echo "## CLI, one process each (wall time, peak RSS, CPU)"
 	echo
 	echo "| what | wall | peak RSS | CPU (user + sys) |"
