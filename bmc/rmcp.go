@@ -172,7 +172,7 @@ func (s *rmcpSession) handshake(ctx context.Context, creds Credentials, priv byt
 		return nil, err
 	}
 	if err := s.checkRAKP4(&k, sik, r3.resp); err != nil {
-		return nil, err
+		return nil, err // checked first: a refused RAKP 3 leaves the rest unanswered
 	}
 	if setPriv != nil {
 		if _, err := completion(setPriv); err != nil {
@@ -276,7 +276,9 @@ func (s *rmcpSession) rakp3(k *rakp) (*pending, []byte) {
 	r3 := []byte{0, 0, 0, 0}
 	r3 = binary.LittleEndian.AppendUint32(r3, s.sidC)
 	r3 = append(r3, mac.Sum(nil)...)
-	return s.setupRequest(payloadRAKP3, r3, payloadRAKP4, 2), sik
+	req := s.setupRequest(payloadRAKP3, r3, payloadRAKP4, 2)
+	req.final = func(resp []byte) bool { return resp[1] != 0 } // refused: no session
+	return req, sik
 }
 
 // checkRAKP4 checks the BMC's RAKP 4 against the session integrity key.
@@ -342,6 +344,10 @@ type pending struct {
 	match func([]byte) ([]byte, bool)
 	resp  []byte
 	done  bool
+	// final, when set, tells from this request's answer that the others
+	// sent with it will not be answered (a refused RAKP 3: the session
+	// never becomes active), so they are not waited for.
+	final func(resp []byte) bool
 	// netfn and cmd name an IPMI request in errors (0 for session setup).
 	netfn, cmd byte
 }
@@ -389,6 +395,9 @@ func (s *rmcpSession) roundTrips(ctx context.Context, reqs ...*pending) error {
 				if p, ok := r.match(buf[:n]); ok && !r.done {
 					r.resp, r.done = append([]byte(nil), p...), true
 					left--
+					if r.final != nil && r.final(r.resp) {
+						return nil
+					}
 					break
 				}
 			}

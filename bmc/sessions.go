@@ -17,9 +17,11 @@ import (
 const DefaultKeepalive = 20 * time.Second
 
 // Bounds of the wait for an answer in a kept session before the session
-// is taken for lost (staleWait).
+// is taken for lost (staleWait). The floor is generous: a BMC busy for a
+// moment (ipmi_sim forks a script per chassis read) must not cost a new
+// session, while a rebooted BMC costs this wait once.
 const (
-	minStaleWait = 100 * time.Millisecond
+	minStaleWait = 500 * time.Millisecond
 	maxStaleWait = retransmitDefault
 )
 

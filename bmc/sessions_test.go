@@ -220,11 +220,11 @@ func TestKeptSessionKeepalive(t *testing.T) {
 }
 
 // manglingRelay forwards UDP between clients and target (loopback) and
-// flips the last byte of every datagram from the target that mangle
-// picks: a real ipmi_sim whose answers an attacker on the path, or a BMC
-// with broken key derivation, has altered. No BMC here can be made to
-// send a bad RAKP 4 by itself.
-func manglingRelay(t *testing.T, target string, mangle func([]byte) bool) string {
+// flips the last byte of every datagram that mangle picks (toTarget: sent
+// by a client): a real ipmi_sim whose traffic an attacker on the path, or
+// broken key derivation on either side, has altered. No BMC or client
+// here can be made to send a bad RAKP message by itself.
+func manglingRelay(t *testing.T, target string, mangle func(b []byte, toTarget bool) bool) string {
 	t.Helper()
 	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -268,7 +268,7 @@ func manglingRelay(t *testing.T, target string, mangle func([]byte) bool) string
 						if err != nil {
 							return
 						}
-						if mangle(b[:n]) {
+						if mangle(b[:n], false) {
 							b[n-1] ^= 0xff
 						}
 						l.WriteToUDP(b[:n], from)
@@ -276,6 +276,9 @@ func manglingRelay(t *testing.T, target string, mangle func([]byte) bool) string
 				})
 			}
 			mu.Unlock()
+			if mangle(buf[:n], true) {
+				buf[n-1] ^= 0xff
+			}
 			up.Write(buf[:n])
 		}
 	})
@@ -290,11 +293,35 @@ func TestPipelinedCommandStillChecksRAKP4(t *testing.T) {
 	needTools(t)
 	rack := simrack.StartT(t, simrack.Options{N: 1})
 	m := rack.BMCs[0]
-	const payloadRAKP4 = 0x15
-	m.Addr = manglingRelay(t, m.SimAddr, func(b []byte) bool { return len(b) > 6 && b[4] == 0x06 && b[5]&0x3f == payloadRAKP4 })
+	m.Addr = manglingRelay(t, m.SimAddr, func(b []byte, toTarget bool) bool { return !toTarget && isPayload(b, payloadRAKP4) })
 	c := newClient(t, bmc.Config{Retries: -1})
 	_, err := c.PowerState(t.Context(), target(m))
 	if !errors.Is(err, bmc.ErrAuth) || !strings.Contains(err.Error(), "rakp 4") {
 		t.Fatalf("power read with a bad RAKP 4: %v, want an authentication error naming rakp 4", err)
+	}
+}
+
+const (
+	payloadRAKP3 = 0x14
+	payloadRAKP4 = 0x15
+)
+
+// isPayload tells an RMCP+ datagram of payload type pt.
+func isPayload(b []byte, pt byte) bool { return len(b) > 6 && b[4] == 0x06 && b[5]&0x3f == pt }
+
+// TestRefusedRAKP3FailsAtOnce: a BMC that refuses RAKP 3 (here its
+// integrity check value was corrupted on the way) never activates the
+// session, so the command pipelined behind it is never answered; the call
+// must fail with the BMC's refusal, an authentication error, not wait for
+// that answer until its timeout.
+func TestRefusedRAKP3FailsAtOnce(t *testing.T) {
+	needTools(t)
+	rack := simrack.StartT(t, simrack.Options{N: 1})
+	m := rack.BMCs[0]
+	m.Addr = manglingRelay(t, m.SimAddr, func(b []byte, toTarget bool) bool { return toTarget && isPayload(b, payloadRAKP3) })
+	c := newClient(t, bmc.Config{Retries: -1, Timeout: 30 * time.Second})
+	_, err := c.PowerState(t.Context(), target(m))
+	if !errors.Is(err, bmc.ErrAuth) || errors.Is(err, bmc.ErrTimeout) {
+		t.Fatalf("power read with a refused RAKP 3: %v, want the BMC's refusal (an authentication error), not a timeout", err)
 	}
 }
