@@ -145,5 +145,11 @@ func firstOf(s ...string) string {
 	return ""
 }
 
-// Close: an IPMI Client keeps no session.
-func (c *Client) Close() error { return nil }
+// Close ends the kept sessions (Config.KeepSessions), each with a Close
+// Session; without them there is nothing to end.
+func (c *Client) Close() error {
+	if c.pool == nil {
+		return nil
+	}
+	return c.pool.close()
+}

@@ -60,13 +60,25 @@ type Config struct {
 	Logger *slog.Logger
 	// Redfish configures the Redfish driver (certificate checks).
 	Redfish RedfishOptions
+	// KeepSessions keeps one RMCP+ session per IPMI BMC open between calls
+	// until Close, renewed when idle for Keepalive and opened again when
+	// the BMC lost it: power, boot device and LAN address source reads
+	// are then one round trip each (for the watch loop, which reads the
+	// rack every drift interval). Without it every call opens and closes
+	// its own session.
+	KeepSessions bool
+	// Keepalive is how long a kept session may idle before it is renewed
+	// (default DefaultKeepalive).
+	Keepalive time.Duration
 }
 
-// Client talks to BMCs. It holds no connection: every call opens its own
-// session, so a Client is safe for concurrent use.
+// Client talks to BMCs. Without Config.KeepSessions it holds no
+// connection: every call opens its own session. It is safe for
+// concurrent use.
 type Client struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	pool *sessionPool // kept RMCP+ sessions, nil without KeepSessions
 }
 
 // withDefaults fills in the defaults every driver shares.
@@ -108,7 +120,11 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, log: log}, nil
+	c := &Client{cfg: cfg, log: log}
+	if cfg.KeepSessions {
+		c.pool = newSessionPool(cfg.Keepalive, log)
+	}
+	return c, nil
 }
 
 // Config returns the effective configuration (defaults filled in).
@@ -211,7 +227,7 @@ func (c *Client) PowerState(ctx context.Context, t Target) (string, error) {
 	err := c.do(ctx, t, "power status", func(ctx context.Context, cn *conn) error {
 		var cl *bmclib.Client
 		if c.cfg.PowerStatus == "rmcp" {
-			cl = cn.bmclibClient(rmcpProviderName, "ipmi", rmcpFeatures, newRMCPDriver(cn))
+			cl = cn.bmclibClient(rmcpProviderName, "ipmi", rmcpFeatures, newRMCPDriver(cn, c.pool))
 		} else {
 			var err error
 			if cl, err = c.ipmitoolProvider(cn); err != nil {
@@ -268,12 +284,16 @@ func (c *Client) BootDevice(ctx context.Context, t Target) (BootParam, error) {
 	var bp BootParam
 	err := c.do(ctx, t, "get boot device", func(ctx context.Context, cn *conn) error {
 		d := &driver{run: cn.run}
-		cl := cn.bmclibClient(driverName, "ipmi", driverFeatures, d)
+		cl, last := cn.bmclibClient(driverName, "ipmi", driverFeatures, d), &d.last
+		if c.pool != nil {
+			rd := newRMCPDriver(cn, c.pool)
+			cl, last = cn.bmclibClient(rmcpProviderName, "ipmi", rmcpKeptFeatures, rd), &rd.last
+		}
 		start := time.Now()
 		ov, err := cl.GetBootDeviceOverride(ctx)
 		if err != nil {
-			if d.last != nil {
-				err = d.last
+			if *last != nil {
+				err = *last
 			}
 			return bmclibErr(ctx, err, time.Since(start))
 		}

@@ -44,6 +44,9 @@
 //     wrong password (RAKP 2 HMAC) from an absent BMC (no answer / ICMP
 //     refused) exactly, and keys its HMACs with the password, never sending
 //     it. Config.PowerStatus = "ipmitool" selects bmclib's provider instead.
+//     A power read is three round trips: Open Session, RAKP 1/2, and RAKP
+//     3/4 with Get Chassis Status sent right behind RAKP 3 (pipelined; why
+//     that is legal is in rmcp.go); Close Session is sent, not awaited.
 //   - boot device, boot flags read-back and users: "rackctl-ipmitool", a
 //     bmclib provider (BootDeviceSetter, BootDeviceOverrideGetter,
 //     UserReader) on top of the exec helper below. bmclib's ipmitool
@@ -60,6 +63,20 @@
 //     temporary command file run by `ipmitool exec FILE`, so no secret is
 //     ever in an argv (tests read /proc/PID/cmdline to prove it), a log
 //     line or an error.
+//
+// # Kept sessions
+//
+// With Config.KeepSessions (the watch loop's engine sets it) a Client
+// keeps one RMCP+ session per BMC and account open between calls
+// (sessions.go): power, boot device (Get System Boot Options, parameter 5)
+// and LAN address source (Get LAN Configuration Parameters, parameter 4)
+// are then read in one round trip each, at Operator privilege, without
+// ipmitool. A session idle for Config.Keepalive (default 20 s) is renewed
+// with Get Device ID, well inside the BMC's inactivity timeout; one that
+// no longer answers within a few of its round trips (the BMC rebooted or
+// dropped it) is replaced by a new one in the same call. Close ends every
+// kept session with a Close Session. Redfish sessions are kept the same
+// way by the Redfish driver, and a dropped one (401) is opened again.
 //
 // # Timeouts, retries, parallelism
 //

@@ -19,11 +19,16 @@ const (
 )
 
 // LANAddressSource reads where the BMC's LAN channel takes its IP address
-// from (`lan print 1`, "IP Address Source"): one of the AddrSource*
-// constants.
+// from (`lan print 1`, "IP Address Source"; with kept sessions the same
+// parameter read over RMCP+): one of the AddrSource* constants.
 func (c *Client) LANAddressSource(ctx context.Context, t Target) (string, error) {
 	var src string
 	err := c.do(ctx, t, "lan print", func(ctx context.Context, cn *conn) error {
+		if c.pool != nil {
+			var err error
+			src, err = newRMCPDriver(cn, c.pool).lanAddressSource(ctx)
+			return err
+		}
 		out, err := cn.run.run(ctx, "lan", "print", strconv.Itoa(LANChannel))
 		if err != nil {
 			return err

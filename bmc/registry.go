@@ -38,7 +38,8 @@ type Driver interface {
 	LANAddressSource(ctx context.Context, t Target) (string, error)
 
 	Config() Config
-	// Close ends the sessions a driver keeps (Redfish); IPMI keeps none.
+	// Close ends the sessions a driver keeps (Redfish; IPMI with
+	// Config.KeepSessions).
 	Close() error
 }
 

@@ -87,48 +87,102 @@ type rmcpSession struct {
 	retransmit time.Duration
 }
 
+// ipmiRequest is one IPMI command: network function, command, data.
+type ipmiRequest struct {
+	netfn, cmd byte
+	data       []byte
+}
+
+var (
+	getChassisStatus = ipmiRequest{netfn: 0x00, cmd: 0x01}
+	getDeviceID      = ipmiRequest{netfn: 0x06, cmd: 0x01}
+)
+
 // dialRMCP opens an authenticated session at privilege priv.
 func dialRMCP(ctx context.Context, host, port string, creds Credentials, priv byte) (*rmcpSession, error) {
+	s, _, err := dialRMCPWith(ctx, host, port, creds, priv, nil)
+	return s, err
+}
+
+// dialRMCPWith opens an authenticated session at privilege priv and, when
+// first is set, runs it in the same round trip as RAKP 3, returning its
+// response data. A power query is then three round trips (Open Session,
+// RAKP 1/2, RAKP 3/4 with the command) where one after the other it was
+// four. Get Channel Authentication Capabilities (IPMI v2.0 §22.13) is not
+// sent: it discovers what a console does not know yet, and RMCP+ session
+// setup starts at the Open Session Request (§13.17) with the cipher suite
+// asked for there (ours is always 3).
+func dialRMCPWith(ctx context.Context, host, port string, creds Credentials, priv byte, first *ipmiRequest) (*rmcpSession, []byte, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "udp", net.JoinHostPort(host, port))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	s := &rmcpSession{conn: c.(*net.UDPConn), retransmit: retransmitDefault}
-	if err := s.handshake(ctx, creds, priv); err != nil {
-		s.conn.Close()
-		return nil, err
+	resp, err := s.handshake(ctx, creds, priv, first)
+	if err != nil {
+		s.close(ctx)
+		return nil, nil, err
 	}
-	if priv > privUser {
-		if _, err := s.command(ctx, 0x06, 0x3b, []byte{priv}); err != nil {
-			s.close(ctx)
-			if errors.Is(err, ErrCommand) {
-				err = fmt.Errorf("%w: set session privilege: %v", ErrAuth, err)
-			}
-			return nil, err
-		}
-	}
-	return s, nil
+	return s, resp, nil
 }
 
-// handshake opens an RMCP+ session and authenticates it (RAKP 1-4), then
-// derives the integrity and confidentiality keys.
-func (s *rmcpSession) handshake(ctx context.Context, creds Credentials, priv byte) error {
+// handshake opens an RMCP+ session and authenticates it (RAKP 1-4),
+// deriving the integrity and confidentiality keys, then raises the
+// session's privilege above User and runs first, both pipelined behind
+// RAKP 3.
+//
+// Why pipelining is legal: the keys follow from what RAKP 2 brought (the
+// BMC's random number, already proven by RAKP 2's HMAC to come from a BMC
+// that knows the password), so the console can seal a message before RAKP
+// 4 is in. The BMC activates the session once RAKP 3 checks out (IPMI
+// v2.0 §13.22-13.23: RAKP 4 reports that check) and handles the session's
+// messages in their order; a message that arrives first anyway (a
+// reordering network) is dropped like any message of an inactive session
+// and resent after the retransmit interval. RAKP 4 is still checked when
+// it comes, and every answer's integrity is checked with K1, which only a
+// BMC holding the same SIK can produce. Set Session Privilege Level
+// (§22.18) is sent only above User: the session comes up at User level
+// whatever RAKP 1 asked for (ipmi_sim answers Operator commands with 0xd4,
+// insufficient privilege, until it is sent), and Get Chassis Status needs
+// no more than User.
+func (s *rmcpSession) handshake(ctx context.Context, creds Credentials, priv byte, first *ipmiRequest) ([]byte, error) {
 	if err := s.openSession(ctx, priv); err != nil {
-		return err
+		return nil, err
 	}
 	k := rakp{role: 0x10 | priv, user: []byte(creds.User), kuid: []byte(creds.Password)} // 0x10: name-only lookup
 	rand.Read(k.rm[:])
 	if err := s.rakp12(ctx, &k); err != nil {
-		return err
+		return nil, err
 	}
-	sik, err := s.rakp34(ctx, &k)
-	if err != nil {
-		return err
-	}
+	r3, sik := s.rakp3(&k)
 	s.k1 = keyFrom(sik, 0x01)
 	s.block, _ = aes.NewCipher(keyFrom(sik, 0x02)[:16])
-	return nil
+	reqs := []*pending{r3}
+	var setPriv, cmd *pending
+	if priv > privUser {
+		setPriv = s.request(ipmiRequest{netfn: 0x06, cmd: 0x3b, data: []byte{priv}})
+		reqs = append(reqs, setPriv)
+	}
+	if first != nil {
+		cmd = s.request(*first)
+		reqs = append(reqs, cmd)
+	}
+	if err := s.roundTrips(ctx, reqs...); err != nil {
+		return nil, err
+	}
+	if err := s.checkRAKP4(&k, sik, r3.resp); err != nil {
+		return nil, err // checked first: a refused RAKP 3 leaves the rest unanswered
+	}
+	if setPriv != nil {
+		if _, err := completion(setPriv); err != nil {
+			return nil, fmt.Errorf("%w: set session privilege: %v", ErrAuth, err)
+		}
+	}
+	if cmd == nil {
+		return nil, nil
+	}
+	return completion(cmd)
 }
 
 // openSession asks for a session with our random ID and the algorithms we
@@ -204,15 +258,15 @@ func (s *rmcpSession) rakp12(ctx context.Context, k *rakp) error {
 	return nil
 }
 
-// rakp34 sends RAKP 3, proving we know the password, and checks the
-// BMC's RAKP 4 against the session integrity key, which it returns.
-func (s *rmcpSession) rakp34(ctx context.Context, k *rakp) (sik []byte, err error) {
+// rakp3 builds RAKP 3, proving we know the password, and returns it with
+// the session integrity key.
+func (s *rmcpSession) rakp3(k *rakp) (*pending, []byte) {
 	mac := hmac.New(sha1.New, k.kuid)
 	mac.Write(k.rm[:])
 	mac.Write(k.rc)
 	mac.Write([]byte{k.role, byte(len(k.user))})
 	mac.Write(k.user)
-	sik = mac.Sum(nil)
+	sik := mac.Sum(nil)
 
 	mac = hmac.New(sha1.New, k.kuid)
 	mac.Write(k.rc)
@@ -222,24 +276,27 @@ func (s *rmcpSession) rakp34(ctx context.Context, k *rakp) (sik []byte, err erro
 	r3 := []byte{0, 0, 0, 0}
 	r3 = binary.LittleEndian.AppendUint32(r3, s.sidC)
 	r3 = append(r3, mac.Sum(nil)...)
-	resp, err := s.exchange(ctx, payloadRAKP3, r3, payloadRAKP4, 2)
-	if err != nil {
-		return nil, err
-	}
+	req := s.setupRequest(payloadRAKP3, r3, payloadRAKP4, 2)
+	req.final = func(resp []byte) bool { return resp[1] != 0 } // refused: no session
+	return req, sik
+}
+
+// checkRAKP4 checks the BMC's RAKP 4 against the session integrity key.
+func (s *rmcpSession) checkRAKP4(k *rakp, sik, resp []byte) error {
 	if resp[1] != 0 {
-		return nil, statusErr("rakp 4", resp[1])
+		return statusErr("rakp 4", resp[1])
 	}
 	if len(resp) < 20 {
-		return nil, fmt.Errorf("%w: short rakp 4 (%d bytes)", ErrCommand, len(resp))
+		return fmt.Errorf("%w: short rakp 4 (%d bytes)", ErrCommand, len(resp))
 	}
-	mac = hmac.New(sha1.New, sik)
+	mac := hmac.New(sha1.New, sik)
 	mac.Write(k.rm[:])
 	mac.Write(binary.LittleEndian.AppendUint32(nil, s.sidC))
 	mac.Write(k.guid)
 	if !hmac.Equal(mac.Sum(nil)[:12], resp[8:20]) {
-		return nil, fmt.Errorf("%w: rakp 4 integrity check failed", ErrAuth)
+		return fmt.Errorf("%w: rakp 4 integrity check failed", ErrAuth)
 	}
-	return sik, nil
+	return nil
 }
 
 func keyFrom(sik []byte, c byte) []byte {
@@ -251,11 +308,20 @@ func keyFrom(sik []byte, c byte) []byte {
 // exchange sends an unauthenticated session-setup payload and waits for
 // the reply of type want carrying our session id, retransmitting.
 func (s *rmcpSession) exchange(ctx context.Context, ptype byte, payload []byte, want byte, minLen int) ([]byte, error) {
+	r := s.setupRequest(ptype, payload, want, minLen)
+	if err := s.roundTrips(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.resp, nil
+}
+
+// setupRequest is a session-setup payload and what its reply looks like.
+func (s *rmcpSession) setupRequest(ptype byte, payload []byte, want byte, minLen int) *pending {
 	pkt := append([]byte{}, rmcpHeader...)
 	pkt = append(pkt, 0x06, ptype, 0, 0, 0, 0, 0, 0, 0, 0)
 	pkt = binary.LittleEndian.AppendUint16(pkt, uint16(len(payload)))
 	pkt = append(pkt, payload...)
-	return s.roundTrip(ctx, pkt, func(b []byte) ([]byte, bool) {
+	return &pending{pkt: pkt, match: func(b []byte) ([]byte, bool) {
 		if len(b) < 16 || !bytes.Equal(b[:4], rmcpHeader) || b[4] != 0x06 || b[5]&0x3f != want {
 			return nil, false
 		}
@@ -268,29 +334,52 @@ func (s *rmcpSession) exchange(ctx context.Context, ptype byte, payload []byte, 
 			return nil, false
 		}
 		return p, true
-	})
+	}}
 }
 
-// roundTrip sends pkt and returns the first reply accepted by match,
-// resending every retransmit interval until ctx ends.
-func (s *rmcpSession) roundTrip(ctx context.Context, pkt []byte, match func([]byte) ([]byte, bool)) ([]byte, error) {
+// pending is a datagram sent and the reply it waits for: match accepts
+// the reply and returns its payload, which lands in resp.
+type pending struct {
+	pkt   []byte
+	match func([]byte) ([]byte, bool)
+	resp  []byte
+	done  bool
+	// final, when set, tells from this request's answer that the others
+	// sent with it will not be answered (a refused RAKP 3: the session
+	// never becomes active), so they are not waited for.
+	final func(resp []byte) bool
+	// netfn and cmd name an IPMI request in errors (0 for session setup).
+	netfn, cmd byte
+}
+
+// roundTrips sends every request back to back, then collects their
+// replies in any order, resending those still unanswered every retransmit
+// interval until ctx ends. One request is one round trip; several sent
+// together (pipelined) cost one round trip too.
+func (s *rmcpSession) roundTrips(ctx context.Context, reqs ...*pending) error {
 	buf := make([]byte, 1024)
+	left := len(reqs)
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, ctxError(ctx, 0)
+			return ctxError(ctx, 0)
 		}
-		if _, err := s.conn.Write(pkt); err != nil {
-			return nil, netErr(ctx, err)
+		for _, r := range reqs {
+			if r.done {
+				continue
+			}
+			if _, err := s.conn.Write(r.pkt); err != nil {
+				return netErr(ctx, err)
+			}
 		}
 		resend := time.Now().Add(s.retransmit)
-		for {
+		for left > 0 {
 			dl := resend
 			if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 				dl = d
 				if !time.Now().Before(d) {
 					// The context's timer may fire late on a loaded machine;
 					// never spin on a passed deadline.
-					return nil, timeoutError{}
+					return timeoutError{}
 				}
 			}
 			s.conn.SetReadDeadline(dl)
@@ -300,11 +389,21 @@ func (s *rmcpSession) roundTrip(ctx context.Context, pkt []byte, match func([]by
 				if errors.As(err, &ne) && ne.Timeout() {
 					break // resend (or ctx expired: checked above)
 				}
-				return nil, netErr(ctx, err)
+				return netErr(ctx, err)
 			}
-			if p, ok := match(buf[:n]); ok {
-				return append([]byte(nil), p...), nil
+			for _, r := range reqs {
+				if p, ok := r.match(buf[:n]); ok && !r.done {
+					r.resp, r.done = append([]byte(nil), p...), true
+					left--
+					if r.final != nil && r.final(r.resp) {
+						return nil
+					}
+					break
+				}
 			}
+		}
+		if left == 0 {
+			return nil
 		}
 	}
 }
@@ -322,30 +421,44 @@ func netErr(ctx context.Context, err error) error {
 // command sends one IPMI request in the session and returns the response
 // data after the completion code.
 func (s *rmcpSession) command(ctx context.Context, netfn, cmd byte, data []byte) ([]byte, error) {
+	r := s.request(ipmiRequest{netfn: netfn, cmd: cmd, data: data})
+	if err := s.roundTrips(ctx, r); err != nil {
+		return nil, err
+	}
+	return completion(r)
+}
+
+// request seals one IPMI request of the session (taking the next session
+// and request sequence numbers) with the match for its response.
+func (s *rmcpSession) request(q ipmiRequest) *pending {
 	s.rqSeq = (s.rqSeq + 1) & 0x3f
 	seq := s.rqSeq
-	msg := []byte{0x20, netfn << 2}
+	msg := []byte{0x20, q.netfn << 2}
 	msg = append(msg, checksum(msg))
-	body := append([]byte{0x81, seq << 2, cmd}, data...)
+	body := append([]byte{0x81, seq << 2, q.cmd}, q.data...)
 	msg = append(msg, body...)
 	msg = append(msg, checksum(body))
 
 	s.seq++
-	pkt := s.seal(msg)
-	resp, err := s.roundTrip(ctx, pkt, func(b []byte) ([]byte, bool) {
+	return &pending{pkt: s.seal(msg), netfn: q.netfn, cmd: q.cmd, match: func(b []byte) ([]byte, bool) {
 		m, ok := s.open(b)
-		if !ok || len(m) < 8 || m[1]>>2 != netfn+1 || m[4]>>2 != seq || m[5] != cmd {
+		if !ok || len(m) < 8 || m[1]>>2 != q.netfn+1 || m[4]>>2 != seq || m[5] != q.cmd {
 			return nil, false
 		}
 		return m[6 : len(m)-1], true
-	})
-	if err != nil {
-		return nil, err
+	}}
+}
+
+// completion returns an answered request's data after its completion
+// code, or the *CompletionError of a non-zero code.
+func completion(r *pending) ([]byte, error) {
+	if len(r.resp) < 1 {
+		return nil, fmt.Errorf("%w: netfn 0x%02x cmd 0x%02x: empty response", ErrCommand, r.netfn, r.cmd)
 	}
-	if resp[0] != 0 {
-		return nil, &CompletionError{NetFn: netfn, Cmd: cmd, Code: resp[0]}
+	if r.resp[0] != 0 {
+		return nil, &CompletionError{NetFn: r.netfn, Cmd: r.cmd, Code: r.resp[0]}
 	}
-	return resp[1:], nil
+	return r.resp[1:], nil
 }
 
 // CompletionError is a command the BMC answered with a non-zero
@@ -450,27 +563,49 @@ func (s *rmcpSession) close(context.Context) error {
 // rmcpProviderName is the bmclib provider backed by the pure-Go client.
 const rmcpProviderName = "rackctl-rmcp"
 
-var rmcpFeatures = registrar.Features{providers.FeaturePowerState}
+var (
+	rmcpFeatures = registrar.Features{providers.FeaturePowerState}
+	// rmcpKeptFeatures: with kept sessions the boot flags are read over
+	// RMCP+ too, one round trip instead of an ipmitool run's session.
+	rmcpKeptFeatures = registrar.Features{providers.FeaturePowerState, featureBootDeviceOverrideGet}
+)
 
+// rmcpDriver reads a BMC over RMCP+: in a session of its own, closed
+// after the call, or in the pool's kept session when pool is set.
 type rmcpDriver struct {
-	cn *conn
+	cn   *conn
+	pool *sessionPool
+	// last keeps the most recent error: bmclib drops some provider
+	// errors (GetBootDeviceOverride), the caller takes it from here.
+	last error
 }
 
-var _ bmc.PowerStateGetter = (*rmcpDriver)(nil)
+var (
+	_ bmc.PowerStateGetter         = (*rmcpDriver)(nil)
+	_ bmc.BootDeviceOverrideGetter = (*rmcpDriver)(nil)
+)
 
-func newRMCPDriver(cn *conn) *rmcpDriver { return &rmcpDriver{cn: cn} }
+func newRMCPDriver(cn *conn, pool *sessionPool) *rmcpDriver { return &rmcpDriver{cn: cn, pool: pool} }
 
 func (d *rmcpDriver) Name() string { return rmcpProviderName }
+
+// call runs q in the kept session, or in a session of its own at priv.
+func (d *rmcpDriver) call(ctx context.Context, priv byte, q ipmiRequest) ([]byte, error) {
+	if d.pool != nil {
+		return d.pool.call(ctx, d.cn, q)
+	}
+	s, data, err := dialRMCPWith(ctx, d.cn.host, d.cn.port, d.cn.creds, priv, &q)
+	if err != nil {
+		return nil, err
+	}
+	s.close(ctx) // the answer is in; Close Session is not awaited (see close)
+	return data, nil
+}
 
 // PowerStateGet returns ipmitool's wording ("Chassis Power is on") so both
 // providers parse alike.
 func (d *rmcpDriver) PowerStateGet(ctx context.Context) (string, error) {
-	s, err := dialRMCP(ctx, d.cn.host, d.cn.port, d.cn.creds, privUser)
-	if err != nil {
-		return "", derr(err)
-	}
-	data, err := s.command(ctx, 0x00, 0x01, nil) // Get Chassis Status
-	s.close(ctx)                                 // the answer is in; a lost Close Session reply is harmless
+	data, err := d.call(ctx, privUser, getChassisStatus)
 	if err != nil {
 		return "", derr(err)
 	}
@@ -481,4 +616,56 @@ func (d *rmcpDriver) PowerStateGet(ctx context.Context) (string, error) {
 		return "Chassis Power is on", nil
 	}
 	return "Chassis Power is off", nil
+}
+
+// getBootFlags is Get System Boot Options, parameter 5 (boot flags), set
+// 0, block 0; an Operator command.
+var getBootFlags = ipmiRequest{netfn: 0x00, cmd: 0x09, data: []byte{5, 0, 0}}
+
+// BootDeviceOverrideGet reads boot parameter 5: the same bytes `ipmitool
+// chassis bootparam get 5` prints as "Boot parameter data".
+func (d *rmcpDriver) BootDeviceOverrideGet(ctx context.Context) (bmc.BootDeviceOverride, error) {
+	data, err := d.call(ctx, privOperator, getBootFlags)
+	if err != nil {
+		d.last = derr(err)
+		return bmc.BootDeviceOverride{}, d.last
+	}
+	// data: parameter version, parameter selector, then the 5 flag bytes.
+	if len(data) < 7 || data[1]&0x7f != 5 {
+		d.last = derr(fmt.Errorf("%w: boot options response % x is not parameter 5", ErrCommand, data))
+		return bmc.BootDeviceOverride{}, d.last
+	}
+	bp, err := decodeBootFlags(data[2:])
+	if err != nil {
+		d.last = derr(fmt.Errorf("%w: %w", ErrCommand, err))
+		return bmc.BootDeviceOverride{}, d.last
+	}
+	return bmc.BootDeviceOverride{Device: bmc.BootDeviceType(bp.Device), IsPersistent: bp.Persistent, IsEFIBoot: bp.EFI}, nil
+}
+
+// getLANAddressSource is Get LAN Configuration Parameters, channel
+// LANChannel, parameter 4 (IP address source); an Operator command.
+var getLANAddressSource = ipmiRequest{netfn: 0x0c, cmd: 0x02, data: []byte{LANChannel, 4, 0, 0}}
+
+// lanAddressSource reads the LAN channel's address source: the value
+// `ipmitool lan print` shows as "IP Address Source".
+func (d *rmcpDriver) lanAddressSource(ctx context.Context) (string, error) {
+	data, err := d.call(ctx, privOperator, getLANAddressSource)
+	if err != nil {
+		return "", err
+	}
+	if len(data) < 2 {
+		return "", fmt.Errorf("%w: short lan parameter 4 response % x", ErrCommand, data)
+	}
+	switch data[1] & 0x0f {
+	case 0:
+		return AddrSourceUnspecified, nil
+	case 1:
+		return AddrSourceStatic, nil
+	case 2:
+		return AddrSourceDHCP, nil
+	case 3:
+		return AddrSourceBIOS, nil
+	}
+	return AddrSourceOther, nil
 }

@@ -30,9 +30,20 @@ var _ BMCClient = (*bmc.Drivers)(nil)
 // engine's timeout, parallelism and logger, and the spec's Redfish TLS
 // settings (bmc.redfish: a CA file read beneath the root, or a pinned
 // fingerprint). Each protocol's driver is made when a target first needs it.
+// A watch loop's engine keeps the drivers, sessions open, from one plan to
+// the next (keptBMC).
 func (e *Engine) openBMC(rack *schema.Rack, creds bmc.Credentials) (BMCClient, error) {
+	c, held, err := e.kept.get(keyOf(rack, creds), func() (BMCClient, error) { return e.newBMC(rack, creds, true) })
+	if held {
+		return c, err
+	}
+	return e.newBMC(rack, creds, false)
+}
+
+// newBMC opens the drivers; keep keeps their sessions open until Close.
+func (e *Engine) newBMC(rack *schema.Rack, creds bmc.Credentials, keep bool) (BMCClient, error) {
 	if e.openBMCHook != nil {
-		return e.openBMCHook(bmc.Config{Credentials: creds})
+		return e.openBMCHook(bmc.Config{Credentials: creds, KeepSessions: keep})
 	}
 	var ca bmc.SecretFile
 	if t := rack.BMC.Redfish; t != nil && t.CAFile != "" {
@@ -45,7 +56,7 @@ func (e *Engine) openBMC(rack *schema.Rack, creds bmc.Credentials) (BMCClient, e
 	if err != nil {
 		return nil, err
 	}
-	return bmc.NewDrivers(bmc.Config{Credentials: creds, Timeout: e.cfg.Timeout, Parallel: e.cfg.Parallel, Logger: e.log, Redfish: rf}), nil
+	return bmc.NewDrivers(bmc.Config{Credentials: creds, Timeout: e.cfg.Timeout, Parallel: e.cfg.Parallel, Logger: e.log, Redfish: rf, KeepSessions: keep}), nil
 }
 
 // accounts is the client's account management, for the credential

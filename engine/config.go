@@ -57,6 +57,8 @@ type Engine struct {
 	log *slog.Logger
 	// openBMCHook, set by tests, replaces the BMC drivers.
 	openBMCHook func(bmc.Config) (BMCClient, error)
+	// kept holds the BMC drivers of a watch loop's engine.
+	kept keptBMC
 }
 
 // New checks cfg and fills its defaults.

@@ -19,11 +19,15 @@ type reconciler struct {
 var _ watch.Reconciler = (*reconciler)(nil)
 
 // Reconciler is the watch loop's Reconciler. It makes the state dir,
-// where the loop keeps its own records too.
+// where the loop keeps its own records too. From then on the engine keeps
+// its BMC drivers and their sessions from one plan to the next, so a
+// drift check reads each BMC in a round trip per read; Close ends them
+// when the loop stops.
 func (e *Engine) Reconciler() (watch.Reconciler, error) {
 	if err := state.New(e.cfg.StateDir).Ensure(); err != nil {
 		return nil, err
 	}
+	e.kept.keep()
 	return &reconciler{e: e}, nil
 }
 

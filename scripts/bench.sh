@@ -243,6 +243,7 @@ limit() {
 	for prov in lokomotive flatcar; do
 		limit "no-op reconcile, 1000 $prov nodes, every layer on, 0 processes, 0 BMC writes (Go benchmark)" "$(gobench BenchmarkNoopPlan1000/$prov)" s 1
 	done
+	bmc_floor_rows # targets 4 and 5 (scripts/bench-bmc.sh)
 } >"$tmp/summary.md" || fail "a summary figure is missing (see above)"
 echo
 echo "bench: summary (load average $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -262,7 +263,7 @@ fi
 	echo "Each figure was published only after its run was checked to do what the label says (exit status, applied or"
 	echo "unchanged state, the benchmark's own assertions); scripts/bench.sh fails and writes nothing otherwise."
 	echo
-	echo "## Issue 17 targets 1-3: figures against their floors (same run)"
+	echo "## Issue 17: figures against their floors (same run)"
 	echo
 	cat "$tmp/summary.md"
 	echo
@@ -280,6 +281,8 @@ fi
 	sed 's/^\(.*\): commit to apply start \(.*\)$/| commit to apply start, \1 | \2 |/; s/^\(file source.*\) to apply start \(.*\)$/| \1 to apply start | \2 |/' "$tmp/latency.txt"
 	echo
 	bmc_protocols_section
+	echo
+	bmc_rtt_section
 	echo
 	echo "## CLI, one process each (wall time, peak RSS, CPU)"
 	echo

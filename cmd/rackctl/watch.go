@@ -144,6 +144,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if err != nil {
 		return err
 	}
+	defer eng.Close() // ends the BMC sessions kept between drift checks
 	// Before the source: the git source makes its dir beneath it 0700.
 	rec, err := eng.Reconciler()
 	if err != nil {

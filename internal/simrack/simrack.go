@@ -359,6 +359,36 @@ func (r *Rack) Slow(i int, delay time.Duration) (string, error) {
 	return p.Addr(), nil
 }
 
+// Proxy returns the delay proxy in front of BMC i (nil when it has none),
+// whose Counts tell what clients sent it.
+func (r *Rack) Proxy(i int) *Proxy {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proxies[i]
+}
+
+// Counts sums the Counts of every BMC's delay proxy.
+func (r *Rack) Counts() Counts {
+	var c Counts
+	for i := range r.BMCs {
+		if p := r.Proxy(i); p != nil {
+			pc := p.Counts()
+			c.Datagrams += pc.Datagrams
+			c.Exchanges += pc.Exchanges
+		}
+	}
+	return c
+}
+
+// ResetCounts zeroes the counts of every BMC's delay proxy.
+func (r *Rack) ResetCounts() {
+	for i := range r.BMCs {
+		if p := r.Proxy(i); p != nil {
+			p.ResetCounts()
+		}
+	}
+}
+
 // Close stops every simulator, proxy and serial console.
 func (r *Rack) Close() error {
 	for i := range r.procs {

@@ -101,6 +101,65 @@ func TestDelayProxy(t *testing.T) {
 	}
 }
 
+// TestDelayProxyOrderAndCounts: datagrams sent back to back come out in
+// the order they went in (a pipelined RMCP+ client relies on it), and
+// Counts tells datagrams from exchanges: three datagrams sent without
+// waiting, then one after the answers, are four datagrams in two
+// exchanges.
+func TestDelayProxyOrderAndCounts(t *testing.T) {
+	echo, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := echo.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteToUDP(buf[:n], from)
+		}
+	}()
+	p, err := NewDelayProxy(echo.LocalAddr().String(), 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("udp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	const burst = 100
+	for i := range burst {
+		c.Write([]byte{byte(i)})
+	}
+	for i := range burst {
+		n, err := c.Read(buf)
+		if err != nil || n != 1 {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if buf[0] != byte(i) {
+			t.Fatalf("answer %d is datagram %d: the proxy reordered them", i, buf[0])
+		}
+	}
+	c.Write([]byte("again"))
+	if _, err := c.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Counts(), (Counts{Datagrams: burst + 1, Exchanges: 2}); got != want {
+		t.Errorf("counts %+v, want %+v", got, want)
+	}
+	p.ResetCounts()
+	if got := p.Counts(); got != (Counts{}) {
+		t.Errorf("counts after reset %+v, want zero", got)
+	}
+}
+
 // TestSerialConsole runs a real ipmitool SOL session against a simulator
 // whose serial port is this test: console output reaches ipmitool's stdout,
 // what is typed reaches the serial port, and a restarted simulator
