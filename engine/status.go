@@ -18,6 +18,11 @@ type Status struct {
 	APIReason     string       `json:"kubernetesAPIReason,omitempty"`
 	ServerVersion string       `json:"kubernetesVersion,omitempty"`
 	Nodes         []NodeStatus `json:"nodes"`
+	// Pin is the rollback pin watch follows (pin.json), nil when none.
+	Pin *state.Pin `json:"pin,omitempty"`
+	// PinError says why pin.json could not be read (watch applies nothing
+	// meanwhile).
+	PinError string `json:"pinError,omitempty"`
 }
 
 // NodeStatus is one node's row.
@@ -102,7 +107,11 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 	if obs.configs, err = e.nodeConfigsOf(ctx, r); err != nil {
 		return nil, err
 	}
-	return statusOf(r, obs), nil
+	st := statusOf(r, obs)
+	if st.Pin, err = state.New(e.cfg.StateDir).LoadPin(); err != nil {
+		st.PinError = err.Error()
+	}
+	return st, nil
 }
 
 func (e *Engine) observeCluster(ctx context.Context, rack *schema.Rack) clusterObservation {

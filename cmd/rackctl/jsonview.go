@@ -23,6 +23,17 @@ type statusView struct {
 	APIReason     string           `json:"kubernetes_api_reason,omitempty"`
 	ServerVersion string           `json:"kubernetes_version,omitempty"`
 	Nodes         []nodeStatusView `json:"nodes"`
+	Pin           *pinView         `json:"pin,omitempty"`
+}
+
+// pinView is the rollback pin in status -o json.
+type pinView struct {
+	Commit   string    `json:"commit,omitempty"`
+	By       string    `json:"by,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+	Rollback bool      `json:"rollback,omitempty"`
+	Error    string    `json:"error,omitempty"` // pin.json unreadable
 }
 
 type nodeStatusView struct {
@@ -104,6 +115,11 @@ func newStatusView(st *engine.Status) statusView {
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}
+	if p := st.Pin; p != nil {
+		v.Pin = &pinView{Commit: p.Commit, By: p.By, At: p.At.UTC(), Reason: p.Reason, Rollback: p.Rollback}
+	} else if st.PinError != "" {
+		v.Pin = &pinView{Error: st.PinError}
+	}
 	return v
 }
 
@@ -138,6 +154,7 @@ type applyRecordView struct {
 	Done           int       `json:"done"`
 	Failed         int       `json:"failed"`
 	NotAttempted   int       `json:"not_attempted"`
+	Verified       int       `json:"verified"`
 	BackupDir      string    `json:"backup_dir,omitempty"`
 }
 
@@ -177,7 +194,7 @@ func newHistoryView(entries []engine.HistoryEntry) historyView {
 		if r := e.Apply; r != nil {
 			ev.Planned = &countsView{r.Planned.Add, r.Planned.Change, r.Planned.Destroy}
 			ev.Apply = &applyRecordView{Finished: r.Finished.UTC(), Rack: r.RackName, AddressChanges: r.Allocations,
-				Done: r.Done, Failed: r.Failed, NotAttempted: r.NotAttempted, BackupDir: r.BackupDir}
+				Done: r.Done, Failed: r.Failed, NotAttempted: r.NotAttempted, Verified: r.Verified, BackupDir: r.BackupDir}
 		}
 		if w := e.Watch; w != nil {
 			if w.Planned != nil {
