@@ -27,13 +27,16 @@ type Status struct {
 
 // NodeStatus is one node's row.
 type NodeStatus struct {
-	Name        string    `json:"name"`
-	Role        string    `json:"role"`
-	MAC         string    `json:"mac"`
-	BMCMAC      string    `json:"bmcMac"`
-	BMCAddress  string    `json:"bmcAddress"`
-	IP          string    `json:"ip"`
-	Excluded    bool      `json:"excluded,omitempty"`
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	MAC        string `json:"mac"`
+	BMCMAC     string `json:"bmcMac"`
+	BMCAddress string `json:"bmcAddress"`
+	IP         string `json:"ip"`
+	Excluded   bool   `json:"excluded,omitempty"`
+	// Maintenance: maintenance: true in the spec; rackctl leaves the node
+	// alone (its other columns are still observed).
+	Maintenance bool      `json:"maintenance,omitempty"`
 	BMCReached  bool      `json:"bmcReached"`
 	BMCError    string    `json:"bmcError,omitempty"`
 	Power       string    `json:"power,omitempty"`
@@ -138,7 +141,7 @@ func statusOf(r *Rack, obs observations) *Status {
 		row := NodeStatus{
 			Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC,
 			BMCAddress: r.BMCAddress(n), IP: r.Addrs(n.Name).Primary.String(),
-			Excluded: n.Exclude, Provisioned: obs.provisioned[n.Name],
+			Excluded: n.Exclude, Maintenance: n.Maintenance, Provisioned: obs.provisioned[n.Name],
 			Hostnames: r.Hostnames(n),
 		}
 		row.Joined, row.Kubelet, row.OSImage, row.OSVersion = joined(n)

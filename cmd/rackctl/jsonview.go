@@ -44,6 +44,7 @@ type nodeStatusView struct {
 	BMCAddress  string      `json:"bmc_address"`
 	IP          string      `json:"ip"`
 	Excluded    bool        `json:"excluded"`
+	Maintenance bool        `json:"maintenance"`
 	BMCReached  bool        `json:"bmc_reached"`
 	BMCError    string      `json:"bmc_error,omitempty"`
 	Power       string      `json:"power,omitempty"`
@@ -101,7 +102,7 @@ func newStatusView(st *engine.Status) statusView {
 		Nodes: make([]nodeStatusView, 0, len(st.Nodes))}
 	for _, n := range st.Nodes {
 		nv := nodeStatusView{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
-			IP: n.IP, Excluded: n.Excluded, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
+			IP: n.IP, Excluded: n.Excluded, Maintenance: n.Maintenance, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
 			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstallView(n.Install), Config: n.Config}
 		if nv.Hostnames == nil {

@@ -83,6 +83,9 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 		if n.Excluded {
 			name += " (excluded)"
 		}
+		if n.Maintenance {
+			name += " (maintenance)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
 			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), configCell(n.Config),
 			termtext.Cell(strings.Join(n.Hostnames, " ")), termtext.Cell(n.Install.Text()))
