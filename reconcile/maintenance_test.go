@@ -43,3 +43,23 @@ func TestMaintenanceSkipsDriftFix(t *testing.T) {
 		t.Errorf("leases released: %v", e.dhcp.released)
 	}
 }
+
+// lokoctl cannot leave one node out of a shared change: when its run
+// reboots a node in maintenance, the plan says so rather than hiding it.
+func TestMaintenanceLokoctlRebootNoted(t *testing.T) {
+	e := newRackEnv(t, schema.Lokomotive, 3)
+	e.converge()
+	e.rack.Nodes[1].Maintenance = true
+	if p := e.plan(); p.HasChanges() {
+		t.Fatalf("setting maintenance alone plans changes: %v", layerAddrs(p.Changes, ""))
+	}
+	e.rack.Cluster.SSHPubKeys = append(e.rack.Cluster.SSHPubKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc1Ipu0vTYCbDfcg1pNb7s0R7Kd4MFJvq1dZs0Z2rk5 new@example")
+	p := e.plan()
+	notes := slices.Clone(p.Notes)
+	for _, c := range p.Changes {
+		notes = append(notes, c.Notes...)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, "maintenance: "+e.rack.Nodes[1].Name+": lokoctl's run reboots it too") }) {
+		t.Errorf("notes %q do not say lokoctl reboots the node in maintenance", notes)
+	}
+}
