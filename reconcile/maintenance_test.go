@@ -59,7 +59,9 @@ func TestMaintenanceLokoctlRebootNoted(t *testing.T) {
 	for _, c := range p.Changes {
 		notes = append(notes, c.Notes...)
 	}
-	if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, "maintenance: "+e.rack.Nodes[1].Name+": lokoctl's run reboots it too") }) {
+	if !slices.ContainsFunc(notes, func(n string) bool {
+		return strings.HasPrefix(n, "maintenance: "+e.rack.Nodes[1].Name+": lokoctl's run reboots it too")
+	}) {
 		t.Errorf("notes %q do not say lokoctl reboots the node in maintenance", notes)
 	}
 }
