@@ -234,3 +234,14 @@ func TestStatusShowsPin(t *testing.T) {
 		})
 	}
 }
+
+// pin takes the watch loop's repository from the management node config,
+// as watch does.
+func TestPinFromConfig(t *testing.T) {
+	p := newPinRack(t)
+	writeConfig(t, p.root, "apiVersion: rackctl/v1alpha1\nkind: Config\nwatch:\n  repo: "+p.repo.Dir+"\n")
+	r := cli(t, "pin", p.a[:10], "--root", p.root)
+	if r.code != 0 || !strings.Contains(r.stdout, "Pinned "+p.a) {
+		t.Fatalf("pin with watch.repo from the config: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
