@@ -117,6 +117,7 @@ var Settings = []Setting{
 	{Key: "watch.approvalPoll", Flag: "approval-poll", Kind: Duration},
 	{Key: "watch.listen", Flag: "listen"},
 	{Key: "watch.httpTimeout", Flag: "http-timeout", Kind: Duration},
+	{Key: "watch.statusInterval", Flag: "status-interval", Kind: Duration},
 }
 
 // Value is a setting's value as the file gives it, with its position.

@@ -90,6 +90,7 @@ type Watcher struct {
 
 	mu     sync.Mutex
 	status Status
+	spec   *schema.Rack // of the revision reconciled (the pinned one while pinned), for Spec
 
 	// Owned by the loop goroutine.
 	cur      *desired // what is reconciled: head, or the pinned revision
@@ -153,6 +154,14 @@ func (w *Watcher) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.status
+}
+
+// Spec is the reconciled revision's spec (the pinned one while pinned;
+// nil before one); safe for concurrent use. The API observes this rack.
+func (w *Watcher) Spec() *schema.Rack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.spec
 }
 
 func (w *Watcher) setStatus(f func(*Status)) {
@@ -362,6 +371,9 @@ func (w *Watcher) followPinNow(ctx context.Context) (Outcome, error) {
 // or retried for the previous one, and reconciles d.
 func (w *Watcher) switchTo(ctx context.Context, d *desired, trig Trigger) (Outcome, error) {
 	w.cur = d
+	w.mu.Lock()
+	w.spec = d.rack
+	w.mu.Unlock()
 	w.failures = 0
 	w.stopRetry()
 	w.setHeld(nil, "")

@@ -19,6 +19,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/spf13/cobra"
 
+	"github.com/rackctl/rackctl/api"
 	"github.com/rackctl/rackctl/engine"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
@@ -47,6 +48,7 @@ type watchFlags struct {
 	approvalPoll      time.Duration
 	listen            string
 	httpTimeout       time.Duration
+	statusInterval    time.Duration
 	once              bool
 	drivers           engine.DriverConfig
 }
@@ -71,7 +73,9 @@ drift is fixed under the same rules. Failures are retried with exponential
 backoff.
 
 Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
-history.jsonl). /metrics, /healthz and, for a git source, POST /webhook are
+history.jsonl). /metrics, /healthz, GET /api/status (the rack, the loop, held
+commits, last errors and every node's state, re-read every --status-interval
+and after each outcome: docs/api.md) and, for a git source, POST /webhook are
 served on --listen (keep it on loopback; each request gets --http-timeout);
 with --webhook-secret-file a webhook must carry the HMAC of its body
 (X-Hub-Signature-256) or the secret (X-Gitlab-Token). A password in the --repo
@@ -111,8 +115,9 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.DurationVar(&wf.backoffMin, "backoff-min", watch.DefaultBackoffMin, "wait after the first failure; doubles with each failure in a row")
 	f.DurationVar(&wf.backoffMax, "backoff-max", watch.DefaultBackoffMax, "longest wait between retries")
 	f.DurationVar(&wf.approvalPoll, "approval-poll", watch.DefaultPollInterval, "how often a held plan checks for its approval or window")
-	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz and /webhook (empty: off)")
+	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz, /api/status and /webhook (empty: off)")
 	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
+	f.DurationVar(&wf.statusInterval, "status-interval", api.DefaultInterval, "how often --listen's GET /api/status re-reads every node (BMCs, installs, configs); also after each apply")
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
 	registerDriverFlags(f, &wf.drivers)
 	return cmd
@@ -147,6 +152,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		return err
 	}
 	var last watch.EventRecord
+	kick := func() {} // the API's, once it is served: a new observation after each outcome
 	cfg := watch.Config{
 		Source:        src,
 		Reconciler:    rec,
@@ -157,7 +163,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		BackoffMax:    wf.backoffMax,
 		PollInterval:  wf.approvalPoll,
 		Log:           g.log,
-		OnEvent:       func(r watch.EventRecord) { last = r },
+		OnEvent:       func(r watch.EventRecord) { last = r; kick() },
 	}
 	if git != nil {
 		cfg.Webhook = git.WebhookHandler()
@@ -171,7 +177,11 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		if wf.httpTimeout <= 0 {
 			return fmt.Errorf("--http-timeout %s: want a positive duration", wf.httpTimeout)
 		}
-		stop, err := serveHTTP(wf.listen, w.Handler(), wf.httpTimeout, g.log)
+		h, err := g.watchHandler(ctx, w, wf, &kick)
+		if err != nil {
+			return err
+		}
+		stop, err := serveHTTP(wf.listen, h, wf.httpTimeout, g.log)
 		if err != nil {
 			return err
 		}
@@ -360,7 +370,7 @@ func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Log
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	if !loopbackOnly(addr) {
-		log.Warn("--listen is not a loopback address: /metrics, /healthz and /webhook are open to every host that reaches it; "+
+		log.Warn("--listen is not a loopback address: /metrics, /healthz, /api/status and /webhook are open to every host that reaches it; "+
 			"set --webhook-secret-file, or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
 	}
 	srv := &http.Server{
@@ -376,7 +386,7 @@ func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Log
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	log.Info("serving /metrics, /healthz and /api/status", "addr", ln.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
