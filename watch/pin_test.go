@@ -2,6 +2,8 @@ package watch
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,6 +95,11 @@ func TestPinKeepsCommitUntilUnpinned(t *testing.T) {
 	st := l.w.Status()
 	if st.Pin == nil || st.Pin.Commit != a || st.Pin.By != "alice" || st.Pin.Error != "" || st.LastApplied != a {
 		t.Errorf("status %+v, pin %+v: want pinned to a by alice, a applied", st, st.Pin)
+	}
+	srv := httptest.NewServer(l.w.Handler())
+	defer srv.Close()
+	if h := get(t, srv.URL+"/healthz", http.StatusOK); !strings.Contains(h, `"pin":{"commit":"`+a+`","by":"alice"`) {
+		t.Errorf("/healthz lacks the pin: %s", h)
 	}
 	if m := scrape(t, l.w); !strings.Contains(m, `rackctl_watch_pinned_info{commit="`+a+`"} 1`) {
 		t.Errorf("metrics lack the pin:\n%s", grep(m, "pinned"))
