@@ -245,3 +245,18 @@ func TestPinFromConfig(t *testing.T) {
 		t.Fatalf("pin with watch.repo from the config: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Before watch ever fetched there is no clone to check a commit in: pin
+// says so instead of pinning blind.
+func TestPinBeforeWatchRan(t *testing.T) {
+	repo := testenv.NewGitRepo(t)
+	a := repo.Commit(labelled(t, "label-a"), "label a")
+	root := t.TempDir()
+	r := cli(t, "pin", a, "--root", root, "--repo", repo.Dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "rackctl watch makes it at its first fetch") {
+		t.Errorf("pin before watch ran: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if pin, _ := state.New(filepath.Join(root, "var/lib/rackctl")).LoadPin(); pin != nil {
+		t.Errorf("pin.json written: %+v", pin)
+	}
+}
