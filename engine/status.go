@@ -18,17 +18,25 @@ type Status struct {
 	APIReason     string       `json:"kubernetesAPIReason,omitempty"`
 	ServerVersion string       `json:"kubernetesVersion,omitempty"`
 	Nodes         []NodeStatus `json:"nodes"`
+	// Pin is the rollback pin watch follows (pin.json), nil when none.
+	Pin *state.Pin `json:"pin,omitempty"`
+	// PinError says why pin.json could not be read (watch applies nothing
+	// meanwhile).
+	PinError string `json:"pinError,omitempty"`
 }
 
 // NodeStatus is one node's row.
 type NodeStatus struct {
-	Name        string    `json:"name"`
-	Role        string    `json:"role"`
-	MAC         string    `json:"mac"`
-	BMCMAC      string    `json:"bmcMac"`
-	BMCAddress  string    `json:"bmcAddress"`
-	IP          string    `json:"ip"`
-	Excluded    bool      `json:"excluded,omitempty"`
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	MAC        string `json:"mac"`
+	BMCMAC     string `json:"bmcMac"`
+	BMCAddress string `json:"bmcAddress"`
+	IP         string `json:"ip"`
+	Excluded   bool   `json:"excluded,omitempty"`
+	// Maintenance: maintenance: true in the spec; rackctl leaves the node
+	// alone (its other columns are still observed).
+	Maintenance bool      `json:"maintenance,omitempty"`
 	BMCReached  bool      `json:"bmcReached"`
 	BMCError    string    `json:"bmcError,omitempty"`
 	Power       string    `json:"power,omitempty"`
@@ -102,7 +110,11 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 	if obs.configs, err = e.nodeConfigsOf(ctx, r); err != nil {
 		return nil, err
 	}
-	return statusOf(r, obs), nil
+	st := statusOf(r, obs)
+	if st.Pin, err = state.New(e.cfg.StateDir).LoadPin(); err != nil {
+		st.PinError = err.Error()
+	}
+	return st, nil
 }
 
 func (e *Engine) observeCluster(ctx context.Context, rack *schema.Rack) clusterObservation {
@@ -129,7 +141,7 @@ func statusOf(r *Rack, obs observations) *Status {
 		row := NodeStatus{
 			Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC,
 			BMCAddress: r.BMCAddress(n), IP: r.Addrs(n.Name).Primary.String(),
-			Excluded: n.Exclude, Provisioned: obs.provisioned[n.Name],
+			Excluded: n.Exclude, Maintenance: n.Maintenance, Provisioned: obs.provisioned[n.Name],
 			Hostnames: r.Hostnames(n),
 		}
 		row.Joined, row.Kubelet, row.OSImage, row.OSVersion = joined(n)

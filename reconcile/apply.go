@@ -417,7 +417,7 @@ func (a *Applier) record(p *Plan, started time.Time, run *applyRun) {
 		RackName: p.RackName, SpecHash: p.SpecHash, Commit: a.opts.Commit,
 		Planned: p.Counts(), Allocations: len(p.Allocations),
 		Done: len(res.Done), Failed: len(res.Failed), NotAttempted: len(res.NotAttempted),
-		Outcome: res.Outcome, BackupDir: res.BackupDir,
+		Outcome: res.Outcome, BackupDir: res.BackupDir, Verified: a.observedInstalls(res.Done),
 	}
 	if rec.Commit == "" {
 		rec.Commit = p.Commit
@@ -429,6 +429,29 @@ func (a *Applier) record(p *Plan, started time.Time, run *applyRun) {
 		res.Warnings = append(res.Warnings, err.Error())
 		a.log.Warn("history not written", "err", err)
 	}
+}
+
+// InstallObserver is implemented by a verify-layer executor that tells
+// whether it sees a node run its config before recording the install
+// (VerifyExecutor with a Verifier) or records it without looking.
+type InstallObserver interface {
+	ObservesInstalls() bool
+}
+
+// observedInstalls counts the done verify changes whose executor saw the
+// node run its config: what `rackctl rollback` calls verified.
+func (a *Applier) observedInstalls(done []Change) int {
+	obs, ok := a.executors[LayerVerify].(InstallObserver)
+	if !ok || !obs.ObservesInstalls() {
+		return 0
+	}
+	n := 0
+	for _, c := range done {
+		if c.Layer == LayerVerify {
+			n++
+		}
+	}
+	return n
 }
 
 // runPhase runs the changes of one phase, several at once when the

@@ -67,6 +67,7 @@ func Build(ctx context.Context, rack *schema.Rack, opts PlanOptions) (*Plan, err
 			return nil, fmt.Errorf("plan: %w", err)
 		}
 	}
+	holdMaintenanceFiles(p, rack)
 	if opts.Layers.Enabled {
 		if err := planLayers(ctx, p, rack, addrs, files, opts); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
@@ -96,18 +97,63 @@ func target(p *Plan, rack *schema.Rack, targets []string) error {
 		names[n.Name] = true
 		p.Targets = append(p.Targets, n.Name)
 	}
-	kept := p.Changes[:0]
+	dropNodeChanges(p, func(node string) bool { return !names[node] })
+	return nil
+}
+
+// holdMaintenanceFiles drops the changes of the files of nodes in
+// maintenance (their own snippets, Ignition, matchbox groups): a changed
+// file is a provisioner change to the node. Shared files (dnsmasq, hosts,
+// the cluster config with its ordered lists) keep the node as it is. The
+// plan notes each file held back.
+func holdMaintenanceFiles(p *Plan, rack *schema.Rack) {
+	maint := maintenanceNodes(rack)
+	if len(maint) == 0 {
+		return
+	}
+	for _, c := range dropNodeChanges(p, func(node string) bool { return maint[node] }) {
+		p.Notes = append(p.Notes, fmt.Sprintf("maintenance: %s: skipped: %s %s", c.Node, c.Action, c.Address))
+	}
+}
+
+// maintenanceNodes are the names of the nodes with maintenance: true.
+func maintenanceNodes(rack *schema.Rack) map[string]bool {
+	var out map[string]bool
+	for i := range rack.Nodes {
+		if rack.Nodes[i].Maintenance {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[rack.Nodes[i].Name] = true
+		}
+	}
+	return out
+}
+
+// dropNodeChanges removes the changes of the nodes drop names (shared
+// changes, of no node, stay) and returns them, ActionNoop ones left out.
+// Files of those nodes that were to be deleted stay in the manifest, so a
+// later plan still deletes them.
+func dropNodeChanges(p *Plan, drop func(node string) bool) []Change {
+	var kept, dropped []Change
 	for _, c := range p.Changes {
-		switch {
-		case c.Node == "" || names[c.Node]:
+		if c.Node == "" || !drop(c.Node) {
 			kept = append(kept, c)
-		case c.Action == ActionDelete:
+			continue
+		}
+		if c.Action == ActionDelete {
 			p.Managed.Files = append(p.Managed.Files, ManagedFile{Path: strings.TrimPrefix(c.Address, FilePrefix), Node: c.Node})
 		}
+		if c.Action != ActionNoop {
+			dropped = append(dropped, c)
+		}
+	}
+	if kept == nil {
+		kept = []Change{}
 	}
 	p.Changes = kept
 	p.Managed.Normalize()
-	return nil
+	return dropped
 }
 
 // filePlan is the files part of a plan: the changes, what they were made

@@ -31,6 +31,8 @@
 //	             (a replaced server's old MAC holding the reserved IP, a MAC leased
 //	             another IP); BMC DHCP renew or power cycle per --drift-fix
 //	flags        delete flag files: reprovision changed, node excluded, MAC replaced
+//	             (nodes in maintenance: nothing, in this or any later layer;
+//	             their own files are held back too; plan notes say what)
 //	provisioner  one terraform (init, plan, apply of that plan) or lokoctl run,
 //	             only when something it reads changed or a node needs an install
 //	bmc          per node to install: next boot PXE, power cycle (on when off);

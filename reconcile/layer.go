@@ -106,7 +106,10 @@ type planner struct {
 	layout   render.Layout
 	prev     NodeState
 	targeted map[string]bool // nil: every node
-	nodes    []*nodeInfo     // the targeted nodes, set by the flags layer
+	// maintenance names the nodes with maintenance: true: no layer acts
+	// on them (they are not in nodes), their changes become notes.
+	maintenance map[string]bool
+	nodes       []*nodeInfo // the targeted nodes not in maintenance, set by the flags layer
 }
 
 // planLayers runs the Plan of every layer over p, whose files changes are
@@ -125,7 +128,8 @@ func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[strin
 	if err != nil {
 		return err
 	}
-	pl := &planner{ctx: ctx, p: p, rack: rack, prov: prov, addrs: addrs, files: files, opts: opts, cfg: opts.Layers, layout: opts.Layout.WithDefaults(), prev: prev}
+	pl := &planner{ctx: ctx, p: p, rack: rack, prov: prov, addrs: addrs, files: files, opts: opts, cfg: opts.Layers,
+		layout: opts.Layout.WithDefaults(), prev: prev, maintenance: maintenanceNodes(rack)}
 	if len(p.Targets) > 0 {
 		pl.targeted = map[string]bool{}
 		for _, t := range p.Targets {
@@ -148,14 +152,22 @@ func (pl *planner) note(n string)              { pl.p.Notes = append(pl.p.Notes,
 func (pl *planner) observe(k ObsKey, v string) { pl.p.Observed[k] = v }
 
 // nextNodes is the record saved after the flags phase: the spec's, except
-// for nodes not targeted, which keep what was recorded.
+// for nodes not targeted, which keep what was recorded, and nodes in
+// maintenance, which keep it too (none when there was none): a reinstall
+// their spec asks for is planned once they leave maintenance.
 func (pl *planner) nextNodes() {
 	next := NodeStateOf(pl.rack)
-	if pl.targeted != nil && pl.prev.Version != 0 {
-		next.SSHKeys = pl.prev.SSHKeys
+	if pl.prev.Version != 0 {
+		if pl.targeted != nil {
+			next.SSHKeys = pl.prev.SSHKeys
+		}
 		for name := range next.Nodes {
-			if rec, ok := pl.prev.Nodes[name]; ok && !pl.targeted[name] {
-				next.Nodes[name] = rec
+			if pl.targeted != nil && !pl.targeted[name] || pl.maintenance[name] {
+				if rec, ok := pl.prev.Nodes[name]; ok {
+					next.Nodes[name] = rec
+				} else if pl.maintenance[name] {
+					delete(next.Nodes, name)
+				}
 			}
 		}
 	}

@@ -105,6 +105,10 @@ func (credentialsLayer) Plan(ctx context.Context, pl *planner) error {
 		pl.note("bmc.rotate not planned with -target: a rotation covers every BMC of the rack at once")
 		return nil
 	}
+	if len(pl.maintenance) > 0 {
+		pl.note("bmc.rotate not planned while nodes are in maintenance: a rotation covers every BMC of the rack at once")
+		return nil
+	}
 	h, err := stateDigest(pl.opts.StateDir, rotate.StateFile)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", rotate.StateFile, err)

@@ -98,6 +98,10 @@ func planDrift(pl *planner, leases []dhcp.Lease, now time.Time) error {
 		if n != nil && !pl.isTarget(n.Name) {
 			continue
 		}
+		if n != nil && pl.maintenance[n.Name] {
+			pl.note(fmt.Sprintf("maintenance: %s: skipped: dhcp drift fix (%s)", n.Name, f))
+			continue
+		}
 		fixDrift(pl, f, n)
 	}
 	return nil

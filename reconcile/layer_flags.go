@@ -40,12 +40,45 @@ func (flagsLayer) Plan(_ context.Context, pl *planner) error {
 		return nil
 	}
 	for i := range pl.rack.Nodes {
-		if n := &pl.rack.Nodes[i]; pl.isTarget(n.Name) {
-			if err := planNodeFlag(pl, i); err != nil {
-				return err
-			}
+		n := &pl.rack.Nodes[i]
+		var err error
+		switch {
+		case !pl.isTarget(n.Name):
+		case pl.maintenance[n.Name]:
+			err = planMaintenanceFlag(pl, i)
+		default:
+			err = planNodeFlag(pl, i)
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// planMaintenanceFlag plans node i as any other, then takes its changes
+// and its install back: the plan notes what was skipped, and no later
+// layer sees the node (it is not in pl.nodes), so its BMC is neither read
+// nor changed and nothing verifies, settles or reignites it.
+func planMaintenanceFlag(pl *planner, i int) error {
+	n := &pl.rack.Nodes[i]
+	mark, nodes := len(pl.p.Changes), len(pl.nodes)
+	if err := planNodeFlag(pl, i); err != nil {
+		return err
+	}
+	var skipped []string
+	for _, c := range pl.p.Changes[mark:] {
+		skipped = append(skipped, fmt.Sprintf("%s %s (%s)", c.Action, c.Address, c.Reason))
+	}
+	if ni := pl.nodes[nodes]; ni.install != "" {
+		skipped = append(skipped, "install: PXE boot, power cycle and verify ("+ni.install+")")
+	}
+	pl.p.Changes, pl.nodes = pl.p.Changes[:mark], pl.nodes[:nodes]
+	note := fmt.Sprintf("maintenance: %s (nodes[%d].maintenance: true): no BMC, provisioner or drift change", n.Name, i)
+	if len(skipped) > 0 {
+		note += "; skipped: " + strings.Join(skipped, "; ")
+	}
+	pl.note(note)
 	return nil
 }
 

@@ -68,6 +68,7 @@ var (
 	_ Concurrent      = (*VerifyExecutor)(nil)
 	_ Preparer        = (*VerifyExecutor)(nil)
 	_ InstallRecorder = state.Dir{}
+	_ InstallObserver = (*VerifyExecutor)(nil)
 )
 
 // Prepare learns the commit the plan was made from, recorded with each
@@ -101,6 +102,10 @@ func (e *VerifyExecutor) record(c Change, err error) error {
 func (e *VerifyExecutor) Concurrency() int { return max(e.Parallel, 1) }
 
 func (e *VerifyExecutor) Layer() Layer { return LayerVerify }
+
+// ObservesInstalls is true when a Verifier looks at each node (ssh,
+// cluster) before its install is recorded.
+func (e *VerifyExecutor) ObservesInstalls() bool { return e.Verifier != nil }
 
 func (e *VerifyExecutor) Apply(ctx context.Context, c Change) error {
 	if c.Action != ActionVerify || c.Detail == nil || c.Detail.FlagFile == "" {

@@ -52,7 +52,7 @@ func (lp lokomotiveProvisioner) PlanRun(pl *planner, run *provisionerRun) error 
 		return err
 	}
 	installed := func(n *schema.Node) (bool, error) {
-		if pl.isTarget(n.Name) {
+		if pl.isTarget(n.Name) && !pl.maintenance[n.Name] {
 			return !installing(run.installs, n), nil
 		}
 		return pl.flagExists(n)
@@ -68,6 +68,11 @@ func (lp lokomotiveProvisioner) PlanRun(pl *planner, run *provisionerRun) error 
 		reboots = append(reboots, c.nodes...)
 	}
 	run.reboots = pl.inSpecOrder(reboots)
+	for _, n := range run.reboots {
+		if pl.maintenance[n] {
+			run.notes = append(run.notes, fmt.Sprintf("maintenance: %s: lokoctl's run reboots it too (a shared input changed): lokoctl cannot leave one node out; hold the commit until the node leaves maintenance", n))
+		}
+	}
 	if len(run.reboots) > 0 {
 		run.reason(fmt.Sprintf("lokoctl reboots %d node(s) to re-run Ignition", len(run.reboots)))
 	}

@@ -20,6 +20,7 @@ func check(ix *index) {
 	checkUnique(ix, nodes)
 	checkNetwork(ix, nodes)
 	checkControllers(ix, nodes)
+	checkMaintenance(ix, nodes)
 	checkInput(ix, nodes)
 }
 
@@ -260,6 +261,17 @@ func checkPublic(ix *index, nodes []string) {
 			continue
 		}
 		used[a] = p
+	}
+}
+
+// checkMaintenance: exclude takes a node out of the provisioner (its flag
+// file deleted), maintenance keeps it there untouched; both at once would
+// ask for a change and for none.
+func checkMaintenance(ix *index, nodes []string) {
+	for _, n := range nodes {
+		if ix.isTrue(n+".maintenance") && ix.isTrue(n+".exclude") {
+			ix.addAt(n+".maintenance", "maintenance and exclude cannot both be true: exclude removes the node from the provisioner, maintenance leaves it there unchanged; set one")
+		}
 	}
 }
 

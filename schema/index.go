@@ -224,6 +224,7 @@ func (ix *index) node(path string) Node {
 		BMCProtocol:  s("bmcProtocol"),
 		InstallVia:   s("installVia"),
 		Exclude:      ix.isTrue(path + ".exclude"),
+		Maintenance:  ix.isTrue(path + ".maintenance"),
 		Reprovision:  s("reprovision"),
 		ExtraCLC:     s("extraCLC"),
 	}

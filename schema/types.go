@@ -300,8 +300,12 @@ type Node struct {
 	// BMCProtocol overrides bmc.protocol for this node; "" for the rack's.
 	BMCProtocol string `json:"bmcProtocol,omitempty"`
 	// InstallVia overrides install.via for this node; "" for the rack's.
-	InstallVia  string            `json:"installVia,omitempty"`
-	Exclude     bool              `json:"exclude,omitempty"`
+	InstallVia string `json:"installVia,omitempty"`
+	Exclude    bool   `json:"exclude,omitempty"`
+	// Maintenance keeps rackctl's hands off the node: no BMC or
+	// provisioner change, no drift fix, no file of its own changed; it
+	// keeps its place in every list, its reservations and IPs.
+	Maintenance bool              `json:"maintenance,omitempty"`
 	Reprovision string            `json:"reprovision,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	// ExtraCLC is a Container Linux Config snippet written verbatim to

@@ -43,8 +43,9 @@
 //	history.jsonl        one HistoryRecord per line, appended with O_APPEND:
 //	                     {"time","finished","rackName"?,"specHash","commit"?,
 //	                     "planned":{"add","change","destroy"},"allocations",
-//	                     "done","failed","notAttempted","outcome","error"?,
-//	                     "backupDir"?}.
+//	                     "done","failed","notAttempted","verified"?,"outcome",
+//	                     "error"?,"backupDir"?}; verified counts the installs
+//	                     the verify phase saw run (ssh, cluster).
 //	backups/<UTC time>/  the previous version of every file an apply replaced
 //	                     or deleted, at its path relative to the root.
 //	rotation.json        Rotation, mode 0600 (the dir is created 0700 if
@@ -65,5 +66,11 @@
 //	                     node, address, error, timedOut).
 //	watch-state.json     WatchState, mode 0644: {"lastApplied","time"}.
 //	approvals/<commit>   empty file: the held commit is approved.
+//	pin.json             Pin, mode 0644: {"commit","by","at","reason"?,
+//	                     "rollback"?}: the commit watch reconciles instead of
+//	                     the branch head (rackctl pin, rollback), the full
+//	                     hash only; written atomically, removed by unpin.
+//	                     Missing = not pinned; unreadable = watch applies
+//	                     nothing until it is fixed or removed.
 //	source/git/          the git source's clone.
 package state

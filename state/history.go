@@ -36,9 +36,13 @@ type HistoryRecord struct {
 	Done         int       `json:"done"`
 	Failed       int       `json:"failed"`
 	NotAttempted int       `json:"notAttempted"`
-	Outcome      Outcome   `json:"outcome"`
-	Error        string    `json:"error,omitempty"`
-	BackupDir    string    `json:"backupDir,omitempty"`
+	// Verified counts the installs the verify phase confirmed by seeing
+	// the node run its config (ssh, cluster); installs recorded without
+	// looking (--verify flag) are not counted.
+	Verified  int     `json:"verified,omitempty"`
+	Outcome   Outcome `json:"outcome"`
+	Error     string  `json:"error,omitempty"`
+	BackupDir string  `json:"backupDir,omitempty"`
 }
 
 // ChangeSummary is the planned counts, e.g. "+1 ~2 -0", with the number

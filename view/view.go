@@ -18,6 +18,18 @@ type Status struct {
 	APIReason     string       `json:"kubernetes_api_reason,omitempty"`
 	ServerVersion string       `json:"kubernetes_version,omitempty"`
 	Nodes         []NodeStatus `json:"nodes"`
+	Pin           *Pin         `json:"pin,omitempty"`
+}
+
+// Pin is the rollback pin watch follows (pin.json): who pinned which
+// commit, when and why; only Error when pin.json cannot be read.
+type Pin struct {
+	Commit   string    `json:"commit,omitempty"`
+	By       string    `json:"by,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+	Rollback bool      `json:"rollback,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 type NodeStatus struct {
@@ -28,6 +40,7 @@ type NodeStatus struct {
 	BMCAddress  string   `json:"bmc_address"`
 	IP          string   `json:"ip"`
 	Excluded    bool     `json:"excluded"`
+	Maintenance bool     `json:"maintenance"`
 	BMCReached  bool     `json:"bmc_reached"`
 	BMCError    string   `json:"bmc_error,omitempty"`
 	Power       string   `json:"power,omitempty"`
@@ -85,7 +98,7 @@ func NewStatus(st *engine.Status) Status {
 		Nodes: make([]NodeStatus, 0, len(st.Nodes))}
 	for _, n := range st.Nodes {
 		nv := NodeStatus{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
-			IP: n.IP, Excluded: n.Excluded, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
+			IP: n.IP, Excluded: n.Excluded, Maintenance: n.Maintenance, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
 			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config}
 		if nv.Hostnames == nil {
@@ -98,6 +111,11 @@ func NewStatus(st *engine.Status) Status {
 					BMCFirmware: inv.BMCVersion, SystemHealth: inv.SystemHealth, ChassisHealth: inv.ChassisHealth}}
 		}
 		v.Nodes = append(v.Nodes, nv)
+	}
+	if p := st.Pin; p != nil {
+		v.Pin = &Pin{Commit: p.Commit, By: p.By, At: p.At.UTC(), Reason: p.Reason, Rollback: p.Rollback}
+	} else if st.PinError != "" {
+		v.Pin = &Pin{Error: st.PinError}
 	}
 	return v
 }
@@ -133,6 +151,7 @@ type ApplyRecord struct {
 	Done           int       `json:"done"`
 	Failed         int       `json:"failed"`
 	NotAttempted   int       `json:"not_attempted"`
+	Verified       int       `json:"verified"`
 	BackupDir      string    `json:"backup_dir,omitempty"`
 }
 
@@ -172,7 +191,7 @@ func NewHistory(entries []engine.HistoryEntry) History {
 		if r := e.Apply; r != nil {
 			ev.Planned = &Counts{r.Planned.Add, r.Planned.Change, r.Planned.Destroy}
 			ev.Apply = &ApplyRecord{Finished: r.Finished.UTC(), Rack: r.RackName, AddressChanges: r.Allocations,
-				Done: r.Done, Failed: r.Failed, NotAttempted: r.NotAttempted, BackupDir: r.BackupDir}
+				Done: r.Done, Failed: r.Failed, NotAttempted: r.NotAttempted, Verified: r.Verified, BackupDir: r.BackupDir}
 		}
 		if w := e.Watch; w != nil {
 			if w.Planned != nil {

@@ -52,11 +52,30 @@
 // lock; the revision is recorded as cancelled, and the next start, handed
 // the same revision by the source, converges.
 //
+// # Rollback pin
+//
+// `rackctl pin COMMIT` (or `rackctl rollback`) writes <stateDir>/pin.json
+// ([state.Pin]: commit, who, when, why); the loop reads it at start, at
+// every source event and every PollInterval. While a pin is set the loop
+// reconciles the pinned commit instead of the branch head, drift checks
+// included; each new head is recorded once as "pinned" ("not applied:
+// pinned to …") and never planned. The pinned commit is read through
+// Config.Pins (source.Git.ReadCommit): it must be the branch head or one of
+// its ancestors and pass the same signature check as a head, so a pin is
+// no way around signed commits. A pin the loop cannot follow (unknown or
+// unsigned commit, invalid spec, no git source) is recorded as failed and
+// nothing is applied until it is fixed or removed. `rackctl unpin` removes
+// the file; the loop then reconciles the head. [SetPin] and [Unpin] record
+// the operator's action in watch-events.jsonl (trigger "operator", outcome
+// "pin"/"unpin", the operator as author). [LastGood] is rollback's choice:
+// the newest commit of history.jsonl whose apply succeeded with at least
+// one install the verify phase saw (HistoryRecord.Verified).
+//
 // # Records
 //
 // <stateDir>/watch-events.jsonl has one [EventRecord] per outcome
 // (applied, apply-failed, unchanged, rejected, skipped, held, failed,
-// cancelled) with the commit, author, commit time, signer, planned counts,
+// cancelled, pinned; pin and unpin for the operator's actions) with the commit, author, commit time, signer, planned counts,
 // the policy verdict and the reason; state.Dir.ReadWatchEvents reads it. Drift checks
 // that find nothing are not recorded. <stateDir>/watch-state.json keeps the
 // last applied commit (state.Dir.LastApplied) for the git source's fast-forward
@@ -70,8 +89,8 @@
 // _reconciles_total{trigger,outcome}, _bmc_reachable{node} (from the
 // "bmc:NODE:power" values each plan observes, so only for nodes the bmc
 // layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
-// _source_errors_total; /healthz (the [Status] as JSON, 503 when the loop is
-// not running); and /webhook when Config.Webhook is set. [Watcher.Register]
+// _source_errors_total, _pinned_info{commit} (only while pinned); /healthz (the [Status] as JSON, 503 when
+// the loop is not running); and /webhook when Config.Webhook is set. [Watcher.Register]
 // adds collectors of others to it (the notifier's rackctl_notify_*).
 //
 // An apply-failed record lists the failed changes (state.WatchFailure:

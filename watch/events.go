@@ -39,6 +39,13 @@ const (
 	OutcomeFailed Outcome = "failed"
 	// OutcomeCancelled: the loop was stopped during the apply.
 	OutcomeCancelled Outcome = "cancelled"
+	// OutcomePinned: a new revision not applied because a rollback pin
+	// holds the rack at another commit (rackctl pin, rollback).
+	OutcomePinned Outcome = "pinned"
+	// OutcomePin and OutcomeUnpin record an operator's rackctl pin (or
+	// rollback) and unpin, with who (Author) and why (Reason).
+	OutcomePin   Outcome = "pin"
+	OutcomeUnpin Outcome = "unpin"
 )
 
 // Trigger is why the loop reconciled.
@@ -49,6 +56,9 @@ const (
 	TriggerDrift    Trigger = "drift"    // the drift interval
 	TriggerRetry    Trigger = "retry"    // backoff after a failure
 	TriggerRelease  Trigger = "release"  // an approval or an opened window
+	TriggerPin      Trigger = "pin"      // a pin was set: its commit is reconciled
+	TriggerUnpin    Trigger = "unpin"    // the pin went: the head is reconciled
+	TriggerOperator Trigger = "operator" // rackctl pin, unpin, rollback
 )
 
 // EventRecord is one line of watch-events.jsonl ([state.WatchEvent]).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,11 @@ type testReconciler struct {
 	planErrs    int // fail the next n Plan calls
 	blockApply  bool
 	applyStart  chan string // receives the commit at each apply start, if set
+	// verify adds a verify change per reinstalled node, carried out by an
+	// executor that observes installs (history's "verified" count).
+	verify bool
+	// failReason makes the bmc changes with that reason fail.
+	failReason string
 }
 
 func newTestReconciler(t *testing.T) *testReconciler {
@@ -103,6 +109,14 @@ func (r *testReconciler) Plan(ctx context.Context, rack *schema.Rack, commit str
 			})
 		}
 	}
+	if r.verify {
+		for _, c := range slices.Clone(p.Changes) {
+			if c.Layer == reconcile.LayerBMC {
+				p.Changes = append(p.Changes, reconcile.Change{Layer: reconcile.LayerVerify, Action: reconcile.ActionVerify,
+					Address: "verify:" + c.Node, Node: c.Node, Reason: "record the install"})
+			}
+		}
+	}
 	return p, nil
 }
 
@@ -113,10 +127,13 @@ func (r *testReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconc
 	if started != nil {
 		started <- p.Commit
 	}
-	opts := reconcile.ApplyOptions{
-		Root: r.root, StateDir: r.stateDir, Commit: p.Commit,
-		Executors: []reconcile.Executor{&fakeBMC{r: r}},
+	r.mu.Lock()
+	execs := []reconcile.Executor{&fakeBMC{r: r, failReason: r.failReason}}
+	if r.verify {
+		execs = append(execs, observingVerify{})
 	}
+	r.mu.Unlock()
+	opts := reconcile.ApplyOptions{Root: r.root, StateDir: r.stateDir, Commit: p.Commit, Executors: execs}
 	if block {
 		opts.BeforePhase = func(ctx context.Context, _ reconcile.Layer) { <-ctx.Done() }
 	}
@@ -138,16 +155,31 @@ func (r *testReconciler) planned() []string {
 	return append([]string(nil), r.plans...)
 }
 
-type fakeBMC struct{ r *testReconciler }
+type fakeBMC struct {
+	r          *testReconciler
+	failReason string
+}
 
 func (f *fakeBMC) Layer() reconcile.Layer { return reconcile.LayerBMC }
 
 func (f *fakeBMC) Apply(ctx context.Context, c reconcile.Change) error {
+	if f.failReason != "" && c.Reason == f.failReason {
+		return fmt.Errorf("injected bmc failure on %s", c.Node)
+	}
 	f.r.mu.Lock()
 	f.r.reinstalled = append(f.r.reinstalled, c.Node)
 	f.r.mu.Unlock()
 	return nil
 }
+
+// observingVerify stands in for a verifier that saw each node run its
+// config (no node boots in these tests: the booting-rack e2e tests cover
+// the real one).
+type observingVerify struct{}
+
+func (observingVerify) Layer() reconcile.Layer                        { return reconcile.LayerVerify }
+func (observingVerify) Apply(context.Context, reconcile.Change) error { return nil }
+func (observingVerify) ObservesInstalls() bool                        { return true }
 
 // chanSource sends what the test puts on its channel.
 type chanSource chan source.Event
@@ -204,7 +236,10 @@ func (l *loop) stop(t *testing.T) {
 	l.cancel()
 	select {
 	case err, ok := <-l.done:
-		if ok && err != nil {
+		if !ok {
+			return // stopped already
+		}
+		if err != nil {
 			t.Errorf("Run: %v", err)
 		}
 		close(l.done)

@@ -26,6 +26,7 @@ type metrics struct {
 	failures    prometheus.Gauge
 	panics      prometheus.Counter
 	sourceErrs  prometheus.Counter
+	pinned      *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -76,9 +77,13 @@ func newMetrics() *metrics {
 			Name: "rackctl_watch_source_errors_total",
 			Help: "Error events of the spec source (fetch failures, missing file, refused commits).",
 		}),
+		pinned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rackctl_watch_pinned_info",
+			Help: "1 for the commit a rollback pin holds the rack at; no series when nothing is pinned.",
+		}, []string{"commit"}),
 	}
 	m.reg.MustRegister(m.lastApplied, m.lastTime, m.duration, m.actions, m.revisions, m.bmc,
-		m.drift, m.held, m.failures, m.panics, m.sourceErrs,
+		m.drift, m.held, m.failures, m.panics, m.sourceErrs, m.pinned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -61,18 +61,24 @@ type Config struct {
 	// OnEvent, when set, sees every record the loop writes, after it is
 	// written; it runs on the loop's goroutine.
 	OnEvent func(EventRecord)
+	// Pins reads the commit of a rollback pin (pin.json); the git source
+	// (source.Git) is one. Nil: a pin cannot be followed and nothing is
+	// applied while one is set.
+	Pins PinReader
 }
 
 // Status is the loop's state, as /healthz shows it.
 type Status struct {
 	Running     bool      `json:"running"`
 	LastApplied string    `json:"lastApplied,omitempty"`
-	Current     string    `json:"current,omitempty"` // newest valid revision
+	Current     string    `json:"current,omitempty"` // revision reconciled: the newest valid one, or the pinned one
 	Held        string    `json:"held,omitempty"`    // commit waiting, if any
 	HeldReason  string    `json:"heldReason,omitempty"`
 	Failures    int       `json:"failures"`
 	LastError   string    `json:"lastError,omitempty"`
 	NextRetry   time.Time `json:"nextRetry,omitzero"`
+	// Pin is the rollback pin while one is set (rackctl pin/rollback).
+	Pin *PinStatus `json:"pin,omitempty"`
 }
 
 // Watcher is the GitOps loop: for each revision from its source it
@@ -85,10 +91,12 @@ type Watcher struct {
 
 	mu     sync.Mutex
 	status Status
-	spec   *schema.Rack // of the newest valid revision, for Spec
+	spec   *schema.Rack // of the revision reconciled (the pinned one while pinned), for Spec
 
 	// Owned by the loop goroutine.
-	cur      *desired
+	cur      *desired // what is reconciled: head, or the pinned revision
+	head     *desired // newest valid revision from the source
+	pins     pinState
 	held     *Decision
 	heldKey  string
 	failures int
@@ -149,8 +157,8 @@ func (w *Watcher) Status() Status {
 	return w.status
 }
 
-// Spec is the newest valid revision's spec (nil before one); safe for
-// concurrent use. The API observes this rack.
+// Spec is the reconciled revision's spec (the pinned one while pinned;
+// nil before one); safe for concurrent use. The API observes this rack.
 func (w *Watcher) Spec() *schema.Rack {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -216,6 +224,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 				w.reconcile(ctx, TriggerDrift)
 			}
 		case <-poll.C:
+			if w.pins.seen && w.pinChanged() {
+				w.followPinNow(ctx)
+				continue
+			}
 			if w.releasable() {
 				w.reconcile(ctx, TriggerRelease)
 			}
@@ -285,6 +297,7 @@ func (w *Watcher) startSource(ctx context.Context) (*sourceEvents, func()) {
 // handleEvent takes one source event: a refused commit is recorded, a
 // revision validated and, when valid, reconciled.
 func (w *Watcher) handleEvent(ctx context.Context, ev source.Event) (Outcome, error) {
+	w.pins.seen = true
 	if ev.Err != nil {
 		w.m.sourceErrs.Inc()
 		var ce *source.CommitError
@@ -317,18 +330,56 @@ func (w *Watcher) handleEvent(ctx context.Context, ev source.Event) (Outcome, er
 		w.record(rec)
 		return OutcomeRejected, err
 	}
+	w.head = &desired{rev: rev, rack: rack}
+	changed := w.pinChanged()
+	pin := w.pins.pin
+	switch {
+	case w.pins.loadErr != "":
+		if changed {
+			w.followPinNow(ctx)
+		}
+		return OutcomeFailed, errors.New(w.pins.loadErr)
+	case pin != nil && pin.Commit != rev.Commit:
+		w.reportPinned(rev)
+		if !changed && w.cur != nil {
+			return OutcomePinned, nil
+		}
+		return w.followPinNow(ctx) // new, or not followed so far: try again
+	}
+	if changed {
+		w.followPin(ctx) // the pin went, or names the head: status and metrics
+	}
 	if w.held != nil && w.cur != nil && w.cur.rev.Commit != rev.Commit {
 		log.Info("new revision supersedes the held one", "held", w.cur.rev.Commit)
 	}
-	w.cur = &desired{rev: rev, rack: rack}
+	return w.switchTo(ctx, w.head, TriggerRevision)
+}
+
+// followPinNow reconciles what a changed pin says, at once.
+func (w *Watcher) followPinNow(ctx context.Context) (Outcome, error) {
+	d, trig, err := w.followPin(ctx)
+	if err != nil {
+		return OutcomeFailed, err
+	}
+	if d == nil { // unpinned before the source sent a valid head
+		w.cur = nil
+		return OutcomeUnchanged, nil
+	}
+	return w.switchTo(ctx, d, trig)
+}
+
+// switchTo makes d the revision the loop reconciles, drops what was held
+// or retried for the previous one, and reconciles d.
+func (w *Watcher) switchTo(ctx context.Context, d *desired, trig Trigger) (Outcome, error) {
+	w.cur = d
 	w.mu.Lock()
-	w.spec = rack
+	w.spec = d.rack
 	w.mu.Unlock()
 	w.failures = 0
 	w.stopRetry()
 	w.setHeld(nil, "")
-	w.setStatus(func(s *Status) { s.Current, s.Failures, s.NextRetry = rev.Commit, 0, time.Time{} })
-	return w.reconcile(ctx, TriggerRevision)
+	w.setStatus(func(s *Status) { s.Current, s.Failures, s.NextRetry = d.rev.Commit, 0, time.Time{} })
+	return w.reconcile(ctx, trig)
 }
 
 // parse validates a revision's spec; a panic in the validator (a bug) is an

@@ -72,10 +72,14 @@ func recordChassis(t *testing.T, b simrack.BMC) {
 }
 
 // chassisSets returns the "set ..." calls BMC i's chassis script got.
-func (e *e2eRack) chassisSets(i int) []string {
-	b, _ := os.ReadFile(filepath.Join(e.bmcs.BMCs[i].StateDir, "chassis", "calls"))
+func (e *e2eRack) chassisSets(i int) []string { return chassisSets(e.bmcs.BMCs[i]) }
+
+// chassisSets returns the "set ..." calls b's chassis script got since
+// recordChassis.
+func chassisSets(b simrack.BMC) []string {
+	calls, _ := os.ReadFile(filepath.Join(b.StateDir, "chassis", "calls"))
 	var out []string
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(string(calls)) {
 		if l := strings.TrimSpace(line); strings.HasPrefix(l, "set ") {
 			out = append(out, l)
 		}

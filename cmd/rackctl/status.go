@@ -67,7 +67,11 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 	if st.APIReason != "" {
 		reached += " (" + termtext.Escape(st.APIReason) + ")"
 	}
-	fmt.Fprintf(g.stdout, "Kubernetes API reached: %s\n\n", reached)
+	fmt.Fprintf(g.stdout, "Kubernetes API reached: %s\n", reached)
+	if line := pinLine(st); line != "" {
+		fmt.Fprintln(g.stdout, line)
+	}
+	fmt.Fprintln(g.stdout)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	// FLAG FILE is whether the provisioner's flag file exists, not whether
 	// rackctl saw the install: INSTALL (last, so the columns before it keep
@@ -78,6 +82,9 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 		name := termtext.Cell(n.Name)
 		if n.Excluded {
 			name += " (excluded)"
+		}
+		if n.Maintenance {
+			name += " (maintenance)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
 			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), configCell(n.Config),
@@ -160,4 +167,20 @@ func configCell(c string) string {
 		c = string(r[:max-2]) + "…)"
 	}
 	return termtext.Cell(c)
+}
+
+// pinLine is status's header line for a rollback pin; empty when none.
+func pinLine(st *engine.Status) string {
+	switch p := st.Pin; {
+	case st.PinError != "":
+		return "Pinned: unknown (" + termtext.Escape(st.PinError) + ")"
+	case p == nil:
+		return ""
+	default:
+		line := fmt.Sprintf("Pinned to %s by %s at %s", shortCommit(p.Commit), termtext.Cell(p.By), p.At.Local().Format("2006-01-02 15:04"))
+		if p.Reason != "" {
+			line += ": " + termtext.Cell(p.Reason)
+		}
+		return line + " (watch applies it, not the branch head; rackctl unpin to follow the branch)"
+	}
 }

@@ -187,6 +187,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	}
 	if git != nil {
 		cfg.Webhook = git.WebhookHandler()
+		cfg.Pins = git
 	}
 	w, err = watch.New(cfg)
 	if err != nil {
