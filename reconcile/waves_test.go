@@ -1,0 +1,253 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
+)
+
+// waveRack is a rack of the given roles (names c1.., w1.., n1..) with a
+// rollout of canary and maxUnavailable q for workers and flatcar nodes.
+func waveRack(roles map[string]int, canary schema.Canary, q schema.Quantity) *schema.Rack {
+	r := &schema.Rack{Rollout: &schema.Rollout{Canary: canary, Settle: "0s", Timeout: "1s",
+		MaxUnavailable: schema.MaxUnavailable{Controller: 1, Worker: q, Node: q}}}
+	for _, role := range []string{schema.RoleController, schema.RoleWorker, schema.RoleNode} {
+		for i := 1; i <= roles[role]; i++ {
+			r.Nodes = append(r.Nodes, schema.Node{Name: fmt.Sprintf("%c%d", role[0], i), Role: role,
+				Labels: map[string]string{"canary": fmt.Sprint(i == 2)}})
+		}
+	}
+	return r
+}
+
+func count(n int) schema.Canary { return schema.Canary{Count: &n} }
+
+func TestComputeWaves(t *testing.T) {
+	tests := map[string]struct {
+		rack      *schema.Rack
+		disrupted []string
+		want      string // waves as "canary:a,b | c | ...", "!" marks Await
+	}{
+		"8 workers limit 2": {waveRack(map[string]int{"controller": 1, "worker": 8}, count(1), "2"),
+			[]string{"w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"},
+			"canary:w1 | w2,w3 | w4,w5 | w6,w7 | w8"},
+		"percent rounds down": {waveRack(map[string]int{"node": 10}, count(1), "25%"),
+			[]string{"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10"},
+			"canary:n1 | n2,n3 | n4,n5 | n6,n7 | n8,n9 | n10"},
+		"percent at least one": {waveRack(map[string]int{"node": 3}, count(0), "25%"),
+			[]string{"n1", "n2", "n3"}, "n1 | n2 | n3"},
+		"percent of the role's active nodes, not of the disrupted": {waveRack(map[string]int{"node": 8}, count(0), "50%"),
+			[]string{"n3", "n4", "n5", "n6", "n7"}, "n3,n4,n5,n6 | n7"},
+		"controllers one at a time, after the canary": {waveRack(map[string]int{"controller": 3, "worker": 2}, count(1), "100%"),
+			[]string{"c1", "c2", "c3", "w1", "w2"},
+			"canary:w1 | c1!c2,c3 | c2!c1,c3 | c3!c1,c2 | w2"},
+		"canary count takes workers before controllers": {waveRack(map[string]int{"controller": 2, "worker": 1}, count(2), "1"),
+			[]string{"c1", "c2", "w1"}, "canary:w1,c1!c2 | c2!c1"},
+		"canary selector by label": {waveRack(map[string]int{"worker": 4}, schema.Canary{Labels: map[string]string{"canary": "true"}}, "2"),
+			[]string{"w1", "w2", "w3", "w4"}, "canary:w2 | w1,w3 | w4"},
+		"canary selector takes one controller only": {waveRack(map[string]int{"controller": 3}, schema.Canary{Role: "controller"}, "1"),
+			[]string{"c1", "c2", "c3"}, "canary:c1!c2,c3 | c2!c1,c3 | c3!c1,c2"},
+		"canary selector by name not disrupted": {waveRack(map[string]int{"worker": 3}, schema.Canary{Names: []string{"w3"}}, "2"),
+			[]string{"w1", "w2"}, "w1,w2"},
+		"nothing disrupted": {waveRack(map[string]int{"worker": 3}, count(1), "2"), nil, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := wavesString(ComputeWaves(tc.rack, tc.disrupted))
+			if got != tc.want {
+				t.Errorf("waves = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if w := ComputeWaves(&schema.Rack{Nodes: []schema.Node{{Name: "a"}}}, []string{"a"}); w != nil {
+		t.Errorf("no rollout section: waves = %v, want none", w)
+	}
+}
+
+func wavesString(ws []Wave) string {
+	var parts []string
+	for i, w := range ws {
+		if w.Number != i+1 {
+			return fmt.Sprintf("wave %d numbered %d", i+1, w.Number)
+		}
+		s := strings.Join(w.Nodes, ",")
+		if w.Canary {
+			s = "canary:" + s
+		}
+		if len(w.Await) > 0 {
+			s += "!" + strings.Join(w.Await, ",")
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " | ")
+}
+
+// recordingExecutor records the nodes of the changes it runs, in order,
+// across layers (its layer set per instance).
+type recordingExecutor struct {
+	layer Layer
+	mu    *sync.Mutex
+	log   *[]string
+}
+
+func (e recordingExecutor) Layer() Layer { return e.layer }
+func (e recordingExecutor) Apply(_ context.Context, c Change) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	*e.log = append(*e.log, string(c.Layer)+":"+c.Node+strings.Join(nodesOf(c), ","))
+	return nil
+}
+
+func nodesOf(c Change) []string {
+	if c.Detail == nil {
+		return nil
+	}
+	return c.Detail.Nodes
+}
+
+// gateFunc is a HealthGate of a func. A fake: the real gates (installs.json
+// and the cluster's Nodes) are the engine's, tested on the simulated rack.
+type gateFunc func(nodes []string) map[string]string
+
+func (g gateFunc) Unhealthy(_ context.Context, nodes []string) (map[string]string, error) {
+	return g(nodes), nil
+}
+
+// wavePlan: n1..n4 reinstalled (bmc + verify) in waves n1 | n2,n3 | n4,
+// n9 a first install before the waves, a settle run for all.
+func wavePlan() *Plan {
+	p := &Plan{FormatVersion: FormatVersion, RackName: "r", Observed: Observations{}}
+	for _, n := range []string{"n1", "n2", "n3", "n4", "n9"} {
+		p.Changes = append(p.Changes,
+			Change{Layer: LayerBMC, Action: ActionPXEReinstall, Address: "bmc:" + n, Node: n, Disruptive: true},
+			Change{Layer: LayerVerify, Action: ActionVerify, Address: "verify:" + n, Node: n})
+	}
+	p.Changes = append(p.Changes,
+		Change{Layer: LayerSettle, Action: ActionSettle, Address: "settle:terraform", Detail: &Detail{Nodes: []string{"n1", "n2", "n3", "n4", "n9"}, Hosts: []string{"h1", "h2", "h3", "h4", "h9"}}},
+		Change{Layer: LayerDHCP, Action: ActionReload, Address: "dhcp:reload"})
+	p.Rollout = &Rollout{Settle: "0s", Timeout: "50ms", First: []string{"n9"}, Waves: []Wave{
+		{Number: 1, Canary: true, Nodes: []string{"n1"}}, {Number: 2, Nodes: []string{"n2", "n3"}}, {Number: 3, Nodes: []string{"n4"}}}}
+	return p
+}
+
+func applyWaves(t *testing.T, p *Plan, wo WaveOptions) (Result, error, []string, []Event, string) {
+	t.Helper()
+	var mu sync.Mutex
+	var log []string
+	var execs []Executor
+	for _, l := range []Layer{LayerDHCP, LayerBMC, LayerVerify, LayerSettle} {
+		execs = append(execs, recordingExecutor{layer: l, mu: &mu, log: &log})
+	}
+	var events []Event
+	stateDir := t.TempDir()
+	wo.Poll = 1
+	res, err := Apply(context.Background(), p, ApplyOptions{Root: t.TempDir(), StateDir: stateDir, Executors: execs, Waves: wo,
+		Progress: func(e Event) {
+			if e.Layer == LayerRollout {
+				events = append(events, e)
+			}
+		}})
+	return res, err, log, events, stateDir
+}
+
+func TestApplyFollowsWaves(t *testing.T) {
+	res, err, log, events, _ := applyWaves(t, wavePlan(), WaveOptions{Health: gateFunc(func([]string) map[string]string { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"dhcp:", "bmc:n9", "verify:n9", "settle:n9",
+		"bmc:n1", "verify:n1", "settle:n1",
+		"bmc:n2", "bmc:n3", "verify:n2", "verify:n3", "settle:n2,n3",
+		"bmc:n4", "verify:n4", "settle:n4"}
+	if !slices.Equal(log, want) {
+		t.Errorf("changes ran in order\n%q\nwant\n%q", log, want)
+	}
+	if res.Outcome != OutcomeSuccess || res.Rollout == nil || res.Rollout.Completed != 3 {
+		t.Errorf("outcome %s, rollout %+v: want success, 3 waves completed", res.Outcome, res.Rollout)
+	}
+	if len(events) != 6 || events[5].Wave != 3 || events[5].Status != StatusDone {
+		t.Errorf("rollout events %v: want started and done for each of 3 waves", events)
+	}
+}
+
+func TestApplyWaveUnhealthyStops(t *testing.T) {
+	unhealthy := gateFunc(func(nodes []string) map[string]string {
+		if slices.Contains(nodes, "n1") {
+			return map[string]string{"n1": "not Ready"}
+		}
+		return nil
+	})
+	res, err, log, _, stateDir := applyWaves(t, wavePlan(), WaveOptions{Health: unhealthy})
+	if err == nil || !strings.Contains(err.Error(), "rollout stopped at wave 1 of 3") || !strings.Contains(err.Error(), "n1 (not Ready)") {
+		t.Fatalf("err = %v, want the rollout stopped at wave 1 naming n1", err)
+	}
+	for _, l := range log {
+		if strings.Contains(l, "n2") || strings.Contains(l, "n3") || strings.Contains(l, "n4") {
+			t.Errorf("a later wave's change ran: %s", l)
+		}
+	}
+	if len(res.NotAttempted) != 8 { // bmc, verify of n2..n4; settle of waves 2 and 3
+		t.Errorf("not attempted: %v, want 8", addresses(res.NotAttempted))
+	}
+	hist, herr := state.New(stateDir).ReadHistory()
+	if herr != nil || len(hist) != 1 {
+		t.Fatalf("history %v, %v", hist, herr)
+	}
+	h := hist[0]
+	if h.Outcome != OutcomeRolloutStopped || h.Rollout == nil || h.Rollout.StoppedAt != 1 || h.Rollout.Unhealthy["n1"] != "not Ready" {
+		t.Errorf("history record %+v rollout %+v: want rollout-stopped at wave 1, n1 not Ready", h, h.Rollout)
+	}
+}
+
+func TestApplyWaveFailedChangeStops(t *testing.T) {
+	p := wavePlan()
+	var mu sync.Mutex
+	var log []string
+	failBMC := &failingExecutor{recordingExecutor{layer: LayerBMC, mu: &mu, log: &log}, "n2"}
+	res, err := Apply(context.Background(), p, ApplyOptions{Root: t.TempDir(), StateDir: t.TempDir(),
+		Executors: []Executor{recordingExecutor{layer: LayerDHCP, mu: &mu, log: &log}, failBMC,
+			recordingExecutor{layer: LayerVerify, mu: &mu, log: &log}, recordingExecutor{layer: LayerSettle, mu: &mu, log: &log}}})
+	if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), "wave 2 of 3") || res.Rollout.Unhealthy["n2"] == "" {
+		t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at wave 2 naming n2", res.Outcome, err, res.Rollout)
+	}
+	if slices.Contains(log, "bmc:n4") {
+		t.Errorf("wave 3 ran after wave 2 failed: %q", log)
+	}
+}
+
+type failingExecutor struct {
+	recordingExecutor
+	node string
+}
+
+func (e *failingExecutor) Apply(ctx context.Context, c Change) error {
+	if c.Node == e.node {
+		return errors.New("bmc unreachable")
+	}
+	return e.recordingExecutor.Apply(ctx, c)
+}
+
+func TestApplyOneWaveOrNone(t *testing.T) {
+	_, err, log, _, _ := applyWaves(t, wavePlan(), WaveOptions{Only: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"dhcp:", "bmc:n9", "verify:n9", "settle:n9", "bmc:n2", "bmc:n3", "verify:n2", "verify:n3", "settle:n2,n3"}
+	if !slices.Equal(log, want) {
+		t.Errorf("--wave 2 ran %q, want %q", log, want)
+	}
+	_, err, log, events, _ := applyWaves(t, wavePlan(), WaveOptions{Off: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 0 || len(log) != 12 || !slices.Contains(log, "settle:n1,n2,n3,n4,n9") {
+		t.Errorf("--no-waves ran %q with wave events %v, want every change in one step", log, events)
+	}
+}
