@@ -210,6 +210,30 @@ func layerInWaves(l Layer) bool {
 	return false
 }
 
+// waveOfChange is the wave c runs in: its node's, 0 (before the waves)
+// for a change of a layer before the wave layers or of a node in none.
+// A change of no node in a wave layer (the settle run) runs in several;
+// it is shown with the first.
+func (r *Rollout) waveOfChange(c Change) int {
+	if !layerInWaves(c.Layer) {
+		return 0
+	}
+	if c.Node != "" {
+		return r.waveOf(c.Node)
+	}
+	if c.Detail != nil {
+		for _, n := range c.Detail.Nodes {
+			if r.waveOf(n) == 0 {
+				return 0
+			}
+		}
+		if len(c.Detail.Nodes) > 0 {
+			return r.waveOf(c.Detail.Nodes[0])
+		}
+	}
+	return 0
+}
+
 // waveOf is the number of the wave node is in, 0 for none.
 func (r *Rollout) waveOf(node string) int {
 	for _, w := range r.Waves {
