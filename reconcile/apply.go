@@ -234,6 +234,9 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if p.FormatVersion != FormatVersion {
 		return Result{}, fmt.Errorf("apply: plan format version %d is not supported", p.FormatVersion)
 	}
+	if err := checkWaves(p, a.opts.Waves); err != nil {
+		return Result{}, err
+	}
 	started := a.opts.Now()
 	backupDir := state.New(a.opts.StateDir).BackupDir(started)
 	execs, err := a.executorsFor(p, backupDir)

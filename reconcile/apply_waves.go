@@ -40,8 +40,25 @@ type WaveOptions struct {
 	// about the other controllers). Nil: a wave is healthy when all its
 	// changes succeeded (verify included).
 	Health HealthGate
-	// Poll is how often Health is asked (default 2s).
+	// Poll is how often Health is asked (default: a quarter of the
+	// settle time, between 100ms and 2s).
 	Poll time.Duration
+}
+
+// checkWaves refuses wave options the plan cannot follow.
+func checkWaves(p *Plan, wo WaveOptions) error {
+	if wo.Only <= 0 {
+		return nil
+	}
+	switch {
+	case wo.Off:
+		return fmt.Errorf("apply: --wave %d and --no-waves: pick one", wo.Only)
+	case p.Rollout == nil:
+		return fmt.Errorf("apply: --wave %d: the plan has no waves (the spec has no rollout section, or nothing installed is disrupted)", wo.Only)
+	case wo.Only > len(p.Rollout.Waves):
+		return fmt.Errorf("apply: --wave %d: the plan has %d waves", wo.Only, len(p.Rollout.Waves))
+	}
+	return nil
 }
 
 // runPhases runs every layer's phase: in one step, or following p's
@@ -149,7 +166,7 @@ func (a *Applier) awaitHealthy(ctx context.Context, ro *Rollout, nodes []string,
 	timeout, _ := time.ParseDuration(ro.Timeout)
 	poll := a.opts.Waves.Poll
 	if poll <= 0 {
-		poll = 2 * time.Second
+		poll = min(max(settle/4, 100*time.Millisecond), 2*time.Second)
 	}
 	deadline := time.Now().Add(timeout)
 	var healthySince time.Time
