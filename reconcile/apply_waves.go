@@ -89,6 +89,10 @@ func (a *Applier) runPhases(ctx context.Context, p *Plan, execs map[Layer]Execut
 			a.skipWave(p, a.plugins[first:last], run)
 			continue
 		}
+		if wave == 1 && !run.stopped && len(run.res.Failed) > 0 {
+			// Whatever failed before the waves, no node is disrupted on top.
+			a.stopRollout(ro.Waves[0], failedBy(run.res.Failed), "changes before the waves failed", run)
+		}
 		if wave > 0 && !run.stopped {
 			a.startWave(ctx, p, ro.Waves[wave-1], run)
 		}
@@ -136,18 +140,25 @@ func (a *Applier) startWave(ctx context.Context, p *Plan, w Wave, run *applyRun)
 // gateWave waits until w's nodes are healthy for the rollout's settle
 // time, or stops the rollout.
 func (a *Applier) gateWave(ctx context.Context, ro *Rollout, w Wave, run *applyRun) {
-	failed := map[string]string{}
-	for _, f := range run.res.Failed {
-		if slices.Contains(w.Nodes, f.Change.Node) {
-			failed[f.Change.Node] = f.Err.Error()
-		}
-	}
+	failed := failedBy(slices.DeleteFunc(slices.Clone(run.res.Failed), func(f ChangeError) bool {
+		return !slices.Contains(w.Nodes, f.Change.Node)
+	}))
 	if bad := a.awaitHealthy(ctx, ro, w.Nodes, failed); len(bad) > 0 {
 		a.stopRollout(w, bad, "not healthy in "+ro.Timeout, run)
 		return
 	}
 	run.res.Rollout.Completed = w.Number
 	a.emit(Event{Layer: LayerRollout, Wave: w.Number, Nodes: w.Nodes, Status: StatusDone})
+}
+
+// failedBy is the failed changes' errors by node ("" for a change of no
+// node), for a rollout's report.
+func failedBy(failed []ChangeError) map[string]string {
+	out := map[string]string{}
+	for _, f := range failed {
+		out[f.Change.Node] = f.Err.Error()
+	}
+	return out
 }
 
 // awaitHealthy asks the health gate about nodes until all have been

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
 )
 
 // Waves: the spec's rollout section carries a plan's disruptive changes
@@ -157,16 +158,26 @@ func boolInt(b bool) int {
 }
 
 // planRollout fills p.Rollout from the planned changes: the nodes a
-// disruptive change interrupts that are installed now (a node being
-// installed for the first time has nothing running to interrupt).
+// disruptive change interrupts that run an install now. A node being
+// installed for the first time has nothing running to interrupt; one
+// whose flag file is gone (deleted before an earlier rollout stopped) but
+// that a verify has seen (installs.json) still runs its old install, and
+// stays in the waves, so that a retry does not reinstall the nodes a
+// stopped rollout left alone all at once. Nodes whose last install failed
+// come first: a retry tries the canary that stopped the rollout again.
 func (pl *planner) planRollout() {
 	ro := pl.rack.Rollout
 	if ro == nil {
 		return
 	}
+	installs, err := state.New(pl.opts.StateDir).LoadInstalls()
+	if err != nil {
+		pl.note("rollout: " + err.Error() + ": nodes without a flag file count as not installed")
+	}
 	fresh := map[string]bool{}
 	for _, ni := range pl.nodes {
-		if ni.install != "" && !ni.deleting {
+		rec, seen := installs.Nodes[ni.n.Name]
+		if ni.install != "" && !ni.deleting && (!seen || rec.MAC != ni.n.MAC) {
 			fresh[ni.n.Name] = true
 		}
 	}
@@ -184,6 +195,10 @@ func (pl *planner) planRollout() {
 		}
 	}
 	disrupted = pl.inSpecOrder(disrupted)
+	slices.SortStableFunc(disrupted, func(a, b string) int {
+		failed := func(n string) int { return boolInt(installs.Nodes[n].Outcome != state.InstallFailed) }
+		return failed(a) - failed(b)
+	})
 	if len(rebootsAtOnce) > 0 {
 		pl.note(fmt.Sprintf("rollout: the %s run reboots %s at once: one run cannot be split into waves", pl.prov.Tool(), summarize(pl.inSpecOrder(rebootsAtOnce), 10)))
 	}

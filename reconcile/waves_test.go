@@ -207,18 +207,31 @@ func TestApplyWaveUnhealthyStops(t *testing.T) {
 }
 
 func TestApplyWaveFailedChangeStops(t *testing.T) {
-	p := wavePlan()
-	var mu sync.Mutex
-	var log []string
-	failBMC := &failingExecutor{recordingExecutor{layer: LayerBMC, mu: &mu, log: &log}, "n2"}
-	res, err := Apply(context.Background(), p, ApplyOptions{Root: t.TempDir(), StateDir: t.TempDir(),
-		Executors: []Executor{recordingExecutor{layer: LayerDHCP, mu: &mu, log: &log}, failBMC,
-			recordingExecutor{layer: LayerVerify, mu: &mu, log: &log}, recordingExecutor{layer: LayerSettle, mu: &mu, log: &log}}})
-	if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), "wave 2 of 3") || res.Rollout.Unhealthy["n2"] == "" {
-		t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at wave 2 naming n2", res.Outcome, err, res.Rollout)
+	tests := map[string]struct {
+		fail, wantWave string
+		notRun         []string
+	}{
+		"in wave 2":          {"n2", "wave 2 of 3", []string{"bmc:n4"}},
+		"before the waves":   {"n9", "wave 1 of 3", []string{"bmc:n1", "bmc:n4"}},
+		"in the canary wave": {"n1", "wave 1 of 3", []string{"bmc:n2", "bmc:n4"}},
 	}
-	if slices.Contains(log, "bmc:n4") {
-		t.Errorf("wave 3 ran after wave 2 failed: %q", log)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var log []string
+			failBMC := &failingExecutor{recordingExecutor{layer: LayerBMC, mu: &mu, log: &log}, tc.fail}
+			res, err := Apply(context.Background(), wavePlan(), ApplyOptions{Root: t.TempDir(), StateDir: t.TempDir(),
+				Executors: []Executor{recordingExecutor{layer: LayerDHCP, mu: &mu, log: &log}, failBMC,
+					recordingExecutor{layer: LayerVerify, mu: &mu, log: &log}, recordingExecutor{layer: LayerSettle, mu: &mu, log: &log}}})
+			if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), tc.wantWave) || res.Rollout.Unhealthy[tc.fail] == "" {
+				t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at %s naming %s", res.Outcome, err, res.Rollout, tc.wantWave, tc.fail)
+			}
+			for _, c := range tc.notRun {
+				if slices.Contains(log, c) {
+					t.Errorf("%s ran after the rollout stopped: %q", c, log)
+				}
+			}
+		})
 	}
 }
 

@@ -39,6 +39,11 @@ const (
 	OutcomeFailed Outcome = "failed"
 	// OutcomeCancelled: the loop was stopped during the apply.
 	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeRolloutStopped: a wave of the plan's rollout did not become
+	// healthy in time (history.jsonl names the wave and the nodes); the
+	// later waves' nodes were left untouched. Retried with backoff: the
+	// next plan tries the unhealthy nodes first, as its canary.
+	OutcomeRolloutStopped Outcome = "rollout-stopped"
 )
 
 // Trigger is why the loop reconciled.

@@ -25,6 +25,8 @@ type metrics struct {
 	failures    prometheus.Gauge
 	panics      prometheus.Counter
 	sourceErrs  prometheus.Counter
+	wave        prometheus.Gauge
+	stopped     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -49,7 +51,7 @@ func newMetrics() *metrics {
 		}, []string{"layer", "outcome"}),
 		revisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rackctl_watch_reconciles_total",
-			Help: "Reconciles by trigger and outcome (applied, unchanged, rejected, skipped, held, failed, apply-failed, cancelled).",
+			Help: "Reconciles by trigger and outcome (applied, unchanged, rejected, skipped, held, failed, apply-failed, rollout-stopped, cancelled).",
 		}, []string{"trigger", "outcome"}),
 		bmc: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rackctl_watch_bmc_reachable",
@@ -75,9 +77,17 @@ func newMetrics() *metrics {
 			Name: "rackctl_watch_source_errors_total",
 			Help: "Error events of the spec source (fetch failures, missing file, refused commits).",
 		}),
+		wave: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rackctl_rollout_wave",
+			Help: "The last wave of the last apply's rollout that became healthy (0: none, or no rollout).",
+		}),
+		stopped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rackctl_rollout_stopped_total",
+			Help: "Rollouts stopped because a wave did not become healthy in time.",
+		}),
 	}
 	m.reg.MustRegister(m.lastApplied, m.lastTime, m.duration, m.actions, m.revisions, m.bmc,
-		m.drift, m.held, m.failures, m.panics, m.sourceErrs,
+		m.drift, m.held, m.failures, m.panics, m.sourceErrs, m.wave, m.stopped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -91,6 +101,15 @@ func (m *metrics) observeResult(res reconcile.Result) {
 	}
 	for _, c := range res.NotAttempted {
 		m.actions.WithLabelValues(string(c.Layer), "not-attempted").Inc()
+	}
+	switch {
+	case res.Rollout != nil:
+		m.wave.Set(float64(res.Rollout.Completed))
+		if res.Outcome == reconcile.OutcomeRolloutStopped {
+			m.stopped.Inc()
+		}
+	case res.Outcome != "":
+		m.wave.Set(0)
 	}
 }
 
