@@ -139,6 +139,15 @@ type applyRecordView struct {
 	Failed         int       `json:"failed"`
 	NotAttempted   int       `json:"not_attempted"`
 	BackupDir      string    `json:"backup_dir,omitempty"`
+	// Rollout is set when the plan ran in waves.
+	Rollout *rolloutRecordView `json:"rollout,omitempty"`
+}
+
+type rolloutRecordView struct {
+	Waves     int               `json:"waves"`
+	Completed int               `json:"completed"`
+	StoppedAt int               `json:"stopped_at,omitempty"`
+	Unhealthy map[string]string `json:"unhealthy,omitempty"`
 }
 
 type watchRecordView struct {
@@ -178,6 +187,9 @@ func newHistoryView(entries []engine.HistoryEntry) historyView {
 			ev.Planned = &countsView{r.Planned.Add, r.Planned.Change, r.Planned.Destroy}
 			ev.Apply = &applyRecordView{Finished: r.Finished.UTC(), Rack: r.RackName, AddressChanges: r.Allocations,
 				Done: r.Done, Failed: r.Failed, NotAttempted: r.NotAttempted, BackupDir: r.BackupDir}
+			if ro := r.Rollout; ro != nil {
+				ev.Apply.Rollout = &rolloutRecordView{Waves: ro.Waves, Completed: ro.Completed, StoppedAt: ro.StoppedAt, Unhealthy: ro.Unhealthy}
+			}
 		}
 		if w := e.Watch; w != nil {
 			if w.Planned != nil {
