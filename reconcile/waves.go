@@ -183,14 +183,13 @@ func (pl *planner) planRollout() {
 	}
 	var disrupted, rebootsAtOnce []string
 	for _, c := range pl.p.Changes {
-		if !c.Disruptive {
-			continue
-		}
-		if c.Node == "" {
+		switch {
+		case !c.Disruptive:
+		case c.Node == "":
 			rebootsAtOnce = append(rebootsAtOnce, c.Interrupts()...)
-			continue
-		}
-		if !fresh[c.Node] {
+		case layerInWaves(c.Layer) && !fresh[c.Node]:
+			// A flag file's delete only marks a node for reinstall: what
+			// interrupts it is its wave's PXE boot (none with --bmc=none).
 			disrupted = append(disrupted, c.Node)
 		}
 	}

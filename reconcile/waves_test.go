@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -262,5 +263,45 @@ func TestApplyOneWaveOrNone(t *testing.T) {
 	}
 	if len(events) != 0 || len(log) != 12 || !slices.Contains(log, "settle:n1,n2,n3,n4,n9") {
 		t.Errorf("--no-waves ran %q with wave events %v, want every change in one step", log, events)
+	}
+}
+
+// TestRolloutViews: the human view shows how the plan is split (golden
+// testdata/plan-waves.txt); the JSON view has the waves and each change's
+// wave; a saved plan keeps its rollout.
+func TestRolloutViews(t *testing.T) {
+	p := wavePlan()
+	var b bytes.Buffer
+	if err := WriteHuman(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-waves.txt", b.Bytes())
+	v := NewPlanView(p)
+	if v.Rollout == nil || len(v.Rollout.Waves) != 3 || !v.Rollout.Waves[0].Canary || !slices.Equal(v.Rollout.FirstNodes, []string{"n9"}) {
+		t.Fatalf("view rollout %+v", v.Rollout)
+	}
+	waves := map[string]int{}
+	for _, c := range v.Changes {
+		if c.Wave == nil {
+			t.Fatalf("change %s has no wave", c.Address)
+		}
+		waves[c.Address] = *c.Wave
+	}
+	want := map[string]int{"bmc/bmc:n1": 1, "verify/verify:n3": 2, "bmc/bmc:n4": 3, "bmc/bmc:n9": 0, "dhcp/dhcp:reload": 0, "settle/settle:terraform": 0}
+	for addr, w := range want {
+		if waves[addr] != w {
+			t.Errorf("%s in wave %d, want %d", addr, waves[addr], w)
+		}
+	}
+	var saved bytes.Buffer
+	if err := WriteJSON(&saved, p); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadPlan(&saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wavesString(back.Rollout.Waves) != wavesString(p.Rollout.Waves) {
+		t.Errorf("saved plan's waves %q, want %q", wavesString(back.Rollout.Waves), wavesString(p.Rollout.Waves))
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestE2ERolloutWaves(t *testing.T) {
 	if strings.Contains(r.stdout, "rollout: wave") {
 		t.Errorf("first installs ran in waves:\n%s", r.stdout)
 	}
-	gens, sets := b.generations(t), b.chassisCounts()
+	gens, sets := b.generations(t), b.chassisCallCounts()
 
 	writeRollout("r2")
 	p := b.run("plan (reprovision all)", 0, "plan", b.sshArgs("120s")...)
@@ -63,7 +64,7 @@ func TestE2ERolloutWaves(t *testing.T) {
 	if !strings.Contains(r.stderr, "rollout stopped at wave 1 of 5") || !strings.Contains(r.stderr, "node-0") {
 		t.Errorf("apply's error does not name the wave and node-0:\n%s", r.stderr)
 	}
-	now, nowSets := b.generations(t), b.chassisCounts()
+	now, nowSets := b.generations(t), b.chassisCallCounts()
 	for i := 1; i < n; i++ {
 		if now[i] != gens[i] || nowSets[i] != sets[i] {
 			t.Errorf("node-%d touched by a stopped rollout: install generation %d → %d, BMC power calls %d → %d", i, gens[i], now[i], sets[i], nowSets[i])
@@ -98,16 +99,6 @@ func (b *bootRack) generations(t *testing.T) []int {
 	return out
 }
 
-// chassisCounts are how many power or boot device calls each BMC's
-// chassis got.
-func (b *bootRack) chassisCounts() []int {
-	out := make([]int, len(b.bmcs.BMCs))
-	for i := range b.bmcs.BMCs {
-		out[i] = len(b.chassisSets(i))
-	}
-	return out
-}
-
 var waveEvent = regexp.MustCompile(`(?m)^rollout: wave (\d+) \(([^)]*)\): (started|done)$`)
 
 // assertWaveOrder checks apply's progress: the waves start and become
@@ -132,4 +123,93 @@ func assertWaveOrder(t *testing.T, out string, waves [][]string) {
 			}
 		}
 	}
+}
+
+// TestRolloutWaveFlags: --wave N and --no-waves through the CLI, on a rack
+// of ipmi_sim BMCs whose servers do not boot (installs assumed, --verify
+// flag, recorded as installed). 4 nodes reinstalled by one commit run in
+// waves node-0 | node-1, node-2 | node-3 (plan -o json shows them);
+// --wave 2 power-cycles node-1 and node-2 alone; a wave the plan does not
+// have is refused before anything runs; --no-waves then reinstalls the
+// rest in one step.
+func TestRolloutWaveFlags(t *testing.T) {
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 4, "wave-secret-pw", "wave")
+	writeSpec := func(rp map[int]string) {
+		e.writeSpec(rp)
+		f, err := os.OpenFile(e.spec, os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteString(rolloutSpec)
+		must(t, err)
+		must(t, f.Close())
+	}
+	writeSpec(map[int]string{})
+	e.run("apply (first installs)", 0, "apply", "--auto-approve")
+	writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
+
+	var view struct {
+		Rollout *struct {
+			Waves []struct {
+				Number int      `json:"number"`
+				Canary bool     `json:"canary"`
+				Nodes  []string `json:"nodes"`
+			} `json:"waves"`
+		} `json:"rollout"`
+	}
+	p := e.run("plan -o json", 0, "plan", "-o", "json")
+	must(t, json.Unmarshal([]byte(p.stdout), &view))
+	if view.Rollout == nil || fmt.Sprint(view.Rollout.Waves) != "[{1 true [node-0]} {2 false [node-1 node-2]} {3 false [node-3]}]" {
+		t.Fatalf("plan -o json rollout %+v, want node-0 (canary) | node-1, node-2 | node-3", view.Rollout)
+	}
+
+	before := e.chassisCallCounts()
+	r := e.run("apply --wave 9", 1, "apply", "--auto-approve", "--wave", "9")
+	if !strings.Contains(r.stderr, "--wave 9: the plan has 3 waves") {
+		t.Errorf("apply --wave 9: stderr %q, want the number of waves", r.stderr)
+	}
+	if got := e.chassisCallCounts(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("a refused --wave touched BMCs: calls %v → %v", before, got)
+	}
+
+	r = e.run("apply --wave 2", 0, "apply", "--auto-approve", "--wave", "2")
+	after := e.chassisCallCounts()
+	for i, want := range []bool{false, true, true, false} {
+		if touched := after[i] > before[i]; touched != want {
+			t.Errorf("apply --wave 2: node-%d power-cycled %v, want %v (calls %d → %d)\n%s", i, touched, want, before[i], after[i], r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "rollout: wave 2 (node-1, node-2): done") || strings.Contains(r.stdout, "rollout: wave 1") {
+		t.Errorf("apply --wave 2 ran other waves, or wave 2 did not become healthy:\n%s", r.stdout)
+	}
+
+	powerBefore := e.powerCallCounts()
+	r = e.run("apply --no-waves", 0, "apply", "--auto-approve", "--no-waves")
+	power := e.powerCallCounts()
+	if strings.Contains(r.stdout, "rollout: wave") || power[0] == powerBefore[0] || power[3] == powerBefore[3] || power[1] != powerBefore[1] || power[2] != powerBefore[2] {
+		t.Errorf("apply --no-waves: power calls %v → %v, want node-0 and node-3 alone, in one step without wave events:\n%s", powerBefore, power, r.stdout)
+	}
+}
+
+// chassisCallCounts are how many chassis calls (power, reset, boot
+// device) each BMC got.
+func (e *e2eRack) chassisCallCounts() []int {
+	return e.countChassisSets(func(string) bool { return true })
+}
+
+// powerCallCounts are how many power or reset calls each BMC got.
+func (e *e2eRack) powerCallCounts() []int {
+	return e.countChassisSets(func(call string) bool {
+		return strings.HasPrefix(call, "set power") || strings.HasPrefix(call, "set reset")
+	})
+}
+
+func (e *e2eRack) countChassisSets(match func(string) bool) []int {
+	out := make([]int, len(e.bmcs.BMCs))
+	for i := range e.bmcs.BMCs {
+		for _, call := range e.chassisSets(i) {
+			if match(call) {
+				out[i]++
+			}
+		}
+	}
+	return out
 }
