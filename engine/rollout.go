@@ -52,11 +52,18 @@ func (g rolloutGate) Unhealthy(ctx context.Context, nodes []string) (map[string]
 		return nil, fmt.Errorf("rollout health: %w", err)
 	}
 	for _, n := range nodes {
+		why := ""
 		switch h, ok := health[n]; {
 		case !ok:
-			bad[n] = "no Node in the cluster"
+			why = "no Node in the cluster"
 		case !h.Healthy:
-			bad[n] = strings.Join(h.Problems, "; ")
+			why = strings.Join(h.Problems, "; ")
+		}
+		if why != "" && bad[n] != "" {
+			why = bad[n] + "; " + why
+		}
+		if why != "" {
+			bad[n] = why
 		}
 	}
 	return bad, nil
