@@ -526,11 +526,13 @@ func TestHandler(t *testing.T) {
 }
 
 // A rollout whose canary does not become healthy: the loop records
-// rollout-stopped, counts it, and the other nodes are not reinstalled.
+// rollout-stopped, counts it, and the other nodes are not reinstalled. The
+// plan disrupts 2 of 5 workers, over the default limit (1), but in waves
+// of one: it is not held.
 func TestRolloutStopped(t *testing.T) {
 	src := make(chanSource)
 	rec := newTestReconciler(t)
-	l := startLoop(t, Config{Source: src, Reconciler: rec, StateDir: rec.stateDir, Policy: Policy{MaxControllers: -1, MaxWorkersPercent: 100}})
+	l := startLoop(t, Config{Source: src, Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy()})
 	spec := baseSpec(t) + "rollout: {settle: 0s, timeout: 1s, maxUnavailable: {worker: 1}}\n"
 	src <- revision("c1", spec)
 	l.expect(t, OutcomeApplied)
