@@ -305,3 +305,28 @@ func TestRolloutViews(t *testing.T) {
 		t.Errorf("saved plan's waves %q, want %q", wavesString(back.Rollout.Waves), wavesString(p.Rollout.Waves))
 	}
 }
+
+// TestApplyControllerWaitsForTheOthers: a wave that disrupts a controller
+// starts only once the other controllers are healthy; when one stays
+// unhealthy the rollout stops before the wave touches its controller.
+func TestApplyControllerWaitsForTheOthers(t *testing.T) {
+	p := &Plan{FormatVersion: FormatVersion, RackName: "r", Observed: Observations{}}
+	for _, n := range []string{"c1", "c2"} {
+		p.Changes = append(p.Changes, Change{Layer: LayerBMC, Action: ActionPXEReinstall, Address: "bmc:" + n, Node: n, Disruptive: true})
+	}
+	p.Rollout = &Rollout{Settle: "0s", Timeout: "50ms", Waves: []Wave{
+		{Number: 1, Canary: true, Nodes: []string{"c1"}, Await: []string{"c2"}}, {Number: 2, Nodes: []string{"c2"}, Await: []string{"c1"}}}}
+	c2Down := gateFunc(func(nodes []string) map[string]string {
+		if slices.Contains(nodes, "c2") {
+			return map[string]string{"c2": "not ready"}
+		}
+		return nil
+	})
+	res, err, log, _, _ := applyWaves(t, p, WaveOptions{Health: c2Down})
+	if err == nil || !strings.Contains(err.Error(), "another controller is not healthy") || res.Rollout.StoppedAt != 1 {
+		t.Fatalf("err %v, rollout %+v: want the rollout stopped at wave 1 for c2", err, res.Rollout)
+	}
+	if len(log) != 0 {
+		t.Errorf("controllers touched while another was unhealthy: %q", log)
+	}
+}
