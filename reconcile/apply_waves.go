@@ -89,10 +89,6 @@ func (a *Applier) runPhases(ctx context.Context, p *Plan, execs map[Layer]Execut
 			a.skipWave(p, a.plugins[first:last], run)
 			continue
 		}
-		if wave == 1 && !run.stopped && len(run.res.Failed) > 0 {
-			// Whatever failed before the waves, no node is disrupted on top.
-			a.stopRollout(ro.Waves[0], failedBy(run.res.Failed), "changes before the waves failed", run)
-		}
 		if wave > 0 && !run.stopped {
 			a.startWave(ctx, p, ro.Waves[wave-1], run)
 		}
@@ -125,10 +121,16 @@ func (a *Applier) skipWave(p *Plan, layers []Plugin, run *applyRun) {
 	}
 }
 
-// startWave waits, before a wave that disrupts a controller, until the
-// other controllers are healthy: a cluster must never lose two.
+// startWave stops the rollout when a change before the wave failed, and
+// waits, before a wave that disrupts a controller, until the other
+// controllers are healthy: a cluster must never lose two.
 func (a *Applier) startWave(ctx context.Context, p *Plan, w Wave, run *applyRun) {
 	a.emit(Event{Layer: LayerRollout, Wave: w.Number, Nodes: w.Nodes, Status: StatusStarted})
+	if len(run.res.Failed) > 0 {
+		// Whatever failed before this wave, no node is disrupted on top.
+		a.stopRollout(w, failedBy(run.res.Failed), "changes before this wave failed", run)
+		return
+	}
 	if len(w.Await) == 0 {
 		return
 	}

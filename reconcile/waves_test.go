@@ -215,13 +215,18 @@ func TestApplyWaveFailedChangeStops(t *testing.T) {
 		"in wave 2":          {"n2", "wave 2 of 3", []string{"bmc:n4"}},
 		"before the waves":   {"n9", "wave 1 of 3", []string{"bmc:n1", "bmc:n4"}},
 		"in the canary wave": {"n1", "wave 1 of 3", []string{"bmc:n2", "bmc:n4"}},
+		"before --wave 3":    {"n9", "wave 3 of 3", []string{"bmc:n4"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var mu sync.Mutex
 			var log []string
 			failBMC := &failingExecutor{recordingExecutor{layer: LayerBMC, mu: &mu, log: &log}, tc.fail}
-			res, err := Apply(context.Background(), wavePlan(), ApplyOptions{Root: t.TempDir(), StateDir: t.TempDir(),
+			var wo WaveOptions
+			if strings.Contains(name, "--wave 3") {
+				wo.Only = 3
+			}
+			res, err := Apply(context.Background(), wavePlan(), ApplyOptions{Root: t.TempDir(), StateDir: t.TempDir(), Waves: wo,
 				Executors: []Executor{recordingExecutor{layer: LayerDHCP, mu: &mu, log: &log}, failBMC,
 					recordingExecutor{layer: LayerVerify, mu: &mu, log: &log}, recordingExecutor{layer: LayerSettle, mu: &mu, log: &log}}})
 			if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), tc.wantWave) || res.Rollout.Unhealthy[tc.fail] == "" {
