@@ -138,7 +138,17 @@ func wavePlan() *Plan {
 	return p
 }
 
-func applyWaves(t *testing.T, p *Plan, wo WaveOptions) (Result, error, []string, []Event, string) {
+// waveRun is what applyWaves saw: the result and error, the changes run
+// (recordingExecutor), the rollout events and the state dir.
+type waveRun struct {
+	res      Result
+	err      error
+	log      []string
+	events   []Event
+	stateDir string
+}
+
+func applyWaves(t *testing.T, p *Plan, wo WaveOptions) waveRun {
 	t.Helper()
 	var mu sync.Mutex
 	var log []string
@@ -155,11 +165,12 @@ func applyWaves(t *testing.T, p *Plan, wo WaveOptions) (Result, error, []string,
 				events = append(events, e)
 			}
 		}})
-	return res, err, log, events, stateDir
+	return waveRun{res, err, log, events, stateDir}
 }
 
 func TestApplyFollowsWaves(t *testing.T) {
-	res, err, log, events, _ := applyWaves(t, wavePlan(), WaveOptions{Health: gateFunc(func([]string) map[string]string { return nil })})
+	w := applyWaves(t, wavePlan(), WaveOptions{Health: gateFunc(func([]string) map[string]string { return nil })})
+	res, err, log, events := w.res, w.err, w.log, w.events
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +196,8 @@ func TestApplyWaveUnhealthyStops(t *testing.T) {
 		}
 		return nil
 	})
-	res, err, log, _, stateDir := applyWaves(t, wavePlan(), WaveOptions{Health: unhealthy})
+	w := applyWaves(t, wavePlan(), WaveOptions{Health: unhealthy})
+	res, err, log, stateDir := w.res, w.err, w.log, w.stateDir
 	if err == nil || !strings.Contains(err.Error(), "rollout stopped at wave 1 of 3") || !strings.Contains(err.Error(), "n1 (not Ready)") {
 		t.Fatalf("err = %v, want the rollout stopped at wave 1 naming n1", err)
 	}
@@ -254,7 +266,8 @@ func (e *failingExecutor) Apply(ctx context.Context, c Change) error {
 }
 
 func TestApplyOneWaveOrNone(t *testing.T) {
-	_, err, log, _, _ := applyWaves(t, wavePlan(), WaveOptions{Only: 2})
+	w := applyWaves(t, wavePlan(), WaveOptions{Only: 2})
+	err, log := w.err, w.log
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +275,8 @@ func TestApplyOneWaveOrNone(t *testing.T) {
 	if !slices.Equal(log, want) {
 		t.Errorf("--wave 2 ran %q, want %q", log, want)
 	}
-	_, err, log, events, _ := applyWaves(t, wavePlan(), WaveOptions{Off: true})
+	w = applyWaves(t, wavePlan(), WaveOptions{Off: true})
+	err, log, events := w.err, w.log, w.events
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +341,8 @@ func TestApplyControllerWaitsForTheOthers(t *testing.T) {
 		}
 		return nil
 	})
-	res, err, log, _, _ := applyWaves(t, p, WaveOptions{Health: c2Down})
+	w := applyWaves(t, p, WaveOptions{Health: c2Down})
+	res, err, log := w.res, w.err, w.log
 	if err == nil || !strings.Contains(err.Error(), "another controller is not healthy") || res.Rollout.StoppedAt != 1 {
 		t.Fatalf("err %v, rollout %+v: want the rollout stopped at wave 1 for c2", err, res.Rollout)
 	}
