@@ -37,6 +37,8 @@ type Rollout struct {
 	// First are the nodes whose changes of the wave layers run before the
 	// waves: they interrupt nothing (first installs, boot device fixes).
 	First []string `json:"first,omitempty"`
+
+	waveByNode map[string]int // built by waveOf on first use
 }
 
 // Wave is one step of a rollout: nodes disrupted together.
@@ -248,14 +250,19 @@ func (r *Rollout) waveOfChange(c Change) int {
 	return 0
 }
 
-// waveOf is the number of the wave node is in, 0 for none.
+// waveOf is the number of the wave node is in, 0 for none. Apply asks
+// for every change in every wave: a rack of 1000 nodes in waves of one
+// would otherwise scan the waves 10⁹ times.
 func (r *Rollout) waveOf(node string) int {
-	for _, w := range r.Waves {
-		if slices.Contains(w.Nodes, node) {
-			return w.Number
+	if r.waveByNode == nil {
+		r.waveByNode = map[string]int{}
+		for _, w := range r.Waves {
+			for _, n := range w.Nodes {
+				r.waveByNode[n] = w.Number
+			}
 		}
 	}
-	return 0
+	return r.waveByNode[node]
 }
 
 // Split says how a plan is split, for people: what goes first, then each

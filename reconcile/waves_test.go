@@ -350,3 +350,31 @@ func TestApplyControllerWaitsForTheOthers(t *testing.T) {
 		t.Errorf("controllers touched while another was unhealthy: %q", log)
 	}
 }
+
+// BenchmarkWaves1000: planning the waves of 1000 reinstalled nodes in
+// waves of one, and splitting a plan's 3000 changes among them as Apply
+// does (narrowToWave for every change in every wave).
+func BenchmarkWaves1000(b *testing.B) {
+	rack := waveRack(map[string]int{"node": 1000}, count(1), "1")
+	var names []string
+	p := &Plan{}
+	for _, n := range rack.Nodes {
+		names = append(names, n.Name)
+		p.Changes = append(p.Changes,
+			Change{Layer: LayerBMC, Node: n.Name}, Change{Layer: LayerVerify, Node: n.Name}, Change{Layer: LayerFiles, Node: n.Name})
+	}
+	for b.Loop() {
+		r := &Rollout{Waves: ComputeWaves(rack, names)}
+		ran := 0
+		for w := 0; w <= len(r.Waves); w++ {
+			for _, c := range p.Changes {
+				if _, ok := r.narrowToWave(c, w); ok {
+					ran++
+				}
+			}
+		}
+		if ran != len(p.Changes) {
+			b.Fatalf("%d changes ran, want %d", ran, len(p.Changes))
+		}
+	}
+}
