@@ -43,9 +43,14 @@ func TestE2ERolloutWaves(t *testing.T) {
 		must(t, err)
 		must(t, f.Close())
 	}
+	// --timeout: 8 servers' firmware talk to their ipmi_sims beside
+	// rackctl on a shared machine; 5s was seen to run out.
+	apply := func(verifyTimeout string) []string {
+		return append([]string{"--auto-approve", "--parallel", "8", "--timeout", "15s"}, b.sshArgs(verifyTimeout)...)
+	}
 	writeRollout("")
 	// First installs interrupt nothing: no waves.
-	r := b.run("apply (first installs)", 0, "apply", append([]string{"--auto-approve", "--parallel", "8"}, b.sshArgs("120s")...)...)
+	r := b.run("apply (first installs)", 0, "apply", apply("120s")...)
 	if strings.Contains(r.stdout, "rollout: wave") {
 		t.Errorf("first installs ran in waves:\n%s", r.stdout)
 	}
@@ -60,7 +65,7 @@ func TestE2ERolloutWaves(t *testing.T) {
 	}
 
 	b.nodes.Nodes[0].SetKnobs(simnode.Knobs{InstallHangs: true})
-	r = b.run("apply (canary hangs)", 1, "apply", append([]string{"--auto-approve", "--parallel", "8"}, b.sshArgs("20s")...)...)
+	r = b.run("apply (canary hangs)", 1, "apply", apply("20s")...)
 	if !strings.Contains(r.stderr, "rollout stopped at wave 1 of 5") || !strings.Contains(r.stderr, "node-0") {
 		t.Errorf("apply's error does not name the wave and node-0:\n%s", r.stderr)
 	}
@@ -78,7 +83,7 @@ func TestE2ERolloutWaves(t *testing.T) {
 	}
 
 	b.nodes.Nodes[0].SetKnobs(simnode.Knobs{})
-	r = b.run("apply (canary fixed)", 0, "apply", append([]string{"--auto-approve", "--parallel", "8"}, b.sshArgs("120s")...)...)
+	r = b.run("apply (canary fixed)", 0, "apply", apply("120s")...)
 	assertWaveOrder(t, r.stdout, [][]string{{"node-0"}, {"node-1", "node-2"}, {"node-3", "node-4"}, {"node-5", "node-6"}, {"node-7"}})
 	now = b.generations(t)
 	for i := range n {
@@ -143,7 +148,7 @@ func TestRolloutWaveFlags(t *testing.T) {
 		must(t, f.Close())
 	}
 	writeSpec(map[int]string{})
-	e.run("apply (first installs)", 0, "apply", "--auto-approve")
+	e.run("apply (first installs)", 0, "apply", "--auto-approve", "--timeout", "15s")
 	writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
 
 	var view struct {
@@ -162,7 +167,7 @@ func TestRolloutWaveFlags(t *testing.T) {
 	}
 
 	before := e.chassisCallCounts()
-	r := e.run("apply --wave 9", 1, "apply", "--auto-approve", "--wave", "9")
+	r := e.run("apply --wave 9", 1, "apply", "--auto-approve", "--timeout", "15s", "--wave", "9")
 	if !strings.Contains(r.stderr, "--wave 9: the plan has 3 waves") {
 		t.Errorf("apply --wave 9: stderr %q, want the number of waves", r.stderr)
 	}
@@ -170,7 +175,7 @@ func TestRolloutWaveFlags(t *testing.T) {
 		t.Errorf("a refused --wave touched BMCs: calls %v → %v", before, got)
 	}
 
-	r = e.run("apply --wave 2", 0, "apply", "--auto-approve", "--wave", "2")
+	r = e.run("apply --wave 2", 0, "apply", "--auto-approve", "--timeout", "15s", "--wave", "2")
 	after := e.chassisCallCounts()
 	for i, want := range []bool{false, true, true, false} {
 		if touched := after[i] > before[i]; touched != want {
@@ -182,7 +187,7 @@ func TestRolloutWaveFlags(t *testing.T) {
 	}
 
 	powerBefore := e.powerCallCounts()
-	r = e.run("apply --no-waves", 0, "apply", "--auto-approve", "--no-waves")
+	r = e.run("apply --no-waves", 0, "apply", "--auto-approve", "--timeout", "15s", "--no-waves")
 	power := e.powerCallCounts()
 	if strings.Contains(r.stdout, "rollout: wave") || power[0] == powerBefore[0] || power[3] == powerBefore[3] || power[1] != powerBefore[1] || power[2] != powerBefore[2] {
 		t.Errorf("apply --no-waves: power calls %v → %v, want node-0 and node-3 alone, in one step without wave events:\n%s", powerBefore, power, r.stdout)
