@@ -20,6 +20,8 @@ import (
 // DriverConfig selects and configures the layers after files (the
 // driver flags of plan, apply and watch).
 type DriverConfig struct {
+	// Rollout says how apply follows a plan's waves (--wave, --no-waves).
+	Rollout        RolloutConfig
 	DHCP           string // dnsmasq | none
 	Dnsmasq        string // dnsmasq binary
 	ReloadCmd      string // split on spaces, run without a shell

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/rackctl/rackctl/internal/testenv"
+	"github.com/rackctl/rackctl/state"
 )
 
 // TestNodeHealth runs against a real kube-apiserver: the rollout gate
@@ -67,9 +68,41 @@ func TestNodeHealth(t *testing.T) {
 		}
 	}
 
+	// The gate between a rollout's waves adds each node's last verify
+	// outcome (installs.json): a node rackctl never saw installed is
+	// unknown, whatever its Node says.
+	st := state.New(e.cfg.StateDir)
+	for node, out := range map[string]state.InstallOutcome{"lokomotive-controller-0": state.InstallInstalled,
+		"lokomotive-controller-1": state.InstallInstalled, "lokomotive-worker-2": state.InstallFailed} {
+		if err := st.RecordInstall(node, state.InstallRecord{Outcome: out, Reason: "timed out"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := rolloutGate{e: e, rack: rack}
+	bad, err := gate.Unhealthy(context.Background(), []string{"lokomotive-controller-0", "lokomotive-controller-1", "lokomotive-worker-0", "lokomotive-worker-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBad := map[string]string{
+		"lokomotive-controller-1": "not ready",
+		"lokomotive-worker-0":     "unknown: no verify outcome recorded",
+		"lokomotive-worker-2":     "install failed: timed out; label",
+	}
+	if len(bad) != len(wantBad) {
+		t.Errorf("gate found %v, want %d unhealthy nodes", bad, len(wantBad))
+	}
+	for n, why := range wantBad {
+		if !strings.Contains(bad[n], why) {
+			t.Errorf("gate: %s %q, want %q", n, bad[n], why)
+		}
+	}
+
 	// An API server that cannot be asked gates the rollout too.
 	e.cfg.Kubeconfig = k.KubeconfigFor(t, "wrong-token")
 	if _, err := e.NodeHealth(context.Background(), rack); err == nil {
 		t.Error("NodeHealth with a refused credential: want an error")
+	}
+	if _, err := gate.Unhealthy(context.Background(), []string{"lokomotive-controller-0"}); err == nil {
+		t.Error("gate with a refused credential: want an error (the nodes are unknown)")
 	}
 }

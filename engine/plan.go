@@ -71,6 +71,7 @@ func (s *Session) apply(ctx context.Context, p *reconcile.Plan, progress func(re
 		Executors:   s.drv.executors,
 		Validate:    s.drv.validate,
 		BeforePhase: s.e.cfg.BeforePhase,
+		Waves:       s.e.waveOptions(s.rack),
 	})
 }
 

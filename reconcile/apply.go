@@ -77,6 +77,9 @@ type Event struct {
 	Change *Change
 	Status Status
 	Err    error
+	// Wave and Nodes: an event of a rollout's wave (Layer LayerRollout).
+	Wave  int
+	Nodes []string
 }
 
 // ApplyOptions configures an Applier.
@@ -97,6 +100,8 @@ type ApplyOptions struct {
 	// BeforePhase, when set, is called before each phase that has changes
 	// to run. The CLI uses it for the test-only RACKCTL_TEST_PAUSE_PHASE.
 	BeforePhase func(ctx context.Context, l Layer)
+	// Waves says how a plan's rollout is followed.
+	Waves WaveOptions
 }
 
 // String is a one-line progress message, e.g.
@@ -105,6 +110,9 @@ type ApplyOptions struct {
 // characters off the terminal.
 func (e Event) String() string {
 	s := string(e.Layer)
+	if e.Wave > 0 {
+		s += fmt.Sprintf(": wave %d (%s)", e.Wave, summarize(e.Nodes, 10))
+	}
 	if e.Change != nil {
 		s += ": " + string(e.Change.Action) + " " + displayAddress(e.Change.Address)
 	}
@@ -123,6 +131,8 @@ type Result struct {
 	NotAttempted []Change      `json:"notAttempted"`
 	BackupDir    string        `json:"backupDir,omitempty"` // where replaced files were saved, if any were
 	Warnings     []string      `json:"warnings,omitempty"`
+	// Rollout is what was done of the plan's waves, when it had any.
+	Rollout *RolloutReport `json:"rollout,omitempty"`
 }
 
 // Summary is the closing line of an apply, terraform-style.
@@ -224,6 +234,9 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	if p.FormatVersion != FormatVersion {
 		return Result{}, fmt.Errorf("apply: plan format version %d is not supported", p.FormatVersion)
 	}
+	if err := checkWaves(p, a.opts.Waves); err != nil {
+		return Result{}, err
+	}
 	started := a.opts.Now()
 	backupDir := state.New(a.opts.StateDir).BackupDir(started)
 	execs, err := a.executorsFor(p, backupDir)
@@ -253,9 +266,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 		return Result{}, err
 	}
 	run := &applyRun{res: Result{Outcome: OutcomeSuccess, Done: []Change{}, Failed: []ChangeError{}, NotAttempted: []Change{}}}
-	for _, l := range a.plugins {
-		a.runLayer(ctx, p, l, execs[l.Layer()], run)
-	}
+	a.runPhases(ctx, p, execs, run)
 	if _, err := os.Stat(backupDir); err == nil {
 		run.res.BackupDir = backupDir
 	}
@@ -312,6 +323,9 @@ type applyRun struct {
 	// failedNodes, once a PerNode phase failed for some nodes only: later
 	// phases run for the other nodes.
 	failedNodes map[string]bool
+	// only, while a rollout runs a wave, is a change as that wave runs it,
+	// false when it is not the wave's.
+	only func(Change) (Change, bool)
 }
 
 // fail records a failure that stops every later phase.
@@ -327,6 +341,12 @@ func (r *applyRun) split(p *Plan, l Plugin) (phase, skip []Change) {
 	for _, c := range p.Changes {
 		if c.Layer != l.Layer() || c.Action == ActionNoop {
 			continue
+		}
+		if r.only != nil && inWaves(l) {
+			var ok bool
+			if c, ok = r.only(c); !ok {
+				continue
+			}
 		}
 		if r.failedNodes != nil && (c.Node == "" || r.failedNodes[c.Node] || l.Policy() == AllOrNothing) {
 			skip = append(skip, c)
@@ -417,7 +437,7 @@ func (a *Applier) record(p *Plan, started time.Time, run *applyRun) {
 		RackName: p.RackName, SpecHash: p.SpecHash, Commit: a.opts.Commit,
 		Planned: p.Counts(), Allocations: len(p.Allocations),
 		Done: len(res.Done), Failed: len(res.Failed), NotAttempted: len(res.NotAttempted),
-		Outcome: res.Outcome, BackupDir: res.BackupDir, Verified: a.observedInstalls(res.Done),
+		Outcome: res.Outcome, BackupDir: res.BackupDir, Verified: a.observedInstalls(res.Done), Rollout: res.Rollout,
 	}
 	if rec.Commit == "" {
 		rec.Commit = p.Commit

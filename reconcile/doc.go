@@ -54,6 +54,18 @@
 // the apply still ends failed. A rerun converges: every executor is
 // idempotent and the flag files are the truth about what is installed.
 //
+// # Waves
+//
+// With the spec's rollout section, Build plans waves (Plan.Rollout,
+// ComputeWaves) over the installed nodes a disruptive change of a wave
+// layer (bmc, verify, settle, reignite) interrupts, and Apply runs those
+// layers wave by wave after the shared phases (files, dhcp, flags,
+// provisioner: a node's install profile must be in matchbox before its
+// wave PXE-boots it), each wave gated on a HealthGate, before the
+// credentials phase. A wave not healthy in time stops the rollout
+// (OutcomeRolloutStopped, Result.Rollout, the history). See waves.go and
+// apply_waves.go.
+//
 // # Credentials last
 //
 // The credentials layer (the spec's bmc.rotate, package rotate) runs after

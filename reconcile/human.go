@@ -90,6 +90,13 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		}
 		fmt.Fprintln(bw)
 	}
+	if r := p.Rollout; r != nil {
+		fmt.Fprintln(bw, paint(ansiBold, fmt.Sprintf("Rollout in %d waves (rollout:), gated on health:", len(r.Waves))))
+		for _, line := range r.Split() {
+			fmt.Fprintln(bw, "  - "+esc(line))
+		}
+		fmt.Fprintln(bw)
+	}
 	n := p.Counts()
 	fmt.Fprintf(bw, "%s %d to add, %d to change, %d to destroy.\n", paint(ansiBold, "Plan:"), n.Add, n.Change, n.Destroy)
 	return flush(bw)

@@ -38,6 +38,27 @@ type PlanView struct {
 	AddressChanges []AddressChangeView `json:"address_changes"`
 	Disruption     PlanDisruptionView  `json:"disruption"`
 	Notes          []string            `json:"notes"`
+	// Rollout is null unless the plan runs in waves (spec rollout:).
+	Rollout *RolloutView `json:"rollout"`
+}
+
+// RolloutView is how apply splits the plan: the changes before the waves,
+// then each wave, gated on health.
+type RolloutView struct {
+	Settle     string     `json:"settle"`
+	Timeout    string     `json:"timeout"`
+	FirstNodes []string   `json:"first_nodes"`
+	Waves      []WaveView `json:"waves"`
+	// Split says the same for people, one line per step.
+	Split []string `json:"split"`
+}
+
+// WaveView is one wave of a rollout.
+type WaveView struct {
+	Number int      `json:"number"`
+	Canary bool     `json:"canary"`
+	Nodes  []string `json:"nodes"`
+	Await  []string `json:"await"`
 }
 
 // CountsView counts a plan's changes the way the human summary does.
@@ -65,6 +86,9 @@ type ChangeView struct {
 	Detail     *DetailView           `json:"detail,omitempty"`
 	Disruption *ChangeDisruptionView `json:"disruption"`
 	Notes      []string              `json:"notes"`
+	// Wave is the rollout wave the change runs in (0: before the waves);
+	// absent when the plan has no rollout.
+	Wave *int `json:"wave,omitempty"`
 }
 
 // FileStateView is a file as a hash and a size, never its bytes.
@@ -188,6 +212,10 @@ func NewPlanView(p *Plan) PlanView {
 			v.Counts.Noop++
 		}
 		cv := changeView(c, p.Observed)
+		if p.Rollout != nil {
+			w := p.Rollout.waveOfChange(c)
+			cv.Wave = &w
+		}
 		if d := cv.Disruption; d != nil {
 			v.Disruption.Disruptive = true
 			v.Disruption.Interrupted = append(v.Disruption.Interrupted, d.Interrupts...)
@@ -195,6 +223,7 @@ func NewPlanView(p *Plan) PlanView {
 		}
 		v.Changes = append(v.Changes, cv)
 	}
+	v.Rollout = rolloutView(p.Rollout)
 	v.Disruption.Interrupted = sortedSet(v.Disruption.Interrupted)
 	v.Disruption.Rebooted = sortedSet(v.Disruption.Rebooted)
 	for _, a := range p.Allocations {
@@ -206,6 +235,17 @@ func NewPlanView(p *Plan) PlanView {
 			ac.New = a.New.String()
 		}
 		v.AddressChanges = append(v.AddressChanges, ac)
+	}
+	return v
+}
+
+func rolloutView(r *Rollout) *RolloutView {
+	if r == nil {
+		return nil
+	}
+	v := &RolloutView{Settle: r.Settle, Timeout: r.Timeout, FirstNodes: nonNil(slices.Clone(r.First)), Split: r.Split()}
+	for _, w := range r.Waves {
+		v.Waves = append(v.Waves, WaveView{Number: w.Number, Canary: w.Canary, Nodes: nonNil(slices.Clone(w.Nodes)), Await: nonNil(slices.Clone(w.Await))})
 	}
 	return v
 }

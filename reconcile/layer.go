@@ -142,6 +142,7 @@ func planLayers(ctx context.Context, p *Plan, rack *schema.Rack, addrs map[strin
 			return err
 		}
 	}
+	pl.planRollout()
 	return nil
 }
 

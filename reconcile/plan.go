@@ -232,6 +232,9 @@ type Plan struct {
 	// Notes are plan-wide remarks: skipped layers, drift left alone,
 	// manual steps.
 	Notes []string `json:"notes,omitempty"`
+	// Rollout, when the spec has a rollout section and the plan disrupts
+	// installed nodes, is the waves Apply carries them out in.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // HasChanges tells whether applying p would change anything: an action

@@ -12,7 +12,7 @@ import (
 
 // check runs the rules CUE expresses poorly: uniqueness across nodes,
 // addresses inside the internal subnet and not colliding, and at least one
-// lokomotive controller. It reads the values straight from the document, so
+// lokomotive controller, the rollout's canary. It reads the values straight from the document, so
 // it runs even when CUE found errors; a value CUE rejected (not a MAC, not
 // an IP) is skipped here.
 func check(ix *index) {
@@ -22,6 +22,7 @@ func check(ix *index) {
 	checkControllers(ix, nodes)
 	checkMaintenance(ix, nodes)
 	checkInput(ix, nodes)
+	checkRollout(ix, nodes)
 }
 
 func nodePaths(ix *index) []string {

@@ -15,6 +15,9 @@ const DefaultClusterName = "lokomotive"
 // applyDefaults fills the defaults that derive from other fields (the
 // constant ones come from rack.cue). r has been validated.
 func applyDefaults(r *Rack) {
+	if r.Rollout != nil {
+		r.Rollout.applyDefaults()
+	}
 	if r.Cluster.Name == "" {
 		r.Cluster.Name = r.Name
 		if r.Provisioner == Lokomotive {

@@ -1,6 +1,14 @@
 package schema
 
-import "github.com/rackctl/rackctl/internal/macaddr"
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/rackctl/rackctl/internal/macaddr"
+)
 
 // APIVersion and Kind identify a rack.yaml document.
 const (
@@ -43,6 +51,8 @@ type Rack struct {
 	Install    Install    `json:"install"`
 	Cluster    Cluster    `json:"cluster"`
 	Nodes      []Node     `json:"nodes"`
+	// Rollout, when set, carries disruptive plans out in waves.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // FileFormat is how rackctl writes the files it shares with Racker's
@@ -355,4 +365,129 @@ func (r *Rack) Node(target string) *Node {
 		}
 	}
 	return nil
+}
+
+// Rollout is the spec's rollout: how a disruptive plan is carried out in
+// waves gated on health. Nil (no rollout section): in one step.
+type Rollout struct {
+	Canary         Canary         `json:"canary"`
+	MaxUnavailable MaxUnavailable `json:"maxUnavailable"`
+	// Settle and Timeout are Go durations (schema-checked, e.g. "30s").
+	Settle  string `json:"settle"`
+	Timeout string `json:"timeout"`
+}
+
+// Canary picks the first wave: Count disrupted nodes, or, when a
+// selector field is set, the disrupted nodes matching all of them.
+type Canary struct {
+	// Count is nil when not given (DefaultCanaryCount, or the selector);
+	// 0 asks for no canary.
+	Count  *int              `json:"count,omitempty"`
+	Names  []string          `json:"names,omitempty"`
+	Role   string            `json:"role,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Defaults of rollout's fields, applied by Load when the section is there.
+const (
+	DefaultCanaryCount    = 1
+	DefaultMaxUnavailable = Quantity("25%")
+	DefaultRolloutSettle  = "30s"
+	DefaultRolloutTimeout = "15m"
+)
+
+// applyDefaults fills what the spec's rollout section leaves out.
+func (r *Rollout) applyDefaults() {
+	if r.Canary.Count == nil && !r.Canary.Selects() {
+		n := DefaultCanaryCount
+		r.Canary.Count = &n
+	}
+	r.MaxUnavailable.Controller = 1
+	if r.MaxUnavailable.Worker == "" {
+		r.MaxUnavailable.Worker = DefaultMaxUnavailable
+	}
+	if r.MaxUnavailable.Node == "" {
+		r.MaxUnavailable.Node = DefaultMaxUnavailable
+	}
+	if r.Settle == "" {
+		r.Settle = DefaultRolloutSettle
+	}
+	if r.Timeout == "" {
+		r.Timeout = DefaultRolloutTimeout
+	}
+}
+
+// Selects tells whether the canary is a selector rather than a count.
+func (c Canary) Selects() bool { return len(c.Names) > 0 || c.Role != "" || len(c.Labels) > 0 }
+
+// Matches tells whether n is selected: it matches every field set.
+func (c Canary) Matches(n *Node) bool {
+	if len(c.Names) > 0 && !slices.Contains(c.Names, n.Name) {
+		return false
+	}
+	if c.Role != "" && n.Role != c.Role {
+		return false
+	}
+	for k, v := range c.Labels {
+		if got, ok := n.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxUnavailable is rollout.maxUnavailable: per role, a number of nodes
+// or a percentage ("25%"). Controllers always go one at a time.
+type MaxUnavailable struct {
+	Controller int      `json:"controller"`
+	Worker     Quantity `json:"worker"`
+	Node       Quantity `json:"node"`
+}
+
+// For is the limit of role.
+func (m MaxUnavailable) For(role string) Quantity {
+	switch role {
+	case RoleController:
+		return Quantity(strconv.Itoa(max(m.Controller, 1)))
+	case RoleWorker:
+		return m.Worker
+	default:
+		return m.Node
+	}
+}
+
+// Quantity is a number of nodes ("2") or a percentage ("25%").
+type Quantity string
+
+// UnmarshalJSON takes a JSON number or string.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*q = Quantity(strconv.Itoa(n))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a number or a percentage: %w", err)
+	}
+	*q = Quantity(s)
+	return nil
+}
+
+// Of is how many of total nodes the quantity allows: a percentage rounded
+// down, never less than 1. An unreadable quantity allows 1.
+func (q Quantity) Of(total int) int {
+	s := string(q)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		pct, err := strconv.Atoi(p)
+		if err != nil {
+			return 1
+		}
+		return max(total*pct/100, 1)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 1
+	}
+	return max(n, 1)
 }

@@ -14,6 +14,9 @@ const (
 	OutcomeSuccess   Outcome = "success"
 	OutcomeFailed    Outcome = "failed"
 	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeRolloutStopped: a wave of the plan's rollout did not become
+	// healthy in time; the later waves' nodes were left untouched.
+	OutcomeRolloutStopped Outcome = "rollout-stopped"
 )
 
 // Counts are a plan's changes by action. They are recorded in
@@ -43,6 +46,18 @@ type HistoryRecord struct {
 	Outcome   Outcome `json:"outcome"`
 	Error     string  `json:"error,omitempty"`
 	BackupDir string  `json:"backupDir,omitempty"`
+	// Rollout is what was done of the plan's waves, when it had any.
+	Rollout *RolloutRecord `json:"rollout,omitempty"`
+}
+
+// RolloutRecord is what an apply did of a rollout: how many waves it had,
+// the last one that became healthy, and the wave that stopped it with
+// its unhealthy nodes (node → why).
+type RolloutRecord struct {
+	Waves     int               `json:"waves"`
+	Completed int               `json:"completed"`
+	StoppedAt int               `json:"stoppedAt,omitempty"`
+	Unhealthy map[string]string `json:"unhealthy,omitempty"`
 }
 
 // ChangeSummary is the planned counts, e.g. "+1 ~2 -0", with the number

@@ -153,6 +153,16 @@ type ApplyRecord struct {
 	NotAttempted   int       `json:"not_attempted"`
 	Verified       int       `json:"verified"`
 	BackupDir      string    `json:"backup_dir,omitempty"`
+	// Rollout is set when the plan ran in waves.
+	Rollout *RolloutRecord `json:"rollout,omitempty"`
+}
+
+// RolloutRecord is what an apply did of its waves.
+type RolloutRecord struct {
+	Waves     int               `json:"waves"`
+	Completed int               `json:"completed"`
+	StoppedAt int               `json:"stopped_at,omitempty"`
+	Unhealthy map[string]string `json:"unhealthy,omitempty"`
 }
 
 type WatchRecord struct {
@@ -192,6 +202,9 @@ func NewHistory(entries []engine.HistoryEntry) History {
 			ev.Planned = &Counts{r.Planned.Add, r.Planned.Change, r.Planned.Destroy}
 			ev.Apply = &ApplyRecord{Finished: r.Finished.UTC(), Rack: r.RackName, AddressChanges: r.Allocations,
 				Done: r.Done, Failed: r.Failed, NotAttempted: r.NotAttempted, Verified: r.Verified, BackupDir: r.BackupDir}
+			if ro := r.Rollout; ro != nil {
+				ev.Apply.Rollout = &RolloutRecord{Waves: ro.Waves, Completed: ro.Completed, StoppedAt: ro.StoppedAt, Unhealthy: ro.Unhealthy}
+			}
 		}
 		if w := e.Watch; w != nil {
 			if w.Planned != nil {

@@ -46,6 +46,11 @@ const (
 	// rollback) and unpin, with who (Author) and why (Reason).
 	OutcomePin   Outcome = "pin"
 	OutcomeUnpin Outcome = "unpin"
+	// OutcomeRolloutStopped: a wave of the plan's rollout did not become
+	// healthy in time (history.jsonl names the wave and the nodes); the
+	// later waves' nodes were left untouched. Retried with backoff: the
+	// next plan tries the unhealthy nodes first, as its canary.
+	OutcomeRolloutStopped Outcome = "rollout-stopped"
 )
 
 // Trigger is why the loop reconciled.

@@ -73,6 +73,10 @@ type testReconciler struct {
 	verify bool
 	// failReason makes the bmc changes with that reason fail.
 	failReason string
+	// unhealthy, when set, makes the plan follow the spec's rollout
+	// (reconcile.ComputeWaves over the reinstalled nodes) and is the
+	// health gate's verdict on every node it names.
+	unhealthy map[string]string
 }
 
 func newTestReconciler(t *testing.T) *testReconciler {
@@ -101,12 +105,19 @@ func (r *testReconciler) Plan(ctx context.Context, rack *schema.Rack, commit str
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var disrupted []string
 	for _, n := range rack.Nodes {
 		if n.Reprovision != r.applied[n.Name] {
 			p.Changes = append(p.Changes, reconcile.Change{
 				Layer: reconcile.LayerBMC, Action: reconcile.ActionPXEReinstall, Address: "bmc:" + n.Name,
 				Node: n.Name, Disruptive: true, Reason: "reprovision " + n.Reprovision,
 			})
+			disrupted = append(disrupted, n.Name)
+		}
+	}
+	if r.unhealthy != nil {
+		if w := reconcile.ComputeWaves(rack, disrupted); w != nil {
+			p.Rollout = &reconcile.Rollout{Waves: w, Settle: rack.Rollout.Settle, Timeout: rack.Rollout.Timeout}
 		}
 	}
 	if r.verify {
@@ -133,7 +144,8 @@ func (r *testReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconc
 		execs = append(execs, observingVerify{})
 	}
 	r.mu.Unlock()
-	opts := reconcile.ApplyOptions{Root: r.root, StateDir: r.stateDir, Commit: p.Commit, Executors: execs}
+	opts := reconcile.ApplyOptions{Root: r.root, StateDir: r.stateDir, Commit: p.Commit, Executors: execs,
+		Waves: reconcile.WaveOptions{Health: gateOf(r.unhealthy)}}
 	if block {
 		opts.BeforePhase = func(ctx context.Context, _ reconcile.Layer) { <-ctx.Done() }
 	}
@@ -153,6 +165,21 @@ func (r *testReconciler) planned() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.plans...)
+}
+
+// gateOf is a health gate that finds the nodes of bad unhealthy (a fake:
+// the engine's gate, over installs.json and the cluster, is tested on the
+// simulated rack).
+type gateOf map[string]string
+
+func (g gateOf) Unhealthy(_ context.Context, nodes []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, n := range nodes {
+		if why, ok := g[n]; ok {
+			out[n] = why
+		}
+	}
+	return out, nil
 }
 
 type fakeBMC struct {

@@ -27,6 +27,8 @@ type metrics struct {
 	panics      prometheus.Counter
 	sourceErrs  prometheus.Counter
 	pinned      *prometheus.GaugeVec
+	wave        prometheus.Gauge
+	stopped     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -51,7 +53,7 @@ func newMetrics() *metrics {
 		}, []string{"layer", "outcome"}),
 		revisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rackctl_watch_reconciles_total",
-			Help: "Reconciles by trigger and outcome (applied, unchanged, rejected, skipped, held, failed, apply-failed, cancelled).",
+			Help: "Reconciles by trigger and outcome (applied, unchanged, rejected, skipped, held, failed, apply-failed, rollout-stopped, cancelled).",
 		}, []string{"trigger", "outcome"}),
 		bmc: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rackctl_watch_bmc_reachable",
@@ -81,9 +83,17 @@ func newMetrics() *metrics {
 			Name: "rackctl_watch_pinned_info",
 			Help: "1 for the commit a rollback pin holds the rack at; no series when nothing is pinned.",
 		}, []string{"commit"}),
+		wave: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rackctl_rollout_wave",
+			Help: "The last wave of the last apply's rollout that became healthy (0: none, or no rollout).",
+		}),
+		stopped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rackctl_rollout_stopped_total",
+			Help: "Rollouts stopped because a wave did not become healthy in time.",
+		}),
 	}
 	m.reg.MustRegister(m.lastApplied, m.lastTime, m.duration, m.actions, m.revisions, m.bmc,
-		m.drift, m.held, m.failures, m.panics, m.sourceErrs, m.pinned,
+		m.drift, m.held, m.failures, m.panics, m.sourceErrs, m.pinned, m.wave, m.stopped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -108,6 +118,15 @@ func (m *metrics) observeResult(res reconcile.Result) {
 	}
 	for _, c := range res.NotAttempted {
 		m.actions.WithLabelValues(string(c.Layer), "not-attempted").Inc()
+	}
+	switch {
+	case res.Rollout != nil:
+		m.wave.Set(float64(res.Rollout.Completed))
+		if res.Outcome == reconcile.OutcomeRolloutStopped {
+			m.stopped.Inc()
+		}
+	case res.Outcome != "":
+		m.wave.Set(0)
 	}
 }
 

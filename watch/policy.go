@@ -102,18 +102,58 @@ func (pol Policy) Check(rack *schema.Rack, p *reconcile.Plan, approved bool, now
 		roles = append(roles, r)
 	}
 	slices.Sort(roles)
+	atOnce := disruptedAtOnce(rack, p, d.Disruptive)
 	for _, role := range roles {
 		nodes := d.Disruptive[role]
 		slices.Sort(nodes)
 		limit := pol.limit(rack, role)
-		if limit >= 0 && len(nodes) > limit {
-			d.OverLimit = append(d.OverLimit, fmt.Sprintf("%s: %d nodes > limit %d", role, len(nodes), limit))
+		if n := atOnce[role]; limit >= 0 && n > limit {
+			what := "nodes"
+			if p.Rollout != nil {
+				what = "nodes at once (in one wave)"
+			}
+			d.OverLimit = append(d.OverLimit, fmt.Sprintf("%s: %d %s > limit %d", role, n, what, limit))
 		}
 	}
 	if anyDisruptive && len(pol.Windows) > 0 && !pol.InWindow(now) {
 		d.OutsideWindow = true
 	}
 	return d
+}
+
+// disruptedAtOnce is how many nodes of each role the plan disrupts at
+// once: all of them, or, when the plan runs in waves, those disrupted
+// outside the waves (a lokoctl run's reboots) and the largest wave's. A
+// plan in waves within the limits goes without approval: its waves keep
+// the blast radius the limits allow.
+func disruptedAtOnce(rack *schema.Rack, p *reconcile.Plan, byRole map[string][]string) map[string]int {
+	out := map[string]int{}
+	for role, nodes := range byRole {
+		out[role] = len(nodes)
+	}
+	if p.Rollout == nil {
+		return out
+	}
+	inWave := map[string]bool{}
+	for _, w := range p.Rollout.Waves {
+		for _, n := range w.Nodes {
+			inWave[n] = true
+		}
+	}
+	for role, nodes := range byRole {
+		outside := 0
+		for _, n := range nodes {
+			if !inWave[n] {
+				outside++
+			}
+		}
+		largest := 0
+		for _, w := range p.Rollout.Waves {
+			largest = max(largest, len(slices.DeleteFunc(slices.Clone(w.Nodes), func(n string) bool { return !slices.Contains(nodes, n) })))
+		}
+		out[role] = outside + largest
+	}
+	return out
 }
 
 // limit is how many nodes of role may be disrupted at once; -1 is no limit.

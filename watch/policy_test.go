@@ -48,6 +48,15 @@ func lokoctlRebooting(nodes ...string) *reconcile.Plan {
 	}}}
 }
 
+// inWaves is plan p run in the given waves (a rollout).
+func inWaves(p *reconcile.Plan, waves ...[]string) *reconcile.Plan {
+	p.Rollout = &reconcile.Rollout{}
+	for i, w := range waves {
+		p.Rollout.Waves = append(p.Rollout.Waves, reconcile.Wave{Number: i + 1, Nodes: w})
+	}
+	return p
+}
+
 func TestPolicyCheck(t *testing.T) {
 	sat := time.Date(2026, 11, 7, 12, 0, 0, 0, time.UTC)
 	mon := time.Date(2026, 11, 9, 10, 0, 0, 0, time.UTC)
@@ -74,6 +83,15 @@ func TestPolicyCheck(t *testing.T) {
 		"flatcar over":                    {rack: rackOf(schema.Flatcar, 0, 8), plan: planTouching("w0", "w1", "w2"), hold: true, reason: "node: 3 nodes > limit 2"},
 		"lokoctl reboots one controller":  {rack: rackOf(schema.Lokomotive, 3, 8), plan: lokoctlRebooting("c0")},
 		"lokoctl reboots two controllers": {rack: rackOf(schema.Lokomotive, 3, 8), plan: lokoctlRebooting("c0", "c1"), hold: true, reason: "controller: 2 nodes > limit 1"},
+		"8 workers in waves of 2": {rack: rackOf(schema.Lokomotive, 3, 8),
+			plan: inWaves(planTouching("w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"), []string{"w0"}, []string{"w1", "w2"}, []string{"w3", "w4"}, []string{"w5", "w6"}, []string{"w7"})},
+		"controllers in waves of one": {rack: rackOf(schema.Lokomotive, 3, 8),
+			plan: inWaves(planTouching("c0", "c1", "c2"), []string{"c0"}, []string{"c1"}, []string{"c2"})},
+		"a wave over the limit": {rack: rackOf(schema.Lokomotive, 3, 8),
+			plan: inWaves(planTouching("w0", "w1", "w2", "w3"), []string{"w0"}, []string{"w1", "w2", "w3"}), hold: true, reason: "worker: 3 nodes at once (in one wave) > limit 2"},
+		"a wave plus a lokoctl reboot outside the waves": {rack: rackOf(schema.Lokomotive, 3, 8),
+			plan: inWaves(&reconcile.Plan{Changes: append(planTouching("w0", "w1").Changes, lokoctlRebooting("w2").Changes...)}, []string{"w0", "w1"}),
+			hold: true, reason: "worker: 3 nodes at once (in one wave) > limit 2"},
 		"no limit": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("c0", "c1", "c2", "w0", "w1", "w2"),
 			policy: Policy{MaxControllers: -1, MaxWorkersPercent: -1}},
 		"outside window": {rack: rackOf(schema.Lokomotive, 3, 8), plan: planTouching("w0"), now: sat,

@@ -505,8 +505,12 @@ func (w *Watcher) applyPlan(ctx context.Context, trig Trigger, cur *desired, p *
 			return OutcomeCancelled, err
 		}
 		err = fmt.Errorf("apply %s: %w", commit, err)
-		w.fail(trig, cur, OutcomeApplyFailed, err, &counts, failures(res)...)
-		return OutcomeApplyFailed, err
+		out := OutcomeApplyFailed
+		if res.Outcome == reconcile.OutcomeRolloutStopped {
+			out = OutcomeRolloutStopped
+		}
+		w.fail(trig, cur, out, err, &counts, failures(res)...)
+		return out, err
 	}
 	if dec.Approved {
 		if err := w.state.RemoveApproval(commit); err != nil {

@@ -525,6 +525,43 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// A rollout whose canary does not become healthy: the loop records
+// rollout-stopped, counts it, and the other nodes are not reinstalled. The
+// plan disrupts 2 of 5 workers, over the default limit (1), but in waves
+// of one: it is not held.
+func TestRolloutStopped(t *testing.T) {
+	src := make(chanSource)
+	rec := newTestReconciler(t)
+	l := startLoop(t, Config{Source: src, Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy()})
+	spec := baseSpec(t) + "rollout: {settle: 0s, timeout: 1s, maxUnavailable: {worker: 1}}\n"
+	src <- revision("c1", spec)
+	l.expect(t, OutcomeApplied)
+	rec.mu.Lock()
+	rec.unhealthy = map[string]string{"lokomotive-worker-0": "not Ready"}
+	rec.reinstalled = nil
+	rec.mu.Unlock()
+	src <- revision("c2", withReprovision(t, spec, "r2", "lokomotive-worker-0", "lokomotive-worker-1", "lokomotive-controller-0"))
+	ev := l.expect(t, OutcomeRolloutStopped)
+	if !strings.Contains(ev.Reason, "rollout stopped at wave 1 of 3") || !strings.Contains(ev.Reason, "lokomotive-worker-0 (not Ready)") {
+		t.Errorf("reason %q: want wave 1 and the unhealthy canary named", ev.Reason)
+	}
+	rec.mu.Lock()
+	reinstalled := slices.Clone(rec.reinstalled)
+	rec.mu.Unlock()
+	if !slices.Equal(reinstalled, []string{"lokomotive-worker-0"}) {
+		t.Errorf("reinstalled %v, want the canary alone", reinstalled)
+	}
+	srv := httptest.NewServer(l.w.Handler())
+	defer srv.Close()
+	body := get(t, srv.URL+"/metrics", http.StatusOK)
+	for _, want := range []string{"rackctl_rollout_stopped_total 1", "rackctl_rollout_wave 0",
+		`rackctl_watch_reconciles_total{outcome="rollout-stopped",trigger="revision"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
 func TestBMCReachabilityFromPlan(t *testing.T) {
 	m := newMetrics()
 	m.observeBMC(&reconcile.Plan{Observed: reconcile.Observations{

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rackctl/rackctl/internal/simnode"
+	"github.com/rackctl/rackctl/state"
+)
+
+// rolloutSpec is the rollout section of TestE2ERolloutWaves: a canary of
+// one, then waves of two; settle and timeout short, for a shared machine.
+const rolloutSpec = "rollout:\n  canary: {count: 1}\n  maxUnavailable: {node: 2}\n  settle: 1s\n  timeout: 30s\n"
+
+// TestE2ERolloutWaves: 8 installed servers reinstalled by one commit with
+// a rollout (canary 1, waves of 2). A canary that never comes back stops
+// the rollout: apply exits 1 naming it, the history records the wave and
+// the node, and the other 7 servers are untouched (their install
+// generation and their BMCs' power calls unchanged). Once the canary is
+// fixed, the next apply tries it first again, then reinstalls the others
+// wave by wave: each wave's servers are power-cycled only after the wave
+// before became healthy (apply's events, in the order they happened), and
+// each server's install generation went up by one.
+func TestE2ERolloutWaves(t *testing.T) {
+	const n = 8
+	b := startBootRack(t, n)
+	writeRollout := func(reprovision string) {
+		rp := map[int]string{}
+		for i := range n {
+			if reprovision != "" {
+				rp[i] = reprovision
+			}
+		}
+		b.writeSpec(rp)
+		f, err := os.OpenFile(b.spec, os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteString(rolloutSpec)
+		must(t, err)
+		must(t, f.Close())
+	}
+	// --timeout: 8 servers' firmware talk to their ipmi_sims beside
+	// rackctl on a shared machine; 5s was seen to run out.
+	apply := func(verifyTimeout string) []string {
+		return append([]string{"--auto-approve", "--parallel", "8", "--timeout", "15s"}, b.sshArgs(verifyTimeout)...)
+	}
+	writeRollout("")
+	// First installs interrupt nothing: no waves.
+	r := b.run("apply (first installs)", 0, "apply", apply("120s")...)
+	if strings.Contains(r.stdout, "rollout: wave") {
+		t.Errorf("first installs ran in waves:\n%s", r.stdout)
+	}
+	gens, sets := b.generations(t), b.chassisCallCounts()
+
+	writeRollout("r2")
+	p := b.run("plan (reprovision all)", 0, "plan", b.sshArgs("120s")...)
+	for _, want := range []string{"Rollout in 5 waves", "canary wave 1: node-0", "wave 2: node-1, node-2", "wave 5: node-7"} {
+		if !strings.Contains(p.stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, p.stdout)
+		}
+	}
+
+	b.nodes.Nodes[0].SetKnobs(simnode.Knobs{InstallHangs: true})
+	r = b.run("apply (canary hangs)", 1, "apply", apply("20s")...)
+	if !strings.Contains(r.stderr, "rollout stopped at wave 1 of 5") || !strings.Contains(r.stderr, "node-0") {
+		t.Errorf("apply's error does not name the wave and node-0:\n%s", r.stderr)
+	}
+	now, nowSets := b.generations(t), b.chassisCallCounts()
+	for i := 1; i < n; i++ {
+		if now[i] != gens[i] || nowSets[i] != sets[i] {
+			t.Errorf("node-%d touched by a stopped rollout: install generation %d → %d, BMC power calls %d → %d", i, gens[i], now[i], sets[i], nowSets[i])
+		}
+	}
+	hist, err := state.New(filepath.Join(b.root, "var/lib/rackctl")).ReadHistory()
+	must(t, err)
+	last := hist[len(hist)-1]
+	if last.Outcome != state.OutcomeRolloutStopped || last.Rollout == nil || last.Rollout.StoppedAt != 1 || last.Rollout.Unhealthy["node-0"] == "" {
+		t.Errorf("history %+v (rollout %+v): want rollout-stopped at wave 1 with node-0 unhealthy", last, last.Rollout)
+	}
+
+	b.nodes.Nodes[0].SetKnobs(simnode.Knobs{})
+	r = b.run("apply (canary fixed)", 0, "apply", apply("120s")...)
+	assertWaveOrder(t, r.stdout, [][]string{{"node-0"}, {"node-1", "node-2"}, {"node-3", "node-4"}, {"node-5", "node-6"}, {"node-7"}})
+	now = b.generations(t)
+	for i := range n {
+		if now[i] != gens[i]+1 {
+			t.Errorf("node-%d: install generation %d, want %d (one reinstall)", i, now[i], gens[i]+1)
+		}
+	}
+}
+
+// generations are the servers' install generations, read from their disks.
+func (b *bootRack) generations(t *testing.T) []int {
+	out := make([]int, len(b.nodes.Nodes))
+	for i, nd := range b.nodes.Nodes {
+		g, err := nd.InstallGeneration()
+		must(t, err)
+		out[i] = g
+	}
+	return out
+}
+
+var waveEvent = regexp.MustCompile(`(?m)^rollout: wave (\d+) \(([^)]*)\): (started|done)$`)
+
+// assertWaveOrder checks apply's progress: the waves start and become
+// healthy in order with the given nodes, and each node is power-cycled
+// (its bmc change started) inside its own wave, after the wave before was
+// healthy.
+func assertWaveOrder(t *testing.T, out string, waves [][]string) {
+	t.Helper()
+	ev := waveEvent.FindAllStringSubmatchIndex(out, -1)
+	if len(ev) != 2*len(waves) {
+		t.Fatalf("%d wave events, want started and done for %d waves:\n%s", len(ev), len(waves), out)
+	}
+	for w, nodes := range waves {
+		start, done := ev[2*w], ev[2*w+1]
+		if got := out[start[2]:start[3]]; got != fmt.Sprint(w+1) || out[start[4]:start[5]] != strings.Join(nodes, ", ") || out[done[6]:done[7]] != "done" {
+			t.Errorf("wave %d events %q, %q: want wave %d of %v started then done", w+1, out[start[0]:start[1]], out[done[0]:done[1]], w+1, nodes)
+		}
+		for _, nd := range nodes {
+			at := strings.Index(out, "bmc: pxe-reinstall bmc "+nd+": started")
+			if at < start[1] || at > done[0] {
+				t.Errorf("%s power-cycled at offset %d, outside its wave %d (%d..%d)", nd, at, w+1, start[1], done[0])
+			}
+		}
+	}
+}
+
+// TestRolloutWaveFlags: --wave N and --no-waves through the CLI, on a rack
+// of ipmi_sim BMCs whose servers do not boot (installs assumed, --verify
+// flag, recorded as installed). 4 nodes reinstalled by one commit run in
+// waves node-0 | node-1, node-2 | node-3 (plan -o json shows them);
+// --wave 2 power-cycles node-1 and node-2 alone; a wave the plan does not
+// have is refused before anything runs; --no-waves then reinstalls the
+// rest in one step.
+func TestRolloutWaveFlags(t *testing.T) {
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 4, "wave-secret-pw", "wave")
+	writeSpec := func(rp map[int]string) {
+		e.writeSpec(rp)
+		f, err := os.OpenFile(e.spec, os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteString(rolloutSpec)
+		must(t, err)
+		must(t, f.Close())
+	}
+	writeSpec(map[int]string{})
+	e.run("apply (first installs)", 0, "apply", "--auto-approve", "--timeout", "15s")
+	writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
+
+	var view struct {
+		Rollout *struct {
+			Waves []struct {
+				Number int      `json:"number"`
+				Canary bool     `json:"canary"`
+				Nodes  []string `json:"nodes"`
+			} `json:"waves"`
+		} `json:"rollout"`
+	}
+	p := e.run("plan -o json", 0, "plan", "-o", "json")
+	must(t, json.Unmarshal([]byte(p.stdout), &view))
+	if view.Rollout == nil || fmt.Sprint(view.Rollout.Waves) != "[{1 true [node-0]} {2 false [node-1 node-2]} {3 false [node-3]}]" {
+		t.Fatalf("plan -o json rollout %+v, want node-0 (canary) | node-1, node-2 | node-3", view.Rollout)
+	}
+
+	before := e.chassisCallCounts()
+	r := e.run("apply --wave 9", 1, "apply", "--auto-approve", "--timeout", "15s", "--wave", "9")
+	if !strings.Contains(r.stderr, "--wave 9: the plan has 3 waves") {
+		t.Errorf("apply --wave 9: stderr %q, want the number of waves", r.stderr)
+	}
+	if got := e.chassisCallCounts(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("a refused --wave touched BMCs: calls %v → %v", before, got)
+	}
+
+	r = e.run("apply --wave 2", 0, "apply", "--auto-approve", "--timeout", "15s", "--wave", "2")
+	after := e.chassisCallCounts()
+	for i, want := range []bool{false, true, true, false} {
+		if touched := after[i] > before[i]; touched != want {
+			t.Errorf("apply --wave 2: node-%d power-cycled %v, want %v (calls %d → %d)\n%s", i, touched, want, before[i], after[i], r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "rollout: wave 2 (node-1, node-2): done") || strings.Contains(r.stdout, "rollout: wave 1") {
+		t.Errorf("apply --wave 2 ran other waves, or wave 2 did not become healthy:\n%s", r.stdout)
+	}
+
+	powerBefore := e.powerCallCounts()
+	r = e.run("apply --no-waves", 0, "apply", "--auto-approve", "--timeout", "15s", "--no-waves")
+	power := e.powerCallCounts()
+	if strings.Contains(r.stdout, "rollout: wave") || power[0] == powerBefore[0] || power[3] == powerBefore[3] || power[1] != powerBefore[1] || power[2] != powerBefore[2] {
+		t.Errorf("apply --no-waves: power calls %v → %v, want node-0 and node-3 alone, in one step without wave events:\n%s", powerBefore, power, r.stdout)
+	}
+}
+
+// chassisCallCounts are how many chassis calls (power, reset, boot
+// device) each BMC got.
+func (e *e2eRack) chassisCallCounts() []int {
+	return e.countChassisSets(func(string) bool { return true })
+}
+
+// powerCallCounts are how many power or reset calls each BMC got.
+func (e *e2eRack) powerCallCounts() []int {
+	return e.countChassisSets(func(call string) bool {
+		return strings.HasPrefix(call, "set power") || strings.HasPrefix(call, "set reset")
+	})
+}
+
+func (e *e2eRack) countChassisSets(match func(string) bool) []int {
+	out := make([]int, len(e.bmcs.BMCs))
+	for i := range e.bmcs.BMCs {
+		for _, call := range e.chassisSets(i) {
+			if match(call) {
+				out[i]++
+			}
+		}
+	}
+	return out
+}

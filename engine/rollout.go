@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/schema"
+	"github.com/rackctl/rackctl/state"
+)
+
+// RolloutConfig says how apply and watch follow a plan's waves.
+type RolloutConfig struct {
+	// OnlyWave, when > 0, applies the shared changes and that wave alone.
+	OnlyWave int
+	// NoWaves applies a plan with waves in one step.
+	NoWaves bool
+}
+
+// rolloutGate is the health gate between waves: a node is healthy when
+// the verify layer's last outcome for it (installs.json) is installed
+// and, on a Lokomotive rack, its Node is healthy (NodeHealth: Ready,
+// kubelet version, labels). A node with no outcome recorded was not seen
+// to come back: it is unknown, and unknown holds the rollout.
+type rolloutGate struct {
+	e    *Engine
+	rack *schema.Rack
+}
+
+var _ reconcile.HealthGate = rolloutGate{}
+
+func (g rolloutGate) Unhealthy(ctx context.Context, nodes []string) (map[string]string, error) {
+	installs, err := state.New(g.e.cfg.StateDir).LoadInstalls()
+	if err != nil {
+		return nil, fmt.Errorf("rollout health: %w", err)
+	}
+	bad := map[string]string{}
+	for _, n := range nodes {
+		switch rec, ok := installs.Nodes[n]; {
+		case !ok:
+			bad[n] = "unknown: no verify outcome recorded"
+		case rec.Outcome != state.InstallInstalled:
+			bad[n] = "install " + string(rec.Outcome) + ": " + rec.Reason
+		}
+	}
+	if g.rack.Provisioner != schema.Lokomotive {
+		return bad, nil
+	}
+	health, err := g.e.NodeHealth(ctx, g.rack)
+	if err != nil {
+		return nil, fmt.Errorf("rollout health: %w", err)
+	}
+	for _, n := range nodes {
+		why := ""
+		switch h, ok := health[n]; {
+		case !ok:
+			why = "no Node in the cluster"
+		case !h.Healthy:
+			why = strings.Join(h.Problems, "; ")
+		}
+		if why != "" && bad[n] != "" {
+			why = bad[n] + "; " + why
+		}
+		if why != "" {
+			bad[n] = why
+		}
+	}
+	return bad, nil
+}
+
+// waveOptions are the reconcile options of the config's rollout for rack.
+func (e *Engine) waveOptions(rack *schema.Rack) reconcile.WaveOptions {
+	c := e.cfg.Drivers.Rollout
+	return reconcile.WaveOptions{Only: c.OnlyWave, Off: c.NoWaves, Health: rolloutGate{e: e, rack: rack}}
+}
