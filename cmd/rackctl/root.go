@@ -134,6 +134,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newRotateCmd(g),
 		newConfigCmd(g),
 		newInitCmd(g),
+		newFleetCmd(g),
 	)
 	return root
 }
