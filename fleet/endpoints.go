@@ -53,6 +53,9 @@ func ParseEndpoints(filename string, src []byte) ([]Endpoint, error) {
 	if err := doc.Value.Decode(&file); err != nil {
 		return nil, fmt.Errorf("endpoints %s: decode: %w", filename, err)
 	}
+	if len(file.Racks) == 0 {
+		return nil, schema.Errors{doc.Diagnostic("racks", "is empty: list at least one rack (racks: [{name: ..., url: ...}])")}
+	}
 	var diags schema.Errors
 	seen := map[string]int{}
 	for i, e := range file.Racks {
