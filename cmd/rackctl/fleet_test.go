@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackctl/rackctl/fleet"
+	"github.com/rackctl/rackctl/internal/simrack"
+	"github.com/rackctl/rackctl/internal/testenv"
+	"github.com/rackctl/rackctl/state"
+)
+
+// fleetRackSpec is rack i of a test fleet: its own name, subnet and MACs,
+// its nodes behind bmcs; key is its SSH key (changed to make a commit).
+func fleetRackSpec(name string, i int, key string, bmcs []simrack.BMC) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
+kind: Rack
+name: %s
+provisioner: flatcar
+domain: %s.localdomain
+network:
+  internal: {subnet: 10.%d.0.0/24, gateway: 10.%d.0.1, dns: [10.%d.0.1]}
+bmc: {userFile: /usr/share/oem/ipmi_user, passwordFile: /usr/share/oem/ipmi_password}
+cluster: {sshPubKeys: [%q]}
+nodes:
+`, name, name, i, i, i, key)
+	for j, bm := range bmcs {
+		fmt.Fprintf(&b, "  - {name: %s-%d, role: node, mac: \"02:00:00:%02x:00:%02x\", bmcMac: \"02:00:00:%02x:01:%02x\", bmcAddress: %q}\n",
+			name, j, i, j, i, j, bm.Addr)
+	}
+	return b.String()
+}
+
+const (
+	fleetKey1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNpbS1yYWNrLWtleQ ops@fleet"
+	fleetKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZsZWV0LXNlY29uZC1rZXk ops@fleet"
+)
+
+// fleetWatch is one rack's `rackctl watch`, run in-process.
+type fleetWatch struct {
+	name, root, stateDir, listen string
+	stderr                       *syncBuffer
+	stop                         func()
+}
+
+func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name, password string) *fleetWatch {
+	t.Helper()
+	w := &fleetWatch{name: name, root: t.TempDir(), listen: freePort(t), stderr: &syncBuffer{}}
+	w.stateDir = filepath.Join(w.root, state.DefaultDir)
+	oem := filepath.Join(w.root, "usr/share/oem")
+	if err := os.MkdirAll(oem, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte("admin\n"), 0o600)
+	os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte(password+"\n"), 0o600)
+	g := &globals{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: w.stderr}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	args := []string{"watch", "--repo", repo.Dir, "--path", "racks/" + name + "/rack.yaml", "--root", w.root,
+		"--interval", "100ms", "--listen", w.listen, "--timeout", "2s", "--status-interval", "1h", "--log-level", "info",
+		"--dhcp=none", "--bmc=none", "--provisioner-run=never", "--verify=none"}
+	go func() { done <- execute(ctx, g, args) }()
+	stopped := false
+	w.stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *fleetWatch) history(t *testing.T) []state.HistoryRecord {
+	t.Helper()
+	recs, err := state.New(w.stateDir).ReadHistory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// Three racks reconciled from one repository by three watches: each
+// applies only its rack; a commit to rack a is applied by a's watch and
+// seen by b's and c's as leaving their spec unchanged, so they plan and
+// record nothing; fleet status shows the three, and a watch that is down
+// or hangs is unreachable without delaying the others.
+//
+// DHCP is off (--dhcp=none): what this test is about — which watch plans
+// which commit — happens in the git source before any layer runs, and a
+// dnsmasq per rack in its own namespace would add three namespaces and
+// nothing this test could observe; the e2e tests cover dnsmasq.
+func TestFleetThreeRacksOneRepo(t *testing.T) {
+	const password = "fleet-sim-pass"
+	names := []string{"a", "b", "c"}
+	specs := map[string]string{}
+	bmcs := map[string][]simrack.BMC{}
+	for i, n := range names {
+		bmcs[n] = simrack.StartT(t, simrack.Options{N: 2, Password: password}).BMCs
+		specs["racks/"+n+"/rack.yaml"] = fleetRackSpec(n, i+1, fleetKey1, bmcs[n])
+	}
+	repo := testenv.NewGitRepo(t)
+	c1 := repo.CommitFiles(specs, "three racks")
+
+	// CI on the pull request: every rack valid, no conflict between them.
+	if r := cli(t, "validate", "--all", filepath.Join(repo.Dir, "racks")); r.code != 0 || !strings.Contains(r.stdout, "3 racks, 6 nodes, no conflict") {
+		t.Fatalf("validate --all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	watches := map[string]*fleetWatch{}
+	for _, n := range names {
+		watches[n] = startFleetWatch(t, repo, n, password)
+	}
+	for _, n := range names {
+		w := watches[n]
+		waitFor(t, "rack "+n+" applied", func() bool { return historyHas(t, w.stateDir, c1) })
+		waitFor(t, "rack "+n+" observed", func() bool { return getAPIStatus(t, w.listen).Observation.State == "observed" })
+	}
+	before := map[string]int{}
+	for _, n := range names {
+		before[n] = len(watches[n].history(t))
+	}
+
+	specs = map[string]string{"racks/a/rack.yaml": fleetRackSpec("a", 1, fleetKey2, bmcs["a"])}
+	c2 := repo.CommitFiles(specs, "rack a: a second SSH key")
+	waitFor(t, "rack a applied the commit to rack a", func() bool { return historyHas(t, watches["a"].stateDir, c2) })
+	for _, n := range []string{"b", "c"} {
+		w := watches[n]
+		// Either the source tells it skipped the commit, or the watch
+		// recorded something for it (the failure checked below).
+		waitFor(t, "rack "+n+"'s watch handling "+c2[:8], func() bool {
+			return strings.Contains(w.stderr.String(), "new commit leaves the spec unchanged") &&
+				strings.Contains(w.stderr.String(), c2) || watchEventFor(t, w.stateDir, c2) != ""
+		})
+		if got := w.history(t); len(got) != before[n] {
+			t.Errorf("rack %s recorded %d history records after the commit to rack a, want none: %+v", n, len(got)-before[n], got[before[n]:])
+		}
+		if out := watchEventFor(t, w.stateDir, c2); out != "" {
+			t.Errorf("rack %s's watch planned rack a's commit: outcome %s, want no event at all", n, out)
+		}
+	}
+
+	// fleet status: all three, each with the commit it applied.
+	endpoints := filepath.Join(t.TempDir(), "fleet.yaml")
+	var eps strings.Builder
+	eps.WriteString("racks:\n")
+	for _, n := range names {
+		fmt.Fprintf(&eps, "  - {name: %s, url: \"http://%s\"}\n", n, watches[n].listen)
+	}
+	os.WriteFile(endpoints, []byte(eps.String()), 0o644)
+	got := fleetStatusJSON(t, "--endpoints", endpoints)
+	wantCommit := map[string]string{"a": c2, "b": c1, "c": c1}
+	for i, r := range got {
+		if r.Name != names[i] || !r.Reachable || r.Rack != names[i] || r.Commit != wantCommit[r.Name] || r.Nodes == nil || r.Nodes.Total != 2 {
+			t.Errorf("rack %d: %+v nodes %+v, want %s reachable, commit %s, 2 nodes", i, r, r.Nodes, names[i], wantCommit[names[i]])
+		}
+	}
+
+	// Rack c's watch down, and three racks whose API never answers.
+	watches["c"].stop()
+	for _, n := range []string{"h1", "h2", "h3"} {
+		fmt.Fprintf(&eps, "  - {name: %s, url: \"http://%s\"}\n", n, hangingListener(t))
+	}
+	os.WriteFile(endpoints, []byte(eps.String()), 0o644)
+	const timeout = 2 * time.Second
+	start := time.Now()
+	r := cli(t, "fleet", "status", "--endpoints", endpoints, "--timeout", timeout.String())
+	took := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("fleet status: exit %d\n%s", r.code, r.stderr)
+	}
+	// Asked one after the other, the three hanging racks alone take 3×2s.
+	if took >= 2*timeout {
+		t.Errorf("fleet status took %s with three racks hanging, want about one --timeout (%s)", took, timeout)
+	}
+	t.Logf("fleet status (%s):\n%s", took.Round(time.Millisecond), r.stdout)
+	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(rows) != 7 || !strings.HasPrefix(rows[0], "RACK") {
+		t.Fatalf("fleet status:\n%s", r.stdout)
+	}
+	for i, want := range []string{"a  yes  " + c2[:12], "b  yes  " + c1[:12], "c  no   unknown", "h1  no   unknown"} {
+		if !strings.HasPrefix(strings.Join(strings.Fields(rows[i+1]), "  "), strings.Join(strings.Fields(want), "  ")) {
+			t.Errorf("row %d: %q, want it to start with %q", i+1, rows[i+1], want)
+		}
+	}
+	if !strings.Contains(rows[3], "connection refused") || !strings.Contains(rows[4], "no answer within 2s") {
+		t.Errorf("rows of the down and hanging racks do not say why:\n%s", r.stdout)
+	}
+}
+
+// watchEventFor is the outcome of the watch's event for commit, "" when none.
+func watchEventFor(t *testing.T, stateDir, commit string) string {
+	t.Helper()
+	evs, err := state.New(stateDir).ReadWatchEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Commit == commit {
+			return string(ev.Outcome)
+		}
+	}
+	return ""
+}
+
+func fleetStatusJSON(t *testing.T, args ...string) []fleet.RackStatus {
+	t.Helper()
+	r := cli(t, append([]string{"fleet", "status", "-o", "json"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("fleet status: exit %d\n%s", r.code, r.stderr)
+	}
+	var doc struct {
+		FormatVersion string             `json:"format_version"`
+		Racks         []fleet.RackStatus `json:"racks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.FormatVersion != "1.0" {
+		t.Fatalf("fleet status -o json: %v\n%s", err, r.stdout)
+	}
+	return doc.Racks
+}
+
+// hangingListener accepts TCP connections on loopback and never answers:
+// a rack whose watch hangs.
+func hangingListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
