@@ -257,3 +257,132 @@ func hangingListener(t *testing.T) string {
 	})
 	return l.Addr().String()
 }
+
+const fleetExample = "../../spec-examples/fleet/racks"
+
+// copyFleet copies the fleet example to a new directory and applies edits
+// (rack → old → new) to its specs.
+func copyFleet(t *testing.T, edits map[string][2]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "racks")
+	for _, rack := range []string{"rack-a", "rack-b"} {
+		b, err := os.ReadFile(filepath.Join(fleetExample, rack, "rack.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := string(b)
+		if e, ok := edits[rack]; ok {
+			if !strings.Contains(spec, e[0]) {
+				t.Fatalf("%s has no %q", rack, e[0])
+			}
+			spec = strings.Replace(spec, e[0], e[1], 1)
+		}
+		os.MkdirAll(filepath.Join(dir, rack), 0o755)
+		os.WriteFile(filepath.Join(dir, rack, "rack.yaml"), []byte(spec), 0o644)
+	}
+	return dir
+}
+
+func TestValidateAll(t *testing.T) {
+	clash := copyFleet(t, map[string][2]string{"rack-b": {`bmcMac: "00:16:3e:0b:01:02"`, `bmcMac: "00:16:3e:0a:00:02"`}})
+	tests := map[string]struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		"the example": {args: []string{"--all", fleetExample}, out: "is valid: 2 racks, 5 nodes, no conflict between racks."},
+		"a MAC in two racks": {args: []string{"--all", clash}, code: 1,
+			err: clash + `/rack-b/rack.yaml:21:60: nodes[1].bmcMac: rack "rack-b": MAC "00:16:3e:0a:00:02" is also nodes[1].mac of rack "rack-a" at ` + clash + "/rack-a/rack.yaml:21:34"},
+		"json": {args: []string{"--all", clash, "-o", "json"}, code: 1,
+			out: `"valid": false`},
+		"missing directory": {args: []string{"--all", filepath.Join(clash, "nope")}, code: 1, err: "fleet directory: open"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := cli(t, append([]string{"validate"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.out) || !strings.Contains(r.stderr, tc.err) {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout with %q, stderr with %q", r.code, tc.code, r.stdout, r.stderr, tc.out, tc.err)
+			}
+		})
+	}
+	r := cli(t, "validate", "--all", clash, "-o", "json")
+	var doc struct {
+		Valid  bool
+		Racks  []struct{ Dir, Name string }
+		Errors []struct {
+			File      string
+			Line, Col int
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Valid || len(doc.Racks) != 2 || len(doc.Errors) != 1 || doc.Errors[0].Line != 21 {
+		t.Errorf("validate --all -o json: %v %+v\n%s", err, doc, r.stdout)
+	}
+}
+
+// plan --all plans each rack by its file layer, against an empty state or
+// the rack's root under --roots: a rack applied there has no changes.
+func TestPlanAll(t *testing.T) {
+	r := cli(t, "plan", "--all", fleetExample)
+	want := `RACK    NODES  STATE  ADD  CHANGE  DESTROY  BY LAYER
+rack-a  3      empty  22   0       0        files +22 ~0 -0
+rack-b  2      empty  18   0       0        files +18 ~0 -0
+
+File layer only: no BMC, DHCP server, provisioner or node was contacted.
+`
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("plan --all: exit %d\n%s\nwant:\n%s\nstderr: %s", r.code, r.stdout, want, r.stderr)
+	}
+	if r := cli(t, "plan", "--all", fleetExample, "--detailed-exitcode"); r.code != exitChanges {
+		t.Errorf("plan --all --detailed-exitcode with changes: exit %d, want %d", r.code, exitChanges)
+	}
+
+	roots := t.TempDir()
+	rootA := filepath.Join(roots, "rack-a")
+	if r := cli(t, "apply", "-f", filepath.Join(fleetExample, "rack-a", "rack.yaml"), "--root", rootA, "--auto-approve",
+		"--dhcp=none", "--bmc=none", "--provisioner-run=never", "--verify=none"); r.code != 0 {
+		t.Fatalf("apply rack-a: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = cli(t, "plan", "--all", fleetExample, "--roots", roots, "-o", "json")
+	var doc struct {
+		Racks []fleetPlan `json:"racks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 || len(doc.Racks) != 2 {
+		t.Fatalf("plan --all -o json: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	a, b := doc.Racks[0], doc.Racks[1]
+	if a.Rack != "rack-a" || a.Root != rootA || a.Counts != (state.Counts{}) || len(a.ByLayer) != 0 {
+		t.Errorf("rack-a against its applied root: %+v, want no changes", a)
+	}
+	if b.Rack != "rack-b" || b.Root != "" || b.Counts.Add != 18 {
+		t.Errorf("rack-b without a root: %+v, want 18 files to add against an empty state", b)
+	}
+
+	clash := copyFleet(t, map[string][2]string{"rack-b": {"subnet: 172.24.20.0/24", "subnet: 172.24.0.0/16"}})
+	if r := cli(t, "plan", "--all", clash); r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "network.internal.subnet: rack \"rack-b\": internal subnet 172.24.0.0/16 overlaps 172.24.10.0/24 of rack \"rack-a\"") {
+		t.Errorf("plan --all of a fleet with overlapping subnets: exit %d, want 1 and nothing planned\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestFleetStatusEndpointsFile(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "fleet.yaml")
+	os.WriteFile(bad, []byte("racks:\n  - {name: a, url: \"http://127.0.0.1:1\"}\n  - {name: a, url: \"http://127.0.0.1:2/?x\"}\n"), 0o644)
+	tests := map[string]struct {
+		args []string
+		err  string
+	}{
+		"no --endpoints": {err: "--endpoints is required"},
+		"invalid file": {args: []string{"--endpoints", bad},
+			err: bad + ` is not valid (2 problems):
+  ` + bad + `:3:6: racks[1].name: duplicate rack "a" (also racks[0], line 2)
+  ` + bad + `:3:15: racks[1].url: has a query or fragment`},
+		"missing file": {args: []string{"--endpoints", bad + ".missing"}, err: "read endpoints: "},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := cli(t, append([]string{"fleet", "status"}, tc.args...)...)
+			if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, tc.err) {
+				t.Errorf("exit %d, want 1 and nothing on stdout\nstdout: %s\nstderr: %s\nwant stderr with %q", r.code, r.stdout, r.stderr, tc.err)
+			}
+		})
+	}
+}
