@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/config"
 	"github.com/rackctl/rackctl/fleet"
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/internal/testenv"
@@ -384,5 +385,51 @@ func TestFleetStatusEndpointsFile(t *testing.T) {
 				t.Errorf("exit %d, want 1 and nothing on stdout\nstdout: %s\nstderr: %s\nwant stderr with %q", r.code, r.stdout, r.stderr, tc.err)
 			}
 		})
+	}
+}
+
+// TestDocsFleet: the examples of docs/fleet.md are what rackctl accepts
+// and prints, and every field of fleet status -o json is described.
+func TestDocsFleet(t *testing.T) {
+	b, err := os.ReadFile("../../docs/fleet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	// block is the first code block after the text after.
+	block := func(after string) string {
+		t.Helper()
+		_, rest, ok := strings.Cut(doc, after)
+		_, rest, ok2 := strings.Cut(rest, "```")
+		_, rest, ok3 := strings.Cut(rest, "\n")
+		body, _, ok4 := strings.Cut(rest, "```")
+		if !ok || !ok2 || !ok3 || !ok4 {
+			t.Fatalf("docs/fleet.md lost the block after %q", after)
+		}
+		return body
+	}
+	if _, err := config.Parse("docs/fleet.md config", []byte(block("## One watch per management node"))); err != nil {
+		t.Errorf("the config example is invalid: %v", err)
+	}
+	example, err := os.ReadFile("../../spec-examples/fleet/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{block("## The endpoints file"), string(example)} {
+		if _, err := fleet.ParseEndpoints("endpoints example", []byte(src)); err != nil {
+			t.Errorf("the endpoints example is invalid: %v\n%s", err, src)
+		}
+	}
+	if r := cli(t, "plan", "--all", fleetExample); "$ rackctl plan --all spec-examples/fleet/racks\n"+r.stdout != block("`--detailed-exitcode` exits 2 when any") {
+		t.Errorf("docs/fleet.md shows another plan --all than rackctl prints:\n%s", r.stdout)
+	}
+	row, _ := json.Marshal(fleet.RackStatus{Endpoint: fleet.Endpoint{Name: "x", URL: "u"}, Reachable: true, Error: "e", Rack: "x",
+		Commit: "c", Nodes: &fleet.NodeCounts{}, Held: []string{"h"}, Observation: "observed"})
+	var keys map[string]any
+	json.Unmarshal(row, &keys)
+	for k := range keys {
+		if !strings.Contains(doc, "`"+k+"`") {
+			t.Errorf("fleet status -o json field %q is not described in docs/fleet.md", k)
+		}
 	}
 }
