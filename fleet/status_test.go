@@ -153,3 +153,31 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// A document that is not one rackctl can read makes the rack unreachable,
+// with why: a body over MaxStatusSize, another major format, not JSON.
+func TestQueryRefusesDocument(t *testing.T) {
+	tests := map[string]struct {
+		write func(w http.ResponseWriter)
+		want  string
+	}{
+		"too large": {write: func(w http.ResponseWriter) {
+			w.Write([]byte(strings.Repeat(" ", MaxStatusSize+1)))
+		}, want: "body over 64 MiB"},
+		"format 2": {write: func(w http.ResponseWriter) {
+			w.Write([]byte(`{"format_version": "2.0", "rack": "a"}`))
+		}, want: `format_version "2.0", want 1.x`},
+		"no format": {write: func(w http.ResponseWriter) { w.Write([]byte(`{"rack": "a"}`)) }, want: `format_version "", want 1.x`},
+		"not json":  {write: func(w http.ResponseWriter) { w.Write([]byte("<html>")) }, want: "not a status document"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { tc.write(w) }))
+			t.Cleanup(srv.Close)
+			got := Query(context.Background(), &http.Client{}, []Endpoint{{Name: "a", URL: srv.URL}}, 10*time.Second)
+			if r := got[0]; r.Reachable || !strings.Contains(r.Error, tc.want) || r.Nodes != nil {
+				t.Errorf("%+v, want unreachable: %s", r, tc.want)
+			}
+		})
+	}
+}

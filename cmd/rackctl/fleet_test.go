@@ -343,7 +343,13 @@ File layer only: no BMC, DHCP server, provisioner or node was contacted.
 		"--dhcp=none", "--bmc=none", "--provisioner-run=never", "--verify=none"); r.code != 0 {
 		t.Fatalf("apply rack-a: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	r = cli(t, "plan", "--all", fleetExample, "--roots", roots, "-o", "json")
+	// Readable BMC credentials would turn plan's BMC layer on (--bmc=auto):
+	// plan --all must not read them.
+	oem := filepath.Join(rootA, "usr/share/oem")
+	os.MkdirAll(oem, 0o755)
+	os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte("admin\n"), 0o600)
+	os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte("pw\n"), 0o600)
+	r = cli(t, "plan", "--all", fleetExample, "--roots", roots, "-o", "json", "--timeout", "1s")
 	var doc struct {
 		Racks []fleetPlan `json:"racks"`
 	}
