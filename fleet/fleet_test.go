@@ -34,7 +34,7 @@ nodes:
 
 // writeFleet writes racks (directory → spec; "" for a directory without
 // rack.yaml) under a new fleet directory.
-func writeFleet(t *testing.T, racks map[string]string) string {
+func writeFleet(t testing.TB, racks map[string]string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "racks")
 	for name, spec := range racks {

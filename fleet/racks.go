@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
+	"github.com/rackctl/rackctl/internal/fanout"
 	"github.com/rackctl/rackctl/schema"
 )
 
@@ -51,28 +53,44 @@ func Load(ctx context.Context, dir string) (*Fleet, schema.Errors, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &Fleet{Dir: dir}
+	f := &Fleet{Dir: dir, Racks: make([]Rack, len(names))}
+	perRack := make([]schema.Errors, len(names))
+	// Each spec is parsed on its own (CUE dominates): all cores at once.
+	errs := fanout.Each(ctx, runtime.GOMAXPROCS(0), names, func(ctx context.Context, i int, name string) error {
+		var err error
+		f.Racks[i], perRack[i], err = loadRack(ctx, dir, name)
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
 	var diags schema.Errors
-	for _, name := range names {
-		r := Rack{Dir: name, File: filepath.Join(dir, name, SpecName)}
-		spec, err := schema.LoadLocated(ctx, r.File)
-		var errs schema.Errors
-		switch {
-		case err == nil:
-			r.Spec = spec
-		case errors.As(err, &errs):
-			diags = append(diags, errs...)
-		case errors.Is(err, os.ErrNotExist):
-			diags = append(diags, schema.Diagnostic{File: r.File, Line: 1, Col: 1,
-				Message: fmt.Sprintf("rack directory %s has no %s: every directory under %s is a rack", name, SpecName, dir)})
-		default:
-			return nil, nil, fmt.Errorf("rack %s: %w", name, err)
-		}
-		f.Racks = append(f.Racks, r)
+	for _, d := range perRack {
+		diags = append(diags, d...)
 	}
 	diags = append(diags, Check(f.Valid())...)
 	slices.SortStableFunc(diags, compareDiagnostics)
 	return f, diags, nil
+}
+
+// loadRack validates one rack; its problems are in the Errors, and the
+// error is for a spec that could not be read.
+func loadRack(ctx context.Context, dir, name string) (Rack, schema.Errors, error) {
+	r := Rack{Dir: name, File: filepath.Join(dir, name, SpecName)}
+	spec, err := schema.LoadLocated(ctx, r.File)
+	var errs schema.Errors
+	switch {
+	case err == nil:
+		r.Spec = spec
+	case errors.As(err, &errs):
+		return r, errs, nil
+	case errors.Is(err, os.ErrNotExist):
+		return r, schema.Errors{{File: r.File, Line: 1, Col: 1,
+			Message: fmt.Sprintf("rack directory %s has no %s: every directory under %s is a rack", name, SpecName, dir)}}, nil
+	default:
+		return r, nil, fmt.Errorf("rack %s: %w", name, err)
+	}
+	return r, nil, nil
 }
 
 // rackDirs lists the subdirectories of dir that are racks.
