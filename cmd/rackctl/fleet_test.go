@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +19,10 @@ import (
 	"github.com/rackctl/rackctl/state"
 )
 
-// fleetRackSpec is rack i of a test fleet: its own name, subnet and MACs,
-// its nodes behind bmcs; key is its SSH key (changed to make a commit).
-func fleetRackSpec(name string, i int, key string, bmcs []simrack.BMC) string {
+// fleetRackSpec is rack i of a test fleet: its own name, subnet 10.i.0.0/24
+// and MACs, its nodes behind bmcs; lease is its DHCP reservations' lease
+// (changed to make a commit that reaches dnsmasq).
+func fleetRackSpec(name string, i int, lease string, bmcs []simrack.BMC) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: rackctl/v1alpha1
 kind: Rack
@@ -28,11 +30,11 @@ name: %s
 provisioner: flatcar
 domain: %s.localdomain
 network:
-  internal: {subnet: 10.%d.0.0/24, gateway: 10.%d.0.1, dns: [10.%d.0.1]}
+  internal: {subnet: 10.%d.0.0/24, gateway: 10.%d.0.1, dns: [10.%d.0.1], dhcp: {reservationLease: %s}}
 bmc: {userFile: /usr/share/oem/ipmi_user, passwordFile: /usr/share/oem/ipmi_password}
-cluster: {sshPubKeys: [%q]}
+cluster: {sshPubKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNpbS1yYWNrLWtleQ ops@fleet"]}
 nodes:
-`, name, name, i, i, i, key)
+`, name, name, i, i, i, lease)
 	for j, bm := range bmcs {
 		fmt.Fprintf(&b, "  - {name: %s-%d, role: node, mac: \"02:00:00:%02x:00:%02x\", bmcMac: \"02:00:00:%02x:01:%02x\", bmcAddress: %q}\n",
 			name, j, i, j, i, j, bm.Addr)
@@ -40,22 +42,25 @@ nodes:
 	return b.String()
 }
 
-const (
-	fleetKey1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNpbS1yYWNrLWtleQ ops@fleet"
-	fleetKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZsZWV0LXNlY29uZC1rZXk ops@fleet"
-)
-
-// fleetWatch is one rack's `rackctl watch`, run in-process.
+// fleetWatch is one rack's `rackctl watch`, run in-process, with its own
+// dnsmasq in a namespace pair the test creates.
 type fleetWatch struct {
 	name, root, stateDir, listen string
+	dhcp                         *testenv.DHCP
 	stderr                       *syncBuffer
 	stop                         func()
 }
 
-func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name, password string) *fleetWatch {
+func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name string, i int, password string) *fleetWatch {
 	t.Helper()
 	w := &fleetWatch{name: name, root: t.TempDir(), listen: freePort(t), stderr: &syncBuffer{}}
 	w.stateDir = filepath.Join(w.root, state.DefaultDir)
+	w.dhcp = testenv.StartDHCPT(t, testenv.DHCPOptions{
+		Purpose:   "fleet" + name,
+		ServerIP:  netip.MustParsePrefix(fmt.Sprintf("10.%d.0.1/24", i)),
+		ConfPath:  filepath.Join(w.root, e2eDnsmasq),
+		LeaseFile: filepath.Join(w.root, e2eLeases),
+	})
 	oem := filepath.Join(w.root, "usr/share/oem")
 	if err := os.MkdirAll(oem, 0o755); err != nil {
 		t.Fatal(err)
@@ -67,7 +72,9 @@ func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name, password string)
 	done := make(chan int, 1)
 	args := []string{"watch", "--repo", repo.Dir, "--path", "racks/" + name + "/rack.yaml", "--root", w.root,
 		"--interval", "100ms", "--listen", w.listen, "--timeout", "2s", "--status-interval", "1h", "--log-level", "info",
-		"--dhcp=none", "--bmc=none", "--provisioner-run=never", "--verify=none"}
+		"--dhcp", "dnsmasq", "--dnsmasq-reload-cmd", strings.Join(w.dhcp.ReloadCmd, " "), "--dnsmasq-leases", e2eLeases,
+		"--dnsmasq-interface", w.dhcp.ServerIface, "--dhcp-release-prefix", "ip netns exec " + w.dhcp.ServerNS,
+		"--bmc=none", "--provisioner-run=never", "--verify=none"}
 	go func() { done <- execute(ctx, g, args) }()
 	stopped := false
 	w.stop = func() {
@@ -90,16 +97,14 @@ func (w *fleetWatch) history(t *testing.T) []state.HistoryRecord {
 	return recs
 }
 
-// Three racks reconciled from one repository by three watches: each
-// applies only its rack; a commit to rack a is applied by a's watch and
-// seen by b's and c's as leaving their spec unchanged, so they plan and
-// record nothing; fleet status shows the three, and a watch that is down
-// or hangs is unreachable without delaying the others.
-//
-// DHCP is off (--dhcp=none): what this test is about — which watch plans
-// which commit — happens in the git source before any layer runs, and a
-// dnsmasq per rack in its own namespace would add three namespaces and
-// nothing this test could observe; the e2e tests cover dnsmasq.
+// Three racks reconciled from one repository by three watches, each rack
+// with its own ipmi_sim BMCs and its own dnsmasq in a namespace pair: each
+// watch applies only its rack, and each dnsmasq serves only its rack's
+// reservations; a commit to rack a is applied by a's watch (its dnsmasq
+// restarted with the new config) and seen by b's and c's as leaving their
+// spec unchanged, so they plan and record nothing and their dnsmasq is not
+// restarted; fleet status shows the three, and a watch that is down or
+// hangs is unreachable without delaying the others.
 func TestFleetThreeRacksOneRepo(t *testing.T) {
 	const password = "fleet-sim-pass"
 	names := []string{"a", "b", "c"}
@@ -107,7 +112,7 @@ func TestFleetThreeRacksOneRepo(t *testing.T) {
 	bmcs := map[string][]simrack.BMC{}
 	for i, n := range names {
 		bmcs[n] = simrack.StartT(t, simrack.Options{N: 2, Password: password}).BMCs
-		specs["racks/"+n+"/rack.yaml"] = fleetRackSpec(n, i+1, fleetKey1, bmcs[n])
+		specs["racks/"+n+"/rack.yaml"] = fleetRackSpec(n, i+1, "1h", bmcs[n])
 	}
 	repo := testenv.NewGitRepo(t)
 	c1 := repo.CommitFiles(specs, "three racks")
@@ -118,22 +123,31 @@ func TestFleetThreeRacksOneRepo(t *testing.T) {
 	}
 
 	watches := map[string]*fleetWatch{}
-	for _, n := range names {
-		watches[n] = startFleetWatch(t, repo, n, password)
+	for i, n := range names {
+		watches[n] = startFleetWatch(t, repo, n, i+1, password)
 	}
-	for _, n := range names {
+	for i, n := range names {
 		w := watches[n]
 		waitFor(t, "rack "+n+" applied", func() bool { return historyHas(t, w.stateDir, c1) })
 		waitFor(t, "rack "+n+" observed", func() bool { return getAPIStatus(t, w.listen).Observation.State == "observed" })
+		// Its own dnsmasq serves its node the reserved address.
+		mac := fmt.Sprintf("02:00:00:%02x:00:00", i+1)
+		want := reservation(t, w.root, mac)
+		if got, err := w.dhcp.Request(t.Context(), mac); err != nil || got.String() != want {
+			t.Errorf("rack %s: DHCP for %s: %v %v, want the reservation %s", n, mac, got, err, want)
+		}
 	}
-	before := map[string]int{}
+	before, starts := map[string]int{}, map[string]int{}
 	for _, n := range names {
-		before[n] = len(watches[n].history(t))
+		before[n], starts[n] = len(watches[n].history(t)), watches[n].dhcp.Starts()
 	}
 
-	specs = map[string]string{"racks/a/rack.yaml": fleetRackSpec("a", 1, fleetKey2, bmcs["a"])}
-	c2 := repo.CommitFiles(specs, "rack a: a second SSH key")
+	specs = map[string]string{"racks/a/rack.yaml": fleetRackSpec("a", 1, "2h", bmcs["a"])}
+	c2 := repo.CommitFiles(specs, "rack a: reservations of 2h")
 	waitFor(t, "rack a applied the commit to rack a", func() bool { return historyHas(t, watches["a"].stateDir, c2) })
+	if watches["a"].dhcp.Starts() == starts["a"] || !strings.Contains(mustReadFile(t, filepath.Join(watches["a"].root, e2eDnsmasq)), ",2h\n") {
+		t.Errorf("rack a's dnsmasq was not restarted with the 2h reservations (%d starts before, %d after)", starts["a"], watches["a"].dhcp.Starts())
+	}
 	for _, n := range []string{"b", "c"} {
 		w := watches[n]
 		// Either the source tells it skipped the commit, or the watch
@@ -148,9 +162,17 @@ func TestFleetThreeRacksOneRepo(t *testing.T) {
 		if out := watchEventFor(t, w.stateDir, c2); out != "" {
 			t.Errorf("rack %s's watch planned rack a's commit: outcome %s, want no event at all", n, out)
 		}
+		if w.dhcp.Starts() != starts[n] {
+			t.Errorf("rack %s's dnsmasq was restarted by rack a's commit", n)
+		}
 	}
 
-	// fleet status: all three, each with the commit it applied.
+	// fleet status: all three, each with the commit it applied. (The
+	// history is written by the apply, the API's watch state just after.)
+	waitFor(t, "rack a's API showing "+c2[:8], func() bool {
+		w := getAPIStatus(t, watches["a"].listen).Watch
+		return w != nil && w.LastApplied == c2
+	})
 	endpoints := filepath.Join(t.TempDir(), "fleet.yaml")
 	var eps strings.Builder
 	eps.WriteString("racks:\n")
@@ -196,6 +218,27 @@ func TestFleetThreeRacksOneRepo(t *testing.T) {
 	if !strings.Contains(rows[3], "connection refused") || !strings.Contains(rows[4], "no answer within 2s") {
 		t.Errorf("rows of the down and hanging racks do not say why:\n%s", r.stdout)
 	}
+}
+
+// reservation is the address rack's dnsmasq.conf reserves for mac.
+func reservation(t *testing.T, root, mac string) string {
+	t.Helper()
+	for line := range strings.Lines(mustReadFile(t, filepath.Join(root, e2eDnsmasq))) {
+		if f := strings.Split(strings.TrimPrefix(line, "dhcp-host="), ","); len(f) > 1 && f[0] == mac {
+			return f[1]
+		}
+	}
+	t.Fatalf("no dhcp-host for %s in %s", mac, e2eDnsmasq)
+	return ""
+}
+
+func mustReadFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // watchEventFor is the outcome of the watch's event for commit, "" when none.
