@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,9 +22,9 @@ import (
 	"github.com/rackctl/rackctl/state"
 )
 
-// loadFleet loads every rack of dir and prints its problems (errors and
-// the valid racks' warnings) on stderr; any error is exit code 1, after
-// every problem was printed.
+// loadFleet loads every rack of dir and prints the valid racks' warnings
+// and, in human output, every problem on stderr; the caller decides what
+// the problems mean for its exit code.
 func (g *globals) loadFleet(dir string) (*fleet.Fleet, schema.Errors, error) {
 	f, diags, err := fleet.Load(g.ctx, dir)
 	if err != nil {
@@ -272,20 +271,6 @@ func (g *globals) fleetStatus(ctx context.Context, sf *fleetStatusFlags) error {
 	}
 	writeFleetStatus(g, racks)
 	return nil
-}
-
-// printDiagnostics prints a file's positioned problems and turns them into
-// exit code 1; another error is returned as it is.
-func (g *globals) printDiagnostics(file string, err error) error {
-	var diags schema.Errors
-	if !errors.As(err, &diags) {
-		return err
-	}
-	fmt.Fprintf(g.stderr, "%s is not valid (%d problem%s):\n", file, len(diags), plural(len(diags)))
-	for _, d := range diags {
-		fmt.Fprintf(g.stderr, "  %s\n", d)
-	}
-	return exitCodeError{exitError}
 }
 
 func writeFleetStatus(g *globals, racks []fleet.RackStatus) {
