@@ -281,23 +281,29 @@ func writeFleetStatus(g *globals, racks []fleet.RackStatus) {
 			fmt.Fprintf(tw, "%s\tno\tunknown\t-\t-\t-\t-\t%s\n", termtext.Cell(r.Name), termtext.Cell(r.Error))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\tyes\t%s\t%d\t%d\t%d\t%d\t%s\n", termtext.Cell(r.Name), termtext.Cell(orNone(shortCommit(r.Commit))),
+		fmt.Fprintf(tw, "%s\tyes\t%s\t%d\t%d\t%d\t%d\t%s\n", termtext.Cell(r.Name), termtext.Cell(appliedCell(r.Commit)),
 			r.Nodes.OK, r.Nodes.Failed, r.Nodes.Other, len(r.Held), termtext.Cell(fleetNote(r)))
 	}
 	tw.Flush()
 }
 
-func orNone(c string) string {
-	if c == "-" {
+// appliedCell is the COMMIT of a reachable rack: "none" before its watch
+// applied one.
+func appliedCell(commit string) string {
+	if commit == "" {
 		return "none"
 	}
-	return c
+	return shortCommit(commit)
 }
 
 // fleetNote says what a reachable rack's row alone does not.
 func fleetNote(r fleet.RackStatus) string {
 	var notes []string
-	if r.Rack != "" && r.Rack != r.Name {
+	switch r.Rack {
+	case "":
+		notes = append(notes, "no valid spec read yet")
+	case r.Name:
+	default:
 		notes = append(notes, fmt.Sprintf("serves rack %q", r.Rack))
 	}
 	switch r.Observation {

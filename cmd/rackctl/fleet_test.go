@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackctl/rackctl/api"
 	"github.com/rackctl/rackctl/config"
 	"github.com/rackctl/rackctl/fleet"
 	"github.com/rackctl/rackctl/internal/simrack"
@@ -480,5 +481,33 @@ func TestDocsFleet(t *testing.T) {
 		if !strings.Contains(doc, "`"+k+"`") {
 			t.Errorf("fleet status -o json field %q is not described in docs/fleet.md", k)
 		}
+	}
+}
+
+// The table says what each rack's API reported and nothing more.
+func TestWriteFleetStatus(t *testing.T) {
+	doc := func(w *api.WatchState, obs string) *api.RackStatus {
+		return &api.RackStatus{Watch: w, Observation: api.Observation{State: obs}}
+	}
+	counts := &fleet.NodeCounts{Total: 4, OK: 2, Failed: 1, Other: 1}
+	racks := []fleet.RackStatus{
+		{Endpoint: fleet.Endpoint{Name: "a"}, Reachable: true, Rack: "a", Commit: "0123456789abcdef", Nodes: counts,
+			Observation: "observed", Status: doc(&api.WatchState{Running: true}, "observed")},
+		{Endpoint: fleet.Endpoint{Name: "b"}, Reachable: true, Rack: "other", Nodes: &fleet.NodeCounts{Total: 2, Other: 2},
+			Held: []string{"fedcba9876543210"}, Observation: "pending",
+			Status: doc(&api.WatchState{Failures: 2, LastError: "plan: bmc b-0: timeout\nmore"}, "pending")},
+		{Endpoint: fleet.Endpoint{Name: "c"}, Reachable: true, Nodes: &fleet.NodeCounts{}, Observation: "failed", Status: doc(nil, "failed")},
+		{Endpoint: fleet.Endpoint{Name: "d"}, Error: "GET http://x/api/status: no answer within 5s\x1b[2J"},
+	}
+	var out syncBuffer
+	writeFleetStatus(&globals{stdout: &out}, racks)
+	want := `RACK  REACHABLE  COMMIT        OK  FAILED  OTHER  HELD  NOTE
+a     yes        0123456789ab  2   1       1      0     
+b     yes        none          0   0       2      1     serves rack "other"; nodes not observed yet; 2 failures: plan: bmc b-0: timeout; held fedcba987654
+c     yes        none          0   0       0      0     no valid spec read yet; last node observation failed; no watch loop
+d     no         unknown       -   -       -      -     GET http://x/api/status: no answer within 5s\x1b[2J
+`
+	if got := out.String(); got != want {
+		t.Errorf("fleet status table:\n%s\nwant:\n%s", got, want)
 	}
 }
