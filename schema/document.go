@@ -67,14 +67,7 @@ func (d *Document) Has(path string) bool {
 
 // Diagnostic positions msg at path (or its nearest ancestor present in the
 // document), for checks made in Go after validation.
-func (d *Document) Diagnostic(path, msg string) Diagnostic {
-	p := d.ix.pos(path)
-	line, col := 1, 1
-	if p.IsValid() {
-		line, col = p.Line(), p.Column()
-	}
-	return Diagnostic{File: d.ix.file, Line: line, Col: col, Field: path, Message: msg}
-}
+func (d *Document) Diagnostic(path, msg string) Diagnostic { return d.ix.diagnostic(path, msg) }
 
 // extractMapping reads src as YAML into CUE syntax with its position
 // index; a document that is not a mapping at the top is an error at its

@@ -102,6 +102,17 @@ func (ix *index) addAt(path, msg string) {
 	ix.add(ix.pos(path), path, msg)
 }
 
+// diagnostic is msg positioned at path (or its nearest ancestor), without
+// recording it.
+func (ix *index) diagnostic(path, msg string) Diagnostic {
+	p := ix.pos(path)
+	line, col := 1, 1
+	if p.IsValid() {
+		line, col = p.Line(), p.Column()
+	}
+	return Diagnostic{File: ix.file, Line: line, Col: col, Field: path, Message: msg}
+}
+
 func (ix *index) pos(path string) token.Pos {
 	for p := path; ; p = parent(p) {
 		if e, ok := ix.entries[p]; ok && e.pos.IsValid() {

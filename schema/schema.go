@@ -44,6 +44,15 @@ func Load(path string) (*Rack, error) { return LoadContext(context.Background(),
 // (a device such as /dev/zero or a FIFO is refused before reading) of at
 // most MaxSpecSize bytes, and the read stops when ctx is done.
 func LoadContext(ctx context.Context, path string) (*Rack, error) {
+	src, err := readSpec(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+// readSpec reads the spec file within LoadContext's limits.
+func readSpec(ctx context.Context, path string) ([]byte, error) {
 	src, err := inputlimit.ReadFile(ctx, path, MaxSpecSize)
 	if err != nil {
 		if errors.Is(err, inputlimit.ErrTooLarge) || errors.Is(err, inputlimit.ErrNotRegular) {
@@ -51,7 +60,7 @@ func LoadContext(ctx context.Context, path string) (*Rack, error) {
 		}
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	return Parse(path, src)
+	return src, nil
 }
 
 // Parse validates src, the content of the spec file filename (used only in
@@ -113,15 +122,21 @@ func precheck(filename string, src []byte) Errors {
 }
 
 func parse(filename string, src []byte) (*Rack, error) {
+	r, _, err := parseIndexed(filename, src)
+	return r, err
+}
+
+// parseIndexed is parse, also returning the position index of a valid spec.
+func parseIndexed(filename string, src []byte) (*Rack, *index, error) {
 	f, ix, err := extractMapping(filename, src, "want a mapping (apiVersion, kind, name, ...) at the top of the document")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	ctx := cuecontext.New()
 	sch := ctx.CompileBytes(rackCUE, cue.Filename("rack.cue"))
 	if err := sch.Err(); err != nil {
-		return nil, fmt.Errorf("compile embedded schema: %w", err)
+		return nil, nil, fmt.Errorf("compile embedded schema: %w", err)
 	}
 	rackDef := sch.LookupPath(cue.ParsePath("#Rack"))
 
@@ -148,7 +163,7 @@ func parse(filename string, src []byte) (*Rack, error) {
 	nodes := make([]Node, len(nodeElts))
 	checked, err := validateNodes(ctx, elemSchema, ix, nodeElts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i, el := range nodeElts {
 		path := joinIndex("nodes", i)
@@ -167,13 +182,13 @@ func parse(filename string, src []byte) (*Rack, error) {
 	ev.finish()
 	check(ix)
 	if len(ix.diags) > 0 {
-		return nil, ix.diags.sortDedup()
+		return nil, nil, ix.diags.sortDedup()
 	}
 
 	r := &Rack{}
 	if err := rv.Decode(r); err != nil {
 		ix.addAt("", fmt.Sprintf("cannot decode rack: %v", err))
-		return nil, ix.diags.sortDedup()
+		return nil, nil, ix.diags.sortDedup()
 	}
 	r.Nodes = nodes
 	r.Warnings = ix.warns.sortDedup()
@@ -182,7 +197,7 @@ func parse(filename string, src []byte) (*Rack, error) {
 		n.MAC, n.BMCMAC, n.SecondaryMAC = macaddr.Canon(n.MAC), macaddr.Canon(n.BMCMAC), macaddr.Canon(n.SecondaryMAC)
 	}
 	applyDefaults(r)
-	return r, nil
+	return r, ix, nil
 }
 
 // checkedNode is one node unified with the node schema and validated.

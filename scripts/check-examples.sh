@@ -17,3 +17,6 @@ for spec in spec-examples/*.yaml; do
 	"$bin" render -f "$spec" --state-dir "$tmp/state-$name" --out "$tmp/out-$name" >/dev/null
 	echo "examples: $spec validated and rendered ($(find "$tmp/out-$name" -type f | wc -l) files)"
 done
+"$bin" validate --all spec-examples/fleet/racks
+"$bin" plan --all spec-examples/fleet/racks >/dev/null
+echo "examples: spec-examples/fleet validated and planned (validate --all, plan --all)"

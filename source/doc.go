@@ -31,6 +31,11 @@
 // minute) and on [Git.Trigger], which the caller wires to SIGHUP or to the
 // HTTP handler from [Git.WebhookHandler]. Each fetch has a timeout. When the
 // remote head equals the last head handled, the sync does nothing more.
+// A new head whose spec file has the same bytes as the last revision sent
+// (a commit that touched only other files, such as another rack's spec in
+// a fleet repository) is checked like any head (ancestry, signature) and
+// then not sent: nothing downstream plans it. Only the spec file counts;
+// a spec includes no other file.
 //
 // Only fast-forwards are followed: a new head that does not descend from the
 // last applied commit (told by the caller at construction as LastApplied,

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -93,6 +94,10 @@ type Git struct {
 	// State, owned by Run.
 	applied  string // last commit sent or told by the caller
 	observed string // last remote head handled, whatever the outcome
+	// sentSpec is the spec of the last revision sent (valid when sent):
+	// a head whose spec is the same is admitted but not sent.
+	sentSpec []byte
+	sent     bool
 
 	afterSync func(head string) // test hook
 }
@@ -313,6 +318,14 @@ func (g *Git) poll(ctx context.Context, repo *git.Repository) (string, *Event) {
 		return head, ev
 	}
 	g.observed, g.applied = head, head
+	if g.sent && bytes.Equal(spec, g.sentSpec) {
+		// A commit elsewhere in the repository (another rack of a fleet):
+		// nothing for this spec to plan. It was admitted, so later heads
+		// are judged against it.
+		g.log.Info("new commit leaves the spec unchanged; not sent", "commit", head, "path", g.specPath)
+		return head, nil
+	}
+	g.sentSpec, g.sent = spec, true
 	g.log.Info("new revision", "commit", head, "signed_by", signedBy)
 	return head, &Event{Revision: &Revision{
 		Commit:      head,

@@ -460,3 +460,41 @@ func TestGitFetchTimeout(t *testing.T) {
 	}
 	t.Logf("timed out after %s: %v", time.Since(begin).Round(time.Millisecond), ev.Err)
 }
+
+// In a fleet repository a commit to one rack's spec is not a revision for
+// another rack's source: its sync sends nothing, and the next commit that
+// does change the spec is sent (judged against the skipped head).
+func TestGitOtherFileUnchanged(t *testing.T) {
+	r := newTestRepo(t)
+	write := func(rack, content, msg string) string {
+		t.Helper()
+		p := filepath.Join(r.work, "racks", rack, "rack.yaml")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, content)
+		r.git(r.work, "add", ".")
+		r.git(r.work, "commit", "-q", "-m", msg)
+		return r.push()
+	}
+	write("a", "a1\n", "a1")
+	c1 := write("b", "b1\n", "b1")
+	g, ch, synced := r.source(t, GitConfig{Path: "racks/b/rack.yaml"})
+	if rev := nextRevision(t, ch, gitWait); rev.Commit != c1 || string(rev.Spec) != "b1\n" {
+		t.Fatalf("first revision %s %q, want %s b1", rev.Commit, rev.Spec, c1)
+	}
+	waitSync(t, synced)
+
+	other := write("a", "a2\n", "rack a only")
+	g.Trigger()
+	if h := waitSync(t, synced); h != other {
+		t.Fatalf("synced %s, want the new head %s", h, other)
+	}
+	none(t, ch, 50*time.Millisecond)
+
+	c3 := write("b", "b2\n", "rack b")
+	g.Trigger()
+	if rev := nextRevision(t, ch, gitWait); rev.Commit != c3 || string(rev.Spec) != "b2\n" {
+		t.Fatalf("revision %s %q, want %s b2", rev.Commit, rev.Spec, c3)
+	}
+}

@@ -15,6 +15,7 @@ type planFlags struct {
 	detailedExitcode bool
 	targets          []string
 	drivers          engine.DriverConfig
+	all, roots       string // plan --all DIR [--roots DIR]
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -34,10 +35,18 @@ Nothing is written, except the plan itself with -out. With --bmc=auto the BMCs
 are read (power state, boot device, LAN address source, users) when their
 credentials are readable.
 
+With --all DIR every rack of a fleet directory is validated (as validate
+--all) and planned by its file layer alone, against ROOTS/<rack>/ with
+--roots or else an empty state: one line per rack with its counts per
+layer. No BMC, DHCP server, provisioner or node is contacted.
+
 Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 2 changes present with --detailed-exitcode.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pf.all != "" {
+				return g.planAll(cmd.Context(), &pf)
+			}
 			return g.runPlan(cmd.Context(), &pf)
 		},
 	}
@@ -45,6 +54,8 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error,
 	f.StringVar(&pf.out, "out", "", "save the plan to this file, for 'rackctl apply FILE'")
 	f.BoolVar(&pf.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes")
 	f.StringSliceVar(&pf.targets, "target", nil, "limit the plan to these nodes (name, FQDN or MAC); repeatable")
+	f.StringVar(&pf.all, "all", "", "plan every rack of this fleet directory (DIR/<rack>/rack.yaml) by the file layer alone, one summary line per rack (docs/fleet.md); no BMC, DHCP or provisioner is contacted")
+	f.StringVar(&pf.roots, "roots", "", "with --all: a directory holding a root per rack (ROOTS/<rack>/, as --root); a rack without one is planned against an empty state")
 	registerDriverFlags(f, &pf.drivers)
 	return cmd
 }

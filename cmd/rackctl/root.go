@@ -141,6 +141,7 @@ Review changes with 'rackctl plan', carry them out with 'rackctl apply'.`,
 		newConfigCmd(g),
 		newInitCmd(g),
 		newNotifyCmd(g),
+		newFleetCmd(g),
 	)
 	return root
 }
@@ -182,17 +183,23 @@ func (g *globals) loadSpec() (*schema.Rack, error) {
 	// Under the command's context: SIGINT/SIGTERM end a slow read.
 	rack, err := schema.LoadContext(ctx, g.specFile)
 	if err != nil {
-		var diags schema.Errors
-		if errors.As(err, &diags) {
-			fmt.Fprintf(g.stderr, "%s is not valid (%d problem%s):\n", g.specFile, len(diags), plural(len(diags)))
-			for _, d := range diags {
-				fmt.Fprintf(g.stderr, "  %s\n", d)
-			}
-			return nil, exitCodeError{exitError}
-		}
-		return nil, err
+		return nil, g.printDiagnostics(g.specFile, err)
 	}
 	return rack, nil
+}
+
+// printDiagnostics prints a file's positioned problems in full and turns
+// them into exit code 1; another error is returned as it is.
+func (g *globals) printDiagnostics(file string, err error) error {
+	var diags schema.Errors
+	if !errors.As(err, &diags) {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "%s is not valid (%d problem%s):\n", file, len(diags), plural(len(diags)))
+	for _, d := range diags {
+		fmt.Fprintf(g.stderr, "  %s\n", d)
+	}
+	return exitCodeError{exitError}
 }
 
 func plural(n int) string {

@@ -12,11 +12,20 @@ import (
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var all string
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check rack.yaml against the schema; exit 1 with positioned errors",
-		Args:  cobra.NoArgs,
+		Long: `validate checks rack.yaml (-f) against the schema and the rules between its
+nodes; every problem is printed as file:line:col. With --all DIR it checks
+every rack of a fleet directory (DIR/<rack>/rack.yaml, docs/fleet.md) in one
+run, and the rules between racks: rack names, node names and MACs unique
+across the fleet, internal subnets not overlapping. Exit 1 on any problem.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all != "" {
+				return g.validateAll(all)
+			}
 			if g.output == "json" {
 				return validateJSON(cmd.Context(), g)
 			}
@@ -37,6 +46,8 @@ func newValidateCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&all, "all", "", "check every rack of this fleet directory (DIR/<rack>/rack.yaml) and the rules between them, instead of -f")
+	return cmd
 }
 
 // validateJSON prints {"valid": bool, "errors": [...]} for scripts and editors.

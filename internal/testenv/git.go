@@ -48,10 +48,24 @@ func (r *GitRepo) Git(args ...string) string {
 // go to git commit, e.g. -S) and returns the commit hash.
 func (r *GitRepo) Commit(spec, msg string, extra ...string) string {
 	r.t.Helper()
-	if err := os.WriteFile(filepath.Join(r.Dir, "rack.yaml"), []byte(spec), 0o644); err != nil {
-		r.t.Fatal(err)
+	return r.CommitFiles(map[string]string{"rack.yaml": spec}, msg, extra...)
+}
+
+// CommitFiles writes each file (a slash-separated path in the repository
+// → its content; directories are made), commits them with message msg
+// and returns the commit hash.
+func (r *GitRepo) CommitFiles(files map[string]string, msg string, extra ...string) string {
+	r.t.Helper()
+	for name, content := range files {
+		p := filepath.Join(r.Dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+		r.Git("add", name)
 	}
-	r.Git("add", "rack.yaml")
 	r.Git(append([]string{"commit", "-q", "-m", msg}, extra...)...)
 	return r.Git("rev-parse", "HEAD")
 }
