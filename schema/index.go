@@ -130,6 +130,23 @@ func (ix *index) str(path string) (string, bool) {
 	return s, true
 }
 
+// intLit returns the integer literal at path as written.
+func (ix *index) intLit(path string) (string, bool) {
+	e, ok := ix.entries[path]
+	if !ok {
+		return "", false
+	}
+	lit, ok := e.expr.(*ast.BasicLit)
+	if !ok || lit.Kind != token.INT {
+		return "", false
+	}
+	n, err := strconv.ParseInt(lit.Value, 0, 64)
+	if err != nil {
+		return "", false
+	}
+	return strconv.FormatInt(n, 10), true
+}
+
 // isTrue reports whether the document has the boolean true at path.
 func (ix *index) isTrue(path string) bool {
 	e, ok := ix.entries[path]

@@ -300,8 +300,10 @@ type Node struct {
 	// BMCProtocol overrides bmc.protocol for this node; "" for the rack's.
 	BMCProtocol string `json:"bmcProtocol,omitempty"`
 	// InstallVia overrides install.via for this node; "" for the rack's.
-	InstallVia  string            `json:"installVia,omitempty"`
-	Exclude     bool              `json:"exclude,omitempty"`
+	InstallVia string `json:"installVia,omitempty"`
+	Exclude    bool   `json:"exclude,omitempty"`
+	// RackUnit is where the server sits (1 = bottom); 0 when not given.
+	RackUnit    int               `json:"rackUnit,omitempty"`
 	Reprovision string            `json:"reprovision,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	// ExtraCLC is a Container Linux Config snippet written verbatim to
