@@ -85,6 +85,11 @@ type NodeState struct {
 	Role   string `json:"role"`
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
+	// RackUnit is the spec's rackUnit (1 = bottom); 0 (left out) when the
+	// spec does not place the node.
+	RackUnit int `json:"rack_unit,omitempty"`
+	// BMCProtocol is how rackctl talks to the node's BMC (ipmi, redfish).
+	BMCProtocol string `json:"bmc_protocol,omitempty"`
 }
 
 // Summary counts nodes by state.
