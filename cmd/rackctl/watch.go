@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,7 @@ type watchFlags struct {
 	listen            string
 	httpTimeout       time.Duration
 	statusInterval    time.Duration
+	web               webFlags
 	once              bool
 	drivers           engine.DriverConfig
 }
@@ -118,6 +120,7 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz, /api/status and /webhook (empty: off)")
 	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.DurationVar(&wf.statusInterval, "status-interval", api.DefaultInterval, "how often --listen's GET /api/status re-reads every node (BMCs, installs, configs); also after each apply")
+	registerWebFlags(f, &wf.web)
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
 	registerDriverFlags(f, &wf.drivers)
 	return cmd
@@ -152,7 +155,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		return err
 	}
 	var last watch.EventRecord
-	kick := func() {} // the API's, once it is served: a new observation after each outcome
+	kick := func(watch.EventRecord) {} // the API's, once it is served: a new observation and an event after each outcome
 	cfg := watch.Config{
 		Source:        src,
 		Reconciler:    rec,
@@ -163,7 +166,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		BackoffMax:    wf.backoffMax,
 		PollInterval:  wf.approvalPoll,
 		Log:           g.log,
-		OnEvent:       func(r watch.EventRecord) { last = r; kick() },
+		OnEvent:       func(r watch.EventRecord) { last = r; kick(r) },
 	}
 	if git != nil {
 		cfg.Webhook = git.WebhookHandler()
@@ -180,7 +183,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		if err != nil {
 			return err
 		}
-		stop, err := serveHTTP(wf.listen, h, wf.httpTimeout, g.log)
+		stop, err := serveHTTP(wf.listen, h, wf.httpTimeout, wf.web, g.log)
 		if err != nil {
 			return err
 		}
@@ -363,14 +366,21 @@ const defaultHTTPTimeout = 10 * time.Second
 // serveHTTP serves h on addr until stop is called. Every request has
 // timeout to arrive (headers and body) and to be answered, so a client
 // that sends slowly, or not at all, holds no connection for long.
-func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (stop func(), err error) {
+func serveHTTP(addr string, h http.Handler, timeout time.Duration, wf webFlags, log *slog.Logger) (stop func(), err error) {
+	tlsCfg, err := wf.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	if !loopbackOnly(addr) {
-		log.Warn("--listen is not a loopback address: /metrics, /healthz, /api/status and /webhook are open to every host that reaches it; "+
-			"set --webhook-secret-file, or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	if !loopbackOnly(addr) && tlsCfg == nil {
+		log.Warn("--listen is not a loopback address and serves plain HTTP: the web view, /metrics, /healthz, /api/ and /webhook are open, unencrypted, to every host that reaches it; "+
+			"set --tls-cert-file and --tls-key-file (watch.tlsCertFile, watch.tlsKeyFile), or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -385,7 +395,7 @@ func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Log
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("serving /metrics, /healthz and /api/status", "addr", ln.Addr().String())
+	log.Info("serving the web view, /api/, /metrics and /healthz", "url", listenURL(ln.Addr().String(), tlsCfg != nil))
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
