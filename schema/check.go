@@ -73,7 +73,7 @@ func checkUnique(ix *index, nodes []string) {
 
 // checkRackUnits: two servers cannot sit in the same unit.
 func checkRackUnits(ix *index, nodes []string) {
-	units := map[string]string{}
+	units := map[int]string{}
 	for _, n := range nodes {
 		p := n + ".rackUnit"
 		u, ok := ix.intLit(p)
@@ -81,7 +81,7 @@ func checkRackUnits(ix *index, nodes []string) {
 			continue
 		}
 		if first, dup := units[u]; dup {
-			ix.addAt(p, fmt.Sprintf("rack unit %s is already used by %s (line %d)", u, parent(first), ix.line(first)))
+			ix.addAt(p, fmt.Sprintf("rack unit %d is already used by %s (line %d)", u, parent(first), ix.line(first)))
 		} else {
 			units[u] = p
 		}

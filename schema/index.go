@@ -130,21 +130,22 @@ func (ix *index) str(path string) (string, bool) {
 	return s, true
 }
 
-// intLit returns the integer literal at path as written.
-func (ix *index) intLit(path string) (string, bool) {
+// intLit returns the integer at path if the document has an integer
+// literal there.
+func (ix *index) intLit(path string) (int, bool) {
 	e, ok := ix.entries[path]
 	if !ok {
-		return "", false
+		return 0, false
 	}
 	lit, ok := e.expr.(*ast.BasicLit)
 	if !ok || lit.Kind != token.INT {
-		return "", false
+		return 0, false
 	}
-	n, err := strconv.ParseInt(lit.Value, 0, 64)
+	n, err := strconv.ParseInt(lit.Value, 0, 0)
 	if err != nil {
-		return "", false
+		return 0, false
 	}
-	return strconv.FormatInt(n, 10), true
+	return int(n), true
 }
 
 // isTrue reports whether the document has the boolean true at path.
@@ -228,6 +229,7 @@ func inQuotes(s string) bool {
 // TestNodeDecode keeps it in step with Value.Decode.
 func (ix *index) node(path string) Node {
 	s := func(f string) string { v, _ := ix.str(path + "." + f); return v }
+	unit, _ := ix.intLit(path + ".rackUnit")
 	n := Node{
 		Name:         s("name"),
 		Role:         s("role"),
@@ -241,6 +243,7 @@ func (ix *index) node(path string) Node {
 		BMCProtocol:  s("bmcProtocol"),
 		InstallVia:   s("installVia"),
 		Exclude:      ix.isTrue(path + ".exclude"),
+		RackUnit:     unit,
 		Reprovision:  s("reprovision"),
 		ExtraCLC:     s("extraCLC"),
 	}
