@@ -8,7 +8,7 @@ const STATES = {
   drift: { symbol: "≠", label: "config drift" },
   failed: { symbol: "✗", label: "install failed" },
   unreachable: { symbol: "⚠", label: "BMC unreachable" },
-  off: { symbol: "⏻", label: "powered off" },
+  off: { symbol: "○", label: "powered off" },
   excluded: { symbol: "⊘", label: "excluded" },
   unknown: { symbol: "?", label: "not observed" },
 };
@@ -22,7 +22,7 @@ function el(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "class") e.className = v; else e.setAttribute(k, v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     e.append(c instanceof Node ? c : String(c));
   }
@@ -209,12 +209,14 @@ function renderDetail() {
     command(`rackctl plan --target ${n.name}`));
 }
 
+function escapeRegExp(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
+
 // nodeHistory: the records that name the node (disrupted nodes, install
 // commits, details), newest first.
 function nodeHistory(name) {
   const h = docs.history;
   if (!h || h.error) return [];
-  const re = new RegExp(`(^|[^A-Za-z0-9-])${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^A-Za-z0-9-]|$)`);
+  const re = new RegExp("(^|[^A-Za-z0-9-])" + escapeRegExp(name) + "([^A-Za-z0-9-]|$)");
   return h.entries.filter((e) => {
     const dis = e.watch && e.watch.disruptive ? e.watch.disruptive.flatMap((r) => r.nodes) : [];
     return dis.includes(name) || re.test(e.detail || "");
@@ -233,10 +235,9 @@ function renderHeld(st) {
       el("p", {}, el("strong", {}, short(h.commit)), ` by ${h.author || "unknown"}, held since ${when(h.since)}`),
       el("p", {}, why.join(" · ")), dis && el("p", { class: "disruptive" }, `⚡ disrupts ${dis}`));
     if (meta("rackctl-approve") === "on") {
-      const res = el("p", { class: "approve-result", role: "status" });
       const b = el("button", { type: "button", class: "approve" }, `Approve ${short(h.commit)}`);
-      b.addEventListener("click", () => approve(h.commit, res));
-      item.append(b, res);
+      b.addEventListener("click", () => approve(h.commit));
+      item.append(b);
     } else {
       item.append(command(h.approve_command));
     }
@@ -244,7 +245,10 @@ function renderHeld(st) {
   }));
 }
 
-async function approve(commit, res) {
+// approve asks the API to release commit; the answer stays shown (outside
+// the held list, which the next status re-draws).
+async function approve(commit) {
+  const res = document.getElementById("approve-status");
   const token = document.getElementById("token").value.trim();
   res.className = "approve-result";
   res.textContent = "approving…";
