@@ -44,7 +44,7 @@ func TestWebViewBrowser(t *testing.T) {
 	commit := repo.Commit(spec, "five servers")
 	stateDir := filepath.Join(root, "var/lib/rackctl")
 	listen := freePort(t)
-	startWatch(t, "watch", "--repo", repo.Dir, "--root", root, "--interval", "100ms", "--listen", listen,
+	startRackctl(t, "watch", "--repo", repo.Dir, "--root", root, "--interval", "100ms", "--listen", listen,
 		"--timeout", "10s", "--status-interval", "3s", "--approval-poll", "200ms", "--approve-token-file", tokenFile,
 		"--dhcp=none", "--provisioner-run=never", "--verify=none")
 
@@ -167,7 +167,9 @@ func placedSpec(t *testing.T, specFile string) string {
 	return s
 }
 
-func startWatch(t *testing.T, args ...string) {
+// startRackctl runs rackctl in-process until the test ends; its stderr is
+// returned, and logged when the test failed.
+func startRackctl(t *testing.T, args ...string) *syncBuffer {
 	t.Helper()
 	var out, errb syncBuffer
 	g := &globals{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
@@ -178,9 +180,10 @@ func startWatch(t *testing.T, args ...string) {
 		cancel()
 		<-done
 		if t.Failed() {
-			t.Logf("watch stderr:\n%s", errb.String())
+			t.Logf("rackctl %s stderr:\n%s", args[0], errb.String())
 		}
 	})
+	return &errb
 }
 
 // startBrowser starts headless Chromium at 1280×800; the test's cleanup
