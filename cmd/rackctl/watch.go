@@ -75,10 +75,13 @@ drift is fixed under the same rules. Failures are retried with exponential
 backoff.
 
 Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
-history.jsonl). /metrics, /healthz, GET /api/status (the rack, the loop, held
-commits, last errors and every node's state, re-read every --status-interval
-and after each outcome: docs/api.md) and, for a git source, POST /webhook are
-served on --listen (keep it on loopback; each request gets --http-timeout);
+history.jsonl). The web view (/), /metrics, /healthz, the rack's API
+(GET /api/status, /api/plan, /api/history, /api/events: the rack, the loop,
+held commits, last errors and every node's state, re-read every
+--status-interval and after each outcome; POST /api/approve with
+--approve-token-file: docs/api.md) and, for a git source, POST /webhook are
+served on --listen (keep it on loopback, or give it --tls-cert-file and
+--tls-key-file; each request gets --http-timeout);
 with --webhook-secret-file a webhook must carry the HMAC of its body
 (X-Hub-Signature-256) or the secret (X-Gitlab-Token). A password in the --repo
 URL is redacted wherever rackctl shows the URL, but the process list shows
@@ -117,7 +120,7 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.DurationVar(&wf.backoffMin, "backoff-min", watch.DefaultBackoffMin, "wait after the first failure; doubles with each failure in a row")
 	f.DurationVar(&wf.backoffMax, "backoff-max", watch.DefaultBackoffMax, "longest wait between retries")
 	f.DurationVar(&wf.approvalPoll, "approval-poll", watch.DefaultPollInterval, "how often a held plan checks for its approval or window")
-	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz, /api/status and /webhook (empty: off)")
+	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of the web view, /api/, /metrics, /healthz and /webhook (empty: off)")
 	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.DurationVar(&wf.statusInterval, "status-interval", api.DefaultInterval, "how often --listen's GET /api/status re-reads every node (BMCs, installs, configs); also after each apply")
 	registerWebFlags(f, &wf.web)
