@@ -23,7 +23,8 @@ import (
 )
 
 // serve shows a rack without watch: node states observed from real
-// ipmi_sim BMCs, no loop (watch null), the plan the spec would make, and a
+// ipmi_sim BMCs, no loop (watch null), the plan the spec would make —
+// without running the provisioner, though the flags would let it — and a
 // read-only page whose approve is refused.
 func TestServeReadOnly(t *testing.T) {
 	const password = "s3cret-sim-pass"
@@ -32,7 +33,7 @@ func TestServeReadOnly(t *testing.T) {
 	spec := simSpec(t, root, "admin", password, sims.BMCs)
 	listen := freePort(t)
 	startRackctl(t, "serve", "-f", spec, "--root", root, "--listen", listen, "--timeout", "10s",
-		"--status-interval", "1h", "--dhcp=none", "--provisioner-run=never", "--verify=none")
+		"--status-interval", "1h", "--dhcp=none", "--provisioner-run=auto", "--verify=none")
 	var doc api.RackStatus
 	waitFor(t, "the nodes observed", func() bool {
 		var ok bool
@@ -50,7 +51,10 @@ func TestServeReadOnly(t *testing.T) {
 		return plan.State != api.PlanPending
 	})
 	if plan.State != api.PlanPlanned || plan.Plan == nil || !plan.Plan.Disruption.Disruptive {
-		t.Errorf("plan %s %q: want planned, disruptive (nothing installed yet)", plan.State, plan.Error)
+		t.Fatalf("plan %s %q: want planned, disruptive (nothing installed yet)", plan.State, plan.Error)
+	}
+	if notes := strings.Join(plan.Plan.Notes, "\n"); !strings.Contains(notes, "provisioner not run (--provisioner-run=never)") {
+		t.Errorf("plan notes %q: want the provisioner run left out", notes)
 	}
 	if page := getBody(t, "http://"+listen+"/"); !strings.Contains(page, serveReadOnly) || strings.Contains(page, `id="token"`) {
 		t.Errorf("the page is not read-only:\n%s", page)

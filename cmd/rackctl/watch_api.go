@@ -51,10 +51,18 @@ func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, e
 }
 
 // apiServer is the rack API over spec (w nil: no loop). It observes and
-// plans through an engine of its own, so a status read never shares a BMC
-// session or a lock with the loop's apply.
+// plans through engines of its own, so a status read never shares a BMC
+// session or a lock with the loop's apply. Its plans never run terraform
+// or lokoctl, which would contend with the loop's apply for their state
+// and working directory: the plan notes the provisioner run instead.
 func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, interval time.Duration, d *engine.DriverConfig, wf webFlags) (*api.Server, error) {
 	eng, err := g.engine(d)
+	if err != nil {
+		return nil, err
+	}
+	pd := *d
+	pd.ProvisionerRun = string(reconcile.ProvisionerNever)
+	planEng, err := g.engine(&pd)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +83,7 @@ func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, interval
 		return &v, nil
 	}
 	plan := func(ctx context.Context, s *schema.Rack) (*reconcile.Plan, error) {
-		sess, err := eng.Open(s)
+		sess, err := planEng.Open(s)
 		if err != nil {
 			return nil, err
 		}
