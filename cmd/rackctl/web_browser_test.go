@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/rackctl/rackctl/api"
@@ -86,6 +87,7 @@ func TestWebViewBrowser(t *testing.T) {
 	checkDetail(t, b, doc, "node-0")
 	checkPlanPanel(t, b, listen)
 	saveShot(t, b, filepath.Join(shots, "web-node-detail.png"), "")
+	checkPrint(t, b, len(doc.Nodes))
 	checkPhoneWidth(t, b)
 	saveShot(t, b, filepath.Join(shots, "web-phone.png"), "")
 }
@@ -129,6 +131,32 @@ func checkPlanPanel(t *testing.T, b context.Context, listen string) {
 	}
 	if got != want || want.Changes == 0 {
 		t.Errorf("plan panel %+v, want %+v (from /api/plan, at least one change)", got, want)
+	}
+}
+
+// checkPrint: printed, the page is the rack alone, every slot still named
+// with its state in text (no colour to rely on on paper).
+func checkPrint(t *testing.T, b context.Context, nodes int) {
+	t.Helper()
+	media := func(m string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: m})
+			return err
+		})
+	}
+	inBrowser(t, b, media("print"))
+	type printed struct {
+		Hidden       []string
+		Slots, Named int
+	}
+	got := fromBrowser(t, b, chromedp.Evaluate[printed](`({
+		Hidden: ['#detail-section', '#held-section', '#plan-section', '#history-section', '#rack-section']
+			.filter(s => getComputedStyle(document.querySelector(s)).display === 'none'),
+		Slots: document.querySelectorAll('#rack .slot').length,
+		Named: [...document.querySelectorAll('#rack .slot')].filter(g => g.textContent.includes(g.dataset.state)).length})`))
+	inBrowser(t, b, media(""))
+	if strings.Join(got.Hidden, " ") != "#detail-section #held-section #plan-section #history-section" || got.Slots != nodes || got.Named != nodes {
+		t.Errorf("printed: %+v, want only the rack shown, %d slots with their state in text", got, nodes)
 	}
 }
 
