@@ -197,3 +197,25 @@ func TestEventsStream(t *testing.T) {
 		t.Fatal("the stream stayed open after Run ended")
 	}
 }
+
+// Streams past MaxStreams are refused, not kept open.
+func TestEventsStreamsBounded(t *testing.T) {
+	srv, _ := newTestServer(t, func(context.Context, *schema.Rack) (*view.Status, error) { return nil, nil })
+	var unsubscribe []func()
+	for range MaxStreams {
+		_, un, ok := srv.subscribe()
+		if !ok {
+			t.Fatal("refused below the bound")
+		}
+		unsubscribe = append(unsubscribe, un)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/events", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("stream %d: %d %s, want 503 with Retry-After", MaxStreams+1, rec.Code, rec.Body)
+	}
+	unsubscribe[0]()
+	if _, _, ok := srv.subscribe(); !ok {
+		t.Error("a closed stream's place was not freed")
+	}
+}

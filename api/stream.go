@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -30,6 +31,10 @@ type Event struct {
 // next one anyway).
 const subscriberBuffer = 16
 
+// MaxStreams bounds the open GET /api/events streams: each holds a
+// goroutine and a connection past the listener's timeouts.
+const MaxStreams = 64
+
 // heartbeat keeps idle streams open through proxies and finds closed ones.
 const heartbeat = 25 * time.Second
 
@@ -48,27 +53,37 @@ func (s *Server) Publish(ev Event) {
 	}
 }
 
-func (s *Server) subscribe() (<-chan Event, func()) {
+// subscribe adds a stream; false when MaxStreams are open.
+func (s *Server) subscribe() (<-chan Event, func(), bool) {
 	ch := make(chan Event, subscriberBuffer)
 	s.subMu.Lock()
+	if len(s.subs) >= MaxStreams {
+		s.subMu.Unlock()
+		return nil, nil, false
+	}
 	s.subs[ch] = struct{}{}
 	s.subMu.Unlock()
 	return ch, func() {
 		s.subMu.Lock()
 		delete(s.subs, ch)
 		s.subMu.Unlock()
-	}
+	}, true
 }
 
 // serveEvents streams events until the client leaves or Run ends. The
 // stream outlives the listener's write timeout, which is for documents.
 func (s *Server) serveEvents(rw http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(rw)
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && err != http.ErrNotSupported {
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		http.Error(rw, "streaming: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	ch, unsubscribe := s.subscribe()
+	ch, unsubscribe, ok := s.subscribe()
+	if !ok {
+		rw.Header().Set("Retry-After", "30")
+		http.Error(rw, fmt.Sprintf("%d event streams are open already: close one (another tab?)", MaxStreams), http.StatusServiceUnavailable)
+		return
+	}
 	defer unsubscribe()
 	h := rw.Header()
 	h.Set("Content-Type", "text/event-stream")
