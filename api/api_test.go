@@ -201,7 +201,7 @@ func TestRunKick(t *testing.T) {
 	}
 }
 
-// Every key the document can carry is in docs/api.md.
+// Every key the documents can carry is in docs/api.md.
 func TestEveryKeyDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../docs/api.md")
 	if err != nil {
@@ -210,14 +210,26 @@ func TestEveryKeyDocumented(t *testing.T) {
 	now := time.Now()
 	full := RackStatus{Watch: &WatchState{NextRetry: &now}, Held: []HeldCommit{{OverLimit: []string{"x"}, OutsideWindow: true,
 		Disruptive: []view.RoleNodes{{Role: "r"}}, Author: "a"}}, LastErrors: []LastError{{Commit: "c"}},
-		Nodes: []NodeState{{Reason: "r"}}, Observation: Observation{ObservedAt: &now, Duration: "1s", Error: "e"}}
+		Nodes: []NodeState{{Reason: "r", RackUnit: 3, BMCProtocol: "ipmi"}}, Observation: Observation{ObservedAt: &now, Duration: "1s", Error: "e"}}
 	full.Watch.LastApplied, full.Watch.Current, full.Watch.LastError = "a", "b", "c"
-	b, err := json.Marshal(full)
+	full.Watch.Pin = &Pin{Reason: "r", Rollback: true, Error: "e"}
+	// plan is `plan -o json`'s document, documented in docs/json.md.
+	plan := PlanDoc{PlannedAt: &now, Duration: "1s", Error: "e", Layers: []PlanLayer{{Nodes: []PlanGroup{{Changes: []PlanChange{{Reason: "r", Diff: "d"}}}}}}}
+	for _, v := range []any{full, plan, Event{Commit: "c", Outcome: "o", Message: "m"}, ApproveResult{Approved: "a", Error: "e", ApproveCommand: "c"}} {
+		checkDocumented(t, string(doc), v)
+	}
+}
+
+// checkDocumented fails for each key of v's JSON that docs does not name,
+// alone (`key`) or by its path (`parent.key`).
+func checkDocumented(t *testing.T, docs string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	var tree any
+	if err := json.Unmarshal(b, &tree); err != nil {
 		t.Fatal(err)
 	}
 	var walk func(any)
@@ -225,8 +237,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 		switch v := v.(type) {
 		case map[string]any:
 			for k, x := range v {
-				// A key is named alone (`key`) or by its path (`parent.key`).
-				if !strings.Contains(string(doc), "`"+k+"`") && !strings.Contains(string(doc), "."+k+"`") {
+				if !strings.Contains(docs, "`"+k+"`") && !strings.Contains(docs, "."+k+"`") {
 					t.Errorf("key %q is not documented in docs/api.md", k)
 				}
 				walk(x)
@@ -237,5 +248,5 @@ func TestEveryKeyDocumented(t *testing.T) {
 			}
 		}
 	}
-	walk(v)
+	walk(tree)
 }

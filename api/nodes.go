@@ -57,7 +57,13 @@ func nodeStates(st *view.Status, spec *schema.Rack, why string) []NodeState {
 	out := []NodeState{}
 	if st != nil {
 		for _, n := range st.Nodes {
-			out = append(out, nodeState(n))
+			ns := nodeState(n)
+			if spec != nil {
+				if sn := spec.Node(n.Name); sn != nil {
+					ns.RackUnit, ns.BMCProtocol = sn.RackUnit, spec.NodeProtocol(sn)
+				}
+			}
+			out = append(out, ns)
 		}
 		return out
 	}
@@ -65,7 +71,8 @@ func nodeStates(st *view.Status, spec *schema.Rack, why string) []NodeState {
 		return out
 	}
 	for _, n := range spec.Nodes {
-		out = append(out, NodeState{Name: n.Name, Role: n.Role, State: StateUnknown, Reason: why})
+		out = append(out, NodeState{Name: n.Name, Role: n.Role, State: StateUnknown, Reason: why,
+			RackUnit: n.RackUnit, BMCProtocol: spec.NodeProtocol(&n)})
 	}
 	return out
 }

@@ -40,10 +40,19 @@ type Config struct {
 	// Interval between observations (default DefaultInterval); Kick asks
 	// for one sooner.
 	Interval time.Duration
-	// ObserveTimeout bounds one observation (default DefaultObserveTimeout).
+	// ObserveTimeout bounds one observation, and one plan (default
+	// DefaultObserveTimeout).
 	ObserveTimeout time.Duration
-	Log            *slog.Logger
-	Now            func() time.Time
+	// Plan, when set, plans the spec after each observation for GET
+	// /api/plan; nil: the document says "off".
+	Plan Planner
+	// History, when set, serves GET /api/history.
+	History HistoryReader
+	// ApproveToken, when set, lets POST /api/approve release a held commit
+	// for a request that carries it; nil: approving from the web is off.
+	ApproveToken []byte
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 // Server serves one rack's API and keeps its node observation fresh.
@@ -52,9 +61,14 @@ type Server struct {
 	log  *slog.Logger
 	kick chan struct{}
 
-	mu     sync.Mutex
-	obs    Observation
-	status *view.Status
+	mu      sync.Mutex
+	obs     Observation
+	status  *view.Status
+	planDoc PlanDoc
+
+	subMu sync.Mutex
+	subs  map[chan Event]struct{}
+	done  chan struct{} // closed when Run ends: open event streams end too
 }
 
 // New checks cfg and returns a Server; Run keeps it observing.
@@ -75,7 +89,8 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, kick: make(chan struct{}, 1), obs: Observation{State: ObservationPending}}, nil
+	return &Server{cfg: cfg, log: log, kick: make(chan struct{}, 1), obs: Observation{State: ObservationPending},
+		planDoc: PlanDoc{State: PlanPending}, subs: map[chan Event]struct{}{}, done: make(chan struct{})}, nil
 }
 
 // Kick asks Run for an observation now (after the loop applied or found
@@ -87,13 +102,15 @@ func (s *Server) Kick() {
 	}
 }
 
-// Run observes at once, then every Interval and after each Kick, until ctx
-// ends. One observation runs at a time.
+// Run observes (then plans) at once, then every Interval and after each
+// Kick, until ctx ends. One observation runs at a time.
 func (s *Server) Run(ctx context.Context) {
+	defer close(s.done)
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		s.Observe(ctx)
+		s.PlanNow(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -115,14 +132,16 @@ func (s *Server) Observe(ctx context.Context) {
 	st, err := s.observe(ctx, spec)
 	end := s.cfg.Now().UTC()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err != nil {
 		s.log.Warn("observing the rack for /api/status", "err", err)
 		s.obs.State, s.obs.Error = ObservationFailed, err.Error()
-		return
+	} else {
+		s.status = st
+		s.obs = Observation{State: ObservationObserved, ObservedAt: &end, Duration: end.Sub(start).Round(time.Millisecond).String()}
 	}
-	s.status = st
-	s.obs = Observation{State: ObservationObserved, ObservedAt: &end, Duration: end.Sub(start).Round(time.Millisecond).String()}
+	ev := Event{Type: EventObservation, Time: end, Outcome: s.obs.State, Message: s.obs.Error}
+	s.mu.Unlock()
+	s.Publish(ev)
 }
 
 // observe calls the Observer; a panic in it (a bug) is an error, not the
@@ -179,10 +198,13 @@ func watchState(ws watch.Status) *WatchState {
 		t := ws.NextRetry.UTC()
 		out.NextRetry = &t
 	}
+	if p := ws.Pin; p != nil {
+		out.Pin = &Pin{Commit: p.Commit, By: p.By, At: p.At.UTC(), Reason: p.Reason, Rollback: p.Rollback, Error: p.Error}
+	}
 	return out
 }
 
-// Handler serves GET /api/status.
+// Handler serves the endpoints of docs/api.md under /api/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", func(rw http.ResponseWriter, _ *http.Request) {
@@ -192,11 +214,19 @@ func (s *Server) Handler() http.Handler {
 			http.Error(rw, "reading the watch records: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		rw.Header().Set("Content-Type", "application/json")
-		rw.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(rw)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(doc)
+		writeDoc(rw, doc)
 	})
+	mux.HandleFunc("GET /api/plan", func(rw http.ResponseWriter, _ *http.Request) { writeDoc(rw, s.Plan()) })
+	mux.HandleFunc("GET /api/history", s.serveHistory)
+	mux.HandleFunc("GET /api/events", s.serveEvents)
+	mux.HandleFunc("POST /api/approve", s.approve)
 	return mux
+}
+
+func writeDoc(rw http.ResponseWriter, doc any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(rw)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(doc)
 }

@@ -41,6 +41,20 @@ type WatchState struct {
 	Failures    int        `json:"consecutive_failures"`
 	LastError   string     `json:"last_error,omitempty"`
 	NextRetry   *time.Time `json:"next_retry,omitempty"`
+	// Pin is the rollback pin watch follows instead of the branch head.
+	Pin *Pin `json:"pin,omitempty"`
+}
+
+// Pin is a rollback pin (rackctl pin, rollback).
+type Pin struct {
+	Commit   string    `json:"commit"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+	Reason   string    `json:"reason,omitempty"`
+	Rollback bool      `json:"rollback,omitempty"`
+	// Error says why the pinned commit is not reconciled; nothing is
+	// applied meanwhile.
+	Error string `json:"error,omitempty"`
 }
 
 // HeldCommit is a commit the loop holds, with what releases it.
@@ -85,6 +99,11 @@ type NodeState struct {
 	Role   string `json:"role"`
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
+	// RackUnit is the spec's rackUnit (1 = bottom); 0 (left out) when the
+	// spec does not place the node.
+	RackUnit int `json:"rack_unit,omitempty"`
+	// BMCProtocol is how rackctl talks to the node's BMC (ipmi, redfish).
+	BMCProtocol string `json:"bmc_protocol,omitempty"`
 }
 
 // Summary counts nodes by state.

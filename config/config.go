@@ -118,6 +118,9 @@ var Settings = []Setting{
 	{Key: "watch.listen", Flag: "listen"},
 	{Key: "watch.httpTimeout", Flag: "http-timeout", Kind: Duration},
 	{Key: "watch.statusInterval", Flag: "status-interval", Kind: Duration},
+	{Key: "watch.approveTokenFile", Flag: "approve-token-file"},
+	{Key: "watch.tlsCertFile", Flag: "tls-cert-file"},
+	{Key: "watch.tlsKeyFile", Flag: "tls-key-file"},
 }
 
 // Value is a setting's value as the file gives it, with its position.

@@ -18,6 +18,7 @@ import (
 func check(ix *index) {
 	nodes := nodePaths(ix)
 	checkUnique(ix, nodes)
+	checkRackUnits(ix, nodes)
 	checkNetwork(ix, nodes)
 	checkControllers(ix, nodes)
 	checkMaintenance(ix, nodes)
@@ -68,6 +69,23 @@ func checkUnique(ix *index, nodes []string) {
 			} else {
 				macs[key] = p
 			}
+		}
+	}
+}
+
+// checkRackUnits: two servers cannot sit in the same unit.
+func checkRackUnits(ix *index, nodes []string) {
+	units := map[int]string{}
+	for _, n := range nodes {
+		p := n + ".rackUnit"
+		u, ok := ix.intLit(p)
+		if !ok {
+			continue
+		}
+		if first, dup := units[u]; dup {
+			ix.addAt(p, fmt.Sprintf("rack unit %d is already used by %s (line %d)", u, parent(first), ix.line(first)))
+		} else {
+			units[u] = p
 		}
 	}
 }

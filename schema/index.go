@@ -141,6 +141,24 @@ func (ix *index) str(path string) (string, bool) {
 	return s, true
 }
 
+// intLit returns the integer at path if the document has an integer
+// literal there.
+func (ix *index) intLit(path string) (int, bool) {
+	e, ok := ix.entries[path]
+	if !ok {
+		return 0, false
+	}
+	lit, ok := e.expr.(*ast.BasicLit)
+	if !ok || lit.Kind != token.INT {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(lit.Value, 0, 0)
+	if err != nil {
+		return 0, false
+	}
+	return int(n), true
+}
+
 // isTrue reports whether the document has the boolean true at path.
 func (ix *index) isTrue(path string) bool {
 	e, ok := ix.entries[path]
@@ -222,6 +240,7 @@ func inQuotes(s string) bool {
 // TestNodeDecode keeps it in step with Value.Decode.
 func (ix *index) node(path string) Node {
 	s := func(f string) string { v, _ := ix.str(path + "." + f); return v }
+	unit, _ := ix.intLit(path + ".rackUnit")
 	n := Node{
 		Name:         s("name"),
 		Role:         s("role"),
@@ -236,6 +255,7 @@ func (ix *index) node(path string) Node {
 		InstallVia:   s("installVia"),
 		Exclude:      ix.isTrue(path + ".exclude"),
 		Maintenance:  ix.isTrue(path + ".maintenance"),
+		RackUnit:     unit,
 		Reprovision:  s("reprovision"),
 		ExtraCLC:     s("extraCLC"),
 	}

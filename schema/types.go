@@ -315,7 +315,9 @@ type Node struct {
 	// Maintenance keeps rackctl's hands off the node: no BMC or
 	// provisioner change, no drift fix, no file of its own changed; it
 	// keeps its place in every list, its reservations and IPs.
-	Maintenance bool              `json:"maintenance,omitempty"`
+	Maintenance bool `json:"maintenance,omitempty"`
+	// RackUnit is where the server sits (1 = bottom); 0 when not given.
+	RackUnit    int               `json:"rackUnit,omitempty"`
 	Reprovision string            `json:"reprovision,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	// ExtraCLC is a Container Linux Config snippet written verbatim to

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,7 @@ type watchFlags struct {
 	listen            string
 	httpTimeout       time.Duration
 	statusInterval    time.Duration
+	web               webFlags
 	once              bool
 	drivers           engine.DriverConfig
 }
@@ -75,10 +77,13 @@ backoff.
 Every outcome is recorded in <state-dir>/watch-events.jsonl (applies also in
 history.jsonl) and sent to the notification targets of the config file
 (notifications:, docs/notifications.md; 'rackctl notify test' tries them).
-/metrics, /healthz, GET /api/status (the rack, the loop, held
-commits, last errors and every node's state, re-read every --status-interval
-and after each outcome: docs/api.md) and, for a git source, POST /webhook are
-served on --listen (keep it on loopback; each request gets --http-timeout);
+The web view (/), /metrics, /healthz, the rack's API
+(GET /api/status, /api/plan, /api/history, /api/events: the rack, the loop,
+held commits, last errors and every node's state, re-read every
+--status-interval and after each outcome; POST /api/approve with
+--approve-token-file: docs/api.md) and, for a git source, POST /webhook are
+served on --listen (keep it on loopback, or give it --tls-cert-file and
+--tls-key-file; each request gets --http-timeout);
 with --webhook-secret-file a webhook must carry the HMAC of its body
 (X-Hub-Signature-256) or the secret (X-Gitlab-Token). A password in the --repo
 URL is redacted wherever rackctl shows the URL, but the process list shows
@@ -117,9 +122,10 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.DurationVar(&wf.backoffMin, "backoff-min", watch.DefaultBackoffMin, "wait after the first failure; doubles with each failure in a row")
 	f.DurationVar(&wf.backoffMax, "backoff-max", watch.DefaultBackoffMax, "longest wait between retries")
 	f.DurationVar(&wf.approvalPoll, "approval-poll", watch.DefaultPollInterval, "how often a held plan checks for its approval or window")
-	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of /metrics, /healthz, /api/status and /webhook (empty: off)")
+	f.StringVar(&wf.listen, "listen", "127.0.0.1:9747", "address of the web view, /api/, /metrics, /healthz and /webhook (empty: off)")
 	f.DurationVar(&wf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.DurationVar(&wf.statusInterval, "status-interval", api.DefaultInterval, "how often --listen's GET /api/status re-reads every node (BMCs, installs, configs); also after each apply")
+	registerWebFlags(f, &wf.web)
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
 	registerDriverFlags(f, &wf.drivers)
 	return cmd
@@ -166,7 +172,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	}
 	defer closeNotifier(notifier)
 	var last watch.EventRecord
-	kick := func() {} // the API's, once it is served: a new observation after each outcome
+	kick := func(watch.EventRecord) {} // the API's, once it is served: a new observation and an event after each outcome
 	cfg := watch.Config{
 		Source:        src,
 		Reconciler:    rec,
@@ -179,7 +185,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		Log:           g.log,
 		OnEvent: func(r watch.EventRecord) {
 			last = r
-			kick()
+			kick(r)
 			if notifier != nil {
 				notifier.Notify(r)
 			}
@@ -206,7 +212,7 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 		if err != nil {
 			return err
 		}
-		stop, err := serveHTTP(wf.listen, h, wf.httpTimeout, g.log)
+		stop, err := serveHTTP(wf.listen, h, wf.httpTimeout, wf.web, g.log)
 		if err != nil {
 			return err
 		}
@@ -389,14 +395,21 @@ const defaultHTTPTimeout = 10 * time.Second
 // serveHTTP serves h on addr until stop is called. Every request has
 // timeout to arrive (headers and body) and to be answered, so a client
 // that sends slowly, or not at all, holds no connection for long.
-func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (stop func(), err error) {
+func serveHTTP(addr string, h http.Handler, timeout time.Duration, wf webFlags, log *slog.Logger) (stop func(), err error) {
+	tlsCfg, err := wf.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	if !loopbackOnly(addr) {
-		log.Warn("--listen is not a loopback address: /metrics, /healthz, /api/status and /webhook are open to every host that reaches it; "+
-			"set --webhook-secret-file, or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	if !loopbackOnly(addr) && tlsCfg == nil {
+		log.Warn("--listen is not a loopback address and serves plain HTTP: the web view, /metrics, /healthz, /api/ and /webhook are open, unencrypted, to every host that reaches it; "+
+			"set --tls-cert-file and --tls-key-file (watch.tlsCertFile, watch.tlsKeyFile), or listen on 127.0.0.1 behind a proxy", "addr", ln.Addr().String())
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -411,7 +424,7 @@ func serveHTTP(addr string, h http.Handler, timeout time.Duration, log *slog.Log
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("serving /metrics, /healthz and /api/status", "addr", ln.Addr().String())
+	log.Info("serving the web view, /api/, /metrics and /healthz", "url", listenURL(ln.Addr().String(), tlsCfg != nil))
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

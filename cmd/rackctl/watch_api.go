@@ -4,38 +4,69 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/rackctl/rackctl/api"
+	"github.com/rackctl/rackctl/engine"
+	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/view"
 	"github.com/rackctl/rackctl/watch"
+	"github.com/rackctl/rackctl/web"
 )
 
 // watchHandler is what watch serves on --listen: the loop's /metrics,
-// /healthz and /webhook, and the rack's /api/status, whose node
-// observation runs in the background until ctx ends. *kick is set to ask
-// for a new observation (after each outcome of the loop).
-func (g *globals) watchHandler(ctx context.Context, w *watch.Watcher, wf *watchFlags, kick *func()) (http.Handler, error) {
+// /healthz and /webhook, the rack's /api/ and the web view at "/", whose
+// observation and plan run in the background until ctx ends. *onEvent is
+// set to publish each outcome of the loop and ask for a new observation.
+func (g *globals) watchHandler(ctx context.Context, w *watch.Watcher, wf *watchFlags, onEvent *func(watch.EventRecord)) (http.Handler, error) {
 	if wf.statusInterval <= 0 {
 		return nil, fmt.Errorf("--status-interval %s: want a positive duration", wf.statusInterval)
 	}
-	srv, err := g.apiServer(w, w.Spec, wf)
+	srv, err := g.apiServer(w, w.Spec, wf.statusInterval, &wf.drivers, wf.web)
 	if err != nil {
 		return nil, err
 	}
-	*kick = srv.Kick
+	*onEvent = func(r watch.EventRecord) {
+		srv.Publish(api.Event{Type: api.EventOutcome, Time: r.Time.UTC(), Commit: r.Commit, Outcome: string(r.Outcome), Message: r.Reason})
+		srv.Kick()
+	}
 	go srv.Run(ctx)
+	return rackMux(srv, w.Handler(), web.Config{API: srv})
+}
+
+// rackMux serves the API under /api/, the web view at "/" and its assets,
+// and rest (watch's /metrics, /healthz, /webhook) for every other path.
+func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, error) {
+	page, err := web.Handler(wc)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", srv.Handler())
-	mux.Handle("/", w.Handler())
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /ui/", page)
+	mux.Handle("/", rest)
 	return mux, nil
 }
 
-// apiServer is the rack API over spec (w nil: no loop). It observes through
-// an engine of its own, so a status read never shares a BMC session or a
-// lock with the loop's apply.
-func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, wf *watchFlags) (*api.Server, error) {
-	eng, err := g.engine(&wf.drivers)
+// apiServer is the rack API over spec (w nil: no loop). It observes and
+// plans through engines of its own, so a status read never shares a BMC
+// session or a lock with the loop's apply. Its plans never run terraform
+// or lokoctl, which would contend with the loop's apply for their state
+// and working directory: the plan notes the provisioner run instead.
+func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, interval time.Duration, d *engine.DriverConfig, wf webFlags) (*api.Server, error) {
+	eng, err := g.engine(d)
+	if err != nil {
+		return nil, err
+	}
+	pd := *d
+	pd.ProvisionerRun = string(reconcile.ProvisionerNever)
+	planEng, err := g.engine(&pd)
+	if err != nil {
+		return nil, err
+	}
+	token, err := wf.approveToken()
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +82,25 @@ func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, wf *watc
 		v := view.NewStatus(st)
 		return &v, nil
 	}
-	return api.New(api.Config{StateDir: g.stateDir, Watcher: w, Spec: spec, Observe: observe,
-		Interval: wf.statusInterval, Log: g.log})
+	plan := func(ctx context.Context, s *schema.Rack) (*reconcile.Plan, error) {
+		sess, err := planEng.Open(s)
+		if err != nil {
+			return nil, err
+		}
+		commit := ""
+		if w != nil {
+			commit = w.Status().Current
+		}
+		return sess.Plan(ctx, nil, commit)
+	}
+	history := func(limit int) (*view.History, error) {
+		entries, err := eng.History(limit)
+		if err != nil {
+			return nil, err
+		}
+		v := view.NewHistory(entries)
+		return &v, nil
+	}
+	return api.New(api.Config{StateDir: g.stateDir, Watcher: w, Spec: spec, Observe: observe, Plan: plan, History: history,
+		ApproveToken: token, Interval: interval, Log: g.log})
 }
