@@ -21,22 +21,25 @@ const FormatVersion = 1
 type Kind string
 
 const (
-	KindApplied       Kind = "commit.applied"   // a commit (or release of a held one) was applied
-	KindUnchanged     Kind = "commit.unchanged" // a new commit needed nothing (off by default)
-	KindHeld          Kind = "commit.held"      // a plan waits for approval or a window
-	KindRejected      Kind = "commit.rejected"  // refused: signature/source or validation
-	KindApplyFailed   Kind = "apply.failed"     // planning or applying failed; retried with backoff
-	KindCancelled     Kind = "apply.cancelled"  // the loop stopped during an apply
-	KindDriftFound    Kind = "drift.found"      // a drift check found changes it did not fix
-	KindDriftFixed    Kind = "drift.fixed"      // a drift check's changes were applied
-	KindInstallFailed Kind = "install.failed"   // nodes were installed but not seen running their config
-	KindOther         Kind = "watch.other"      // an outcome this rackctl does not know
-	KindTest          Kind = "test"             // `rackctl notify test`
+	KindApplied        Kind = "commit.applied"   // a commit (or release of a held one) was applied
+	KindUnchanged      Kind = "commit.unchanged" // a new commit needed nothing (off by default)
+	KindHeld           Kind = "commit.held"      // a plan waits for approval or a window
+	KindRejected       Kind = "commit.rejected"  // refused: signature/source or validation
+	KindApplyFailed    Kind = "apply.failed"     // planning or applying failed; retried with backoff
+	KindCancelled      Kind = "apply.cancelled"  // the loop stopped during an apply
+	KindDriftFound     Kind = "drift.found"      // a drift check found changes it did not fix
+	KindDriftFixed     Kind = "drift.fixed"      // a drift check's changes were applied
+	KindInstallFailed  Kind = "install.failed"   // nodes were installed but not seen running their config
+	KindRolloutStopped Kind = "rollout.stopped"  // a wave did not become healthy; later waves left untouched
+	KindPinned         Kind = "commit.pinned"    // a new commit not applied: a rollback pin holds the rack
+	KindPinChanged     Kind = "pin.changed"      // an operator pinned (rackctl pin, rollback) or unpinned
+	KindOther          Kind = "watch.other"      // an outcome this rackctl does not know
+	KindTest           Kind = "test"             // `rackctl notify test`
 )
 
 // Kinds lists every kind, in the order of the docs.
 var Kinds = []Kind{KindApplied, KindUnchanged, KindHeld, KindRejected, KindApplyFailed, KindCancelled,
-	KindDriftFound, KindDriftFixed, KindInstallFailed, KindOther, KindTest}
+	KindDriftFound, KindDriftFixed, KindInstallFailed, KindRolloutStopped, KindPinned, KindPinChanged, KindOther, KindTest}
 
 // DefaultKinds are the kinds a target gets when its config names none:
 // all but commit.unchanged.
@@ -185,6 +188,14 @@ func FromRecord(r state.WatchEvent, o Origin) []Event {
 			ie.Installs = inst
 			evs = append(evs, ie)
 		}
+	case watch.OutcomeRolloutStopped:
+		e := with(base, KindRolloutStopped)
+		e.Failure = failure(r)
+		evs = append(evs, e)
+	case watch.OutcomePinned:
+		evs = append(evs, with(base, KindPinned))
+	case watch.OutcomePin, watch.OutcomeUnpin:
+		evs = append(evs, with(base, KindPinChanged))
 	case watch.OutcomeCancelled:
 		evs = append(evs, with(base, KindCancelled))
 	default:
@@ -292,6 +303,8 @@ func summary(e Event) string {
 		return fmt.Sprintf("%s install: %s", c, strings.Join(parts, ", "))
 	case KindCancelled:
 		return fmt.Sprintf("%s apply cancelled: the watch loop stopped", c)
+	case KindRolloutStopped:
+		return fmt.Sprintf("%s rollout stopped: %s", c, e.Reason)
 	case KindTest:
 		return "test notification from rackctl"
 	}

@@ -346,6 +346,16 @@ func TestFromRecord(t *testing.T) {
 					t.Errorf("%+v", evs[0])
 				}
 			}},
+		"rollout stopped": {rec(func(r *state.WatchEvent) {
+			r.Outcome, r.Reason = watch.OutcomeRolloutStopped, "rollout stopped at wave 1 of 5"
+		}), []Kind{KindRolloutStopped}, func(t *testing.T, evs []Event) {
+			if evs[0].Failure == nil || !strings.Contains(evs[0].Summary, "wave 1 of 5") {
+				t.Errorf("%+v", evs[0])
+			}
+		}},
+		"pinned":          {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePinned }), []Kind{KindPinned}, nil},
+		"pin":             {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePin }), []Kind{KindPinChanged}, nil},
+		"unpin":           {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnpin }), []Kind{KindPinChanged}, nil},
 		"unchanged":       {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnchanged }), []Kind{KindUnchanged}, nil},
 		"drift unchanged": {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeUnchanged, watch.TriggerDrift }), nil, nil},
 		"drift fixed":     {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeApplied, watch.TriggerDrift }), []Kind{KindDriftFixed}, nil},
