@@ -36,16 +36,10 @@ type Pin struct {
 // guess what an operator pinned.
 func (d Dir) LoadPin() (*Pin, error) {
 	p := d.File(PinFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pin: %w", err)
-	}
 	var pin Pin
-	if err := json.Unmarshal(b, &pin); err != nil {
-		return nil, fmt.Errorf("pin %s: %w (remove it with rackctl unpin, or pin again)", p, err)
+	found, err := d.readJSON(PinFile, "pin", "remove it with rackctl unpin, or pin again", &pin)
+	if !found || err != nil {
+		return nil, err
 	}
 	if !isFullHash(pin.Commit) {
 		return nil, fmt.Errorf("pin %s: commit %q is not a full commit hash (remove it with rackctl unpin, or pin again)", p, pin.Commit)

@@ -36,15 +36,9 @@ type ProvisionerInputs struct {
 // when there is none.
 func (d Dir) LoadProvisionerInputs() (in ProvisionerInputs, found bool, err error) {
 	p := d.File(ProvisionerFile)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return ProvisionerInputs{}, false, nil
-	}
-	if err != nil {
-		return ProvisionerInputs{}, false, fmt.Errorf("provisioner inputs: %w", err)
-	}
-	if err := json.Unmarshal(data, &in); err != nil {
-		return ProvisionerInputs{}, false, fmt.Errorf("provisioner inputs %s: %w (remove it: the next plan runs the provisioner's own plan)", p, err)
+	found, err = d.readJSON(ProvisionerFile, "provisioner inputs", "remove it: the next plan runs the provisioner's own plan", &in)
+	if !found || err != nil {
+		return ProvisionerInputs{}, false, err
 	}
 	if in.Version != ProvisionerInputsVersion {
 		return ProvisionerInputs{}, false, fmt.Errorf("provisioner inputs %s: version %d, want %d (remove it: the next plan runs the provisioner's own plan)", p, in.Version, ProvisionerInputsVersion)

@@ -2,9 +2,7 @@ package state
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"time"
 
@@ -71,16 +69,10 @@ type RotationNode struct {
 // nil).
 func (d Dir) LoadRotation() (*Rotation, error) {
 	p := d.File(RotationFile)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rotation state: %w", err)
-	}
 	var s Rotation
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("rotation state %s: %w", p, err)
+	found, err := d.readJSON(RotationFile, "rotation state", "", &s)
+	if !found || err != nil {
+		return nil, err
 	}
 	if s.FormatVersion != RotationFormatVersion {
 		return nil, fmt.Errorf("rotation state %s: format version %d, want %d", p, s.FormatVersion, RotationFormatVersion)

@@ -103,19 +103,9 @@ type WatchState struct {
 // LastApplied returns the commit the watch loop last applied; empty when
 // none was.
 func (d Dir) LastApplied() (string, error) {
-	p := d.File(WatchStateFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("watch state: %w", err)
-	}
 	var s WatchState
-	if err := json.Unmarshal(b, &s); err != nil {
-		return "", fmt.Errorf("watch state %s: %w", p, err)
-	}
-	return s.LastApplied, nil
+	_, err := d.readJSON(WatchStateFile, "watch state", "", &s)
+	return s.LastApplied, err
 }
 
 // SaveWatchState writes watch-state.json atomically.
