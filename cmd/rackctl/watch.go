@@ -132,19 +132,9 @@ already in sync, 2 when held, 1 otherwise.`,
 }
 
 func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFlags) error {
-	pol, err := watchPolicy(wf)
+	pol, drift, err := g.watchSettings(cmd, wf)
 	if err != nil {
 		return err
-	}
-	drift := wf.driftInterval
-	if drift == 0 {
-		drift = -1 // off
-	}
-	if wf.repo != "" {
-		if cmd.Flags().Changed("file") {
-			return errors.New("-f and --repo exclude each other: -f watches a local file, --repo a git repository")
-		}
-		g.specFile = wf.path
 	}
 	eng, err := g.engine(&wf.drivers)
 	if err != nil {
@@ -204,20 +194,11 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 			return err
 		}
 	}
-	if wf.listen != "" {
-		if wf.httpTimeout <= 0 {
-			return fmt.Errorf("--http-timeout %s: want a positive duration", wf.httpTimeout)
-		}
-		h, err := g.watchHandler(ctx, w, wf, &kick)
-		if err != nil {
-			return err
-		}
-		stop, err := serveHTTP(wf.listen, h, wf.httpTimeout, wf.web, g.log)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	stop, err := g.serveWatch(ctx, w, wf, &kick)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if wf.once {
 		out, err := w.RunOnce(ctx)
 		return g.reportOnce(out, last, err)
@@ -229,6 +210,42 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// watchSettings are the loop's policy and drift interval (negative: off);
+// with --repo the spec is the repository's --path.
+func (g *globals) watchSettings(cmd *cobra.Command, wf *watchFlags) (watch.Policy, time.Duration, error) {
+	pol, err := watchPolicy(wf)
+	if err != nil {
+		return watch.Policy{}, 0, err
+	}
+	drift := wf.driftInterval
+	if drift == 0 {
+		drift = -1 // off
+	}
+	if wf.repo != "" {
+		if cmd.Flags().Changed("file") {
+			return watch.Policy{}, 0, errors.New("-f and --repo exclude each other: -f watches a local file, --repo a git repository")
+		}
+		g.specFile = wf.path
+	}
+	return pol, drift, nil
+}
+
+// serveWatch serves watch's listener (--listen; nothing when it is empty)
+// until stop is called; *kick is set to the API's.
+func (g *globals) serveWatch(ctx context.Context, w *watch.Watcher, wf *watchFlags, kick *func(watch.EventRecord)) (stop func(), err error) {
+	if wf.listen == "" {
+		return func() {}, nil
+	}
+	if wf.httpTimeout <= 0 {
+		return nil, fmt.Errorf("--http-timeout %s: want a positive duration", wf.httpTimeout)
+	}
+	h, err := g.watchHandler(ctx, w, wf, kick)
+	if err != nil {
+		return nil, err
+	}
+	return serveHTTP(wf.listen, h, wf.httpTimeout, wf.web, g.log)
 }
 
 func watchPolicy(wf *watchFlags) (watch.Policy, error) {
