@@ -22,21 +22,38 @@ fail() {
 	exit 1
 }
 
-# measure LABEL WANT CMD...: wall seconds and peak RSS of one run, which
-# must exit with status WANT; its stdout is kept in $tmp/stdout.
+# measure LABEL WANT CMD...: wall seconds, CPU and peak RSS of $RUNS runs
+# (default 3; the median wall and CPU, the largest RSS), each of which must
+# exit with status WANT; the last run's stdout is kept in $tmp/stdout. One
+# run's figure on this machine moved by 2× with a neighbour's burst; the
+# median of three does not. "@RUN@" in an argument becomes the run's number,
+# so a command that changes state (a first apply) gets a fresh root each
+# run instead of one emptied by rm -rf: ext4 without a journal scans
+# recently deleted inodes on every create, which would time our own clean-up.
 measure() {
-	local label=$1 want=$2 code=0
+	local label=$1 want=$2 code run runs=${RUNS:-3}
 	shift 2
-	/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" >"$tmp/stdout" 2>"$tmp/stderr" || code=$?
-	if [ "$code" -ne "$want" ]; then
-		tail -n 20 "$tmp/stderr" >&2
-		fail "$label: exit $code, want $want ($*)"
-	fi
-	# time(1) puts "Command exited with non-zero status N" first.
-	read -r wall rss user sys < <(tail -n 1 "$tmp/time")
+	: >"$tmp/times"
+	for ((run = 1; run <= runs; run++)); do
+		code=0
+		/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "${@//@RUN@/$run}" >"$tmp/stdout" 2>"$tmp/stderr" || code=$?
+		if [ "$code" -ne "$want" ]; then
+			tail -n 20 "$tmp/stderr" >&2
+			fail "$label: exit $code, want $want ($*, run $run)"
+		fi
+		# time(1) puts "Command exited with non-zero status N" first.
+		tail -n 1 "$tmp/time" >>"$tmp/times"
+	done
 	# CPU (user + sys) next to the wall time: on a machine shared with
 	# other work the wall time mostly measures the wait for a core.
-	printf '| %s | %s s | %s MB | %s s |\n' "$label" "$wall" "$((rss / 1024))" "$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')" >>"$tmp/cli.md"
+	awk -v label="$label" '
+		function median(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		{ wall[NR] = $1; cpu[NR] = $3 + $4; if ($2 > rss) rss = $2 }
+		END { printf "| %s | %.2f s | %d MB | %.2f s |\n", label, median(wall, NR), rss / 1024, median(cpu, NR) }
+	' "$tmp/times" >>"$tmp/cli.md"
 }
 
 # history_len DIR: entries in DIR/var/lib/rackctl/history.jsonl.
@@ -72,14 +89,14 @@ for prov in lokomotive flatcar; do
 		[ ! -e "$tmp/empty-$prov-$n/var/lib/rackctl/managed-files.json" ] || fail "plan of $n $prov nodes wrote the manifest"
 	done
 done
-applyroot="$tmp/applyroot"
-measure "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)" 0 $bin apply -f "$tmp/lokomotive-1000.yaml" --root "$applyroot" --auto-approve --bmc none --dhcp none --provisioner-run never
+measure "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)" 0 $bin apply -f "$tmp/lokomotive-1000.yaml" --root "$tmp/applyroot-@RUN@" --auto-approve --bmc none --dhcp none --provisioner-run never
+applyroot="$tmp/applyroot-${RUNS:-3}"
 grep -q 'Apply complete! Changes: [0-9]* added' "$tmp/stdout" || fail "first apply did not complete: $(tail -n 2 "$tmp/stdout")"
 [ "$(history_len "$applyroot")" -eq 1 ] || fail "first apply recorded no history"
 $bin plan -f "$tmp/lokomotive-1000.yaml" --root "$applyroot" --bmc none --dhcp none --provisioner-run never --detailed-exitcode >/dev/null ||
 	fail "the plan after the first apply is not empty (exit $?)"
-applyroot="$tmp/applyroot-flatcar"
-measure "first apply, 1000 flatcar nodes, empty host (file layer, whole process)" 0 $bin apply -f "$tmp/flatcar-1000.yaml" --root "$applyroot" --auto-approve --bmc none --dhcp none --provisioner-run never
+measure "first apply, 1000 flatcar nodes, empty host (file layer, whole process)" 0 $bin apply -f "$tmp/flatcar-1000.yaml" --root "$tmp/applyroot-flatcar-@RUN@" --auto-approve --bmc none --dhcp none --provisioner-run never
+applyroot="$tmp/applyroot-flatcar-${RUNS:-3}"
 grep -q 'Apply complete! Changes: [0-9]* added' "$tmp/stdout" || fail "first flatcar apply did not complete: $(tail -n 2 "$tmp/stdout")"
 [ "$(history_len "$applyroot")" -eq 1 ] || fail "first flatcar apply recorded no history"
 $bin plan -f "$tmp/flatcar-1000.yaml" --root "$applyroot" --bmc none --dhcp none --provisioner-run never --detailed-exitcode >/dev/null ||
@@ -92,7 +109,7 @@ cp $spec "$repo/rack.yaml"
 git -C "$repo" init -q -b main
 git -C "$repo" add rack.yaml
 git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qm bench
-measure "rackctl watch --once, 1000 nodes, first apply (peak RSS of watch)" 0 $bin watch --once --repo "$repo" --root "$tmp/watchroot" --listen "" --bmc none --dhcp none --provisioner-run never --max-disruptive-nodes-percent -1 --max-disruptive-workers-percent 100 --max-disruptive-controllers 1000
+RUNS=1 measure "rackctl watch --once, 1000 nodes, first apply (peak RSS of watch)" 0 $bin watch --once --repo "$repo" --root "$tmp/watchroot" --listen "" --bmc none --dhcp none --provisioner-run never --max-disruptive-nodes-percent -1 --max-disruptive-workers-percent 100 --max-disruptive-controllers 1000
 grep -q ': applied$' "$tmp/stdout" || fail "watch --once first apply did not apply: $(tail -n 3 "$tmp/stdout")"
 applied=$(history_len "$tmp/watchroot")
 [ "$applied" -ge 1 ] || fail "watch --once first apply recorded no history"
@@ -259,7 +276,7 @@ fi
 	echo
 	echo "Written by \`make bench\` on $(date -u +%Y-%m-%dT%H:%MZ)."
 	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB,"
-	echo "load average at start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). Figures from one run; compare ratios, not absolutes."
+	echo "load average at start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). Figures from one run of the script (each whole-process figure the median of ${RUNS:-3} runs); compare ratios, not absolutes."
 	echo "Each figure was published only after its run was checked to do what the label says (exit status, applied or"
 	echo "unchanged state, the benchmark's own assertions); scripts/bench.sh fails and writes nothing otherwise."
 	echo
@@ -284,7 +301,7 @@ fi
 	echo
 	bmc_rtt_section
 	echo
-	echo "## CLI, one process each (wall time, peak RSS, CPU)"
+	echo "## CLI, one process each (median wall time of ${RUNS:-3} runs, largest peak RSS, median CPU)"
 	echo
 	echo "| what | wall | peak RSS | CPU (user + sys) |"
 	echo "|---|---|---|---|"
