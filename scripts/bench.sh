@@ -206,6 +206,15 @@ meet in one fsync. Writing a batch (all temp files, then their fsyncs, the renam
 directory) measured 0.85–2.2 s against 1.8–2.4 s for 2000 files in a standalone program at load 19:
 not separable from the noise, so not done. Wall time here is mostly waiting for a core: read the
 CPU (user + sys) rows.
+
+On a quiet machine (2026-12-03, load 0.2 at the start of `make bench`) the flatcar first apply took
+1.48 s wall and 1.64 s of CPU, the lokomotive one 0.93 s / 1.05 s. A CPU profile of the flatcar apply
+in one process: 80 % of its samples in system calls of the files phase, createTemp's openat alone 52 %;
+`perf`: recently_deleted and the buffer lookups under it 33 %, optimistic spinning on the directory's
+lock in rename 15 % (the owner holds it through its slow create). File writers at once, 16 (kept) vs 4
+vs 2, four alternating runs each with fresh roots: 16 was fastest in wall time in three of four and
+no worse in CPU; fewer writers only lengthen the wait. What is left is this file system's inode
+allocator; on a journalled ext4 (a Racker management node) recently_deleted is not consulted.
 NOTES
 }
 
