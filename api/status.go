@@ -104,7 +104,17 @@ type NodeState struct {
 	RackUnit int `json:"rack_unit,omitempty"`
 	// BMCProtocol is how rackctl talks to the node's BMC (ipmi, redfish).
 	BMCProtocol string `json:"bmc_protocol,omitempty"`
+	// Maintenance is where the node's maintenance comes from: MaintenanceSpec
+	// (rack.yaml) or MaintenanceLocal (rackctl maintenance, not committed:
+	// drift from git); left out when the node is not in maintenance.
+	Maintenance string `json:"maintenance,omitempty"`
 }
+
+// Where a node's maintenance comes from (NodeState.Maintenance).
+const (
+	MaintenanceSpec  = "spec"
+	MaintenanceLocal = "local"
+)
 
 // Summary counts nodes by state.
 type Summary struct {

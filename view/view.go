@@ -19,6 +19,21 @@ type Status struct {
 	ServerVersion string       `json:"kubernetes_version,omitempty"`
 	Nodes         []NodeStatus `json:"nodes"`
 	Pin           *Pin         `json:"pin,omitempty"`
+	// MaintenanceOverrides are the local maintenance overrides
+	// (rackctl maintenance), active or not; absent when none.
+	MaintenanceOverrides []MaintenanceOverride `json:"maintenance_overrides,omitempty"`
+}
+
+// MaintenanceOverride is one local maintenance override: the flag an
+// operator set for a node without a commit, who, when and why, and what it
+// is to rack.yaml (engine.OverrideActive, …).
+type MaintenanceOverride struct {
+	Node        string    `json:"node"`
+	Maintenance bool      `json:"maintenance"`
+	By          string    `json:"by"`
+	At          time.Time `json:"at"`
+	Reason      string    `json:"reason,omitempty"`
+	State       string    `json:"state"`
 }
 
 // Pin is the rollback pin watch follows (pin.json): who pinned which
@@ -53,6 +68,9 @@ type NodeStatus struct {
 	Diag        *Diag    `json:"diag,omitempty"`
 	Install     Install  `json:"install"`
 	Config      string   `json:"config"` // current | stale (…) | unknown (why) | n/a
+	// MaintenanceLocal: Maintenance comes from a local override, not
+	// from rack.yaml (drift from git).
+	MaintenanceLocal bool `json:"maintenance_local,omitempty"`
 }
 
 // Install is a node's install (the INSTALL column).
@@ -100,7 +118,8 @@ func NewStatus(st *engine.Status) Status {
 		nv := NodeStatus{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
 			IP: n.IP, Excluded: n.Excluded, Maintenance: n.Maintenance, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
-			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config}
+			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config,
+			MaintenanceLocal: n.MaintenanceLocal}
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}
@@ -116,6 +135,10 @@ func NewStatus(st *engine.Status) Status {
 		v.Pin = &Pin{Commit: p.Commit, By: p.By, At: p.At.UTC(), Reason: p.Reason, Rollback: p.Rollback}
 	} else if st.PinError != "" {
 		v.Pin = &Pin{Error: st.PinError}
+	}
+	for _, lm := range st.LocalMaintenance {
+		v.MaintenanceOverrides = append(v.MaintenanceOverrides, MaintenanceOverride{Node: lm.Node, Maintenance: lm.Maintenance,
+			By: lm.By, At: lm.At.UTC(), Reason: lm.Reason, State: lm.State})
 	}
 	return v
 }
