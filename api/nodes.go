@@ -105,10 +105,12 @@ func summarize(nodes []NodeState) Summary {
 
 func maintenanceOf(n view.NodeStatus) string {
 	switch {
-	case n.MaintenanceLocal:
+	case n.Maintenance && n.MaintenanceLocal:
 		return MaintenanceLocal
 	case n.Maintenance:
 		return MaintenanceSpec
+	case n.MaintenanceLocal:
+		return MaintenanceOffLocal
 	}
 	return ""
 }

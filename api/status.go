@@ -106,14 +106,16 @@ type NodeState struct {
 	BMCProtocol string `json:"bmc_protocol,omitempty"`
 	// Maintenance is where the node's maintenance comes from: MaintenanceSpec
 	// (rack.yaml) or MaintenanceLocal (rackctl maintenance, not committed:
-	// drift from git); left out when the node is not in maintenance.
+	// drift from git); MaintenanceOffLocal when a local override takes it
+	// out although rack.yaml says maintenance: true; left out otherwise.
 	Maintenance string `json:"maintenance,omitempty"`
 }
 
 // Where a node's maintenance comes from (NodeState.Maintenance).
 const (
-	MaintenanceSpec  = "spec"
-	MaintenanceLocal = "local"
+	MaintenanceSpec     = "spec"
+	MaintenanceLocal    = "local"
+	MaintenanceOffLocal = "off-local"
 )
 
 // Summary counts nodes by state.

@@ -2,7 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
@@ -158,4 +161,30 @@ func (e *Engine) LocalMaintenance(spec *schema.Rack) ([]LocalMaintenance, error)
 
 func sameOverride(a, b state.MaintenanceOverride) bool {
 	return a.Maintenance == b.Maintenance && a.By == b.By && a.At.Equal(b.At) && a.Reason == b.Reason
+}
+
+// MaintenanceGauge is the gauge rackctl_maintenance_local_overrides: the
+// local maintenance overrides applied over spec() (active, not in
+// rack.yaml), read from the state dir at each scrape, so an alert can say
+// "uncommitted maintenance". Before a valid spec (spec() nil) every
+// override counts; an unreadable maintenance.json is NaN.
+func (e *Engine) MaintenanceGauge(spec func() *schema.Rack) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rackctl_maintenance_local_overrides",
+		Help: "Nodes in or out of maintenance by a local override (rackctl maintenance) that rack.yaml does not say: uncommitted maintenance. NaN: maintenance.json unreadable.",
+	}, func() float64 {
+		s := spec()
+		if s == nil {
+			m, err := state.New(e.cfg.StateDir).LoadMaintenance()
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(len(m.Nodes))
+		}
+		_, list, err := e.localMaintenance(s)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(CountActive(list))
+	})
 }

@@ -54,8 +54,8 @@ type NodeStatus struct {
 	Install InstallStatus `json:"install"`
 	// Config is which config the node runs: NodeConfig.String.
 	Config string `json:"config"`
-	// MaintenanceLocal: Maintenance comes from a local override
-	// (rackctl maintenance), not from rack.yaml: drift from git.
+	// MaintenanceLocal: Maintenance (true or false) comes from a local
+	// override (rackctl maintenance), not from rack.yaml: drift from git.
 	MaintenanceLocal bool `json:"maintenanceLocal,omitempty"`
 }
 

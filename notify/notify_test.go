@@ -356,6 +356,7 @@ func TestFromRecord(t *testing.T) {
 		"pinned":          {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePinned }), []Kind{KindPinned}, nil},
 		"pin":             {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePin }), []Kind{KindPinChanged}, nil},
 		"unpin":           {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnpin }), []Kind{KindPinChanged}, nil},
+		"maintenance":     {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeMaintenance }), []Kind{KindMaintenanceChanged}, nil},
 		"unchanged":       {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnchanged }), []Kind{KindUnchanged}, nil},
 		"drift unchanged": {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeUnchanged, watch.TriggerDrift }), nil, nil},
 		"drift fixed":     {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeApplied, watch.TriggerDrift }), []Kind{KindDriftFixed}, nil},
