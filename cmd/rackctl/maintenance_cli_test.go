@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackctl/rackctl/reconcile"
+	"github.com/rackctl/rackctl/state"
+	"github.com/rackctl/rackctl/view"
+	"github.com/rackctl/rackctl/watch"
+)
+
+func (m *maintRack) stateDir() state.Dir { return state.New(filepath.Join(m.root, state.DefaultDir)) }
+
+func (m *maintRack) overrides() map[string]state.MaintenanceOverride {
+	m.t.Helper()
+	o, err := m.stateDir().LoadMaintenance()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return o.Nodes
+}
+
+// nodeChanges are "layer:action" of the plan's changes of node.
+func nodeChanges(t *testing.T, planJSON, node string) []string {
+	t.Helper()
+	var out []string
+	for _, c := range jsonPlan(t, planJSON).Changes {
+		if c.Node == node {
+			out = append(out, c.Layer+":"+c.Action)
+		}
+	}
+	return out
+}
+
+var reinstall = []string{string(reconcile.LayerFlags) + ":" + string(reconcile.ActionDelete), string(reconcile.LayerBMC) + ":" + string(reconcile.ActionPXEReinstall)}
+
+// `rackctl maintenance node-1 on` against three ipmi_sim BMCs: the
+// override file says who (with $SUDO_USER), when and why, the history has
+// it, plan notes it as drift from git, status marks it, a reinstall of
+// every node leaves node-1's BMC alone (its chassis calls counted), and
+// `off` lets the next plan reinstall it.
+func TestMaintenanceCommandOnOff(t *testing.T) {
+	t.Setenv("SUDO_USER", "alice")
+	m := newMaintRack(t)
+	before := time.Now().UTC().Add(-time.Second)
+
+	r := m.run("maintenance", "node-1", "on", "--reason", "disk swap")
+	if r.code != 0 || !strings.Contains(r.stdout, "node-1: maintenance on locally") {
+		t.Fatalf("maintenance node-1 on: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	o, ok := m.overrides()["node-1"]
+	if !ok || !o.Maintenance || o.By != operatorName() || !strings.Contains(o.By, "sudo alice") || o.Reason != "disk swap" ||
+		o.At.Before(before) || o.At.After(time.Now().Add(time.Second)) {
+		t.Errorf("maintenance.json for node-1: %+v (found %v), want on by %q (sudo alice), reason %q, at now", o, ok, operatorName(), "disk swap")
+	}
+	ev := eventFor(t, m.stateDir().Path(), "", watch.OutcomeMaintenance)
+	if ev == nil || ev.Author != operatorName() || !strings.Contains(ev.Reason, "node-1 on") || !strings.Contains(ev.Reason, "disk swap") {
+		t.Errorf("history record of the override: %+v, want outcome maintenance by %q naming node-1 on and the reason", ev, operatorName())
+	}
+
+	r = m.run("maintenance")
+	if r.code != 0 || !regexpLine(r.stdout, `node-1\s+on\s+active\s+.*sudo alice.*disk swap`) {
+		t.Errorf("maintenance (list): exit %d, want node-1 on active by alice:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var list struct {
+		Overrides []view.MaintenanceOverride `json:"maintenance_overrides"`
+	}
+	r = m.run("maintenance", "list", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Overrides) != 1 || list.Overrides[0].Node != "node-1" ||
+		list.Overrides[0].State != "active" {
+		t.Errorf("maintenance list -o json: %v %+v\n%s", err, list, r.stdout)
+	}
+
+	// Drift from git: plan says so, and what to do.
+	r = m.run("plan")
+	wantNote := "maintenance: node-1 on locally since "
+	if r.code != 0 || !strings.Contains(r.stdout, wantNote) || !strings.Contains(r.stdout, "not in rack.yaml: commit `maintenance: true` or run `rackctl maintenance node-1 off`") {
+		t.Errorf("plan lacks the drift note %q…:\n%s%s", wantNote, r.stdout, r.stderr)
+	}
+	if r := m.run("status"); !strings.Contains(r.stdout, "node-1 (maintenance, local)") {
+		t.Errorf("status lacks node-1 (maintenance, local):\n%s", r.stdout)
+	}
+	var st statusView
+	if err := json.Unmarshal([]byte(m.run("status", "-o", "json").stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if n.Maintenance != (n.Name == "node-1") || n.MaintenanceLocal != (n.Name == "node-1") {
+			t.Errorf("status -o json %s: maintenance %v, maintenance_local %v; want both on node-1 only", n.Name, n.Maintenance, n.MaintenanceLocal)
+		}
+	}
+	if len(st.MaintenanceOverrides) != 1 || st.MaintenanceOverrides[0].By != operatorName() {
+		t.Errorf("status -o json maintenance_overrides: %+v", st.MaintenanceOverrides)
+	}
+
+	// Reinstall every node: the override keeps node-1's BMC untouched.
+	for i := range 3 {
+		name := "{name: node-" + string(rune('0'+i)) + ","
+		editSpec(t, m.spec, name, name+" reprovision: r2,")
+	}
+	calls := [][]string{chassisSets(m.bmcs.BMCs[0]), chassisSets(m.bmcs.BMCs[1]), chassisSets(m.bmcs.BMCs[2])}
+	if r := m.run("apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for i := range 3 {
+		got := chassisSets(m.bmcs.BMCs[i])[len(calls[i]):]
+		if i == 1 && len(got) != 0 {
+			t.Errorf("node-1 in maintenance by the CLI: its BMC got %d writes %q, want none", len(got), got)
+		}
+		if i != 1 && (len(got) < 2 || got[0] != "set boot pxe") {
+			t.Errorf("node-%d: its BMC got %q, want next boot PXE and a power cycle", i, got)
+		}
+	}
+
+	// Off: the override goes, and the next plan reinstalls node-1.
+	if r := m.run("maintenance", "node-1", "off"); r.code != 0 {
+		t.Fatalf("maintenance node-1 off: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(m.stateDir().File(state.MaintenanceFile)); !os.IsNotExist(err) {
+		t.Errorf("maintenance.json after the last override went off: %v, want it removed", err)
+	}
+	r = m.run("plan", "-o", "json")
+	if got := nodeChanges(t, r.stdout, "node-1"); !slices.Equal(intersect(got, reinstall), reinstall) {
+		t.Errorf("plan after maintenance node-1 off: node-1's changes %q, want %q", got, reinstall)
+	}
+}
+
+// regexpLine reports whether a line of out matches pattern.
+func regexpLine(out, pattern string) bool {
+	return regexp.MustCompile(`(?m)^` + pattern).MatchString(out)
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range b {
+		if slices.Contains(a, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Unknown nodes are refused before anything is written; an override of a
+// node rack.yaml no longer has is a note, not an error, and `off` removes
+// it; `off` on a node rack.yaml has in maintenance takes it out locally;
+// an override rack.yaml then says too is spent and the next apply
+// removes it.
+func TestMaintenanceCommandSpecCases(t *testing.T) {
+	m := newMaintRack(t)
+	r := m.run("maintenance", "node-0", "node-7", "on")
+	if r.code != 1 || !strings.Contains(r.stderr, `node "node-7"`) || !strings.Contains(r.stderr, m.spec) {
+		t.Errorf("maintenance node-7 on: exit %d, want 1 naming node-7 and %s\n%s%s", r.code, m.spec, r.stdout, r.stderr)
+	}
+	if len(m.overrides()) != 0 {
+		t.Errorf("a refused command wrote overrides: %+v", m.overrides())
+	}
+
+	// A node gone from rack.yaml: a note, never an error.
+	gone := state.Maintenance{Nodes: map[string]state.MaintenanceOverride{"node-9": {Maintenance: true, By: "bob", At: time.Now()}}}
+	if err := m.stateDir().SaveMaintenance(gone); err != nil {
+		t.Fatal(err)
+	}
+	r = m.run("plan", "--detailed-exitcode")
+	if r.code != 0 || !strings.Contains(r.stdout, "maintenance: node-9: the local override (on since") || !strings.Contains(r.stdout, "names no node of rack.yaml") {
+		t.Errorf("plan with an override of a removed node: exit %d, want 0 and a note\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := m.run("maintenance", "node-9", "off"); r.code != 0 || len(m.overrides()) != 0 {
+		t.Errorf("maintenance node-9 off: exit %d, overrides %+v; want it removed\n%s%s", r.code, m.overrides(), r.stdout, r.stderr)
+	}
+
+	// rack.yaml says maintenance: true for node-2; off takes it out locally.
+	editSpec(t, m.spec, "{name: node-2,", "{name: node-2, maintenance: true,")
+	editSpec(t, m.spec, "{name: node-2,", "{name: node-2, reprovision: r2,")
+	if got := nodeChanges(t, m.run("plan", "-o", "json").stdout, "node-2"); len(got) != 0 {
+		t.Fatalf("node-2 in maintenance by rack.yaml has changes %q", got)
+	}
+	if r := m.run("maintenance", "node-2", "off"); r.code != 0 || !strings.Contains(r.stdout, "maintenance off locally") {
+		t.Fatalf("maintenance node-2 off: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = m.run("plan", "-o", "json")
+	if got := nodeChanges(t, r.stdout, "node-2"); !slices.Equal(intersect(got, reinstall), reinstall) {
+		t.Errorf("plan with node-2 off locally: its changes %q, want %q", got, reinstall)
+	}
+	if r := m.run("status"); !strings.Contains(r.stdout, "node-2 (out of maintenance, local)") {
+		t.Errorf("status lacks node-2 (out of maintenance, local):\n%s", r.stdout)
+	}
+
+	// node-0 on locally, then committed: spent, removed by the next apply.
+	if r := m.run("maintenance", "node-0", "on"); r.code != 0 {
+		t.Fatalf("maintenance node-0 on: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	editSpec(t, m.spec, "{name: node-0,", "{name: node-0, maintenance: true,")
+	r = m.run("plan")
+	if !strings.Contains(r.stdout, "maintenance: node-0: the local override (on since") || !strings.Contains(r.stdout, "spent, the next apply removes it") {
+		t.Errorf("plan lacks the spent note for node-0:\n%s%s", r.stdout, r.stderr)
+	}
+	if r := m.run("apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if o := m.overrides(); len(o) != 1 || o["node-2"].Maintenance || o["node-2"].By == "" {
+		t.Errorf("overrides after the apply: %+v, want node-0's spent one gone and node-2's (off, active) kept", o)
+	}
+}
