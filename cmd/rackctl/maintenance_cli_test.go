@@ -208,3 +208,78 @@ func TestMaintenanceCommandSpecCases(t *testing.T) {
 		t.Errorf("overrides after the apply: %+v, want node-0's spent one gone and node-2's (off, active) kept", o)
 	}
 }
+
+// revisionHandled is watch's record of the spec's revision, if any.
+func revisionHandled(t *testing.T, stateDir string) *watch.EventRecord {
+	evs, err := state.New(stateDir).ReadWatchEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		if evs[i].Trigger == watch.TriggerRevision {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// driftApplied finds the first drift fix watch recorded after since.
+func driftApplied(t *testing.T, stateDir string, since time.Time) *watch.EventRecord {
+	evs, err := state.New(stateDir).ReadWatchEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		if evs[i].Trigger == watch.TriggerDrift && !evs[i].Time.Before(since) && evs[i].Outcome != watch.OutcomeUnchanged {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// A running watch sees an override set after it started, without a new
+// revision: its next drift check reinstalls the nodes whose flag files
+// went, but not node-1 (no BMC write), and /metrics counts the override.
+func TestMaintenanceWatchDriftSkipsNode(t *testing.T) {
+	m := newMaintRack(t)
+	stateDir := m.stateDir().Path()
+	listen := freePort(t)
+	startRackctl(t, "watch", "-f", m.spec, "--root", m.root, "--listen", listen, "--status-interval", "1h",
+		"--drift-interval", "300ms", "--max-disruptive-nodes-percent", "-1", "--timeout", "5s",
+		"--dhcp", "none", "--provisioner-run", "never", "--verify", "flag")
+	waitFor(t, "watch's first revision", func() bool { return revisionHandled(t, stateDir) != nil })
+	if ev := revisionHandled(t, stateDir); ev.Outcome != watch.OutcomeUnchanged {
+		t.Fatalf("watch's first revision of the converged rack: %+v, want unchanged", ev)
+	}
+	if got := getBody(t, "http://"+listen+"/metrics"); !strings.Contains(got, "rackctl_maintenance_local_overrides 0") {
+		t.Errorf("/metrics before the override lacks rackctl_maintenance_local_overrides 0:\n%s", got)
+	}
+
+	if r := m.run("maintenance", "node-1", "on"); r.code != 0 {
+		t.Fatalf("maintenance node-1 on: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	since := time.Now()
+	calls := [][]string{chassisSets(m.bmcs.BMCs[0]), chassisSets(m.bmcs.BMCs[1]), chassisSets(m.bmcs.BMCs[2])}
+	for i := range 3 { // drift: every node's install is gone
+		flag := filepath.Join(m.root, "home/core/flatcar-container-linux/assets", "02:00:00:00:0"+string(rune('0'+i))+":01")
+		if err := os.Remove(flag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a drift check that fixed something", func() bool { return driftApplied(t, stateDir, since) != nil })
+	if ev := driftApplied(t, stateDir, since); ev.Outcome != watch.OutcomeApplied {
+		t.Fatalf("drift check: %+v, want applied", ev)
+	}
+	for i := range 3 {
+		got := chassisSets(m.bmcs.BMCs[i])[len(calls[i]):]
+		if i == 1 && len(got) != 0 {
+			t.Errorf("node-1 in maintenance by the CLI: watch's drift fix wrote %q to its BMC, want nothing", got)
+		}
+		if i != 1 && (len(got) < 2 || got[0] != "set boot pxe") {
+			t.Errorf("node-%d: watch's drift fix wrote %q to its BMC, want next boot PXE and a power cycle", i, got)
+		}
+	}
+	if got := getBody(t, "http://"+listen+"/metrics"); !strings.Contains(got, "rackctl_maintenance_local_overrides 1") {
+		t.Errorf("/metrics with node-1 on locally lacks rackctl_maintenance_local_overrides 1:\n%s", got)
+	}
+}
