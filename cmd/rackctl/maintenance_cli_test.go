@@ -150,8 +150,8 @@ func intersect(a, b []string) []string {
 // Unknown nodes are refused before anything is written; an override of a
 // node rack.yaml no longer has is a note, not an error, and `off` removes
 // it; `off` on a node rack.yaml has in maintenance takes it out locally;
-// an override rack.yaml then says too is spent and the next apply
-// removes it.
+// a saved plan made before an override changed is stale; an override
+// rack.yaml then says too is spent and the next apply removes it.
 func TestMaintenanceCommandSpecCases(t *testing.T) {
 	m := newMaintRack(t)
 	r := m.run("maintenance", "node-0", "node-7", "on")
@@ -200,6 +200,20 @@ func TestMaintenanceCommandSpecCases(t *testing.T) {
 	r = m.run("plan")
 	if !strings.Contains(r.stdout, "maintenance: node-0: the local override (on since") || !strings.Contains(r.stdout, "spent, the next apply removes it") {
 		t.Errorf("plan lacks the spent note for node-0:\n%s%s", r.stdout, r.stderr)
+	}
+	// A saved plan made under other overrides is stale.
+	planFile := filepath.Join(t.TempDir(), "plan.bin")
+	if r := m.run("plan", "-out", planFile); r.code != 0 {
+		t.Fatalf("plan -out: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := m.run("maintenance", "node-1", "on"); r.code != 0 {
+		t.Fatalf("maintenance node-1 on: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := m.run("apply", planFile); r.code == 0 || !strings.Contains(r.stderr, state.MaintenanceFile) {
+		t.Errorf("apply of a plan saved before maintenance node-1 on: exit %d, want a stale plan naming %s\n%s%s", r.code, state.MaintenanceFile, r.stdout, r.stderr)
+	}
+	if r := m.run("maintenance", "node-1", "off"); r.code != 0 {
+		t.Fatalf("maintenance node-1 off: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := m.run("apply", "--auto-approve"); r.code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
