@@ -71,11 +71,19 @@
 // the newest commit of history.jsonl whose apply succeeded with at least
 // one install the verify phase saw (HistoryRecord.Verified).
 //
+// # Local maintenance overrides
+//
+// `rackctl maintenance NODE on|off` writes <stateDir>/maintenance.json
+// through [SetMaintenance], which records the operator's action (outcome
+// "maintenance", trigger "operator"). The loop itself does nothing with the
+// file: the engine applies it to every plan (the Reconciler's), so the next
+// drift check, retry or revision sees it without a commit.
+//
 // # Records
 //
 // <stateDir>/watch-events.jsonl has one [EventRecord] per outcome
 // (applied, apply-failed, unchanged, rejected, skipped, held, failed,
-// cancelled, pinned; pin and unpin for the operator's actions) with the commit, author, commit time, signer, planned counts,
+// cancelled, pinned; pin, unpin and maintenance for the operator's actions) with the commit, author, commit time, signer, planned counts,
 // the policy verdict and the reason; state.Dir.ReadWatchEvents reads it. Drift checks
 // that find nothing are not recorded. <stateDir>/watch-state.json keeps the
 // last applied commit (state.Dir.LastApplied) for the git source's fast-forward
