@@ -141,6 +141,15 @@ func (s *Session) RemoveSpentMaintenance() error {
 	return dir.SaveMaintenance(m)
 }
 
+// localNodes are the nodes an active override put in maintenance.
+func (s *Session) localNodes() map[string]bool {
+	out := map[string]bool{}
+	for _, lm := range s.local {
+		out[lm.Node] = lm.State == OverrideActive && lm.Maintenance
+	}
+	return out
+}
+
 // CountActive is how many overrides are applied (drift from git).
 func CountActive(list []LocalMaintenance) int {
 	n := 0

@@ -56,6 +56,8 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 		Layout:   s.e.Layout(),
 		Targets:  targets,
 		Layers:   s.drv.layers,
+		// The notes of the overridden nodes name the override.
+		LocalMaintenance: s.localNodes(),
 	})
 	if err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type PlanOptions struct {
 	// Layers enables and drives the layers after files; the zero value
 	// plans the files layer only.
 	Layers LayerConfig
+	// LocalMaintenance names the nodes whose nodes[].maintenance a local
+	// override set (rackctl maintenance), not rack.yaml: notes say so.
+	LocalMaintenance map[string]bool
 }
 
 // Build makes the plan: it loads the allocation, assigns addresses,

@@ -129,10 +129,10 @@ func (g *globals) maintenanceChangeOf(spec *schema.Rack, m state.Maintenance, ta
 		}
 		return maintenanceChange{node: n.Name, message: msg}, nil
 	}
-	msg := fmt.Sprintf("%s: maintenance %s locally; not in %s: commit nodes[%d].maintenance: %t, or run 'rackctl maintenance %s %s'.",
-		n.Name, word, g.specFile, i, on, n.Name, word)
+	msg := fmt.Sprintf("%s: maintenance on locally; not in %s: commit nodes[%d].maintenance: true, or undo with 'rackctl maintenance %s off'.",
+		n.Name, g.specFile, i, n.Name)
 	if !on {
-		msg = fmt.Sprintf("%s: maintenance off locally although %s says nodes[%d].maintenance: true: commit its removal, or run 'rackctl maintenance %s on'.",
+		msg = fmt.Sprintf("%s: maintenance off locally although %s says nodes[%d].maintenance: true: commit its removal, or undo with 'rackctl maintenance %s on'.",
 			n.Name, g.specFile, i, n.Name)
 	}
 	return maintenanceChange{node: n.Name, override: &state.MaintenanceOverride{Maintenance: on}, message: msg}, nil

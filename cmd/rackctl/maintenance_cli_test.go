@@ -84,6 +84,9 @@ func TestMaintenanceCommandOnOff(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, wantNote) || !strings.Contains(r.stdout, "not in rack.yaml: commit `maintenance: true` or run `rackctl maintenance node-1 off`") {
 		t.Errorf("plan lacks the drift note %q…:\n%s%s", wantNote, r.stdout, r.stderr)
 	}
+	if !strings.Contains(r.stdout, "maintenance: node-1 (local override: rackctl maintenance): no BMC, provisioner or drift change") {
+		t.Errorf("plan's maintenance note for node-1 does not name the local override:\n%s", r.stdout)
+	}
 	if r := m.run("status"); !strings.Contains(r.stdout, "node-1 (maintenance, local)") {
 		t.Errorf("status lacks node-1 (maintenance, local):\n%s", r.stdout)
 	}
