@@ -311,6 +311,8 @@ func summary(e Event) string {
 		return fmt.Sprintf("%s apply cancelled: the watch loop stopped", c)
 	case KindRolloutStopped:
 		return fmt.Sprintf("%s rollout stopped: %s", c, e.Reason)
+	case KindMaintenanceChanged:
+		return e.Reason // "maintenance NODE on locally by WHO: WHY": no commit to name
 	case KindTest:
 		return "test notification from rackctl"
 	}

@@ -300,3 +300,55 @@ func TestMaintenanceWatchDriftSkipsNode(t *testing.T) {
 		t.Errorf("/metrics with node-1 on locally lacks rackctl_maintenance_local_overrides 1:\n%s", got)
 	}
 }
+
+// With drift checks off, a running watch still sees an override at its
+// next poll: the flag files removed before it are reinstalled at once for
+// every node but node-1, and the operator's record reaches the
+// notification targets as maintenance.changed.
+func TestMaintenanceWatchPollsOverrides(t *testing.T) {
+	m := newMaintRack(t)
+	stateDir := m.stateDir().Path()
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	writeConfig(t, m.root, `apiVersion: rackctl/v1alpha1
+kind: Config
+notifications:
+  - name: log
+    kind: command
+    command: [sh, -c, 'cat >> "$0"', `+events+`]
+`)
+	startRackctl(t, "watch", "-f", m.spec, "--root", m.root, "--listen", "", "--drift-interval", "0", "--approval-poll", "100ms",
+		"--max-disruptive-nodes-percent", "-1", "--timeout", "5s", "--dhcp", "none", "--provisioner-run", "never", "--verify", "flag")
+	waitFor(t, "watch's first revision", func() bool { return revisionHandled(t, stateDir) != nil })
+
+	calls := [][]string{chassisSets(m.bmcs.BMCs[0]), chassisSets(m.bmcs.BMCs[1]), chassisSets(m.bmcs.BMCs[2])}
+	for i := range 3 { // drift nothing looks for: drift checks are off
+		flag := filepath.Join(m.root, "home/core/flatcar-container-linux/assets", "02:00:00:00:0"+string(rune('0'+i))+":01")
+		if err := os.Remove(flag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := time.Now()
+	if r := m.run("maintenance", "node-1", "on", "--reason", "fan"); r.code != 0 {
+		t.Fatalf("maintenance node-1 on: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	waitFor(t, "the drift check the override started", func() bool { return driftApplied(t, stateDir, since) != nil })
+	if ev := driftApplied(t, stateDir, since); ev.Outcome != watch.OutcomeApplied {
+		t.Fatalf("drift check: %+v, want applied", ev)
+	}
+	for i := range 3 {
+		got := chassisSets(m.bmcs.BMCs[i])[len(calls[i]):]
+		if i == 1 && len(got) != 0 {
+			t.Errorf("node-1 in maintenance by the CLI: watch wrote %q to its BMC, want nothing", got)
+		}
+		if i != 1 && (len(got) < 2 || got[0] != "set boot pxe") {
+			t.Errorf("node-%d: watch wrote %q to its BMC, want next boot PXE and a power cycle", i, got)
+		}
+	}
+	waitFor(t, "the maintenance.changed notification", func() bool {
+		b, _ := os.ReadFile(events)
+		return strings.Contains(string(b), `"maintenance.changed"`)
+	})
+	if b, _ := os.ReadFile(events); !strings.Contains(string(b), "node-1 on locally") || !strings.Contains(string(b), "fan") {
+		t.Errorf("the notification does not name node-1, on and the reason:\n%s", b)
+	}
+}
