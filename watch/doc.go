@@ -75,9 +75,11 @@
 //
 // `rackctl maintenance NODE on|off` writes <stateDir>/maintenance.json
 // through [SetMaintenance], which records the operator's action (outcome
-// "maintenance", trigger "operator"). The loop itself does nothing with the
-// file: the engine applies it to every plan (the Reconciler's), so the next
-// drift check, retry or revision sees it without a commit.
+// "maintenance", trigger "operator"). The engine applies the file to every
+// plan (the Reconciler's), so the next drift check, retry or revision sees
+// it without a commit; the loop also looks at the file every PollInterval
+// and, when it changed, checks drift at once (even with DriftInterval off)
+// and hands the operator's new records to Config.OnEvent.
 //
 // # Records
 //
