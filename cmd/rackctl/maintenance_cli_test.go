@@ -224,6 +224,15 @@ func TestMaintenanceCommandSpecCases(t *testing.T) {
 	if o := m.overrides(); len(o) != 1 || o["node-2"].Maintenance || o["node-2"].By == "" {
 		t.Errorf("overrides after the apply: %+v, want node-0's spent one gone and node-2's (off, active) kept", o)
 	}
+
+	// An excluded node cannot be in maintenance: refused, nothing written.
+	editSpec(t, m.spec, "{name: node-1,", "{name: node-1, exclude: true,")
+	if r := m.run("maintenance", "node-1", "on"); r.code != 1 || !strings.Contains(r.stderr, "node-1: excluded in") {
+		t.Errorf("maintenance on an excluded node: exit %d, want 1 saying it is excluded\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, ok := m.overrides()["node-1"]; ok {
+		t.Error("maintenance on an excluded node wrote an override")
+	}
 }
 
 // revisionHandled is watch's record of the spec's revision, if any.
