@@ -172,7 +172,7 @@ func TestMaintenanceCommandSpecCases(t *testing.T) {
 	}
 	r = m.run("plan", "--detailed-exitcode")
 	if r.code != 0 || !strings.Contains(r.stdout, "maintenance: node-9: the local override (on since") || !strings.Contains(r.stdout, "names no node of rack.yaml") {
-		t.Errorf("plan with an override of a removed node: exit %d, want 0 and a note\n%s%s", r.code, r.stdout, r.stderr)
+		t.Errorf("plan with an override of a removed node: exit %d, want 0 (no changes) with a note\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := m.run("maintenance", "node-9", "off"); r.code != 0 || len(m.overrides()) != 0 {
 		t.Errorf("maintenance node-9 off: exit %d, overrides %+v; want it removed\n%s%s", r.code, m.overrides(), r.stdout, r.stderr)
@@ -359,5 +359,36 @@ notifications:
 	})
 	if b, _ := os.ReadFile(events); !strings.Contains(string(b), "node-1 on locally") || !strings.Contains(string(b), "fan") {
 		t.Errorf("the notification does not name node-1, on and the reason:\n%s", b)
+	}
+}
+
+// An override rack.yaml came to say too is removed by `apply` also when
+// the plan has nothing to do (files layer only: no BMC needed).
+func TestMaintenanceSpentRemovedByEmptyApply(t *testing.T) {
+	src, err := os.ReadFile("../../spec-examples/flatcar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, root := filepath.Join(t.TempDir(), "rack.yaml"), t.TempDir()
+	if err := os.WriteFile(spec, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) cliResult {
+		t.Helper()
+		r := cli(t, append([]string{"-f", spec, "--root", root}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	run(append([]string{"apply", "--auto-approve"}, filesOnly...)...)
+	run("maintenance", "node-1", "on")
+	editSpec(t, spec, "  - name: node-1\n", "  - name: node-1\n    maintenance: true\n")
+	if r := run(append([]string{"plan", "--detailed-exitcode"}, filesOnly...)...); !strings.Contains(r.stdout, "spent, the next apply removes it") {
+		t.Errorf("plan lacks the spent note:\n%s", r.stdout)
+	}
+	run(append([]string{"apply", "--auto-approve"}, filesOnly...)...)
+	if m, err := state.New(filepath.Join(root, state.DefaultDir)).LoadMaintenance(); err != nil || len(m.Nodes) != 0 {
+		t.Errorf("overrides after an apply with nothing to do: %+v (%v), want the spent one removed", m.Nodes, err)
 	}
 }
