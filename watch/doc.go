@@ -101,7 +101,8 @@
 // layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
 // _source_errors_total, _pinned_info{commit} (only while pinned); /healthz (the [Status] as JSON, 503 when
 // the loop is not running); and /webhook when Config.Webhook is set. [Watcher.Register]
-// adds collectors of others to it (the notifier's rackctl_notify_*).
+// adds collectors of others to it (the notifier's rackctl_notify_*, the
+// engine's rackctl_maintenance_local_overrides).
 //
 // An apply-failed record lists the failed changes (state.WatchFailure:
 // layer, node, error, whether a wait timed out), from which package notify
