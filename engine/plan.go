@@ -50,14 +50,14 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 		}
 	}
 	p, err := reconcile.Build(ctx, s.rack, reconcile.PlanOptions{
+		LocalMaintenance: s.localNodes(), // the notes of these nodes name the override
+
 		SpecFile: s.e.cfg.SpecFile,
 		Root:     s.e.cfg.Root,
 		StateDir: s.e.cfg.StateDir,
 		Layout:   s.e.Layout(),
 		Targets:  targets,
 		Layers:   s.drv.layers,
-		// The notes of the overridden nodes name the override.
-		LocalMaintenance: s.localNodes(),
 	})
 	if err != nil {
 		return nil, err

@@ -50,13 +50,13 @@ type NodeStatus struct {
 	OSImage     string    `json:"osImage,omitempty"`
 	OSVersion   string    `json:"osVersion,omitempty"`
 	Diag        *NodeDiag `json:"diag,omitempty"`
+	// MaintenanceLocal: Maintenance (true or false) comes from a local
+	// override (rackctl maintenance), not from rack.yaml: drift from git.
+	MaintenanceLocal bool `json:"maintenanceLocal,omitempty"`
 	// Install is the INSTALL column (status_install.go).
 	Install InstallStatus `json:"install"`
 	// Config is which config the node runs: NodeConfig.String.
 	Config string `json:"config"`
-	// MaintenanceLocal: Maintenance (true or false) comes from a local
-	// override (rackctl maintenance), not from rack.yaml: drift from git.
-	MaintenanceLocal bool `json:"maintenanceLocal,omitempty"`
 }
 
 // NodeDiag is a node's BMC diagnostics (status --full): the BMC's own

@@ -48,6 +48,11 @@ type Pin struct {
 }
 
 type NodeStatus struct {
+	// MaintenanceLocal: Maintenance (true or false) comes from a local
+	// override (rackctl maintenance), not from rack.yaml: drift from git.
+	// Omitted unless set.
+	MaintenanceLocal bool `json:"maintenance_local,omitempty"`
+
 	Name        string   `json:"name"`
 	Role        string   `json:"role"`
 	MAC         string   `json:"mac"`
@@ -68,9 +73,6 @@ type NodeStatus struct {
 	Diag        *Diag    `json:"diag,omitempty"`
 	Install     Install  `json:"install"`
 	Config      string   `json:"config"` // current | stale (…) | unknown (why) | n/a
-	// MaintenanceLocal: Maintenance comes from a local override, not
-	// from rack.yaml (drift from git).
-	MaintenanceLocal bool `json:"maintenance_local,omitempty"`
 }
 
 // Install is a node's install (the INSTALL column).
@@ -118,11 +120,11 @@ func NewStatus(st *engine.Status) Status {
 		nv := NodeStatus{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
 			IP: n.IP, Excluded: n.Excluded, Maintenance: n.Maintenance, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
-			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config,
-			MaintenanceLocal: n.MaintenanceLocal}
+			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config}
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}
+		nv.MaintenanceLocal = n.MaintenanceLocal
 		if d := n.Diag; d != nil {
 			inv := d.Inventory
 			nv.Diag = &Diag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: d.Error,
