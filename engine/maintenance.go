@@ -127,18 +127,15 @@ func (s *Session) RemoveSpentMaintenance() error {
 	if len(spent) == 0 {
 		return nil
 	}
-	dir := state.New(s.e.cfg.StateDir)
-	m, err := dir.LoadMaintenance()
-	if err != nil {
-		return err
-	}
-	for _, lm := range spent {
-		if cur, ok := m.Nodes[lm.Node]; ok && sameOverride(cur, lm.MaintenanceOverride) {
-			delete(m.Nodes, lm.Node)
-			s.e.log.Info("spent maintenance override removed: rack.yaml says the same", "node", lm.Node, "maintenance", lm.Maintenance)
+	return state.New(s.e.cfg.StateDir).UpdateMaintenance(func(m *state.Maintenance) error {
+		for _, lm := range spent {
+			if cur, ok := m.Nodes[lm.Node]; ok && sameOverride(cur, lm.MaintenanceOverride) {
+				delete(m.Nodes, lm.Node)
+				s.e.log.Info("spent maintenance override removed: rack.yaml says the same", "node", lm.Node, "maintenance", lm.Maintenance)
+			}
 		}
-	}
-	return dir.SaveMaintenance(m)
+		return nil
+	})
 }
 
 // localNodes are the nodes an active override put in maintenance.

@@ -82,5 +82,8 @@
 //	                     when the last override goes. Missing = none;
 //	                     unreadable = plan, apply, watch and status fail
 //	                     until it is fixed or removed.
+//	maintenance.lock     empty; flock(2) held while maintenance.json is read,
+//	                     changed and written (rackctl maintenance, an apply
+//	                     removing spent overrides).
 //	source/git/          the git source's clone.
 package state

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 )
 
@@ -13,6 +14,10 @@ import (
 // `rackctl maintenance NODE on|off`); it is part of the on-disk format,
 // like the names in dir.go.
 const MaintenanceFile = "maintenance.json"
+
+// maintenanceLockFile serializes the read-change-write of
+// maintenance.json (UpdateMaintenance) across processes.
+const maintenanceLockFile = "maintenance.lock"
 
 // MaintenanceVersion is the version of maintenance.json.
 const MaintenanceVersion = 1
@@ -88,6 +93,37 @@ func (d Dir) SaveMaintenance(m Maintenance) error {
 		m.Nodes[name] = o
 	}
 	return d.writeJSON(MaintenanceFile, "maintenance overrides", m, 0o644)
+}
+
+// UpdateMaintenance reads maintenance.json, lets change edit it and saves
+// the result, holding an exclusive flock(2) on maintenance.lock meanwhile:
+// two `rackctl maintenance` runs, or one and an apply removing spent
+// overrides, never lose each other's write. A change that fails saves
+// nothing.
+func (d Dir) UpdateMaintenance(change func(*Maintenance) error) error {
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(d.File(maintenanceLockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("maintenance overrides: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("maintenance overrides: lock %s: %w", f.Name(), err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	m, err := d.LoadMaintenance()
+	if err != nil {
+		return err
+	}
+	if m.Nodes == nil {
+		m.Nodes = map[string]MaintenanceOverride{}
+	}
+	if err := change(&m); err != nil {
+		return err
+	}
+	return d.SaveMaintenance(m)
 }
 
 // Names are the nodes with an override, sorted.

@@ -1,9 +1,11 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -59,5 +61,46 @@ func TestMaintenanceRefusesBadFiles(t *testing.T) {
 	}
 	if err := d.SaveMaintenance(big); err == nil {
 		t.Errorf("SaveMaintenance of %d overrides: no error, want the bound refused", len(big.Nodes))
+	}
+}
+
+// Concurrent read-change-writes (each with its own open of the lock file,
+// as two processes have) lose no override.
+func TestUpdateMaintenanceLosesNoWrite(t *testing.T) {
+	d := New(t.TempDir())
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- d.UpdateMaintenance(func(m *Maintenance) error {
+				m.Nodes[fmt.Sprintf("node-%d", i)] = MaintenanceOverride{Maintenance: true, By: "t", At: time.Now()}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := d.LoadMaintenance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Nodes) != n {
+		t.Errorf("%d overrides after %d concurrent updates, want %d: %v", len(m.Nodes), n, n, m.Names())
+	}
+	// A change that fails saves nothing.
+	boom := errors.New("boom")
+	if err := d.UpdateMaintenance(func(m *Maintenance) error { clear(m.Nodes); return boom }); !errors.Is(err, boom) {
+		t.Errorf("UpdateMaintenance of a failing change: %v, want it returned", err)
+	}
+	if m, _ := d.LoadMaintenance(); len(m.Nodes) != n {
+		t.Errorf("a failed change saved: %d overrides left, want %d", len(m.Nodes), n)
 	}
 }

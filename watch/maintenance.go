@@ -21,29 +21,27 @@ const OutcomeMaintenance Outcome = "maintenance"
 // exists is the caller's check.
 func SetMaintenance(stateDir, node string, o *state.MaintenanceOverride, by, reason string, now time.Time) error {
 	dir := state.New(stateDir)
-	m, err := dir.LoadMaintenance()
-	if err != nil {
-		return err
-	}
-	if m.Nodes == nil {
-		m.Nodes = map[string]state.MaintenanceOverride{}
-	}
 	why := "maintenance " + node
 	switch {
 	case o == nil:
-		delete(m.Nodes, node)
 		why += ": local override removed by " + by + " (rack.yaml decides)"
 	case o.Maintenance:
-		m.Nodes[node] = *o
 		why += " on locally by " + by
 	default:
-		m.Nodes[node] = *o
 		why += " off locally by " + by
 	}
 	if reason != "" {
 		why += ": " + reason
 	}
-	if err := dir.SaveMaintenance(m); err != nil {
+	err := dir.UpdateMaintenance(func(m *state.Maintenance) error {
+		if o == nil {
+			delete(m.Nodes, node)
+		} else {
+			m.Nodes[node] = *o
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	return dir.AppendWatchEvent(EventRecord{Time: now.UTC(), Trigger: TriggerOperator, Outcome: OutcomeMaintenance,
