@@ -210,7 +210,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 	now := time.Now()
 	full := RackStatus{Watch: &WatchState{NextRetry: &now}, Held: []HeldCommit{{OverLimit: []string{"x"}, OutsideWindow: true,
 		Disruptive: []view.RoleNodes{{Role: "r"}}, Author: "a"}}, LastErrors: []LastError{{Commit: "c"}},
-		Nodes: []NodeState{{Reason: "r", RackUnit: 3, BMCProtocol: "ipmi"}}, Observation: Observation{ObservedAt: &now, Duration: "1s", Error: "e"}}
+		Nodes: []NodeState{{Reason: "r", RackUnit: 3, BMCProtocol: "ipmi", Maintenance: MaintenanceLocal}}, Observation: Observation{ObservedAt: &now, Duration: "1s", Error: "e"}}
 	full.Watch.LastApplied, full.Watch.Current, full.Watch.LastError = "a", "b", "c"
 	full.Watch.Pin = &Pin{Reason: "r", Rollback: true, Error: "e"}
 	// plan is `plan -o json`'s document, documented in docs/json.md.

@@ -31,6 +31,7 @@ func nodeState(n view.NodeStatus) NodeState {
 	default:
 		s.State, s.Reason = StateUnknown, unknownReason(n)
 	}
+	s.Maintenance = maintenanceOf(n)
 	return s
 }
 
@@ -100,4 +101,16 @@ func summarize(nodes []NodeState) Summary {
 		}
 	}
 	return s
+}
+
+func maintenanceOf(n view.NodeStatus) string {
+	switch {
+	case n.Maintenance && n.MaintenanceLocal:
+		return MaintenanceLocal
+	case n.Maintenance:
+		return MaintenanceSpec
+	case n.MaintenanceLocal:
+		return MaintenanceOffLocal
+	}
+	return ""
 }

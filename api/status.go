@@ -104,7 +104,19 @@ type NodeState struct {
 	RackUnit int `json:"rack_unit,omitempty"`
 	// BMCProtocol is how rackctl talks to the node's BMC (ipmi, redfish).
 	BMCProtocol string `json:"bmc_protocol,omitempty"`
+	// Maintenance is where the node's maintenance comes from: MaintenanceSpec
+	// (rack.yaml) or MaintenanceLocal (rackctl maintenance, not committed:
+	// drift from git); MaintenanceOffLocal when a local override takes it
+	// out although rack.yaml says maintenance: true; left out otherwise.
+	Maintenance string `json:"maintenance,omitempty"`
 }
+
+// Where a node's maintenance comes from (NodeState.Maintenance).
+const (
+	MaintenanceSpec     = "spec"
+	MaintenanceLocal    = "local"
+	MaintenanceOffLocal = "off-local"
+)
 
 // Summary counts nodes by state.
 type Summary struct {

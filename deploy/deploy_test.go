@@ -102,11 +102,11 @@ func dashboardExprs(t *testing.T) []string {
 
 // TestKnownMetrics: every rackctl_* name the rules, their tests and the
 // dashboard use is a metric rackctl registers (watch/metrics.go,
-// notify/metrics.go), so a renamed metric cannot leave a silent alert.
+// notify/metrics.go, engine/maintenance.go), so a renamed metric cannot leave a silent alert.
 func TestKnownMetrics(t *testing.T) {
 	known := map[string]bool{}
 	decl := regexp.MustCompile(`Name:\s+"(rackctl_[a-z_]+)"`)
-	for _, f := range []string{"../watch/metrics.go", "../notify/metrics.go"} {
+	for _, f := range []string{"../watch/metrics.go", "../notify/metrics.go", "../engine/maintenance.go"} {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,11 @@
 // data that views render: a reconcile.Plan and Result, a [Status], a list
 // of [HistoryEntry], a rotation plan and report.
 //
+// The engine applies the state dir's local maintenance overrides (`rackctl
+// maintenance`, maintenance.go) wherever a spec is opened ([Engine.Open],
+// [Engine.Rack]), so plan, apply, watch, status and the API see the same
+// nodes in maintenance; plans note them as drift from git.
+//
 // The CLI (cmd/rackctl) maps flags to a Config and picks a view; the watch
 // loop gets its watch.Reconciler from [Engine.Reconciler], so `apply` and
 // `watch` run the same plan and apply path ([Session]).

@@ -16,19 +16,30 @@ import (
 // Session is one plan and the apply that follows it, with the same
 // drivers: `plan`, `apply` and every revision of `watch` run through one.
 type Session struct {
-	e    *Engine
-	rack *schema.Rack
-	drv  *drivers
+	e *Engine
+	// spec is the spec as loaded; rack is spec with the local
+	// maintenance overrides applied, which the session plans and applies.
+	spec, rack *schema.Rack
+	local      []LocalMaintenance
+	drv        *drivers
 }
 
-// Open builds the drivers the Config selects for rack.
-func (e *Engine) Open(rack *schema.Rack) (*Session, error) {
+// Open applies the local maintenance overrides to spec and builds the
+// drivers the Config selects for it.
+func (e *Engine) Open(spec *schema.Rack) (*Session, error) {
+	rack, local, err := e.localMaintenance(spec)
+	if err != nil {
+		return nil, err
+	}
 	drv, err := e.drivers(rack)
 	if err != nil {
 		return nil, err
 	}
-	return &Session{e: e, rack: rack, drv: drv}, nil
+	return &Session{e: e, spec: spec, rack: rack, local: local, drv: drv}, nil
 }
+
+// LocalMaintenance are the local maintenance overrides the session met.
+func (s *Session) LocalMaintenance() []LocalMaintenance { return s.local }
 
 // Plan compares the spec with the live state. targets (node name, FQDN or
 // MAC) limit it to those nodes; commit is recorded in the plan.
@@ -39,6 +50,8 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 		}
 	}
 	p, err := reconcile.Build(ctx, s.rack, reconcile.PlanOptions{
+		LocalMaintenance: s.localNodes(), // the notes of these nodes name the override
+
 		SpecFile: s.e.cfg.SpecFile,
 		Root:     s.e.cfg.Root,
 		StateDir: s.e.cfg.StateDir,
@@ -52,6 +65,9 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 	if p.Commit == "" {
 		p.Commit = commit
 	}
+	if err := s.noteLocalMaintenance(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -61,7 +77,17 @@ func (s *Session) Apply(ctx context.Context, p *reconcile.Plan, progress func(re
 	return s.apply(ctx, p, progress, s.e.log)
 }
 
+// apply carries out p, then removes the spent maintenance overrides (not
+// before: the plan observed maintenance.json as it was).
 func (s *Session) apply(ctx context.Context, p *reconcile.Plan, progress func(reconcile.Event), log *slog.Logger) (reconcile.Result, error) {
+	res, err := s.applyPlan(ctx, p, progress, log)
+	if rerr := s.RemoveSpentMaintenance(); rerr != nil {
+		log.Warn("spent maintenance overrides not removed", "err", rerr)
+	}
+	return res, err
+}
+
+func (s *Session) applyPlan(ctx context.Context, p *reconcile.Plan, progress func(reconcile.Event), log *slog.Logger) (reconcile.Result, error) {
 	return reconcile.Apply(ctx, p, reconcile.ApplyOptions{
 		Root:        s.e.cfg.Root,
 		StateDir:    s.e.cfg.StateDir,

@@ -13,14 +13,22 @@ import (
 // need around it: addresses (read from the state dir, never written here)
 // and the engine's host paths.
 type Rack struct {
-	e     *Engine
-	Spec  *schema.Rack
+	e *Engine
+	// Spec is the spec with the local maintenance overrides applied.
+	Spec *schema.Rack
+	// Local are the local maintenance overrides, as they meet the spec.
+	Local []LocalMaintenance
 	addrs map[string]ipam.Addrs
 }
 
-// Rack places a validated spec: its addresses come from the state dir's
-// allocation, extended in memory for new nodes.
+// Rack places a validated spec: the local maintenance overrides are
+// applied to it, its addresses come from the state dir's allocation,
+// extended in memory for new nodes.
 func (e *Engine) Rack(spec *schema.Rack) (*Rack, error) {
+	spec, local, err := e.localMaintenance(spec)
+	if err != nil {
+		return nil, err
+	}
 	prev, err := state.New(e.cfg.StateDir).LoadAllocation()
 	if err != nil {
 		return nil, err
@@ -29,7 +37,7 @@ func (e *Engine) Rack(spec *schema.Rack) (*Rack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Rack{e: e, Spec: spec, addrs: addrs}, nil
+	return &Rack{e: e, Spec: spec, Local: local, addrs: addrs}, nil
 }
 
 // Addrs are the node's allocated addresses.

@@ -40,13 +40,19 @@ func (r *reconciler) Plan(ctx context.Context, rack *schema.Rack, commit string)
 	if err != nil {
 		return nil, err
 	}
+	if !p.HasChanges() {
+		// No apply follows to remove what rack.yaml now says too.
+		if err := s.RemoveSpentMaintenance(); err != nil {
+			r.e.log.Warn("spent maintenance overrides not removed", "err", err)
+		}
+	}
 	r.last = s
 	return p, nil
 }
 
 func (r *reconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
 	s := r.last
-	if s == nil || s.rack != rack {
+	if s == nil || s.spec != rack {
 		var err error
 		if s, err = r.e.Open(rack); err != nil {
 			return reconcile.Result{}, err

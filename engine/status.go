@@ -23,6 +23,9 @@ type Status struct {
 	// PinError says why pin.json could not be read (watch applies nothing
 	// meanwhile).
 	PinError string `json:"pinError,omitempty"`
+	// LocalMaintenance are the local maintenance overrides
+	// (maintenance.json), active or not.
+	LocalMaintenance []LocalMaintenance `json:"localMaintenance,omitempty"`
 }
 
 // NodeStatus is one node's row.
@@ -47,6 +50,9 @@ type NodeStatus struct {
 	OSImage     string    `json:"osImage,omitempty"`
 	OSVersion   string    `json:"osVersion,omitempty"`
 	Diag        *NodeDiag `json:"diag,omitempty"`
+	// MaintenanceLocal: Maintenance (true or false) comes from a local
+	// override (rackctl maintenance), not from rack.yaml: drift from git.
+	MaintenanceLocal bool `json:"maintenanceLocal,omitempty"`
 	// Install is the INSTALL column (status_install.go).
 	Install InstallStatus `json:"install"`
 	// Config is which config the node runs: NodeConfig.String.
@@ -135,14 +141,18 @@ func (e *Engine) observeCluster(ctx context.Context, rack *schema.Rack) clusterO
 
 // statusOf is the status model of what was observed.
 func statusOf(r *Rack, obs observations) *Status {
-	st := &Status{Rack: r.Spec.Name, Provisioner: string(r.Spec.Provisioner)}
+	st := &Status{Rack: r.Spec.Name, Provisioner: string(r.Spec.Provisioner), LocalMaintenance: r.Local}
+	local := map[string]bool{}
+	for _, lm := range r.Local {
+		local[lm.Node] = lm.State == OverrideActive
+	}
 	joined := st.setCluster(r.Spec, obs.cluster)
 	for _, n := range r.Nodes() {
 		row := NodeStatus{
 			Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC,
 			BMCAddress: r.BMCAddress(n), IP: r.Addrs(n.Name).Primary.String(),
 			Excluded: n.Exclude, Maintenance: n.Maintenance, Provisioned: obs.provisioned[n.Name],
-			Hostnames: r.Hostnames(n),
+			Hostnames: r.Hostnames(n), MaintenanceLocal: local[n.Name],
 		}
 		row.Joined, row.Kubelet, row.OSImage, row.OSVersion = joined(n)
 		row.Install = installOf(n, row.Provisioned, obs.installs)

@@ -37,9 +37,13 @@ const (
 	KindTest           Kind = "test"             // `rackctl notify test`
 )
 
+// KindMaintenanceChanged: an operator took a node out of automation, or
+// back, without a commit (rackctl maintenance NODE on|off).
+const KindMaintenanceChanged Kind = "maintenance.changed"
+
 // Kinds lists every kind, in the order of the docs.
 var Kinds = []Kind{KindApplied, KindUnchanged, KindHeld, KindRejected, KindApplyFailed, KindCancelled,
-	KindDriftFound, KindDriftFixed, KindInstallFailed, KindRolloutStopped, KindPinned, KindPinChanged, KindOther, KindTest}
+	KindDriftFound, KindDriftFixed, KindInstallFailed, KindRolloutStopped, KindPinned, KindPinChanged, KindMaintenanceChanged, KindOther, KindTest}
 
 // DefaultKinds are the kinds a target gets when its config names none:
 // all but commit.unchanged.
@@ -196,6 +200,8 @@ func FromRecord(r state.WatchEvent, o Origin) []Event {
 		evs = append(evs, with(base, KindPinned))
 	case watch.OutcomePin, watch.OutcomeUnpin:
 		evs = append(evs, with(base, KindPinChanged))
+	case watch.OutcomeMaintenance:
+		evs = append(evs, with(base, KindMaintenanceChanged))
 	case watch.OutcomeCancelled:
 		evs = append(evs, with(base, KindCancelled))
 	default:
@@ -305,6 +311,8 @@ func summary(e Event) string {
 		return fmt.Sprintf("%s apply cancelled: the watch loop stopped", c)
 	case KindRolloutStopped:
 		return fmt.Sprintf("%s rollout stopped: %s", c, e.Reason)
+	case KindMaintenanceChanged:
+		return e.Reason // "maintenance NODE on locally by WHO: WHY": no commit to name
 	case KindTest:
 		return "test notification from rackctl"
 	}

@@ -353,9 +353,16 @@ func TestFromRecord(t *testing.T) {
 				t.Errorf("%+v", evs[0])
 			}
 		}},
-		"pinned":          {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePinned }), []Kind{KindPinned}, nil},
-		"pin":             {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePin }), []Kind{KindPinChanged}, nil},
-		"unpin":           {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnpin }), []Kind{KindPinChanged}, nil},
+		"pinned": {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePinned }), []Kind{KindPinned}, nil},
+		"pin":    {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomePin }), []Kind{KindPinChanged}, nil},
+		"unpin":  {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnpin }), []Kind{KindPinChanged}, nil},
+		"maintenance": {rec(func(r *state.WatchEvent) {
+			r.Outcome, r.Trigger, r.Commit, r.Reason = watch.OutcomeMaintenance, watch.TriggerOperator, "", "maintenance node-3 on locally by alice: disk"
+		}), []Kind{KindMaintenanceChanged}, func(t *testing.T, evs []Event) {
+			if evs[0].Summary != "maintenance node-3 on locally by alice: disk" {
+				t.Errorf("summary %q, want the record's reason", evs[0].Summary)
+			}
+		}},
 		"unchanged":       {rec(func(r *state.WatchEvent) { r.Outcome = watch.OutcomeUnchanged }), []Kind{KindUnchanged}, nil},
 		"drift unchanged": {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeUnchanged, watch.TriggerDrift }), nil, nil},
 		"drift fixed":     {rec(func(r *state.WatchEvent) { r.Outcome, r.Trigger = watch.OutcomeApplied, watch.TriggerDrift }), []Kind{KindDriftFixed}, nil},

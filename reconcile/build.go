@@ -22,6 +22,9 @@ type PlanOptions struct {
 	Layout   render.Layout // zero fields take render's defaults
 	Commit   string        // the spec's git commit, if known
 	SpecFile string        // recorded in the plan
+	// LocalMaintenance names the nodes whose nodes[].maintenance a local
+	// override set (rackctl maintenance), not rack.yaml: notes say so.
+	LocalMaintenance map[string]bool
 	// Targets limits the changes of node-specific files to these nodes
 	// (name, FQDN or MAC). Shared files (dnsmasq, hosts, cluster config)
 	// are always planned: they must match the allocation.

@@ -74,7 +74,11 @@ func planMaintenanceFlag(pl *planner, i int) error {
 		skipped = append(skipped, "install: PXE boot, power cycle and verify ("+ni.install+")")
 	}
 	pl.p.Changes, pl.nodes = pl.p.Changes[:mark], pl.nodes[:nodes]
-	note := fmt.Sprintf("maintenance: %s (nodes[%d].maintenance: true): no BMC, provisioner or drift change", n.Name, i)
+	why := fmt.Sprintf("nodes[%d].maintenance: true", i)
+	if pl.opts.LocalMaintenance[n.Name] {
+		why = "local override: rackctl maintenance"
+	}
+	note := fmt.Sprintf("maintenance: %s (%s): no BMC, provisioner or drift change", n.Name, why)
 	if len(skipped) > 0 {
 		note += "; skipped: " + strings.Join(skipped, "; ")
 	}

@@ -72,5 +72,18 @@
 //	                     hash only; written atomically, removed by unpin.
 //	                     Missing = not pinned; unreadable = watch applies
 //	                     nothing until it is fixed or removed.
+//	maintenance.json     Maintenance, mode 0644: {"version":1,"nodes":{name:
+//	                     {"maintenance","by","at","reason"?}}}: the local
+//	                     maintenance overrides (rackctl maintenance NODE
+//	                     on|off), which the engine applies over the spec's
+//	                     nodes[].maintenance until rack.yaml says the same;
+//	                     reason at most 1024 bytes, at most 10000 nodes, the
+//	                     file at most 16 MiB. Written atomically; removed
+//	                     when the last override goes. Missing = none;
+//	                     unreadable = plan, apply, watch and status fail
+//	                     until it is fixed or removed.
+//	maintenance.lock     empty; flock(2) held while maintenance.json is read,
+//	                     changed and written (rackctl maintenance, an apply
+//	                     removing spent overrides).
 //	source/git/          the git source's clone.
 package state

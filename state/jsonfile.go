@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
 // readJSON decodes the state file name into v; found is false when the
@@ -28,4 +30,21 @@ func (d Dir) readJSON(name, what, hint string, v any) (found bool, err error) {
 		return false, fmt.Errorf("%s %s: %w", what, p, err)
 	}
 	return true, nil
+}
+
+// writeJSON writes v to the state file name atomically (internal/atomicfile)
+// as indented JSON with a final newline, creating the state dir when it is
+// missing. Errors start with what, as readJSON's do.
+func (d Dir) writeJSON(name, what string, v any, mode os.FileMode) error {
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := atomicfile.Write(d.File(name), append(b, '\n'), mode); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }

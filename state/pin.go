@@ -1,14 +1,11 @@
 package state
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"time"
-
-	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
 // PinFile holds the rollback pin (pin.json); it is part of the on-disk
@@ -52,17 +49,7 @@ func (d Dir) SavePin(p Pin) error {
 	if !isFullHash(p.Commit) {
 		return fmt.Errorf("pin: %q is not a full commit hash", p.Commit)
 	}
-	if err := d.Ensure(); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return fmt.Errorf("pin: %w", err)
-	}
-	if err := atomicfile.Write(d.File(PinFile), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("pin %s: %w", p.Commit, err)
-	}
-	return nil
+	return d.writeJSON(PinFile, "pin "+p.Commit, p, 0o644)
 }
 
 // RemovePin deletes pin.json; it reports whether there was one.

@@ -19,6 +19,21 @@ type Status struct {
 	ServerVersion string       `json:"kubernetes_version,omitempty"`
 	Nodes         []NodeStatus `json:"nodes"`
 	Pin           *Pin         `json:"pin,omitempty"`
+	// MaintenanceOverrides are the local maintenance overrides
+	// (rackctl maintenance), active or not; absent when none.
+	MaintenanceOverrides []MaintenanceOverride `json:"maintenance_overrides,omitempty"`
+}
+
+// MaintenanceOverride is one local maintenance override: the flag an
+// operator set for a node without a commit, who, when and why, and what it
+// is to rack.yaml (engine.OverrideActive, …).
+type MaintenanceOverride struct {
+	Node        string    `json:"node"`
+	Maintenance bool      `json:"maintenance"`
+	By          string    `json:"by"`
+	At          time.Time `json:"at"`
+	Reason      string    `json:"reason,omitempty"`
+	State       string    `json:"state"`
 }
 
 // Pin is the rollback pin watch follows (pin.json): who pinned which
@@ -33,6 +48,11 @@ type Pin struct {
 }
 
 type NodeStatus struct {
+	// MaintenanceLocal: Maintenance (true or false) comes from a local
+	// override (rackctl maintenance), not from rack.yaml: drift from git.
+	// Omitted unless set.
+	MaintenanceLocal bool `json:"maintenance_local,omitempty"`
+
 	Name        string   `json:"name"`
 	Role        string   `json:"role"`
 	MAC         string   `json:"mac"`
@@ -104,6 +124,7 @@ func NewStatus(st *engine.Status) Status {
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}
+		nv.MaintenanceLocal = n.MaintenanceLocal
 		if d := n.Diag; d != nil {
 			inv := d.Inventory
 			nv.Diag = &Diag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Error: d.Error,
@@ -116,6 +137,10 @@ func NewStatus(st *engine.Status) Status {
 		v.Pin = &Pin{Commit: p.Commit, By: p.By, At: p.At.UTC(), Reason: p.Reason, Rollback: p.Rollback}
 	} else if st.PinError != "" {
 		v.Pin = &Pin{Error: st.PinError}
+	}
+	for _, lm := range st.LocalMaintenance {
+		v.MaintenanceOverrides = append(v.MaintenanceOverrides, MaintenanceOverride{Node: lm.Node, Maintenance: lm.Maintenance,
+			By: lm.By, At: lm.At.UTC(), Reason: lm.Reason, State: lm.State})
 	}
 	return v
 }

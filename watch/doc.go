@@ -71,11 +71,21 @@
 // the newest commit of history.jsonl whose apply succeeded with at least
 // one install the verify phase saw (HistoryRecord.Verified).
 //
+// # Local maintenance overrides
+//
+// `rackctl maintenance NODE on|off` writes <stateDir>/maintenance.json
+// through [SetMaintenance], which records the operator's action (outcome
+// "maintenance", trigger "operator"). The engine applies the file to every
+// plan (the Reconciler's), so the next drift check, retry or revision sees
+// it without a commit; the loop also looks at the file every PollInterval
+// and, when it changed, checks drift at once (even with DriftInterval off)
+// and hands the operator's new records to Config.OnEvent.
+//
 // # Records
 //
 // <stateDir>/watch-events.jsonl has one [EventRecord] per outcome
 // (applied, apply-failed, unchanged, rejected, skipped, held, failed,
-// cancelled, pinned; pin and unpin for the operator's actions) with the commit, author, commit time, signer, planned counts,
+// cancelled, pinned; pin, unpin and maintenance for the operator's actions) with the commit, author, commit time, signer, planned counts,
 // the policy verdict and the reason; state.Dir.ReadWatchEvents reads it. Drift checks
 // that find nothing are not recorded. <stateDir>/watch-state.json keeps the
 // last applied commit (state.Dir.LastApplied) for the git source's fast-forward
@@ -91,7 +101,8 @@
 // layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
 // _source_errors_total, _pinned_info{commit} (only while pinned); /healthz (the [Status] as JSON, 503 when
 // the loop is not running); and /webhook when Config.Webhook is set. [Watcher.Register]
-// adds collectors of others to it (the notifier's rackctl_notify_*).
+// adds collectors of others to it (the notifier's rackctl_notify_*, the
+// engine's rackctl_maintenance_local_overrides).
 //
 // An apply-failed record lists the failed changes (state.WatchFailure:
 // layer, node, error, whether a wait timed out), from which package notify

@@ -97,6 +97,7 @@ type Watcher struct {
 	cur      *desired // what is reconciled: head, or the pinned revision
 	head     *desired // newest valid revision from the source
 	pins     pinState
+	maint    maintenanceState
 	held     *Decision
 	heldKey  string
 	failures int
@@ -200,6 +201,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	poll := time.NewTicker(w.cfg.PollInterval)
 	defer poll.Stop()
+	w.maintenanceChanged() // the overrides as the loop starts
+
 	defer w.stopRetry()
 
 	for {
@@ -226,6 +229,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-poll.C:
 			if w.pins.seen && w.pinChanged() {
 				w.followPinNow(ctx)
+				continue
+			}
+			if w.maintenanceChanged() && w.cur != nil && w.held == nil && w.failures == 0 {
+				w.reconcile(ctx, TriggerDrift) // a drift check at once, not at the next interval
 				continue
 			}
 			if w.releasable() {

@@ -67,7 +67,8 @@ func (g *globals) applyFresh(ctx context.Context, af *applyFlags) error {
 		return err
 	}
 	if !p.HasChanges() {
-		return nil
+		// No apply follows to remove the overrides rack.yaml now says too.
+		return s.RemoveSpentMaintenance()
 	}
 	if !af.autoApprove {
 		if err := g.confirm(); err != nil {

@@ -51,23 +51,9 @@ func (m *maintRack) converge() {
 	m.t.Fatalf("the rack did not converge in three applies:\n%s%s", r.stdout, r.stderr)
 }
 
-func (m *maintRack) readFiles(paths ...string) map[string]string {
-	out := map[string]string{}
-	for _, p := range paths {
-		b, err := os.ReadFile(filepath.Join(m.root, p))
-		if err != nil {
-			m.t.Fatal(err)
-		}
-		out[p] = string(b)
-	}
-	return out
-}
-
-// A node in maintenance keeps its IP, reservation, hosts entry and place
-// in terraform's lists (setting the flag changes nothing at all), is not
-// power-cycled by a reinstall of every node, and is reinstalled by the
-// first plan after it leaves maintenance.
-func TestMaintenanceLeavesNodeAlone(t *testing.T) {
+// newMaintRack starts three BMCs (recording their chassis calls), writes
+// the spec, marks every node installed and converges.
+func newMaintRack(t *testing.T) *maintRack {
 	const pw = "maint-s3cret"
 	m := &maintRack{t: t, bmcs: simrack.StartT(t, simrack.Options{N: 3, Password: pw}), root: t.TempDir()}
 	for _, b := range m.bmcs.BMCs {
@@ -86,6 +72,27 @@ func TestMaintenanceLeavesNodeAlone(t *testing.T) {
 		}
 	}
 	m.converge()
+	return m
+}
+
+func (m *maintRack) readFiles(paths ...string) map[string]string {
+	out := map[string]string{}
+	for _, p := range paths {
+		b, err := os.ReadFile(filepath.Join(m.root, p))
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		out[p] = string(b)
+	}
+	return out
+}
+
+// A node in maintenance keeps its IP, reservation, hosts entry and place
+// in terraform's lists (setting the flag changes nothing at all), is not
+// power-cycled by a reinstall of every node, and is reinstalled by the
+// first plan after it leaves maintenance.
+func TestMaintenanceLeavesNodeAlone(t *testing.T) {
+	m := newMaintRack(t)
 	shared := []string{"etc/hosts", "opt/racker-state/dnsmasq/dnsmasq.conf", "home/core/flatcar-container-linux/terraform.tfvars"}
 	before := m.readFiles(shared...)
 

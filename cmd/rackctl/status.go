@@ -71,6 +71,10 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 	if line := pinLine(st); line != "" {
 		fmt.Fprintln(g.stdout, line)
 	}
+	for _, lm := range st.LocalMaintenance {
+		// Drift from git: every override, applied or not, says what to do.
+		fmt.Fprintln(g.stdout, termtext.Escape(lm.Note()))
+	}
 	fmt.Fprintln(g.stdout)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	// FLAG FILE is whether the provisioner's flag file exists, not whether
@@ -83,8 +87,13 @@ func writeStatus(g *globals, st *engine.Status, full bool) error {
 		if n.Excluded {
 			name += " (excluded)"
 		}
-		if n.Maintenance {
+		switch {
+		case n.Maintenance && n.MaintenanceLocal:
+			name += " (maintenance, local)"
+		case n.Maintenance:
 			name += " (maintenance)"
+		case n.MaintenanceLocal:
+			name += " (out of maintenance, local)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.MAC, n.IP, mark(n.BMCReached), orDash(n.Power),
 			mark(n.Provisioned), termtext.Cell(n.Joined), termtext.Cell(orDash(n.Kubelet)), configCell(n.Config),

@@ -189,6 +189,9 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if err != nil {
 		return err
 	}
+	if err := w.Register(eng.MaintenanceGauge(w.Spec)); err != nil {
+		return err
+	}
 	if notifier != nil {
 		if err := w.Register(notifier.Collectors()...); err != nil {
 			return err
