@@ -50,6 +50,7 @@ Keep --listen on loopback, or give it --tls-cert-file and --tls-key-file.`,
 	f.DurationVar(&sf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.DurationVar(&sf.statusInterval, "status-interval", api.DefaultInterval, "how often every node is re-read (BMCs, installs, configs) and the plan re-made")
 	registerTLSFlags(f, &sf.web)
+	registerFleetFlags(f, &sf.web)
 	registerDriverFlags(f, &sf.drivers)
 	return cmd
 }
@@ -72,7 +73,11 @@ func (g *globals) runServe(ctx context.Context, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	h, err := rackMux(srv, http.NotFoundHandler(), web.Config{API: srv, ReadOnlyReason: serveReadOnly})
+	fl, err := sf.web.fleet(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := rackMux(srv, http.NotFoundHandler(), web.Config{API: srv, ReadOnlyReason: serveReadOnly, Fleet: fl})
 	if err != nil {
 		return err
 	}

@@ -31,12 +31,16 @@ func (g *globals) watchHandler(ctx context.Context, w *watch.Watcher, wf *watchF
 		srv.Publish(api.Event{Type: api.EventOutcome, Time: r.Time.UTC(), Commit: r.Commit, Outcome: string(r.Outcome), Message: r.Reason})
 		srv.Kick()
 	}
+	fl, err := wf.web.fleet(ctx)
+	if err != nil {
+		return nil, err
+	}
 	go srv.Run(ctx)
-	return rackMux(srv, w.Handler(), web.Config{API: srv})
+	return rackMux(srv, w.Handler(), web.Config{API: srv, Fleet: fl})
 }
 
 // rackMux serves the API under /api/, the web view at "/" and its assets,
-// and rest (watch's /metrics, /healthz, /webhook) for every other path.
+// the fleet page and its GET /api/fleet, and rest (watch's /metrics, /healthz, /webhook) for every other path.
 func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, error) {
 	page, err := web.Handler(wc)
 	if err != nil {
@@ -46,6 +50,8 @@ func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, e
 	mux.Handle("/api/", srv.Handler())
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /ui/", page)
+	mux.Handle("GET /fleet", page)
+	mux.Handle("GET /api/fleet", page)
 	mux.Handle("/", rest)
 	return mux, nil
 }
