@@ -51,6 +51,9 @@ type NodeStatus struct {
 	Install InstallStatus `json:"install"`
 	// Config is which config the node runs: NodeConfig.String.
 	Config string `json:"config"`
+	// Lease is its DHCP lease; Boot its BMC's boot device (status_boot.go).
+	Lease LeaseStatus `json:"lease"`
+	Boot  BootStatus  `json:"boot"`
 }
 
 // NodeDiag is a node's BMC diagnostics (status --full): the BMC's own
@@ -67,6 +70,8 @@ type NodeDiag struct {
 // turns them into a Status without any I/O.
 type observations struct {
 	power       map[string]bmc.Result[string]
+	boot        map[string]bmc.Result[bmc.BootParam] // of the nodes whose power was read
+	leases      leaseObservation
 	diags       map[string]bmc.Result[bmc.DiagReport] // nil without --full
 	provisioned map[string]bool
 	cluster     clusterObservation
@@ -83,8 +88,9 @@ type clusterObservation struct {
 	status    cluster.Status
 }
 
-// Status reads every BMC in parallel (a dead BMC costs one timeout), the
-// flag files and the cluster; full adds each BMC's diagnostics.
+// Status reads every BMC in parallel (a dead BMC costs one timeout): its
+// power and boot device; the lease file, the flag files and the cluster;
+// full adds each BMC's diagnostics.
 func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error) {
 	client, err := r.BMC()
 	if err != nil {
@@ -92,11 +98,9 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 	}
 	nodes := r.Nodes()
 	targets := r.Targets(nodes)
-	obs := observations{
-		power:       bmc.ForEach(ctx, e.cfg.Parallel, targets, client.PowerState),
-		provisioned: map[string]bool{},
-		cluster:     e.observeCluster(ctx, r.Spec),
-	}
+	obs := observations{provisioned: map[string]bool{}, leases: e.observeLeases()}
+	obs.power, obs.boot = e.readBMCs(ctx, client, targets)
+	obs.cluster = e.observeCluster(ctx, r.Spec)
 	if full {
 		obs.diags = bmc.ForEach(ctx, e.cfg.Parallel, targets, func(ctx context.Context, t bmc.Target) (bmc.DiagReport, error) {
 			d := client.Diag(ctx, t)
@@ -153,6 +157,9 @@ func statusOf(r *Rack, obs observations) *Status {
 		} else {
 			row.BMCReached, row.Power = true, p.Value
 		}
+		b, read := obs.boot[n.Name]
+		row.Boot = bootOf(b, read, row.BMCError)
+		row.Lease = obs.leases.of(n.MAC)
 		if obs.diags != nil {
 			d := obs.diags[n.Name].Value
 			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Inventory: d.Inventory, Error: errString(d.Err)}

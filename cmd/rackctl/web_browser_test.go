@@ -18,6 +18,7 @@ import (
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/state"
+	"github.com/rackctl/rackctl/view"
 )
 
 // TestWebViewBrowser loads the web view of a simulated rack (watch over a
@@ -330,7 +331,10 @@ func checkDetail(t *testing.T, b context.Context, doc api.RackStatus, node strin
 	facts := fromBrowser(t, b, chromedp.Evaluate[map[string]string](
 		`Object.fromEntries([...document.querySelectorAll('#detail [data-fact]')].map(d => [d.dataset.fact, d.textContent]))`))
 	want := map[string]string{"mac": obs.MAC, "bmc_mac": obs.BMCMAC, "bmc_address": obs.BMCAddress, "power": obs.Power,
-		"config": obs.Config, "bmc_protocol": "ipmi", "lease": "not observed (rackctl status does not read leases)"}
+		"config": obs.Config, "bmc_protocol": "ipmi", "lease": "unknown: " + obs.DHCPLease.Reason, "boot": bootFact(obs.BootDevice)}
+	if obs.DHCPLease.State != "unknown" || obs.BootDevice.State != "read" {
+		t.Errorf("%s: lease %+v, boot device %+v; want the lease unknown (--dhcp=none), the boot device read", node, obs.DHCPLease, obs.BootDevice)
+	}
 	for k, v := range want {
 		if facts[k] != v {
 			t.Errorf("detail %s: %q, want %q (all: %v)", k, facts[k], v, facts)
@@ -345,6 +349,18 @@ func checkDetail(t *testing.T, b context.Context, doc api.RackStatus, node strin
 			t.Errorf("detail lacks the command %q:\n%s", c, cmds)
 		}
 	}
+}
+
+// bootFact is the detail's text of a boot device read (app.js bootText).
+func bootFact(b view.BootDevice) string {
+	s := b.Device + ", next boot only"
+	if b.Persistent {
+		s = b.Device + ", persistent"
+	}
+	if b.EFI {
+		s += ", EFI"
+	}
+	return s
 }
 
 func screenshotDir(t *testing.T) string {

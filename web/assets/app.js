@@ -210,9 +210,7 @@ function renderDetail() {
       ["config (running vs rendered)", obs.config, "config"],
       ["cluster member", obs.joined + (obs.kubelet_version ? ` (kubelet ${obs.kubelet_version})` : ""), "joined"],
       ["hostnames", obs.hostnames.join(" ") || "—", "hostnames"],
-      ["DHCP lease", "not observed (rackctl status does not read leases)", "lease"]);
-    if (obs.diag && obs.diag.boot_param_5) rows.push(["boot device", obs.diag.boot_param_5, "boot"]);
-    else rows.push(["boot device", "not observed", "boot"]);
+      ["DHCP lease", leaseText(obs.dhcp_lease), "lease"], ["boot device", bootText(obs.boot_device), "boot"]);
   } else {
     rows.push(["observed", "not yet: every other fact is unknown until the first observation", "observed"]);
   }
@@ -225,6 +223,22 @@ function renderDetail() {
     el("h4", {}, "Commands"),
     command(`rackctl ipmi ${n.name} power status`), command(`rackctl ipmi ${n.name} diag`),
     command(`rackctl plan --target ${n.name}`));
+}
+
+// leaseText: the leased address and until when, or why there is none or
+// it is unknown (never a guess).
+function leaseText(l) {
+  if (!l) return "unknown: not in this rack's status document (an older rackctl)";
+  if (l.state === "leased") return `${l.ip} to ${l.mac}, ${l.expires ? "expires " + when(l.expires) : "never expires"}`;
+  if (l.state === "none") return `no lease: ${l.reason}`;
+  return `unknown: ${l.reason || "not read"}`;
+}
+
+// bootText: the boot device override as the BMC reported it.
+function bootText(b) {
+  if (!b) return "unknown: not in this rack's status document (an older rackctl)";
+  if (b.state !== "read") return `unknown: ${b.reason || "not read"}`;
+  return `${b.device}, ${b.persistent ? "persistent" : "next boot only"}${b.efi ? ", EFI" : ""}`;
 }
 
 function escapeRegExp(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
