@@ -70,7 +70,7 @@ type NodeDiag struct {
 // turns them into a Status without any I/O.
 type observations struct {
 	power       map[string]bmc.Result[string]
-	boot        map[string]bmc.Result[bmc.BootParam] // of the nodes whose power was read
+	boot        map[string]bmc.Result[bmc.BootParam] // of the nodes whose power was read; nil: not asked
 	leases      leaseObservation
 	diags       map[string]bmc.Result[bmc.DiagReport] // nil without --full
 	provisioned map[string]bool
@@ -88,10 +88,26 @@ type clusterObservation struct {
 	status    cluster.Status
 }
 
-// Status reads every BMC in parallel (a dead BMC costs one timeout): its
-// power and boot device; the lease file, the flag files and the cluster;
-// full adds each BMC's diagnostics.
+// StatusOptions say what Status reads beyond power, the lease file,
+// installs, configs and the cluster.
+type StatusOptions struct {
+	// Full adds each BMC's diagnostics and inventory (status --full).
+	Full bool
+	// BootDevice reads each BMC's boot device after its power: one more
+	// BMC call per node (the API's observation; status --full).
+	BootDevice bool
+}
+
+// Status is StatusWith, the boot device read only with full: plain
+// `rackctl status` stays one BMC call per node.
 func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error) {
+	return e.StatusWith(ctx, r, StatusOptions{Full: full, BootDevice: full})
+}
+
+// StatusWith reads every BMC in parallel (a dead BMC costs one timeout):
+// its power, and its boot device if asked; the lease file, the flag
+// files and the cluster; opts.Full adds each BMC's diagnostics.
+func (e *Engine) StatusWith(ctx context.Context, r *Rack, opts StatusOptions) (*Status, error) {
 	client, err := r.BMC()
 	if err != nil {
 		return nil, err
@@ -99,9 +115,9 @@ func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error
 	nodes := r.Nodes()
 	targets := r.Targets(nodes)
 	obs := observations{provisioned: map[string]bool{}, leases: e.observeLeases()}
-	obs.power, obs.boot = e.readBMCs(ctx, client, targets)
+	obs.power, obs.boot = e.readBMCs(ctx, client, targets, opts.BootDevice)
 	obs.cluster = e.observeCluster(ctx, r.Spec)
-	if full {
+	if opts.Full {
 		obs.diags = bmc.ForEach(ctx, e.cfg.Parallel, targets, func(ctx context.Context, t bmc.Target) (bmc.DiagReport, error) {
 			d := client.Diag(ctx, t)
 			return d, d.Err
@@ -157,8 +173,7 @@ func statusOf(r *Rack, obs observations) *Status {
 		} else {
 			row.BMCReached, row.Power = true, p.Value
 		}
-		b, read := obs.boot[n.Name]
-		row.Boot = bootOf(b, read, row.BMCError)
+		row.Boot = bootOf(obs.boot, n.Name, row.BMCError)
 		row.Lease = obs.leases.of(n.MAC)
 		if obs.diags != nil {
 			d := obs.diags[n.Name].Value

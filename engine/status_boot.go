@@ -50,9 +50,13 @@ type bmcRead struct {
 	bootErr error
 }
 
-// readBMCs reads every target's power and boot device in parallel (a dead
-// BMC costs one timeout, its boot device is not asked for).
-func (e *Engine) readBMCs(ctx context.Context, client BMCClient, targets []bmc.Target) (map[string]bmc.Result[string], map[string]bmc.Result[bmc.BootParam]) {
+// readBMCs reads every target's power, and with boot its boot device, in
+// parallel (a dead BMC costs one timeout, its boot device is not asked
+// for). Without boot the boot map is nil.
+func (e *Engine) readBMCs(ctx context.Context, client BMCClient, targets []bmc.Target, boot bool) (map[string]bmc.Result[string], map[string]bmc.Result[bmc.BootParam]) {
+	if !boot {
+		return bmc.ForEach(ctx, e.cfg.Parallel, targets, client.PowerState), nil
+	}
 	reads := bmc.ForEach(ctx, e.cfg.Parallel, targets, func(ctx context.Context, t bmc.Target) (bmcRead, error) {
 		p, err := client.PowerState(ctx, t)
 		if err != nil {
@@ -62,19 +66,25 @@ func (e *Engine) readBMCs(ctx context.Context, client BMCClient, targets []bmc.T
 		return bmcRead{power: p, boot: b, bootErr: err}, nil
 	})
 	power := make(map[string]bmc.Result[string], len(reads))
-	boot := make(map[string]bmc.Result[bmc.BootParam], len(reads))
+	boots := make(map[string]bmc.Result[bmc.BootParam], len(reads))
 	for name, r := range reads {
 		power[name] = bmc.Result[string]{Value: r.Value.power, Err: r.Err, Elapsed: r.Elapsed}
 		if r.Err == nil {
-			boot[name] = bmc.Result[bmc.BootParam]{Value: r.Value.boot, Err: r.Value.bootErr}
+			boots[name] = bmc.Result[bmc.BootParam]{Value: r.Value.boot, Err: r.Value.bootErr}
 		}
 	}
-	return power, boot
+	return power, boots
 }
 
-// bootOf is a node's boot device as read, or why it is unknown.
-func bootOf(r bmc.Result[bmc.BootParam], read bool, bmcErr string) BootStatus {
+// bootNotRead is the reason of a boot device Status was not asked to read.
+const bootNotRead = "not read: rackctl status reads it with --full (the web view's observation always does)"
+
+// bootOf is node's boot device as read, or why it is unknown.
+func bootOf(boot map[string]bmc.Result[bmc.BootParam], node, bmcErr string) BootStatus {
+	r, read := boot[node]
 	switch {
+	case boot == nil:
+		return BootStatus{State: stateUnknown, Reason: bootNotRead}
 	case !read:
 		return BootStatus{State: stateUnknown, Reason: "BMC not reached: " + bmcErr}
 	case r.Err != nil:

@@ -50,16 +50,27 @@ func TestLeaseOf(t *testing.T) {
 	}
 }
 
-// TestBootOf: a boot device is read or unknown with why.
+// TestBootOf: a boot device is read, or unknown with why: not asked, BMC
+// not reached, read failed.
 func TestBootOf(t *testing.T) {
-	read := bootOf(bmc.Result[bmc.BootParam]{Value: bmc.BootParam{Device: bmc.BootPXE, Persistent: true, EFI: true}}, true, "")
-	if read != (BootStatus{State: BootRead, Device: bmc.BootPXE, Persistent: true, EFI: true}) {
-		t.Errorf("read: %+v", read)
+	boot := map[string]bmc.Result[bmc.BootParam]{
+		"a": {Value: bmc.BootParam{Device: bmc.BootPXE, Persistent: true, EFI: true}},
+		"b": {Err: errors.New("get boot param: timeout")},
 	}
-	if b := bootOf(bmc.Result[bmc.BootParam]{Err: errors.New("get boot param: timeout")}, true, ""); b.State != stateUnknown || b.Device != "" || !strings.Contains(b.Reason, "timeout") {
-		t.Errorf("failed read: %+v", b)
+	if got := bootOf(boot, "a", ""); got != (BootStatus{State: BootRead, Device: bmc.BootPXE, Persistent: true, EFI: true}) {
+		t.Errorf("read: %+v", got)
 	}
-	if b := bootOf(bmc.Result[bmc.BootParam]{}, false, "connection refused"); b.State != stateUnknown || b.Device != "" || !strings.Contains(b.Reason, "BMC not reached: connection refused") {
-		t.Errorf("BMC not reached: %+v", b)
+	for name, c := range map[string]struct {
+		boot         map[string]bmc.Result[bmc.BootParam]
+		node, bmcErr string
+		why          string
+	}{
+		"read failed":       {boot, "b", "", "timeout"},
+		"BMC not reached":   {boot, "c", "connection refused", "BMC not reached: connection refused"},
+		"not asked to read": {nil, "a", "", "rackctl status reads it with --full"},
+	} {
+		if got := bootOf(c.boot, c.node, c.bmcErr); got.State != stateUnknown || got.Device != "" || !strings.Contains(got.Reason, c.why) {
+			t.Errorf("%s: %+v, want unknown because %q", name, got, c.why)
+		}
 	}
 }

@@ -81,7 +81,7 @@ func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, interval
 		if err != nil {
 			return nil, err
 		}
-		st, err := eng.Status(ctx, r, false)
+		st, err := eng.StatusWith(ctx, r, engine.StatusOptions{BootDevice: true})
 		if err != nil {
 			return nil, err
 		}

@@ -84,8 +84,8 @@ func TestFleetFromConfig(t *testing.T) {
 }
 
 // status -o json reads the lease file of --dnsmasq-leases beneath --root
-// (the DHCP layer's), and says why not with --dhcp=none; the boot device
-// comes from the real ipmi_sim BMCs.
+// (the DHCP layer's), and says why not with --dhcp=none; with --full the
+// boot device comes from the real ipmi_sim BMCs.
 func TestStatusLeaseAndBoot(t *testing.T) {
 	const password = "lease-sim-pass"
 	sims := simrack.StartT(t, simrack.Options{N: 2, Password: password})
@@ -107,7 +107,7 @@ func TestStatusLeaseAndBoot(t *testing.T) {
 		}
 		return st.Nodes
 	}
-	nodes := status("--dnsmasq-leases", "/srv/dnsmasq.leases")
+	nodes := status("--dnsmasq-leases", "/srv/dnsmasq.leases", "--full")
 	if l := nodes[0].DHCPLease; l.State != "leased" || l.IP != "172.24.213.50" || l.MAC != "02:00:00:00:00:01" || l.Expires != nil {
 		t.Errorf("node-0 lease %+v, want 172.24.213.50, never expiring", l)
 	}
@@ -117,9 +117,13 @@ func TestStatusLeaseAndBoot(t *testing.T) {
 	if b := nodes[1].BootDevice; b.State != "read" || b.Device != "pxe" {
 		t.Errorf("node-1 boot device %+v, want pxe (set through the BMC)", b)
 	}
+	// Without --full the boot device is not read (one BMC call per node).
 	for _, n := range status("--dhcp=none", "--dnsmasq-leases", "/srv/dnsmasq.leases") {
 		if l := n.DHCPLease; l.State != "unknown" || l.IP != "" || !strings.Contains(l.Reason, "--dhcp=none") {
 			t.Errorf("%s with --dhcp=none: lease %+v, want unknown saying why", n.Name, l)
+		}
+		if b := n.BootDevice; b.State != "unknown" || b.Device != "" || !strings.Contains(b.Reason, "not read") {
+			t.Errorf("%s without --full: boot device %+v, want unknown: not read", n.Name, b)
 		}
 	}
 }
