@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -72,5 +73,46 @@ func TestBootOf(t *testing.T) {
 		if got := bootOf(c.boot, c.node, c.bmcErr); got.State != stateUnknown || got.Device != "" || !strings.Contains(got.Reason, c.why) {
 			t.Errorf("%s: %+v, want unknown because %q", name, got, c.why)
 		}
+	}
+}
+
+// TestObservingEngineKeepsSessions: an engine that keeps its BMC sessions
+// (the API's observer) opens its driver once, with KeepSessions, for
+// every Status after; each node's boot device is read through it.
+// (The driver is the fake of engine_test.go: the kept sessions themselves
+// are package bmc's, measured by BenchmarkObservationBootDevice against
+// ipmi_sim.)
+func TestObservingEngineKeepsSessions(t *testing.T) {
+	e, rack := newEngine(t, flatcarSpec, filesOnly)
+	r, err := e.Rack(rack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeBMC{power: map[string]string{}}
+	opens := 0
+	var cfg bmc.Config
+	e.openBMCHook = func(c bmc.Config) (BMCClient, error) { opens++; cfg = c; return fake, nil }
+	t.Setenv(bmc.EnvUser, "admin")
+	t.Setenv(bmc.EnvPassword, "s3cret-pw")
+	e.KeepBMCSessions()
+	for range 2 {
+		st, err := e.StatusWith(context.Background(), r, StatusOptions{BootDevice: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range st.Nodes {
+			if row.Boot.State != BootRead || row.Boot.Device != "disk" {
+				t.Errorf("%s: boot %+v, want disk read through the driver", row.Name, row.Boot)
+			}
+		}
+	}
+	if opens != 1 || !cfg.KeepSessions {
+		t.Errorf("driver opened %d times (keep sessions %v), want once, kept", opens, cfg.KeepSessions)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.StatusWith(context.Background(), r, StatusOptions{}); err == nil || !strings.Contains(err.Error(), "engine closed") {
+		t.Errorf("status after Close: %v, want the engine closed", err)
 	}
 }

@@ -69,7 +69,9 @@ func (g *globals) runServe(ctx context.Context, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	srv, err := g.apiServer(nil, func() *schema.Rack { return rack }, sf.statusInterval, &sf.drivers, sf.web)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, err := g.apiServer(ctx, nil, func() *schema.Rack { return rack }, sf.statusInterval, &sf.drivers, sf.web)
 	if err != nil {
 		return err
 	}
@@ -81,8 +83,6 @@ func (g *globals) runServe(ctx context.Context, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	stop, err := serveHTTP(sf.listen, h, sf.httpTimeout, sf.web, g.log)
 	if err != nil {
 		return err
