@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rackctl/rackctl/api"
+	"github.com/rackctl/rackctl/bmc/bmctest"
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/view"
 )
@@ -125,5 +126,22 @@ func TestStatusLeaseAndBoot(t *testing.T) {
 		if b := n.BootDevice; b.State != "unknown" || b.Device != "" || !strings.Contains(b.Reason, "not read") {
 			t.Errorf("%s without --full: boot device %+v, want unknown: not read", n.Name, b)
 		}
+	}
+}
+
+// A Redfish BMC's boot device is its BootSourceOverrideTarget, read by
+// status --full (metal-operator's mock, set through `rackctl ipmi`).
+func TestStatusBootDeviceRedfish(t *testing.T) {
+	spec, root := redfishSpec(t, bmctest.StartRedfishMock(t))
+	if r := cli(t, "ipmi", "-f", spec, "--root", root, "--timeout", "5s", "node-0", "bootdev", "pxe", "--efi"); r.code != 0 {
+		t.Fatalf("bootdev pxe --efi: exit %d\n%s", r.code, r.stderr)
+	}
+	r := cli(t, "status", "-f", spec, "--root", root, "--timeout", "5s", "--verify=none", "--full", "-o", "json")
+	var st view.Status
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Nodes) != 1 {
+		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if b := st.Nodes[0].BootDevice; b != (view.BootDevice{State: "read", Device: "pxe", EFI: true}) {
+		t.Errorf("boot device %+v, want pxe, EFI, next boot only (as set)", b)
 	}
 }
