@@ -61,6 +61,7 @@ type Fleet struct {
 
 	mu       sync.Mutex
 	doc      *FleetDoc
+	body     []byte        // doc encoded once: a cached answer costs no encoding
 	inFlight chan struct{} // closed when the running query ends
 }
 
@@ -81,11 +82,17 @@ func NewFleet(cfg FleetConfig) *Fleet {
 // Doc returns the cached document while it is fresh; otherwise it joins
 // (or starts) the one query running and waits for it, or for ctx.
 func (f *Fleet) Doc(ctx context.Context) (FleetDoc, error) {
+	doc, _, err := f.current(ctx)
+	return doc, err
+}
+
+// current is the fresh document and its encoding.
+func (f *Fleet) current(ctx context.Context) (FleetDoc, []byte, error) {
 	f.mu.Lock()
 	if f.doc != nil && f.cfg.Now().Sub(f.doc.QueriedAt) < f.cfg.CacheFor {
-		doc := *f.doc
+		doc, body := *f.doc, f.body
 		f.mu.Unlock()
-		return doc, nil
+		return doc, body, nil
 	}
 	if f.inFlight == nil {
 		f.inFlight = make(chan struct{})
@@ -96,11 +103,11 @@ func (f *Fleet) Doc(ctx context.Context) (FleetDoc, error) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return FleetDoc{}, ctx.Err()
+		return FleetDoc{}, nil, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return *f.doc, nil
+	return *f.doc, f.body, nil
 }
 
 // refresh runs the query apart from any request, so a viewer who leaves
@@ -115,20 +122,21 @@ func (f *Fleet) refresh(done chan struct{}) {
 	}
 	doc := &FleetDoc{FormatVersion: FormatVersion, QueriedAt: f.cfg.Now().UTC(), Timeout: f.cfg.Timeout.String(),
 		CacheFor: f.cfg.CacheFor.String(), Racks: racks}
+	body := encodeDoc(doc)
 	f.mu.Lock()
-	f.doc, f.inFlight = doc, nil
+	f.doc, f.body, f.inFlight = doc, body, nil
 	f.mu.Unlock()
 	close(done)
 }
 
 // ServeHTTP answers GET /api/fleet.
 func (f *Fleet) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	doc, err := f.Doc(r.Context())
+	_, body, err := f.current(r.Context())
 	if err != nil {
 		http.Error(rw, "reading the fleet: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	writeDoc(rw, doc)
+	writeBody(rw, body)
 }
 
 // FleetOff answers GET /api/fleet where no fleet is configured: 404, with

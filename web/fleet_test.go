@@ -24,7 +24,7 @@ import (
 
 // rackAPI serves a rack of the named nodes, node 0 ok and the others
 // unreachable, observed once; hits counts its GET /api/status.
-func rackAPI(t *testing.T, rack string, nodes ...string) (url string, hits *atomic.Int32) {
+func rackAPI(t testing.TB, rack string, nodes ...string) (url string, hits *atomic.Int32) {
 	t.Helper()
 	spec := &schema.Rack{Name: rack}
 	st := &view.Status{FormatVersion: "1.0", Rack: rack}
