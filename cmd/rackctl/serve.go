@@ -36,7 +36,9 @@ API (docs/api.md) as watch does on its --listen, for a rack without watch. The
 spec is read once, at start. Node states are observed in the background every
 --status-interval, and the plan the spec would make is computed after each
 observation; nothing is applied and nothing approved: the page is read-only.
-Keep --listen on loopback, or give it --tls-cert-file and --tls-key-file.`,
+Keep --listen on loopback, or give it --tls-cert-file and --tls-key-file.
+With --fleet-endpoints (web.fleetEndpoints) the page also links a fleet page
+(/fleet) of the racks that file lists.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f := cmd.Flag("log-level"); f == nil || !f.Changed {
