@@ -89,7 +89,7 @@ func TestWebViewBrowser(t *testing.T) {
 	checkPlanPanel(t, b, listen)
 	saveShot(t, b, filepath.Join(shots, "web-node-detail.png"), "")
 	checkPrint(t, b, len(doc.Nodes))
-	checkPhoneWidth(t, b)
+	checkPhoneWidth(t, b, `#rack svg`)
 	saveShot(t, b, filepath.Join(shots, "web-phone.png"), "")
 }
 
@@ -161,10 +161,11 @@ func checkPrint(t *testing.T, b context.Context, nodes int) {
 	}
 }
 
-// checkPhoneWidth: at a phone's width the page needs no sideways scrolling.
-func checkPhoneWidth(t *testing.T, b context.Context) {
+// checkPhoneWidth: at a phone's width the page needs no sideways
+// scrolling, once sel is shown.
+func checkPhoneWidth(t *testing.T, b context.Context, sel string) {
 	t.Helper()
-	inBrowser(t, b, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.WaitVisible(chromedp.CSS(`#rack svg`)))
+	inBrowser(t, b, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.WaitVisible(chromedp.CSS(sel)))
 	if w := fromBrowser(t, b, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
 		t.Errorf("at 390px wide the page is %dpx wide", w)
 	}

@@ -26,7 +26,8 @@ import (
 //     "unreachable: why" with no slot, and links each rack's own page;
 //   - a node that took a DHCP lease from its rack's dnsmasq, and whose BMC
 //     was told to PXE boot, shows the leased address and the boot device
-//     in /api/status and in its detail on the rack's page.
+//     in /api/status and in its detail on the rack's page;
+//   - at a phone's width the fleet page needs no sideways scrolling.
 //
 // Screenshots (fleet-view.png, web-node-lease.png) go to
 // $RACKCTL_SCREENSHOT_DIR, else to the test's temporary directory.
@@ -91,6 +92,10 @@ func TestFleetPageBrowser(t *testing.T) {
 		t.Errorf("a-0's detail: lease %q, boot device %q; want %s to %s with its expiry, and pxe", facts["lease"], facts["boot"], lease.IP, lease.MAC)
 	}
 	saveShot(t, b, filepath.Join(shots, "web-node-lease.png"), "#detail-section")
+
+	// At a phone's width the fleet page needs no sideways scrolling either.
+	inBrowser(t, b, chromedp.Navigate("http://"+listen+"/fleet"))
+	checkPhoneWidth(t, b, `.fleet-rack[data-rack="b"] .slot`)
 }
 
 // checkLeaseAndBoot has node a-0 take a lease from rack a's dnsmasq and
