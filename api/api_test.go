@@ -215,7 +215,8 @@ func TestEveryKeyDocumented(t *testing.T) {
 	full.Watch.Pin = &Pin{Reason: "r", Rollback: true, Error: "e"}
 	// plan is `plan -o json`'s document, documented in docs/json.md.
 	plan := PlanDoc{PlannedAt: &now, Duration: "1s", Error: "e", Layers: []PlanLayer{{Nodes: []PlanGroup{{Changes: []PlanChange{{Reason: "r", Diff: "d"}}}}}}}
-	for _, v := range []any{full, plan, Event{Commit: "c", Outcome: "o", Message: "m"}, ApproveResult{Approved: "a", Error: "e", ApproveCommand: "c"}} {
+	fleet := FleetDoc{Racks: []FleetRack{{Name: "r", URL: "u", Error: "e", Status: &full}}}
+	for _, v := range []any{full, plan, fleet, Event{Commit: "c", Outcome: "o", Message: "m"}, ApproveResult{Approved: "a", Error: "e", ApproveCommand: "c"}} {
 		checkDocumented(t, string(doc), v)
 	}
 }

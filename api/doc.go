@@ -9,4 +9,9 @@
 // each. Until the first observation finishes the nodes are listed from the
 // spec with state "unknown" and the document says the observation is
 // pending: the API never reports a state it did not see.
+//
+// GET /api/fleet (Fleet) is the fleet page's document: the racks' own
+// /api/status documents as one query (package fleet's) read them, each
+// within its timeout, one query at a time, its answer cached briefly for
+// every viewer.
 package api

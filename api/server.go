@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -223,10 +224,23 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-func writeDoc(rw http.ResponseWriter, doc any) {
+func writeDoc(rw http.ResponseWriter, doc any) { writeBody(rw, encodeDoc(doc)) }
+
+// encodeDoc is a document as every endpoint sends it: indented JSON.
+func encodeDoc(doc any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		// Only a programmer's error (a type JSON cannot hold) gets here.
+		return []byte(fmt.Sprintf("{\"error\": %q}\n", "encoding the document: "+err.Error()))
+	}
+	return buf.Bytes()
+}
+
+// writeBody sends an encoded document.
+func writeBody(rw http.ResponseWriter, body []byte) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(rw)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(doc)
+	_, _ = rw.Write(body)
 }

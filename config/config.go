@@ -121,6 +121,9 @@ var Settings = []Setting{
 	{Key: "watch.approveTokenFile", Flag: "approve-token-file"},
 	{Key: "watch.tlsCertFile", Flag: "tls-cert-file"},
 	{Key: "watch.tlsKeyFile", Flag: "tls-key-file"},
+
+	{Key: "web.fleetEndpoints", Flag: "fleet-endpoints"},
+	{Key: "web.fleetTimeout", Flag: "fleet-timeout", Kind: Duration},
 }
 
 // Value is a setting's value as the file gives it, with its position.

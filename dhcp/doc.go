@@ -23,7 +23,8 @@
 //
 // # Leases and drift
 //
-// ParseLeases reads dnsmasq's lease file ("EXPIRY MAC IP HOSTNAME
+// ReadLeases (Server.Leases, and rackctl status for each node's lease)
+// reads dnsmasq's lease file; ParseLeases parses it ("EXPIRY MAC IP HOSTNAME
 // CLIENTID"; IPv6 section skipped). ParseReservations reads the dhcp-host=
 // lines of a config, so drift can be computed against the live file too.
 // Drift reports a MAC holding another IP than reserved, a reserved IP

@@ -265,15 +265,20 @@ func (s *Server) Reload(ctx context.Context) error {
 }
 
 // Leases reads and parses the lease file.
-func (s *Server) Leases() ([]Lease, error) {
-	f, err := os.Open(s.cfg.LeasePath)
+func (s *Server) Leases() ([]Lease, error) { return ReadLeases(s.cfg.LeasePath) }
+
+// ReadLeases reads and parses the lease file at path (the DHCP layer's
+// drift check and the status observation read it the same way). A
+// missing file is an error wrapping fs.ErrNotExist.
+func ReadLeases(path string) ([]Lease, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: leases: %w", err)
 	}
 	defer f.Close()
 	ls, err := ParseLeases(f)
 	if err != nil {
-		return ls, fmt.Errorf("dhcp: leases %s: %w", s.cfg.LeasePath, err)
+		return ls, fmt.Errorf("dhcp: leases %s: %w", path, err)
 	}
 	return ls, nil
 }

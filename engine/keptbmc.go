@@ -78,7 +78,15 @@ func (k *keptBMC) close() error {
 	return errors.Join(errs...)
 }
 
-// Close ends the BMC sessions the engine kept for the watch loop (a Close
-// Session per IPMI BMC, a logout per Redfish one). An engine that never
-// made a Reconciler holds none.
+// Close ends the BMC sessions the engine kept for the watch loop or the
+// API's observation (a Close Session per IPMI BMC, a logout per Redfish
+// one). An engine that never made a Reconciler nor kept sessions holds
+// none.
 func (e *Engine) Close() error { return e.kept.close() }
+
+// KeepBMCSessions makes a long-lived engine that only observes (the API
+// server's) keep its BMC drivers and sessions from one Status to the
+// next, as the loop's does: its power and boot device reads are then a
+// round trip each. It holds one more session slot per BMC than the
+// loop's; Close ends them.
+func (e *Engine) KeepBMCSessions() { e.kept.keep() }

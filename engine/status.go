@@ -57,6 +57,9 @@ type NodeStatus struct {
 	Install InstallStatus `json:"install"`
 	// Config is which config the node runs: NodeConfig.String.
 	Config string `json:"config"`
+	// Lease is its DHCP lease; Boot its BMC's boot device (status_boot.go).
+	Lease LeaseStatus `json:"lease"`
+	Boot  BootStatus  `json:"boot"`
 }
 
 // NodeDiag is a node's BMC diagnostics (status --full): the BMC's own
@@ -73,6 +76,8 @@ type NodeDiag struct {
 // turns them into a Status without any I/O.
 type observations struct {
 	power       map[string]bmc.Result[string]
+	boot        map[string]bmc.Result[bmc.BootParam] // of the nodes whose power was read; nil: not asked
+	leases      leaseObservation
 	diags       map[string]bmc.Result[bmc.DiagReport] // nil without --full
 	provisioned map[string]bool
 	cluster     clusterObservation
@@ -89,21 +94,36 @@ type clusterObservation struct {
 	status    cluster.Status
 }
 
-// Status reads every BMC in parallel (a dead BMC costs one timeout), the
-// flag files and the cluster; full adds each BMC's diagnostics.
+// StatusOptions say what Status reads beyond power, the lease file,
+// installs, configs and the cluster.
+type StatusOptions struct {
+	// Full adds each BMC's diagnostics and inventory (status --full).
+	Full bool
+	// BootDevice reads each BMC's boot device after its power: one more
+	// BMC call per node (the API's observation; status --full).
+	BootDevice bool
+}
+
+// Status is StatusWith, the boot device read only with full: plain
+// `rackctl status` stays one BMC call per node.
 func (e *Engine) Status(ctx context.Context, r *Rack, full bool) (*Status, error) {
+	return e.StatusWith(ctx, r, StatusOptions{Full: full, BootDevice: full})
+}
+
+// StatusWith reads every BMC in parallel (a dead BMC costs one timeout):
+// its power, and its boot device if asked; the lease file, the flag
+// files and the cluster; opts.Full adds each BMC's diagnostics.
+func (e *Engine) StatusWith(ctx context.Context, r *Rack, opts StatusOptions) (*Status, error) {
 	client, err := r.BMC()
 	if err != nil {
 		return nil, err
 	}
 	nodes := r.Nodes()
 	targets := r.Targets(nodes)
-	obs := observations{
-		power:       bmc.ForEach(ctx, e.cfg.Parallel, targets, client.PowerState),
-		provisioned: map[string]bool{},
-		cluster:     e.observeCluster(ctx, r.Spec),
-	}
-	if full {
+	obs := observations{provisioned: map[string]bool{}, leases: e.observeLeases()}
+	obs.power, obs.boot = e.readBMCs(ctx, client, targets, opts.BootDevice)
+	obs.cluster = e.observeCluster(ctx, r.Spec)
+	if opts.Full {
 		obs.diags = bmc.ForEach(ctx, e.cfg.Parallel, targets, func(ctx context.Context, t bmc.Target) (bmc.DiagReport, error) {
 			d := client.Diag(ctx, t)
 			return d, d.Err
@@ -163,6 +183,8 @@ func statusOf(r *Rack, obs observations) *Status {
 		} else {
 			row.BMCReached, row.Power = true, p.Value
 		}
+		row.Boot = bootOf(obs.boot, n.Name, row.BMCError)
+		row.Lease = obs.leases.of(n.MAC)
 		if obs.diags != nil {
 			d := obs.diags[n.Name].Value
 			row.Diag = &NodeDiag{ChassisStatus: d.ChassisStatus, BootParam5: d.BootParam5, Inventory: d.Inventory, Error: errString(d.Err)}

@@ -127,3 +127,16 @@ func fetch(ctx context.Context, client *http.Client, url string, timeout time.Du
 	}
 	return &doc, nil
 }
+
+// APIQuery is Query as the web view's GET /api/fleet runs it (api.Fleet):
+// each rack's document, or why it could not be read.
+func APIQuery(client *http.Client, endpoints []Endpoint, timeout time.Duration) api.FleetQuery {
+	return func(ctx context.Context) []api.FleetRack {
+		racks := Query(ctx, client, endpoints, timeout)
+		out := make([]api.FleetRack, len(racks))
+		for i, r := range racks {
+			out[i] = api.FleetRack{Name: r.Name, URL: r.URL, Reachable: r.Reachable, Error: r.Error, Status: r.Status}
+		}
+		return out
+	}
+}

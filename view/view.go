@@ -73,6 +73,37 @@ type NodeStatus struct {
 	Diag        *Diag    `json:"diag,omitempty"`
 	Install     Install  `json:"install"`
 	Config      string   `json:"config"` // current | stale (…) | unknown (why) | n/a
+	// DHCPLease is its lease in dnsmasq's lease file; BootDevice what its
+	// BMC reports as the boot device.
+	DHCPLease  Lease      `json:"dhcp_lease"`
+	BootDevice BootDevice `json:"boot_device"`
+}
+
+// Lease is a node's DHCP lease, by its primary MAC.
+type Lease struct {
+	State   string     `json:"state"` // leased | none | unknown
+	IP      string     `json:"ip,omitempty"`
+	MAC     string     `json:"mac,omitempty"`
+	Expires *time.Time `json:"expires,omitempty"` // absent with state leased: never expires
+	Reason  string     `json:"reason,omitempty"`  // why none or unknown
+}
+
+// BootDevice is the boot device override a node's BMC reports.
+type BootDevice struct {
+	State      string `json:"state"`            // read | unknown
+	Device     string `json:"device,omitempty"` // pxe, disk, cdrom, bios, none (no override)...
+	Persistent bool   `json:"persistent,omitempty"`
+	EFI        bool   `json:"efi,omitempty"`
+	Reason     string `json:"reason,omitempty"` // why unknown
+}
+
+func newLease(l engine.LeaseStatus) Lease {
+	v := Lease{State: l.State, IP: l.IP, MAC: l.MAC, Reason: l.Reason}
+	if !l.Expiry.IsZero() {
+		t := l.Expiry.UTC()
+		v.Expires = &t
+	}
+	return v
 }
 
 // Install is a node's install (the INSTALL column).
@@ -120,7 +151,8 @@ func NewStatus(st *engine.Status) Status {
 		nv := NodeStatus{Name: n.Name, Role: n.Role, MAC: n.MAC, BMCMAC: n.BMCMAC, BMCAddress: n.BMCAddress,
 			IP: n.IP, Excluded: n.Excluded, Maintenance: n.Maintenance, BMCReached: n.BMCReached, BMCError: n.BMCError, Power: n.Power,
 			Provisioned: n.Provisioned, Joined: n.Joined, Hostnames: n.Hostnames, Kubelet: n.Kubelet,
-			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config}
+			OSImage: n.OSImage, OSVersion: n.OSVersion, Install: newInstall(n.Install), Config: n.Config,
+			DHCPLease: newLease(n.Lease), BootDevice: BootDevice(n.Boot)}
 		if nv.Hostnames == nil {
 			nv.Hostnames = []string{}
 		}

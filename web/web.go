@@ -14,7 +14,7 @@ import (
 //go:embed assets
 var assets embed.FS
 
-var page = template.Must(template.New("index.html").Option("missingkey=error").ParseFS(assets, "assets/index.html"))
+var pages = template.Must(template.New("pages").Option("missingkey=error").ParseFS(assets, "assets/*.html"))
 
 // Config configures the page.
 type Config struct {
@@ -24,6 +24,10 @@ type Config struct {
 	// even if a token is configured (`rackctl serve` has no loop to
 	// release a commit to).
 	ReadOnlyReason string
+	// Fleet, when set, serves GET /api/fleet and the fleet page (/fleet);
+	// nil: both answer 404 naming the setting, and the page has no fleet
+	// link.
+	Fleet *api.Fleet
 }
 
 // pageData is what index.html is rendered from.
@@ -31,6 +35,7 @@ type pageData struct {
 	CSRF           string
 	Approve        bool
 	ReadOnlyReason string
+	Fleet          bool
 }
 
 // contentSecurity allows the page's own files and its API only: no inline
@@ -38,8 +43,9 @@ type pageData struct {
 const contentSecurity = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// Handler serves the page at "/" and its assets under /ui/; everything
-// else is left to the caller's mux.
+// Handler serves the page at "/", its assets under /ui/, and the fleet
+// page at /fleet with its GET /api/fleet; everything else is left to the
+// caller's mux.
 func Handler(cfg Config) (http.Handler, error) {
 	if cfg.API == nil {
 		return nil, fmt.Errorf("web: an API server is required")
@@ -50,24 +56,36 @@ func Handler(cfg Config) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) {
-		data := pageData{CSRF: api.CSRFToken(rw, r), Approve: cfg.API.ApproveEnabled() && cfg.ReadOnlyReason == "",
-			ReadOnlyReason: cfg.ReadOnlyReason}
-		var buf bytes.Buffer
-		if err := page.Execute(&buf, data); err != nil {
-			http.Error(rw, "rendering the page: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		secure(rw.Header())
-		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-		rw.Header().Set("Cache-Control", "no-store")
-		_, _ = rw.Write(buf.Bytes())
+		serveTemplate(rw, "index.html", pageData{CSRF: api.CSRFToken(rw, r), Approve: cfg.API.ApproveEnabled() && cfg.ReadOnlyReason == "",
+			ReadOnlyReason: cfg.ReadOnlyReason, Fleet: cfg.Fleet != nil})
 	})
+	if cfg.Fleet != nil {
+		mux.Handle("GET /api/fleet", cfg.Fleet)
+		mux.HandleFunc("GET /fleet", func(rw http.ResponseWriter, _ *http.Request) { serveTemplate(rw, "fleet.html", nil) })
+	} else {
+		mux.HandleFunc("GET /api/fleet", api.FleetOff)
+		mux.HandleFunc("GET /fleet", api.FleetOff)
+	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(static))
 	mux.HandleFunc("GET /ui/", func(rw http.ResponseWriter, r *http.Request) {
 		secure(rw.Header())
 		files.ServeHTTP(rw, r)
 	})
 	return mux, nil
+}
+
+// serveTemplate renders the page name whole before answering, so a
+// template error is a clean 500.
+func serveTemplate(rw http.ResponseWriter, name string, data any) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		http.Error(rw, "rendering the page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	secure(rw.Header())
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("Cache-Control", "no-store")
+	_, _ = rw.Write(buf.Bytes())
 }
 
 func secure(h http.Header) {

@@ -13,12 +13,18 @@ import (
 	"github.com/rackctl/rackctl/reconcile"
 )
 
+// registerLeaseFlags binds the DHCP layer and its lease file: the driver
+// flags status reads the nodes' leases with too.
+func registerLeaseFlags(f *pflag.FlagSet, d *engine.DriverConfig) {
+	f.StringVar(&d.DHCP, "dhcp", "dnsmasq", "DHCP layer: dnsmasq (check with dnsmasq --test, reload, release stale leases) or none")
+	f.StringVar(&d.Leases, "dnsmasq-leases", dhcp.DefaultLeasePath, "dnsmasq's lease file (under --root); drift is checked when it exists")
+}
+
 // registerDriverFlags binds the driver flags of plan, apply and watch to d.
 func registerDriverFlags(f *pflag.FlagSet, d *engine.DriverConfig) {
-	f.StringVar(&d.DHCP, "dhcp", "dnsmasq", "DHCP layer: dnsmasq (check with dnsmasq --test, reload, release stale leases) or none")
+	registerLeaseFlags(f, d)
 	f.StringVar(&d.Dnsmasq, "dnsmasq", "dnsmasq", "dnsmasq binary for the config check")
 	f.StringVar(&d.ReloadCmd, "dnsmasq-reload-cmd", strings.Join(dhcp.DefaultReloadCmd(), " "), "command that makes dnsmasq load a changed config (split on spaces, run without a shell)")
-	f.StringVar(&d.Leases, "dnsmasq-leases", dhcp.DefaultLeasePath, "dnsmasq's lease file (under --root); drift is checked when it exists")
 	f.StringVar(&d.DHCPInterface, "dnsmasq-interface", "", "interface dnsmasq serves DHCP on (for dhcp_release)")
 	f.StringVar(&d.ReleasePrefix, "dhcp-release-prefix", "", "command prefix to run dhcp_release where dnsmasq runs, e.g. 'docker exec dnsmasq'")
 	f.StringVar(&d.DriftFix, "drift-fix", string(reconcile.DriftRelease), "DHCP drift policy: release, renew (also BMC DHCP renew), power-cycle (also nodes), none (list only)")

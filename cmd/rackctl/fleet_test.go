@@ -44,7 +44,8 @@ nodes:
 }
 
 // fleetWatch is one rack's `rackctl watch`, run in-process, with its own
-// dnsmasq in a namespace pair the test creates.
+// dnsmasq in a namespace pair the test creates; extra flags follow the
+// defaults.
 type fleetWatch struct {
 	name, root, stateDir, listen string
 	dhcp                         *testenv.DHCP
@@ -52,7 +53,7 @@ type fleetWatch struct {
 	stop                         func()
 }
 
-func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name string, i int, password string) *fleetWatch {
+func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name string, i int, password string, extra ...string) *fleetWatch {
 	t.Helper()
 	w := &fleetWatch{name: name, root: t.TempDir(), listen: freePort(t), stderr: &syncBuffer{}}
 	w.stateDir = filepath.Join(w.root, state.DefaultDir)
@@ -76,6 +77,7 @@ func startFleetWatch(t *testing.T, repo *testenv.GitRepo, name string, i int, pa
 		"--dhcp", "dnsmasq", "--dnsmasq-reload-cmd", strings.Join(w.dhcp.ReloadCmd, " "), "--dnsmasq-leases", e2eLeases,
 		"--dnsmasq-interface", w.dhcp.ServerIface, "--dhcp-release-prefix", "ip netns exec " + w.dhcp.ServerNS,
 		"--bmc=none", "--provisioner-run=never", "--verify=none"}
+	args = append(args, extra...) // a flag given again wins
 	go func() { done <- execute(ctx, g, args) }()
 	stopped := false
 	w.stop = func() {

@@ -18,28 +18,7 @@ import (
 // message saying why.
 func TestIPMIRedfishNode(t *testing.T) {
 	m := bmctest.StartRedfishMock(t)
-	sum := sha256.Sum256(m.Cert.Raw)
-	root := t.TempDir()
-	oem := filepath.Join(root, "usr/share/oem")
-	os.MkdirAll(oem, 0o755)
-	os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte(bmctest.AdminUser+"\n"), 0o600)
-	os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte(bmctest.AdminPassword+"\n"), 0o600)
-	spec := filepath.Join(t.TempDir(), "rack.yaml")
-	os.WriteFile(spec, []byte(fmt.Sprintf(`apiVersion: rackctl/v1alpha1
-kind: Rack
-name: sim
-provisioner: flatcar
-domain: sim.localdomain
-network:
-  internal: {subnet: 172.24.213.0/24, gateway: 172.24.213.1, dns: [172.24.213.1]}
-bmc:
-  userFile: /usr/share/oem/ipmi_user
-  passwordFile: /usr/share/oem/ipmi_password
-  redfish: {fingerprint: "sha256:%s"}
-cluster: {sshPubKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNpbS1yYWNrLWtleQ test@sim"]}
-nodes:
-  - {name: node-0, role: node, mac: "02:00:00:00:00:01", bmcMac: "02:00:00:00:00:02", bmcAddress: %q, bmcProtocol: redfish}
-`, hex.EncodeToString(sum[:]), m.Addr)), 0o644)
+	spec, root := redfishSpec(t, m)
 
 	tests := map[string]struct {
 		args   []string
@@ -64,6 +43,35 @@ nodes:
 			}
 		})
 	}
+}
+
+// redfishSpec is a one-node rack whose BMC is m (pinned by fingerprint),
+// with the mock's credentials in files beneath a new root.
+func redfishSpec(t *testing.T, m *bmctest.RedfishMock) (spec, root string) {
+	t.Helper()
+	sum := sha256.Sum256(m.Cert.Raw)
+	root = t.TempDir()
+	oem := filepath.Join(root, "usr/share/oem")
+	os.MkdirAll(oem, 0o755)
+	os.WriteFile(filepath.Join(oem, "ipmi_user"), []byte(bmctest.AdminUser+"\n"), 0o600)
+	os.WriteFile(filepath.Join(oem, "ipmi_password"), []byte(bmctest.AdminPassword+"\n"), 0o600)
+	spec = filepath.Join(t.TempDir(), "rack.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`apiVersion: rackctl/v1alpha1
+kind: Rack
+name: sim
+provisioner: flatcar
+domain: sim.localdomain
+network:
+  internal: {subnet: 172.24.213.0/24, gateway: 172.24.213.1, dns: [172.24.213.1]}
+bmc:
+  userFile: /usr/share/oem/ipmi_user
+  passwordFile: /usr/share/oem/ipmi_password
+  redfish: {fingerprint: "sha256:%s"}
+cluster: {sshPubKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNpbS1yYWNrLWtleQ test@sim"]}
+nodes:
+  - {name: node-0, role: node, mac: "02:00:00:00:00:01", bmcMac: "02:00:00:00:00:02", bmcAddress: %q, bmcProtocol: redfish}
+`, hex.EncodeToString(sum[:]), m.Addr)), 0o644)
+	return spec, root
 }
 
 // TestValidateWarnsInsecureRedfish: turning Redfish certificate checks off

@@ -36,7 +36,9 @@ API (docs/api.md) as watch does on its --listen, for a rack without watch. The
 spec is read once, at start. Node states are observed in the background every
 --status-interval, and the plan the spec would make is computed after each
 observation; nothing is applied and nothing approved: the page is read-only.
-Keep --listen on loopback, or give it --tls-cert-file and --tls-key-file.`,
+Keep --listen on loopback, or give it --tls-cert-file and --tls-key-file.
+With --fleet-endpoints (web.fleetEndpoints) the page also links a fleet page
+(/fleet) of the racks that file lists.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f := cmd.Flag("log-level"); f == nil || !f.Changed {
@@ -50,6 +52,7 @@ Keep --listen on loopback, or give it --tls-cert-file and --tls-key-file.`,
 	f.DurationVar(&sf.httpTimeout, "http-timeout", defaultHTTPTimeout, "longest time --listen gives one request to arrive whole and its answer to leave")
 	f.DurationVar(&sf.statusInterval, "status-interval", api.DefaultInterval, "how often every node is re-read (BMCs, installs, configs) and the plan re-made")
 	registerTLSFlags(f, &sf.web)
+	registerFleetFlags(f, &sf.web)
 	registerDriverFlags(f, &sf.drivers)
 	return cmd
 }
@@ -68,16 +71,20 @@ func (g *globals) runServe(ctx context.Context, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	srv, err := g.apiServer(nil, func() *schema.Rack { return rack }, sf.statusInterval, &sf.drivers, sf.web)
-	if err != nil {
-		return err
-	}
-	h, err := rackMux(srv, http.NotFoundHandler(), web.Config{API: srv, ReadOnlyReason: serveReadOnly})
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	srv, err := g.apiServer(ctx, nil, func() *schema.Rack { return rack }, sf.statusInterval, &sf.drivers, sf.web)
+	if err != nil {
+		return err
+	}
+	fl, err := sf.web.fleet(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := rackMux(srv, http.NotFoundHandler(), web.Config{API: srv, ReadOnlyReason: serveReadOnly, Fleet: fl})
+	if err != nil {
+		return err
+	}
 	stop, err := serveHTTP(sf.listen, h, sf.httpTimeout, sf.web, g.log)
 	if err != nil {
 		return err

@@ -26,7 +26,9 @@ node's inventory (manufacturer, model, serial, BIOS and BMC firmware
 versions, system and chassis health: "n/a" where the BMC does not report
 it), its chassis status and boot flags. With --verify ssh (the default) it
 reads over SSH which config each installed node runs (CONFIG: current, stale,
-or unknown and why).`,
+or unknown and why). -o json adds each node's DHCP lease from dnsmasq's lease
+file (--dnsmasq-leases), and with --full the boot device its BMC reports (one
+more BMC call per node; without --full it is "unknown: not read").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eng, r, err := g.loadRackWith(&nodes)
@@ -43,8 +45,9 @@ or unknown and why).`,
 			return writeStatus(g, st, full)
 		},
 	}
-	cmd.Flags().BoolVar(&full, "full", false, "add each node's inventory, health, chassis status and boot parameters")
+	cmd.Flags().BoolVar(&full, "full", false, "add each node's inventory, health, chassis status, boot parameters and (-o json) boot device")
 	registerNodeSSHFlags(cmd, &nodes)
+	registerLeaseFlags(cmd.Flags(), &nodes)
 	return cmd
 }
 

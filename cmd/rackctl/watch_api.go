@@ -23,7 +23,7 @@ func (g *globals) watchHandler(ctx context.Context, w *watch.Watcher, wf *watchF
 	if wf.statusInterval <= 0 {
 		return nil, fmt.Errorf("--status-interval %s: want a positive duration", wf.statusInterval)
 	}
-	srv, err := g.apiServer(w, w.Spec, wf.statusInterval, &wf.drivers, wf.web)
+	srv, err := g.apiServer(ctx, w, w.Spec, wf.statusInterval, &wf.drivers, wf.web)
 	if err != nil {
 		return nil, err
 	}
@@ -31,12 +31,16 @@ func (g *globals) watchHandler(ctx context.Context, w *watch.Watcher, wf *watchF
 		srv.Publish(api.Event{Type: api.EventOutcome, Time: r.Time.UTC(), Commit: r.Commit, Outcome: string(r.Outcome), Message: r.Reason})
 		srv.Kick()
 	}
+	fl, err := wf.web.fleet(ctx)
+	if err != nil {
+		return nil, err
+	}
 	go srv.Run(ctx)
-	return rackMux(srv, w.Handler(), web.Config{API: srv})
+	return rackMux(srv, w.Handler(), web.Config{API: srv, Fleet: fl})
 }
 
 // rackMux serves the API under /api/, the web view at "/" and its assets,
-// and rest (watch's /metrics, /healthz, /webhook) for every other path.
+// the fleet page and its GET /api/fleet, and rest (watch's /metrics, /healthz, /webhook) for every other path.
 func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, error) {
 	page, err := web.Handler(wc)
 	if err != nil {
@@ -46,6 +50,8 @@ func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, e
 	mux.Handle("/api/", srv.Handler())
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /ui/", page)
+	mux.Handle("GET /fleet", page)
+	mux.Handle("GET /api/fleet", page)
 	mux.Handle("/", rest)
 	return mux, nil
 }
@@ -54,12 +60,23 @@ func rackMux(srv *api.Server, rest http.Handler, wc web.Config) (http.Handler, e
 // plans through engines of its own, so a status read never shares a BMC
 // session or a lock with the loop's apply. Its plans never run terraform
 // or lokoctl, which would contend with the loop's apply for their state
-// and working directory: the plan notes the provisioner run instead.
-func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, interval time.Duration, d *engine.DriverConfig, wf webFlags) (*api.Server, error) {
+// and working directory: the plan notes the provisioner run instead. The
+// observing engine keeps its BMC sessions until ctx ends.
+func (g *globals) apiServer(ctx context.Context, w *watch.Watcher, spec func() *schema.Rack, interval time.Duration, d *engine.DriverConfig, wf webFlags) (*api.Server, error) {
 	eng, err := g.engine(d)
 	if err != nil {
 		return nil, err
 	}
+	// The observation reads every BMC each interval: over sessions of its
+	// own, kept until ctx ends (not the loop's: a status read never waits
+	// for an apply's BMC call).
+	eng.KeepBMCSessions()
+	go func() {
+		<-ctx.Done()
+		if err := eng.Close(); err != nil {
+			g.log.Debug("closing the API's BMC sessions", "err", err)
+		}
+	}()
 	pd := *d
 	pd.ProvisionerRun = string(reconcile.ProvisionerNever)
 	planEng, err := g.engine(&pd)
@@ -75,7 +92,7 @@ func (g *globals) apiServer(w *watch.Watcher, spec func() *schema.Rack, interval
 		if err != nil {
 			return nil, err
 		}
-		st, err := eng.Status(ctx, r, false)
+		st, err := eng.StatusWith(ctx, r, engine.StatusOptions{BootDevice: true})
 		if err != nil {
 			return nil, err
 		}

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rackctl/rackctl/api"
+	"github.com/rackctl/rackctl/fleet"
 )
 
 // webFlags are the web view's settings, shared by watch and serve.
@@ -14,12 +20,38 @@ type webFlags struct {
 	approveTokenFile string
 	tlsCertFile      string
 	tlsKeyFile       string
+	fleetEndpoints   string
+	fleetTimeout     time.Duration
 }
 
 // registerWebFlags registers the flags of watch's web view.
 func registerWebFlags(f *pflag.FlagSet, wf *webFlags) {
 	f.StringVar(&wf.approveTokenFile, "approve-token-file", "", "file holding the token the web view's approve action requires (without it the page is read-only)")
 	registerTLSFlags(f, wf)
+	registerFleetFlags(f, wf)
+}
+
+// registerFleetFlags registers the fleet page's flags (watch and serve).
+func registerFleetFlags(f *pflag.FlagSet, wf *webFlags) {
+	f.StringVar(&wf.fleetEndpoints, "fleet-endpoints", "", "endpoints file of the racks the web view's fleet page shows (docs/fleet.md); without it there is no fleet page")
+	f.DurationVar(&wf.fleetTimeout, "fleet-timeout", api.DefaultFleetTimeout, "longest the fleet page waits for one rack's GET /api/status")
+}
+
+// fleet is the fleet page's GET /api/fleet over --fleet-endpoints; nil
+// without it.
+func (wf webFlags) fleet(ctx context.Context) (*api.Fleet, error) {
+	if wf.fleetEndpoints == "" {
+		return nil, nil
+	}
+	if wf.fleetTimeout <= 0 {
+		return nil, fmt.Errorf("--fleet-timeout %s: want a positive duration", wf.fleetTimeout)
+	}
+	eps, err := fleet.LoadEndpoints(ctx, wf.fleetEndpoints)
+	if err != nil {
+		return nil, fmt.Errorf("--fleet-endpoints (web.fleetEndpoints): %w", err)
+	}
+	return api.NewFleet(api.FleetConfig{Query: fleet.APIQuery(&http.Client{}, eps, wf.fleetTimeout),
+		Timeout: wf.fleetTimeout, CacheFor: api.DefaultFleetCache}), nil
 }
 
 // registerTLSFlags registers the listener's TLS flags alone (serve's page

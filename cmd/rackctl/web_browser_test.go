@@ -18,6 +18,7 @@ import (
 	"github.com/rackctl/rackctl/internal/simrack"
 	"github.com/rackctl/rackctl/internal/testenv"
 	"github.com/rackctl/rackctl/state"
+	"github.com/rackctl/rackctl/view"
 )
 
 // TestWebViewBrowser loads the web view of a simulated rack (watch over a
@@ -88,7 +89,7 @@ func TestWebViewBrowser(t *testing.T) {
 	checkPlanPanel(t, b, listen)
 	saveShot(t, b, filepath.Join(shots, "web-node-detail.png"), "")
 	checkPrint(t, b, len(doc.Nodes))
-	checkPhoneWidth(t, b)
+	checkPhoneWidth(t, b, `#rack svg`)
 	saveShot(t, b, filepath.Join(shots, "web-phone.png"), "")
 }
 
@@ -160,10 +161,11 @@ func checkPrint(t *testing.T, b context.Context, nodes int) {
 	}
 }
 
-// checkPhoneWidth: at a phone's width the page needs no sideways scrolling.
-func checkPhoneWidth(t *testing.T, b context.Context) {
+// checkPhoneWidth: at a phone's width the page needs no sideways
+// scrolling, once sel is shown.
+func checkPhoneWidth(t *testing.T, b context.Context, sel string) {
 	t.Helper()
-	inBrowser(t, b, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.WaitVisible(chromedp.CSS(`#rack svg`)))
+	inBrowser(t, b, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.WaitVisible(chromedp.CSS(sel)))
 	if w := fromBrowser(t, b, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
 		t.Errorf("at 390px wide the page is %dpx wide", w)
 	}
@@ -330,7 +332,10 @@ func checkDetail(t *testing.T, b context.Context, doc api.RackStatus, node strin
 	facts := fromBrowser(t, b, chromedp.Evaluate[map[string]string](
 		`Object.fromEntries([...document.querySelectorAll('#detail [data-fact]')].map(d => [d.dataset.fact, d.textContent]))`))
 	want := map[string]string{"mac": obs.MAC, "bmc_mac": obs.BMCMAC, "bmc_address": obs.BMCAddress, "power": obs.Power,
-		"config": obs.Config, "bmc_protocol": "ipmi", "lease": "not observed (rackctl status does not read leases)"}
+		"config": obs.Config, "bmc_protocol": "ipmi", "lease": "unknown: " + obs.DHCPLease.Reason, "boot": bootFact(obs.BootDevice)}
+	if obs.DHCPLease.State != "unknown" || obs.BootDevice.State != "read" {
+		t.Errorf("%s: lease %+v, boot device %+v; want the lease unknown (--dhcp=none), the boot device read", node, obs.DHCPLease, obs.BootDevice)
+	}
 	for k, v := range want {
 		if facts[k] != v {
 			t.Errorf("detail %s: %q, want %q (all: %v)", k, facts[k], v, facts)
@@ -345,6 +350,18 @@ func checkDetail(t *testing.T, b context.Context, doc api.RackStatus, node strin
 			t.Errorf("detail lacks the command %q:\n%s", c, cmds)
 		}
 	}
+}
+
+// bootFact is the detail's text of a boot device read (app.js bootText).
+func bootFact(b view.BootDevice) string {
+	s := b.Device + ", next boot only"
+	if b.Persistent {
+		s = b.Device + ", persistent"
+	}
+	if b.EFI {
+		s += ", EFI"
+	}
+	return s
 }
 
 func screenshotDir(t *testing.T) string {

@@ -76,16 +76,25 @@ function render() {
 function renderHeader(st) {
   document.getElementById("rack-name").textContent = st.rack || "(no valid spec yet)";
   document.title = `${st.rack} — rackctl`;
-  const s = st.summary;
+  document.getElementById("summary").textContent = summaryText(st.summary);
+  document.getElementById("observed").textContent = observedText(st);
+}
+
+// summaryText counts a rack's servers by state, each with its symbol.
+function summaryText(s) {
   const parts = Object.keys(STATES).filter((k) => s[k] > 0).map((k) => `${STATES[k].symbol} ${s[k]} ${k}`);
-  document.getElementById("summary").textContent = `${s.total} servers: ${parts.join(", ") || "none"}`;
+  return `${s.total} servers: ${parts.join(", ") || "none"}`;
+}
+
+// observedText says when the rack's nodes were read and what its loop did.
+function observedText(st) {
   const o = st.observation;
   let text = `observation ${o.state}`;
   if (o.observed_at) text += ` at ${when(o.observed_at)} (${o.duration})`;
   if (o.error) text += `: ${o.error}`;
   if (st.watch) text += ` · watch ${st.watch.running ? "running" : "stopped"}, applied ${short(st.watch.last_applied)}`;
   else text += " · no watch loop (rackctl serve)";
-  document.getElementById("observed").textContent = text;
+  return text;
 }
 
 // rackSlots places the nodes: at their rack_unit, the others in list
@@ -106,10 +115,20 @@ function rackSlots(nodes) {
 }
 
 function renderRack(st) {
-  const { top, placed } = rackSlots(st.nodes);
+  document.getElementById("rack").replaceChildren(elevation(st.rack, st.nodes, select));
+  const legend = document.getElementById("legend");
+  legend.replaceChildren(...Object.entries(STATES).map(([k, v]) =>
+    el("li", {}, el("span", { class: `badge state-${k}` }, `${v.symbol} ${k}`), " ", v.label)));
+}
+
+// elevation draws a rack's nodes as it stands, one slot per server (the
+// rack page and every rack of the fleet page). With onSelect a slot is a
+// button that selects its node; without, a picture.
+function elevation(rack, nodes, onSelect) {
+  const { top, placed } = rackSlots(nodes);
   const H = 34, W = 400, X = 34;
   const root = svg("svg", { viewBox: `0 0 ${W + X + 10} ${top * H + 20}`, role: "img",
-    "aria-label": `rack ${st.rack}: ${st.nodes.length} servers` });
+    "aria-label": `rack ${rack}: ${nodes.length} servers` });
   root.append(svg("rect", { x: X - 6, y: 4, width: W + 12, height: top * H + 12, fill: "#37474f", rx: 3 }));
   for (let unit = top; unit >= 1; unit--) {
     const y = 10 + (top - unit) * H;
@@ -121,28 +140,27 @@ function renderRack(st) {
       root.append(g);
       continue;
     }
-    root.append(slot(n, X, y, W, H - 3));
+    root.append(slot(n, X, y, W, H - 3, onSelect));
   }
-  const box = document.getElementById("rack");
-  box.replaceChildren(root);
-  const legend = document.getElementById("legend");
-  legend.replaceChildren(...Object.entries(STATES).map(([k, v]) =>
-    el("li", {}, el("span", { class: `badge state-${k}` }, `${v.symbol} ${k}`), " ", v.label)));
+  return root;
 }
 
-function slot(n, x, y, w, h) {
+function slot(n, x, y, w, h, onSelect) {
   const state = STATES[n.state] ? n.state : "unknown";
   const controller = n.role === "controller";
-  const g = svg("g", { class: `slot state-${state}${n.name === selected ? " selected" : ""}`, tabindex: "0", role: "button",
-    "data-node": n.name, "data-state": n.state,
-    "aria-label": `${n.name}, ${n.role}${controller ? " (controller)" : ""}: ${n.state}${n.reason ? ", " + n.reason : ""}` });
+  const label = `${n.name}, ${n.role}${controller ? " (controller)" : ""}: ${n.state}${n.reason ? ", " + n.reason : ""}`;
+  const g = svg("g", { class: `slot state-${state}${onSelect && n.name === selected ? " selected" : ""}`,
+    "data-node": n.name, "data-state": n.state, "aria-label": label });
   g.append(svg("title", {}, `${n.name} (${n.role}): ${n.state}${n.reason ? " — " + n.reason : ""}`));
   g.append(svg("rect", { class: "body", x, y, width: w, height: h, rx: 2 }));
   g.append(svg("text", { x: x + 8, y: y + h / 2 + 4, class: "symbol" }, STATES[state].symbol));
   g.append(svg("text", { x: x + 26, y: y + h / 2 + 4, class: "name" }, `${controller ? "★ " : ""}${n.name}`));
   g.append(svg("text", { x: x + w * 0.55, y: y + h / 2 + 4, class: "role" }, n.role));
   g.append(svg("text", { x: x + w - 8, y: y + h / 2 + 4, class: "state", "text-anchor": "end" }, n.state));
-  const choose = () => { select(n.name); };
+  if (!onSelect) return g;
+  g.setAttribute("tabindex", "0");
+  g.setAttribute("role", "button");
+  const choose = () => { onSelect(n.name); };
   g.addEventListener("click", choose);
   g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose(); } });
   return g;
@@ -192,9 +210,7 @@ function renderDetail() {
       ["config (running vs rendered)", obs.config, "config"],
       ["cluster member", obs.joined + (obs.kubelet_version ? ` (kubelet ${obs.kubelet_version})` : ""), "joined"],
       ["hostnames", obs.hostnames.join(" ") || "—", "hostnames"],
-      ["DHCP lease", "not observed (rackctl status does not read leases)", "lease"]);
-    if (obs.diag && obs.diag.boot_param_5) rows.push(["boot device", obs.diag.boot_param_5, "boot"]);
-    else rows.push(["boot device", "not observed", "boot"]);
+      ["DHCP lease", leaseText(obs.dhcp_lease), "lease"], ["boot device", bootText(obs.boot_device), "boot"]);
   } else {
     rows.push(["observed", "not yet: every other fact is unknown until the first observation", "observed"]);
   }
@@ -207,6 +223,22 @@ function renderDetail() {
     el("h4", {}, "Commands"),
     command(`rackctl ipmi ${n.name} power status`), command(`rackctl ipmi ${n.name} diag`),
     command(`rackctl plan --target ${n.name}`));
+}
+
+// leaseText: the leased address and until when, or why there is none or
+// it is unknown (never a guess).
+function leaseText(l) {
+  if (!l) return "unknown: not in this rack's status document (an older rackctl)";
+  if (l.state === "leased") return `${l.ip} to ${l.mac}, ${l.expires ? "expires " + when(l.expires) : "never expires"}`;
+  if (l.state === "none") return `no lease: ${l.reason}`;
+  return `unknown: ${l.reason || "not read"}`;
+}
+
+// bootText: the boot device override as the BMC reported it.
+function bootText(b) {
+  if (!b) return "unknown: not in this rack's status document (an older rackctl)";
+  if (b.state !== "read") return `unknown: ${b.reason || "not read"}`;
+  return `${b.device}, ${b.persistent ? "persistent" : "next boot only"}${b.efi ? ", EFI" : ""}`;
 }
 
 function escapeRegExp(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
@@ -337,4 +369,57 @@ function follow() {
   on("approval", ["status", "history"]);
 }
 
-load(["status", "plan", "history"]).then(follow);
+// The fleet page (/fleet): every configured rack's elevation and summary
+// from GET /api/fleet, re-read every FLEET_REFRESH ms (the server caches
+// it, so viewers do not multiply the racks' load).
+const FLEET_REFRESH = 15000;
+
+async function loadFleet() {
+  let doc;
+  try {
+    doc = await getJSON("/api/fleet");
+  } catch (e) {
+    document.getElementById("fleet-summary").textContent = String(e);
+    return;
+  }
+  renderFleet(doc);
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+}
+
+function renderFleet(doc) {
+  const down = doc.racks.filter((r) => !r.reachable).length;
+  document.getElementById("fleet-summary").textContent =
+    `${doc.racks.length} racks${down ? `, ${down} unreachable` : ""} · read at ${when(doc.queried_at)} ` +
+    `(each rack within ${doc.timeout}, shown to every viewer for ${doc.cache_for})`;
+  document.getElementById("fleet").replaceChildren(...doc.racks.map(fleetRack));
+}
+
+// fleetRack is one rack's card: a rack that did not answer says why, and
+// shows no slots: nothing of it was seen.
+function fleetRack(r) {
+  const link = httpURL(r.url) ? el("a", { href: r.url.replace(/\/*$/, "/") }, r.name) : r.name;
+  const card = el("section", { class: "fleet-rack", "data-rack": r.name, "data-reachable": String(r.reachable) },
+    el("h2", {}, link));
+  if (!r.reachable || !r.status) {
+    card.append(el("p", { class: "unreachable", "data-state": "unreachable" }, `${STATES.unreachable.symbol} unreachable: ${r.error || "no document"}`));
+    return card;
+  }
+  const st = r.status;
+  if (st.rack && st.rack !== r.name) card.append(el("p", { class: "muted" }, `reports itself as rack ${st.rack}`));
+  card.append(el("p", { class: "fleet-summary" }, summaryText(st.summary)), el("p", { class: "muted" }, observedText(st)));
+  if (st.held.length) card.append(el("p", { class: "disruptive" }, `held: ${st.held.map((h) => short(h.commit)).join(", ")}`));
+  card.append(el("div", { class: "rack" }, elevation(st.rack || r.name, st.nodes)));
+  return card;
+}
+
+// httpURL: only a web address becomes a link (never javascript: or data:).
+function httpURL(u) {
+  try { return ["http:", "https:"].includes(new URL(u).protocol); } catch { return false; }
+}
+
+if (document.body.dataset.page === "fleet") {
+  loadFleet();
+  setInterval(loadFleet, FLEET_REFRESH);
+} else {
+  load(["status", "plan", "history"]).then(follow);
+}
