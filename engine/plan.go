@@ -45,6 +45,7 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 		Layout:   s.e.Layout(),
 		Targets:  targets,
 		Layers:   s.drv.layers,
+		Waves:    s.e.cfg.Drivers.Rollout.planning(),
 	})
 	if err != nil {
 		return nil, err

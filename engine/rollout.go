@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/rackctl/rackctl/reconcile"
@@ -10,12 +11,37 @@ import (
 	"github.com/rackctl/rackctl/state"
 )
 
-// RolloutConfig says how apply and watch follow a plan's waves.
+// RolloutConfig says how plan, apply and watch split a disruptive plan
+// into waves and follow them.
 type RolloutConfig struct {
 	// OnlyWave, when > 0, applies the shared changes and that wave alone.
 	OnlyWave int
-	// NoWaves applies a plan with waves in one step.
+	// NoWaves plans no waves and applies a plan with waves in one step.
 	NoWaves bool
+	// MaxWorkersPercent and MaxNodesPercent are the management node's
+	// blast-radius limits (--max-disruptive-workers-percent,
+	// --max-disruptive-nodes-percent): the wave size of workers and
+	// flatcar nodes when rack.yaml's rollout leaves maxUnavailable out,
+	// and watch's limits. 0: schema.DefaultMaxUnavailable; negative: no
+	// limit (one wave after the canary).
+	MaxWorkersPercent, MaxNodesPercent int
+}
+
+// planning is how plans split disruptive changes into waves.
+func (c RolloutConfig) planning() reconcile.WavePlanning {
+	return reconcile.WavePlanning{Off: c.NoWaves,
+		Limits: schema.MaxUnavailable{Worker: percentLimit(c.MaxWorkersPercent), Node: percentLimit(c.MaxNodesPercent)}}
+}
+
+// percentLimit is a limit in percent as a wave size.
+func percentLimit(pct int) schema.Quantity {
+	switch {
+	case pct == 0:
+		return ""
+	case pct < 0 || pct > 100:
+		return "100%"
+	}
+	return schema.Quantity(strconv.Itoa(pct) + "%")
 }
 
 // rolloutGate is the health gate between waves: a node is healthy when
