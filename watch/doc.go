@@ -89,7 +89,13 @@
 // _reconciles_total{trigger,outcome}, _bmc_reachable{node} (from the
 // "bmc:NODE:power" values each plan observes, so only for nodes the bmc
 // layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
-// _source_errors_total, _pinned_info{commit} (only while pinned); /healthz (the [Status] as JSON, 503 when
+// _source_errors_total, _pinned_info{commit} (only while pinned);
+// rackctl_rollout_wave (the last wave of the last rollout that became
+// healthy), rackctl_rollout_stopped_total, and, live during an apply when
+// the Reconciler is a [ProgressReconciler], rackctl_rollout_wave_in_progress
+// (the wave being applied or waited on, 0: none) and
+// rackctl_rollout_wave_nodes{state} (the rollout's nodes: pending,
+// in_progress, healthy, unhealthy); /healthz (the [Status] as JSON, 503 when
 // the loop is not running); and /webhook when Config.Webhook is set. [Watcher.Register]
 // adds collectors of others to it (the notifier's rackctl_notify_*).
 //
