@@ -218,3 +218,55 @@ func (e *e2eRack) countChassisSets(match func(string) bool) []int {
 	}
 	return out
 }
+
+// TestDefaultWavesFollowTheLimits: without a rollout section a commit
+// that reinstalls 4 installed nodes is planned in waves: a canary, then
+// waves of the management node's limit, 25% (one node) by default; the
+// config file's watch.maxDisruptiveNodesPercent (the setting watch holds
+// commits by) makes them 50% (two), and the flag wins over the file.
+// The plan says how the waves were made.
+func TestDefaultWavesFollowTheLimits(t *testing.T) {
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 4, "defwave-secret-pw", "defwave")
+	e.writeSpec(map[int]string{})
+	e.run("apply (first installs)", 0, "apply", "--auto-approve", "--timeout", "15s")
+	e.writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
+
+	waves := func(what string, extra ...string) string {
+		var view struct {
+			Rollout *struct {
+				Rule  string `json:"rule"`
+				Waves []struct {
+					Canary bool     `json:"canary"`
+					Nodes  []string `json:"nodes"`
+				} `json:"waves"`
+			} `json:"rollout"`
+		}
+		p := e.run(what, 0, "plan", append([]string{"-o", "json"}, extra...)...)
+		must(t, json.Unmarshal([]byte(p.stdout), &view))
+		if view.Rollout == nil {
+			return "no waves"
+		}
+		if !strings.HasPrefix(view.Rollout.Rule, "the default rollout (no rollout: section)") {
+			t.Errorf("%s: rule %q does not say the waves are the default's", what, view.Rollout.Rule)
+		}
+		return fmt.Sprint(view.Rollout.Waves)
+	}
+	if got, want := waves("plan (default limit)"), "[{true [node-0]} {false [node-1]} {false [node-2]} {false [node-3]}]"; got != want {
+		t.Errorf("default waves %s, want %s", got, want)
+	}
+	cfg := filepath.Join(e.root, "etc/rackctl/config.yaml")
+	must(t, os.MkdirAll(filepath.Dir(cfg), 0o755))
+	must(t, os.WriteFile(cfg, []byte("apiVersion: rackctl/v1alpha1\nkind: Config\nwatch:\n  maxDisruptiveNodesPercent: 50\n"), 0o644))
+	if got, want := waves("plan (config 50%)"), "[{true [node-0]} {false [node-1 node-2]} {false [node-3]}]"; got != want {
+		t.Errorf("waves with watch.maxDisruptiveNodesPercent 50: %s, want %s", got, want)
+	}
+	if got, want := waves("plan (flag 100%)", "--max-disruptive-nodes-percent", "100"), "[{true [node-0]} {false [node-1 node-2 node-3]}]"; got != want {
+		t.Errorf("waves with --max-disruptive-nodes-percent 100: %s, want %s", got, want)
+	}
+	p := e.run("plan (human)", 0, "plan")
+	for _, want := range []string{"Rollout in 3 waves, gated on health:", "waves by the default rollout (no rollout: section): a canary of 1, controllers one at a time, then waves of at most node 50% (2)", "healthy for 30s (at most 15m"} {
+		if !strings.Contains(p.stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, p.stdout)
+		}
+	}
+}
