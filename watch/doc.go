@@ -28,6 +28,10 @@
 // <stateDir>/approvals/<commit>. The loop polls for the approval, plans the
 // commit again against the current state and applies it; the approval is
 // removed after a successful apply. An approval lifts the node limits only.
+// A plan in waves (reconcile.Plan.Rollout: by default whenever it disrupts
+// more than one installed node, waves of the same limits) counts what it
+// disrupts at once: each role's largest wave, plus the nodes disrupted
+// outside the waves (a lokoctl run's reboots).
 //
 // With Policy.Windows, a plan with any disruptive change waits outside the
 // windows and goes when one opens; plans without disruptive changes apply
