@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/rackctl/rackctl/cluster"
 	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/state"
@@ -74,6 +76,9 @@ func (g rolloutGate) Unhealthy(ctx context.Context, nodes []string) (map[string]
 		return bad, nil
 	}
 	health, err := g.e.NodeHealth(ctx, g.rack)
+	if errors.Is(err, cluster.ErrNoKubeconfig) {
+		return nil, fmt.Errorf("rollout health: %w: %w (or apply with --no-waves)", reconcile.ErrNoHealth, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rollout health: %w", err)
 	}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/rackctl/rackctl/reconcile"
 	"github.com/rackctl/rackctl/state"
 )
 
@@ -33,5 +35,23 @@ func TestRolloutGateFlatcar(t *testing.T) {
 		if !strings.Contains(bad[n], why) {
 			t.Errorf("%s: %q, want %q", n, bad[n], why)
 		}
+	}
+}
+
+// TestRolloutGateNoKubeconfig: a Lokomotive rack whose cluster rackctl
+// cannot ask (no kubeconfig: none beneath the lokoctl assets, no
+// KUBECONFIG) has no health to wait for: the gate says so with
+// reconcile.ErrNoHealth, which stops a rollout at once instead of after
+// its timeout, and names the way out.
+func TestRolloutGateNoKubeconfig(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	e, rack := newEngine(t, lokomotiveSpec, filesOnly)
+	a := rack.Nodes[0].Name
+	if err := state.New(e.cfg.StateDir).RecordInstall(a, state.InstallRecord{Outcome: state.InstallInstalled}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rolloutGate{e: e, rack: rack}.Unhealthy(context.Background(), []string{a})
+	if !errors.Is(err, reconcile.ErrNoHealth) || !strings.Contains(err.Error(), "--kubeconfig") || !strings.Contains(err.Error(), "--no-waves") {
+		t.Errorf("Unhealthy: %v, want ErrNoHealth naming --kubeconfig and --no-waves", err)
 	}
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,10 +25,15 @@ type RolloutReport = state.RolloutRecord
 
 // HealthGate tells which of nodes are not healthy now, with why. An error
 // means health could not be asked: the nodes are unknown, and a rollout
-// holds as for unhealthy nodes.
+// holds as for unhealthy nodes. An error wrapping ErrNoHealth says it
+// never can be (nothing to ask: no kubeconfig): the rollout stops at once
+// rather than after its timeout.
 type HealthGate interface {
 	Unhealthy(ctx context.Context, nodes []string) (map[string]string, error)
 }
+
+// ErrNoHealth: a HealthGate has nothing to ask about the nodes' health.
+var ErrNoHealth = errors.New("health cannot be asked")
 
 // WaveOptions says how Apply follows a plan's rollout.
 type WaveOptions struct {
@@ -235,6 +241,9 @@ func (a *Applier) awaitHealthy(ctx context.Context, ro *Rollout, nodes []string,
 			bad = map[string]string{}
 			for _, n := range nodes {
 				bad[n] = "unknown: " + err.Error()
+			}
+			if errors.Is(err, ErrNoHealth) {
+				return bad
 			}
 		}
 		now := time.Now()

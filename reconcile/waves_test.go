@@ -520,3 +520,23 @@ func TestDefaultRolloutLokoctlReboots(t *testing.T) {
 		t.Errorf("notes %q do not say the lokoctl run cannot be split into waves", p.Notes)
 	}
 }
+
+// TestApplyWaveNoHealthStops: a health gate with nothing to ask
+// (ErrNoHealth: no kubeconfig) stops the rollout at its first wave at
+// once, naming why, rather than waiting for the timeout (1h here: the
+// test would hang) for an answer that cannot come.
+func TestApplyWaveNoHealthStops(t *testing.T) {
+	p := wavePlan()
+	p.Rollout.Timeout = "1h"
+	w := applyWaves(t, p, WaveOptions{Health: noHealth{}})
+	if w.res.Outcome != OutcomeRolloutStopped || w.err == nil || !strings.Contains(w.err.Error(), "rollout stopped at wave 1 of 3") ||
+		!strings.Contains(w.res.Rollout.Unhealthy["n1"], "unknown: no kubeconfig: health cannot be asked") {
+		t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at wave 1 with n1 unknown", w.res.Outcome, w.err, w.res.Rollout)
+	}
+}
+
+type noHealth struct{}
+
+func (noHealth) Unhealthy(context.Context, []string) (map[string]string, error) {
+	return nil, fmt.Errorf("no kubeconfig: %w", ErrNoHealth)
+}
