@@ -53,6 +53,9 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 	if p.Commit == "" {
 		p.Commit = commit
 	}
+	if note := s.e.healthNote(s.rack, p); note != "" {
+		p.Notes = append(p.Notes, note)
+	}
 	return p, nil
 }
 

@@ -23,7 +23,7 @@ func TestRolloutGateFlatcar(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bad, err := rolloutGate{e: e, rack: rack}.Unhealthy(context.Background(), []string{a, b, c})
+	bad, err := rolloutGate{e: e, rack: rack, recordsInstalls: true}.Unhealthy(context.Background(), []string{a, b, c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,5 +53,38 @@ func TestRolloutGateNoKubeconfig(t *testing.T) {
 	_, err := rolloutGate{e: e, rack: rack}.Unhealthy(context.Background(), []string{a})
 	if !errors.Is(err, reconcile.ErrNoHealth) || !strings.Contains(err.Error(), "--kubeconfig") || !strings.Contains(err.Error(), "--no-waves") {
 		t.Errorf("Unhealthy: %v, want ErrNoHealth naming --kubeconfig and --no-waves", err)
+	}
+}
+
+// TestRolloutNoVerifyNoGate: a Flatcar rack whose installs no verify
+// layer records (--verify none, or --provisioner-run never) has no health
+// to observe between waves: apply's waves have no gate (they wait only for
+// their changes), rather than holding on "unknown" until the timeout; a
+// rack that records them, or a Lokomotive rack (the cluster), has one.
+func TestRolloutNoVerifyNoGate(t *testing.T) {
+	tests := map[string]struct {
+		spec    string
+		drivers func(*DriverConfig)
+		gate    bool
+	}{
+		"flatcar, --verify none":             {flatcarSpec, func(d *DriverConfig) { d.Verify, d.ProvisionerRun = "none", "auto" }, false},
+		"flatcar, --provisioner-run never":   {flatcarSpec, func(d *DriverConfig) { d.Verify, d.ProvisionerRun = "flag", "never" }, false},
+		"flatcar, --verify flag":             {flatcarSpec, func(d *DriverConfig) { d.Verify, d.ProvisionerRun = "flag", "auto" }, true},
+		"lokomotive, --verify none: cluster": {lokomotiveSpec, func(d *DriverConfig) { d.Verify, d.ProvisionerRun = "none", "auto" }, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := filesOnly
+			tc.drivers(&d)
+			e, rack := newEngine(t, tc.spec, d)
+			wo := e.waveOptions(rack)
+			if (wo.Health != nil) != tc.gate {
+				t.Errorf("health gate %v, want %v", wo.Health != nil, tc.gate)
+			}
+			note := e.healthNote(rack, &reconcile.Plan{Rollout: &reconcile.Rollout{}})
+			if (note != "") == tc.gate {
+				t.Errorf("plan note %q: want one exactly when there is no gate", note)
+			}
+		})
 	}
 }

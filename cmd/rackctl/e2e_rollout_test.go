@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rackctl/rackctl/internal/simnode"
 	"github.com/rackctl/rackctl/state"
@@ -269,4 +273,75 @@ func TestDefaultWavesFollowTheLimits(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, p.stdout)
 		}
 	}
+}
+
+// TestWatchRolloutMetricsLive: `rackctl watch` carrying out a commit that
+// reinstalls 4 installed servers (ipmi_sim BMCs) in the default waves
+// (canary, then one node a wave: 25% of 4; settle 3s so each wave waits a
+// while) shows the wave it is waiting on in /metrics: scraped while wave 2
+// settles, rackctl_rollout_wave_in_progress is 2 with one node healthy,
+// one in progress and two pending; once the commit is applied no wave is
+// in progress and the 4 are healthy.
+func TestWatchRolloutMetricsLive(t *testing.T) {
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 4, "livewave-secret-pw", "livewave")
+	writeSpec := func(rp map[int]string) {
+		e.writeSpec(rp)
+		f, err := os.OpenFile(e.spec, os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteString("rollout: {settle: 3s, timeout: 1m}\n")
+		must(t, err)
+		must(t, f.Close())
+	}
+	writeSpec(map[int]string{})
+	e.run("apply (first installs)", 0, "apply", "--auto-approve", "--timeout", "15s")
+	writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
+
+	listen := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	g := &globals{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() {
+		done <- execute(ctx, g, e.args("watch", "--listen", listen, "--timeout", "15s", "--drift-interval", "0"))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	const (
+		inWave2 = "rackctl_rollout_wave_in_progress 2\n"
+		applied = `rackctl_rollout_wave_nodes{state="healthy"} 4` + "\n"
+	)
+	var during, after string
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline) && after == ""; time.Sleep(100 * time.Millisecond) {
+		body := scrape("http://" + listen + "/metrics")
+		switch {
+		case strings.Contains(body, inWave2) && during == "":
+			during = body
+		case strings.Contains(body, applied):
+			after = body
+		}
+	}
+	if during == "" || after == "" {
+		t.Fatalf("wave 2 seen in /metrics: %v; the rollout seen done: %v\nstderr:\n%s", during != "", after != "", lastLines(g.stderr.(*syncBuffer).String(), 30))
+	}
+	for _, want := range []string{`rackctl_rollout_wave_nodes{state="healthy"} 1`, `rackctl_rollout_wave_nodes{state="in_progress"} 1`,
+		`rackctl_rollout_wave_nodes{state="pending"} 2`, `rackctl_rollout_wave_nodes{state="unhealthy"} 0`} {
+		if !strings.Contains(during, want+"\n") {
+			t.Errorf("while wave 2 settles, /metrics lacks %s", want)
+		}
+	}
+	for _, want := range []string{"rackctl_rollout_wave_in_progress 0", `rackctl_rollout_wave_nodes{state="in_progress"} 0`, "rackctl_rollout_wave 4"} {
+		if !strings.Contains(after, want+"\n") {
+			t.Errorf("after the rollout, /metrics lacks %s", want)
+		}
+	}
+}
+
+// scrape is the body of url, "" while it does not answer.
+func scrape(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
