@@ -50,11 +50,11 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 	if err != nil {
 		return nil, err
 	}
-	if p.Commit == "" {
-		p.Commit = commit
-	}
 	if note := s.e.healthNote(s.rack, p); note != "" {
 		p.Notes = append(p.Notes, note)
+	}
+	if p.Commit == "" {
+		p.Commit = commit
 	}
 	return p, nil
 }
