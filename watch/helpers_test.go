@@ -134,12 +134,21 @@ func (r *testReconciler) Plan(ctx context.Context, rack *schema.Rack, commit str
 }
 
 func (r *testReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
-	return r.ApplyProgress(ctx, rack, p, nil)
+	return r.apply(ctx, rack, p, nil)
 }
 
-var _ ProgressReconciler = (*testReconciler)(nil)
+// progressing is a testReconciler that reports its applies' progress (a
+// type of its own: embedding testReconciler to override Apply must not
+// bring an ApplyProgress that bypasses the override).
+type progressing struct{ *testReconciler }
 
-func (r *testReconciler) ApplyProgress(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error) {
+var _ ProgressReconciler = progressing{}
+
+func (r progressing) ApplyProgress(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error) {
+	return r.apply(ctx, rack, p, progress)
+}
+
+func (r *testReconciler) apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error) {
 	r.mu.Lock()
 	block, started := r.blockApply, r.applyStart
 	r.mu.Unlock()

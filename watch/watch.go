@@ -38,7 +38,9 @@ type Reconciler interface {
 
 // ProgressReconciler is a Reconciler whose Apply also reports its
 // progress as it goes (reconcile.Event): the loop's live rollout metrics
-// follow the waves with it. The engine's Reconciler is one.
+// follow the waves with it. The engine's Reconciler is one. A Reconciler
+// that wraps another by embedding it and overrides Apply must override
+// ApplyProgress too, or the loop calls the embedded one.
 type ProgressReconciler interface {
 	ApplyProgress(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error)
 }

@@ -685,7 +685,7 @@ func TestRolloutMetricsLive(t *testing.T) {
 	src := make(chanSource)
 	rec := newTestReconciler(t)
 	rec.unhealthy = map[string]string{} // follow the spec's rollout
-	l := startLoop(t, Config{Source: src, Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy()})
+	l := startLoop(t, Config{Source: src, Reconciler: progressing{rec}, StateDir: rec.stateDir, Policy: DefaultPolicy()})
 	srv := httptest.NewServer(l.w.Handler())
 	defer srv.Close()
 	spec := baseSpec(t) + "rollout: {settle: 0s, timeout: 1m, maxUnavailable: {worker: 1}}\n"
