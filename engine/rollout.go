@@ -51,20 +51,20 @@ func percentLimit(pct int) schema.Quantity {
 // and, on a Lokomotive rack, its Node is healthy (NodeHealth: Ready,
 // kubelet version, labels). A node with no outcome recorded was not seen
 // to come back: it is unknown, and unknown holds the rollout. Without a
-// verify layer (recordsInstalls false) no outcome is recorded: the
-// cluster alone is asked.
+// verify layer (skipInstalls) no outcome is recorded: the cluster alone
+// is asked.
 type rolloutGate struct {
 	e    *Engine
 	rack *schema.Rack
-	// recordsInstalls: the verify layer records each install's outcome.
-	recordsInstalls bool
+	// skipInstalls: no verify layer records the installs' outcomes.
+	skipInstalls bool
 }
 
 var _ reconcile.HealthGate = rolloutGate{}
 
 func (g rolloutGate) Unhealthy(ctx context.Context, nodes []string) (map[string]string, error) {
 	bad := map[string]string{}
-	if g.recordsInstalls {
+	if !g.skipInstalls {
 		if err := g.installOutcomes(nodes, bad); err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func (e *Engine) waveOptions(rack *schema.Rack) reconcile.WaveOptions {
 	c := e.cfg.Drivers.Rollout
 	wo := reconcile.WaveOptions{Only: c.OnlyWave, Off: c.NoWaves}
 	if e.recordsInstalls() || rack.Provisioner == schema.Lokomotive {
-		wo.Health = rolloutGate{e: e, rack: rack, recordsInstalls: e.recordsInstalls()}
+		wo.Health = rolloutGate{e: e, rack: rack, skipInstalls: !e.recordsInstalls()}
 	}
 	return wo
 }

@@ -23,7 +23,7 @@ func TestRolloutGateFlatcar(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bad, err := rolloutGate{e: e, rack: rack, recordsInstalls: true}.Unhealthy(context.Background(), []string{a, b, c})
+	bad, err := rolloutGate{e: e, rack: rack}.Unhealthy(context.Background(), []string{a, b, c})
 	if err != nil {
 		t.Fatal(err)
 	}
