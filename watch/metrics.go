@@ -120,7 +120,7 @@ func newMetrics() *metrics {
 			}),
 			nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 				Name: "rackctl_rollout_wave_nodes",
-				Help: "Nodes of the running (else the last) apply's rollout by state: pending (a later wave, or left untouched by a stop), in_progress, healthy (their wave became healthy), unhealthy (named by the stop).",
+				Help: "Nodes of the running (else the last) apply's rollout by state: pending (a later wave, or left untouched by a stop), in_progress, healthy (their wave passed its health gate; without one, its changes succeeded), unhealthy (named by the stop).",
 			}, []string{"state"}),
 		},
 	}
