@@ -202,7 +202,7 @@ func (pl *planner) planRollout() {
 	ro := pl.rollout()
 	r := &Rollout{Waves: computeWaves(pl.rack, ro, disrupted), Settle: ro.Settle, Timeout: ro.Timeout, Rule: pl.rolloutRule(ro, disrupted)}
 	for _, c := range pl.p.Changes {
-		if c.Node != "" && !slices.Contains(disrupted, c.Node) && layerInWaves(c.Layer) {
+		if c.Node != "" && r.waveOf(c.Node) == 0 && layerInWaves(c.Layer) {
 			r.First = append(r.First, c.Node)
 		}
 	}
@@ -229,14 +229,16 @@ func (pl *planner) wavedNodes(installs state.Installs) []string {
 		}
 	}
 	var disrupted, rebootsAtOnce []string
+	seen := map[string]bool{} // a rack of 10 000 nodes: no scan of disrupted per change
 	for _, c := range pl.p.Changes {
 		switch {
 		case !c.Disruptive:
 		case c.Node == "":
 			rebootsAtOnce = append(rebootsAtOnce, c.Interrupts()...)
-		case waved(c) && !fresh[c.Node] && !slices.Contains(disrupted, c.Node):
+		case waved(c) && !fresh[c.Node] && !seen[c.Node]:
 			// A flag file's delete only marks a node for reinstall: what
 			// interrupts it is its wave's PXE boot (none with --bmc=none).
+			seen[c.Node] = true
 			disrupted = append(disrupted, c.Node)
 		}
 	}
