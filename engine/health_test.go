@@ -96,6 +96,12 @@ func TestNodeHealth(t *testing.T) {
 			t.Errorf("gate: %s %q, want %q", n, bad[n], why)
 		}
 	}
+	// Without a verify layer (--verify none) no outcome is recorded: the
+	// cluster alone is asked, and a Ready node is healthy.
+	bad, err = rolloutGate{e: e, rack: rack, skipInstalls: true}.Unhealthy(context.Background(), []string{"lokomotive-controller-1", "lokomotive-worker-0"})
+	if err != nil || len(bad) != 1 || !strings.Contains(bad["lokomotive-controller-1"], "not ready") {
+		t.Errorf("gate without installs: %v, %v; want lokomotive-controller-1 not ready alone", bad, err)
+	}
 
 	// An API server that cannot be asked gates the rollout too.
 	e.cfg.Kubeconfig = k.KubeconfigFor(t, "wrong-token")

@@ -58,9 +58,13 @@ func (s *Session) Plan(ctx context.Context, targets []string, commit string) (*r
 		Layout:   s.e.Layout(),
 		Targets:  targets,
 		Layers:   s.drv.layers,
+		Waves:    s.e.cfg.Drivers.Rollout.planning(),
 	})
 	if err != nil {
 		return nil, err
+	}
+	if note := s.e.healthNote(s.rack, p); note != "" {
+		p.Notes = append(p.Notes, note)
 	}
 	if p.Commit == "" {
 		p.Commit = commit

@@ -50,7 +50,15 @@ func (r *reconciler) Plan(ctx context.Context, rack *schema.Rack, commit string)
 	return p, nil
 }
 
+var _ watch.ProgressReconciler = (*reconciler)(nil)
+
 func (r *reconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
+	return r.ApplyProgress(ctx, rack, p, nil)
+}
+
+// ApplyProgress is Apply, reporting each step to progress (may be nil) as
+// well as to the log.
+func (r *reconciler) ApplyProgress(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error) {
 	s := r.last
 	if s == nil || s.spec != rack {
 		var err error
@@ -60,6 +68,9 @@ func (r *reconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.
 	}
 	log := r.e.log.With("commit", p.Commit)
 	return s.apply(ctx, p, func(ev reconcile.Event) {
+		if progress != nil {
+			progress(ev)
+		}
 		attrs := []any{"layer", string(ev.Layer), "status", string(ev.Status)}
 		if ev.Change != nil {
 			attrs = append(attrs, "action", string(ev.Change.Action), "address", ev.Change.Address)

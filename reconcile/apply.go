@@ -342,7 +342,7 @@ func (r *applyRun) split(p *Plan, l Plugin) (phase, skip []Change) {
 		if c.Layer != l.Layer() || c.Action == ActionNoop {
 			continue
 		}
-		if r.only != nil && inWaves(l) {
+		if r.only != nil {
 			var ok bool
 			if c, ok = r.only(c); !ok {
 				continue

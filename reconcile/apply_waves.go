@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,10 +25,15 @@ type RolloutReport = state.RolloutRecord
 
 // HealthGate tells which of nodes are not healthy now, with why. An error
 // means health could not be asked: the nodes are unknown, and a rollout
-// holds as for unhealthy nodes.
+// holds as for unhealthy nodes. An error wrapping ErrNoHealth says it
+// never can be (nothing to ask: no kubeconfig): the rollout stops at once
+// rather than after its timeout.
 type HealthGate interface {
 	Unhealthy(ctx context.Context, nodes []string) (map[string]string, error)
 }
+
+// ErrNoHealth: a HealthGate has nothing to ask about the nodes' health.
+var ErrNoHealth = errors.New("health cannot be asked")
 
 // WaveOptions says how Apply follows a plan's rollout.
 type WaveOptions struct {
@@ -54,7 +60,7 @@ func checkWaves(p *Plan, wo WaveOptions) error {
 	case wo.Off:
 		return fmt.Errorf("apply: --wave %d and --no-waves: pick one", wo.Only)
 	case p.Rollout == nil:
-		return fmt.Errorf("apply: --wave %d: the plan has no waves (the spec has no rollout section, or nothing installed is disrupted)", wo.Only)
+		return fmt.Errorf("apply: --wave %d: the plan has no waves (it disrupts at most one installed node)", wo.Only)
 	case wo.Only > len(p.Rollout.Waves):
 		return fmt.Errorf("apply: --wave %d: the plan has %d waves", wo.Only, len(p.Rollout.Waves))
 	}
@@ -79,30 +85,76 @@ func (a *Applier) runPhases(ctx context.Context, p *Plan, execs map[Layer]Execut
 	for last < len(a.plugins) && inWaves(a.plugins[last]) {
 		last++
 	}
+	run.only = func(c Change) (Change, bool) { return ro.inWave(c, 0) }
 	for _, l := range a.plugins[:first] {
 		a.runLayer(ctx, p, l, execs[l.Layer()], run)
 	}
 	run.res.Rollout = &RolloutReport{Waves: len(ro.Waves)}
 	for wave := 0; wave <= len(ro.Waves); wave++ {
-		run.only = func(c Change) (Change, bool) { return ro.narrowToWave(c, wave) }
-		if wave > 0 && wo.Only > 0 && wave != wo.Only {
-			a.skipWave(p, a.plugins[first:last], run)
+		run.only = func(c Change) (Change, bool) { return ro.inWave(c, wave) }
+		if wave == 0 {
+			a.runLayers(ctx, p, a.plugins[first:last], execs, run)
 			continue
 		}
-		if wave > 0 && !run.stopped {
-			a.startWave(ctx, p, ro.Waves[wave-1], run)
+		if wo.Only > 0 && wave != wo.Only {
+			a.skipWave(p, a.plugins[:last], run)
+			continue
 		}
-		for _, l := range a.plugins[first:last] {
-			a.runLayer(ctx, p, l, execs[l.Layer()], run)
-		}
-		if wave > 0 && !run.stopped {
-			a.gateWave(ctx, ro, ro.Waves[wave-1], run)
-		}
+		a.runWave(ctx, p, ro.Waves[wave-1], a.plugins[:last], execs, run)
 	}
 	run.only = nil
-	for _, l := range a.plugins[last:] {
+	a.runLayers(ctx, p, a.plugins[last:], execs, run)
+}
+
+// runWave runs wave w: its changes of the layers before the wave layers
+// (a DHCP drift fix's power cycles), then of the wave layers, then waits
+// for its nodes to be healthy.
+func (a *Applier) runWave(ctx context.Context, p *Plan, w Wave, layers []Plugin, execs map[Layer]Executor, run *applyRun) {
+	stoppedBefore := run.stopped
+	if !run.stopped {
+		a.startWave(ctx, p, w, run)
+	}
+	for _, l := range layers {
+		// A layer before the wave layers has run its phase: it runs
+		// again only for changes of this wave (a second AfterPhase of a
+		// layer with none would persist its state twice).
+		if inWaves(l) || a.hasChanges(p, l, run) {
+			a.runLayer(ctx, p, l, execs[l.Layer()], run)
+		}
+	}
+	// A wave layer fails a change per node and goes on; a layer before
+	// them (the drift fix's power cycle) stops everything: either way the
+	// rollout stops at this wave, naming its failed nodes.
+	if !stoppedBefore && (!run.stopped || a.waveFailed(w, run)) {
+		a.gateWave(ctx, p.Rollout, w, run)
+	}
+}
+
+// runLayers runs layers' phases in order.
+func (a *Applier) runLayers(ctx context.Context, p *Plan, layers []Plugin, execs map[Layer]Executor, run *applyRun) {
+	for _, l := range layers {
 		a.runLayer(ctx, p, l, execs[l.Layer()], run)
 	}
+}
+
+// hasChanges tells whether l has a change to run (or to skip) in the
+// current step of run.
+func (a *Applier) hasChanges(p *Plan, l Plugin, run *applyRun) bool {
+	return slices.ContainsFunc(p.Changes, func(c Change) bool {
+		if c.Layer != l.Layer() || c.Action == ActionNoop {
+			return false
+		}
+		_, ok := run.only(c)
+		return ok
+	})
+}
+
+// waveFailed tells whether a change of a node of w failed, with the
+// apply not cancelled.
+func (a *Applier) waveFailed(w Wave, run *applyRun) bool {
+	return run.res.Outcome != OutcomeCancelled && slices.ContainsFunc(run.res.Failed, func(f ChangeError) bool {
+		return slices.Contains(w.Nodes, f.Change.Node)
+	})
 }
 
 // skipWave reports the changes of a wave not run (--wave N).
@@ -189,6 +241,9 @@ func (a *Applier) awaitHealthy(ctx context.Context, ro *Rollout, nodes []string,
 			bad = map[string]string{}
 			for _, n := range nodes {
 				bad[n] = "unknown: " + err.Error()
+			}
+			if errors.Is(err, ErrNoHealth) {
+				return bad
 			}
 		}
 		now := time.Now()

@@ -33,6 +33,8 @@ type PlanOptions struct {
 	// Layers enables and drives the layers after files; the zero value
 	// plans the files layer only.
 	Layers LayerConfig
+	// Waves: how a disruptive plan is split into waves (waves.go).
+	Waves WavePlanning
 }
 
 // Build makes the plan: it loads the allocation, assigns addresses,

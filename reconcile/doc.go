@@ -56,13 +56,15 @@
 //
 // # Waves
 //
-// With the spec's rollout section, Build plans waves (Plan.Rollout,
-// ComputeWaves) over the installed nodes a disruptive change of a wave
-// layer (bmc, verify, settle, reignite) interrupts, and Apply runs those
-// layers wave by wave after the shared phases (files, dhcp, flags,
-// provisioner: a node's install profile must be in matchbox before its
-// wave PXE-boots it), each wave gated on a HealthGate, before the
-// credentials phase. A wave not healthy in time stops the rollout
+// When a plan disrupts more than one installed node, Build plans waves
+// (Plan.Rollout) by the spec's rollout section or, without one, by
+// schema.DefaultRollout with the management node's limits
+// (PlanOptions.Waves), over the installed nodes a disruptive change of a
+// wave layer (bmc, verify, settle, reignite) or a DHCP drift power cycle
+// interrupts. Apply runs those changes wave by wave after the shared
+// phases (files, dhcp, flags, provisioner: a node's install profile must
+// be in matchbox before its wave PXE-boots it), each wave gated on a
+// HealthGate, before the credentials phase. A wave not healthy in time stops the rollout
 // (OutcomeRolloutStopped, Result.Rollout, the history). See waves.go and
 // apply_waves.go.
 //

@@ -91,7 +91,7 @@ func WriteHuman(w io.Writer, p *Plan, color bool) error {
 		fmt.Fprintln(bw)
 	}
 	if r := p.Rollout; r != nil {
-		fmt.Fprintln(bw, paint(ansiBold, fmt.Sprintf("Rollout in %d waves (rollout:), gated on health:", len(r.Waves))))
+		fmt.Fprintln(bw, paint(ansiBold, fmt.Sprintf("Rollout in %d waves, gated on health:", len(r.Waves))))
 		for _, line := range r.Split() {
 			fmt.Fprintln(bw, "  - "+esc(line))
 		}

@@ -49,6 +49,9 @@ type RolloutView struct {
 	Timeout    string     `json:"timeout"`
 	FirstNodes []string   `json:"first_nodes"`
 	Waves      []WaveView `json:"waves"`
+	// Rule says how the waves were made: from the spec's rollout section
+	// or the default one, with which limits.
+	Rule string `json:"rule,omitempty"`
 	// Split says the same for people, one line per step.
 	Split []string `json:"split"`
 }
@@ -243,7 +246,7 @@ func rolloutView(r *Rollout) *RolloutView {
 	if r == nil {
 		return nil
 	}
-	v := &RolloutView{Settle: r.Settle, Timeout: r.Timeout, FirstNodes: nonNil(slices.Clone(r.First)), Split: r.Split()}
+	v := &RolloutView{Settle: r.Settle, Timeout: r.Timeout, Rule: r.Rule, FirstNodes: nonNil(slices.Clone(r.First)), Split: r.Split()}
 	for _, w := range r.Waves {
 		v.Waves = append(v.Waves, WaveView{Number: w.Number, Canary: w.Canary, Nodes: nonNil(slices.Clone(w.Nodes)), Await: nonNil(slices.Clone(w.Await))})
 	}

@@ -167,6 +167,8 @@ type rackEnv struct {
 	lastResult Result
 	settle     bool // plan the settle layer
 	configs    NodeConfigObserver
+	driftFix   DriftFix
+	waves      WaveOptions
 }
 
 type fakeExecutorLoko struct{ applies int }
@@ -180,7 +182,7 @@ func newRackEnv(t testing.TB, prov schema.Provisioner, n int) *rackEnv {
 }
 
 func (e *rackEnv) layers() LayerConfig {
-	return LayerConfig{Enabled: true, DHCP: e.dhcp, BMC: e.bmc, Provisioner: ProvisionerAuto, Terraform: e.tf, Verify: true, Settle: e.settle, NodeConfigs: e.configs}
+	return LayerConfig{Enabled: true, DHCP: e.dhcp, BMC: e.bmc, Provisioner: ProvisionerAuto, Terraform: e.tf, Verify: true, Settle: e.settle, NodeConfigs: e.configs, DriftFix: e.driftFix}
 }
 
 func (e *rackEnv) plan() *Plan {
@@ -199,7 +201,7 @@ func (e *rackEnv) apply(p *Plan) (Result, error) {
 		&DHCPExecutor{Server: e.dhcp, BMC: e.bmc}, &FlagExecutor{Root: e.root},
 		px, &BMCExecutor{BMC: e.bmc, Parallel: 4}, &VerifyExecutor{Root: e.root},
 		&SettleExecutor{Root: e.root, Provisioner: px, BMC: e.bmc},
-	}})
+	}, Waves: e.waves})
 	e.lastResult = res
 	return res, err
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/rackctl/rackctl/dhcp"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/state"
 )
@@ -377,4 +380,163 @@ func BenchmarkWaves1000(b *testing.B) {
 			b.Fatalf("%d changes ran, want %d", ran, len(p.Changes))
 		}
 	}
+}
+
+// TestDriftPowerCyclesInWaves: DHCP drift that power-cycles nodes
+// (--drift-fix power-cycle) is disruptive as a reinstall is, and goes
+// through the same default waves (no rollout section, 4 flatcar nodes:
+// canary, then waves of 25%): each wave is power-cycled only once the one
+// before is healthy, the stale leases are released first, for all. A
+// canary whose power cycle fails stops the rollout and no other node is
+// power-cycled.
+func TestDriftPowerCyclesInWaves(t *testing.T) {
+	e := newRackEnv(t, schema.Flatcar, 4)
+	e.converge()
+	e.driftFix = DriftPowerCycle
+	for i, n := range e.rack.Nodes {
+		stray := netip.AddrFrom4([4]byte{172, 24, 213, byte(200 + i)}) // in the subnet, no node's
+		e.dhcp.leases = append(e.dhcp.leases, dhcp.Lease{Expiry: e.now.Add(time.Hour), MAC: n.MAC, IP: stray, Hostname: n.Name})
+	}
+	p := e.plan()
+	if p.Rollout == nil || wavesString(p.Rollout.Waves) != "canary:node-0 | node-1 | node-2 | node-3" {
+		t.Fatalf("plan rollout %+v, want canary:node-0 | node-1 | node-2 | node-3; changes %v", p.Rollout, layerAddrs(p.Changes, LayerDHCP))
+	}
+	if !strings.Contains(p.Rollout.Rule, "the default rollout") || !strings.Contains(p.Rollout.Rule, "node 25% (1)") {
+		t.Errorf("rollout rule %q does not say it is the default with waves of 25%% (1)", p.Rollout.Rule)
+	}
+
+	e.bmc.fail["node-0"] = errors.New("bmc unreachable")
+	res, err := e.apply(p)
+	if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), "rollout stopped at wave 1 of 4") || res.Rollout.Unhealthy["node-0"] == "" {
+		t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at wave 1 naming node-0", res.Outcome, err, res.Rollout)
+	}
+	if got := e.bmc.mutations(); len(got) != 0 {
+		t.Errorf("a stopped rollout power-cycled %v", got)
+	}
+	if len(e.dhcp.released) != 4 {
+		t.Errorf("released %v: want the 4 stale leases released before the waves", e.dhcp.released)
+	}
+
+	delete(e.bmc.fail, "node-0")
+	e.rack.Rollout = schema.DefaultRollout()
+	e.rack.Rollout.Settle = "0s" // the default's 30s, without the wait
+	var asked []string           // per health check: the wave asked about, then the nodes power-cycled by then
+	e.waves = WaveOptions{Health: gateFunc(func(nodes []string) map[string]string {
+		e.bmc.mu.Lock()
+		defer e.bmc.mu.Unlock()
+		asked = append(asked, strings.Join(nodes, ",")+" after "+strings.Join(e.bmc.calls, ","))
+		return nil
+	})}
+	for i, n := range e.rack.Nodes { // the leases drift still: released leases come back
+		e.dhcp.leases = append(e.dhcp.leases, dhcp.Lease{Expiry: e.now.Add(time.Hour), MAC: n.MAC, IP: netip.AddrFrom4([4]byte{172, 24, 213, byte(200 + i)}), Hostname: n.Name})
+	}
+	e.mustApply(e.plan())
+	want := []string{
+		"node-0 after node-0 power cycle",
+		"node-1 after node-0 power cycle,node-1 power cycle",
+		"node-2 after node-0 power cycle,node-1 power cycle,node-2 power cycle",
+		"node-3 after node-0 power cycle,node-1 power cycle,node-2 power cycle,node-3 power cycle",
+	}
+	if !slices.Equal(asked, want) {
+		t.Errorf("health asked\n%q\nwant each wave power-cycled after the one before was healthy\n%q", asked, want)
+	}
+}
+
+// TestDefaultRollout: without a rollout section a plan that reinstalls
+// installed nodes runs in waves: a canary of one, then waves of the
+// management node's limit (WavePlanning.Limits; 25% when none is set),
+// controllers one at a time. `rollout: {}` means the same; a plan that
+// disrupts one node runs in one step; WavePlanning.Off plans no waves.
+func TestDefaultRollout(t *testing.T) {
+	tests := map[string]struct {
+		reinstall []int
+		section   *schema.Rollout
+		planning  WavePlanning
+		want      string // waves; "" for none
+	}{
+		"no section, 25% of 8":        {reinstall: []int{0, 1, 2, 3, 4, 5, 6, 7}, want: "canary:node-0 | node-1,node-2 | node-3,node-4 | node-5,node-6 | node-7"},
+		"rollout: {} is the same":     {reinstall: []int{0, 1, 2, 3, 4, 5, 6, 7}, section: schema.DefaultRollout(), want: "canary:node-0 | node-1,node-2 | node-3,node-4 | node-5,node-6 | node-7"},
+		"the management node's limit": {reinstall: []int{0, 1, 2, 3, 4, 5, 6, 7}, planning: WavePlanning{Limits: schema.MaxUnavailable{Node: "50%"}}, want: "canary:node-0 | node-1,node-2,node-3,node-4 | node-5,node-6,node-7"},
+		"the spec's maxUnavailable wins": {reinstall: []int{0, 1, 2, 3}, section: &schema.Rollout{Canary: count(1), MaxUnavailable: schema.MaxUnavailable{Node: "3"}, Settle: "1s", Timeout: "1m"},
+			planning: WavePlanning{Limits: schema.MaxUnavailable{Node: "50%"}}, want: "canary:node-0 | node-1,node-2,node-3"},
+		"two nodes: a canary, then the other": {reinstall: []int{2, 5}, want: "canary:node-2 | node-5"},
+		"one node: one step":                  {reinstall: []int{3}, want: ""},
+		"--no-waves":                          {reinstall: []int{0, 1, 2, 3}, planning: WavePlanning{Off: true}, want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newRackEnv(t, schema.Flatcar, 8)
+			e.converge()
+			e.rack.Rollout = tc.section
+			for _, i := range tc.reinstall {
+				e.rack.Nodes[i].Reprovision = "r2"
+			}
+			p, err := Build(context.Background(), e.rack, PlanOptions{Root: e.root, StateDir: e.st, Layers: e.layers(), Now: func() time.Time { return e.now }, Waves: tc.planning})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if p.Rollout != nil {
+				got = wavesString(p.Rollout.Waves)
+			}
+			if got != tc.want {
+				t.Fatalf("waves %q, want %q", got, tc.want)
+			}
+			if p.Rollout == nil {
+				return
+			}
+			if p.Rollout.Settle != schema.DefaultRolloutSettle && tc.section == nil || p.Rollout.Timeout == "" {
+				t.Errorf("settle %q, timeout %q: want the defaults", p.Rollout.Settle, p.Rollout.Timeout)
+			}
+			var b bytes.Buffer
+			if err := WriteHuman(&b, p, false); err != nil {
+				t.Fatal(err)
+			}
+			from := "waves by the default rollout (no rollout: section): a canary of 1, controllers one at a time, then waves of at most node "
+			if tc.section != nil {
+				from = "waves by the rollout: section:"
+			}
+			if !strings.Contains(b.String(), from) || !strings.Contains(b.String(), "healthy for "+p.Rollout.Settle) {
+				t.Errorf("plan does not show how the waves were made (%q) and the settle time:\n%s", from, b.String())
+			}
+		})
+	}
+}
+
+// TestDefaultRolloutLokoctlReboots: a lokoctl run reboots the nodes it
+// re-ignites in that one run: the default rollout claims no waves for
+// them, and the plan says why.
+func TestDefaultRolloutLokoctlReboots(t *testing.T) {
+	e := lokoRack(t)
+	e.converge()
+	e.rack.Cluster.Labels = map[string]string{"topology.kubernetes.io/zone": "a"}
+	p := e.plan()
+	if p.Rollout != nil {
+		t.Errorf("a lokoctl run that reboots every node is planned in waves %q", wavesString(p.Rollout.Waves))
+	}
+	if !slices.ContainsFunc(p.Notes, func(n string) bool {
+		return strings.HasPrefix(n, "rollout: the lokoctl run reboots") && strings.HasSuffix(n, "at once: one run cannot be split into waves")
+	}) {
+		t.Errorf("notes %q do not say the lokoctl run cannot be split into waves", p.Notes)
+	}
+}
+
+// TestApplyWaveNoHealthStops: a health gate with nothing to ask
+// (ErrNoHealth: no kubeconfig) stops the rollout at its first wave at
+// once, naming why, rather than waiting for the timeout (1h here: the
+// test would hang) for an answer that cannot come.
+func TestApplyWaveNoHealthStops(t *testing.T) {
+	p := wavePlan()
+	p.Rollout.Timeout = "1h"
+	w := applyWaves(t, p, WaveOptions{Health: noHealth{}})
+	if w.res.Outcome != OutcomeRolloutStopped || w.err == nil || !strings.Contains(w.err.Error(), "rollout stopped at wave 1 of 3") ||
+		!strings.Contains(w.res.Rollout.Unhealthy["n1"], "unknown: no kubeconfig: health cannot be asked") {
+		t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at wave 1 with n1 unknown", w.res.Outcome, w.err, w.res.Rollout)
+	}
+}
+
+type noHealth struct{}
+
+func (noHealth) Unhealthy(context.Context, []string) (map[string]string, error) {
+	return nil, fmt.Errorf("no kubeconfig: %w", ErrNoHealth)
 }

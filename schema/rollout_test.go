@@ -17,12 +17,12 @@ func TestRolloutDefaults(t *testing.T) {
 		want    Rollout
 	}{
 		"empty": {"rollout: {}\n", Rollout{Canary: Canary{Count: ptr(1)},
-			MaxUnavailable: MaxUnavailable{Controller: 1, Worker: "25%", Node: "25%"}, Settle: "30s", Timeout: "15m"}},
+			MaxUnavailable: MaxUnavailable{Controller: 1}, Settle: "30s", Timeout: "15m"}},
 		"set": {"rollout:\n  canary: {names: [node-1]}\n  maxUnavailable: {node: 2}\n  settle: 1s\n  timeout: 2m\n",
 			Rollout{Canary: Canary{Names: []string{"node-1"}},
-				MaxUnavailable: MaxUnavailable{Controller: 1, Worker: "25%", Node: "2"}, Settle: "1s", Timeout: "2m"}},
+				MaxUnavailable: MaxUnavailable{Controller: 1, Node: "2"}, Settle: "1s", Timeout: "2m"}},
 		"no canary": {"rollout: {canary: {count: 0}}\n", Rollout{Canary: Canary{Count: ptr(0)},
-			MaxUnavailable: MaxUnavailable{Controller: 1, Worker: "25%", Node: "25%"}, Settle: "30s", Timeout: "15m"}},
+			MaxUnavailable: MaxUnavailable{Controller: 1}, Settle: "30s", Timeout: "15m"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

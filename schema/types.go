@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -51,7 +52,8 @@ type Rack struct {
 	Install    Install    `json:"install"`
 	Cluster    Cluster    `json:"cluster"`
 	Nodes      []Node     `json:"nodes"`
-	// Rollout, when set, carries disruptive plans out in waves.
+	// Rollout says how disruptive plans are carried out in waves; nil
+	// (no section) is DefaultRollout.
 	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
@@ -370,7 +372,7 @@ func (r *Rack) Node(target string) *Node {
 }
 
 // Rollout is the spec's rollout: how a disruptive plan is carried out in
-// waves gated on health. Nil (no rollout section): in one step.
+// waves gated on health. Nil (no rollout section): DefaultRollout's waves.
 type Rollout struct {
 	Canary         Canary         `json:"canary"`
 	MaxUnavailable MaxUnavailable `json:"maxUnavailable"`
@@ -390,7 +392,10 @@ type Canary struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
-// Defaults of rollout's fields, applied by Load when the section is there.
+// Defaults of rollout's fields, applied by Load when the section is there
+// and by DefaultRollout when it is not. maxUnavailable left out is the
+// management node's blast-radius limit (watch.maxDisruptive*Percent),
+// resolved when a plan is made; DefaultMaxUnavailable when none is set.
 const (
 	DefaultCanaryCount    = 1
 	DefaultMaxUnavailable = Quantity("25%")
@@ -405,18 +410,21 @@ func (r *Rollout) applyDefaults() {
 		r.Canary.Count = &n
 	}
 	r.MaxUnavailable.Controller = 1
-	if r.MaxUnavailable.Worker == "" {
-		r.MaxUnavailable.Worker = DefaultMaxUnavailable
-	}
-	if r.MaxUnavailable.Node == "" {
-		r.MaxUnavailable.Node = DefaultMaxUnavailable
-	}
 	if r.Settle == "" {
 		r.Settle = DefaultRolloutSettle
 	}
 	if r.Timeout == "" {
 		r.Timeout = DefaultRolloutTimeout
 	}
+}
+
+// DefaultRollout is the rollout of a rack without a rollout section: the
+// same as `rollout: {}`. A disruptive plan is carried out in waves by
+// default; `rackctl apply --no-waves` is the way to one step.
+func DefaultRollout() *Rollout {
+	r := &Rollout{}
+	r.applyDefaults()
+	return r
 }
 
 // Selects tells whether the canary is a selector rather than a count.
@@ -439,7 +447,8 @@ func (c Canary) Matches(n *Node) bool {
 }
 
 // MaxUnavailable is rollout.maxUnavailable: per role, a number of nodes
-// or a percentage ("25%"). Controllers always go one at a time.
+// or a percentage ("25%"); empty when the spec leaves it to the
+// management node's limit. Controllers always go one at a time.
 type MaxUnavailable struct {
 	Controller int      `json:"controller"`
 	Worker     Quantity `json:"worker"`
@@ -452,9 +461,9 @@ func (m MaxUnavailable) For(role string) Quantity {
 	case RoleController:
 		return Quantity(strconv.Itoa(max(m.Controller, 1)))
 	case RoleWorker:
-		return m.Worker
+		return cmp.Or(m.Worker, DefaultMaxUnavailable)
 	default:
-		return m.Node
+		return cmp.Or(m.Node, DefaultMaxUnavailable)
 	}
 }
 

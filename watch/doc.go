@@ -28,6 +28,10 @@
 // <stateDir>/approvals/<commit>. The loop polls for the approval, plans the
 // commit again against the current state and applies it; the approval is
 // removed after a successful apply. An approval lifts the node limits only.
+// A plan in waves (reconcile.Plan.Rollout: by default whenever it disrupts
+// more than one installed node, waves of the same limits) counts what it
+// disrupts at once: each role's largest wave, plus the nodes disrupted
+// outside the waves (a lokoctl run's reboots).
 //
 // With Policy.Windows, a plan with any disruptive change waits outside the
 // windows and goes when one opens; plans without disruptive changes apply
@@ -99,7 +103,13 @@
 // _reconciles_total{trigger,outcome}, _bmc_reachable{node} (from the
 // "bmc:NODE:power" values each plan observes, so only for nodes the bmc
 // layer reads), _drift_changes, _held, _consecutive_failures, _panics_total,
-// _source_errors_total, _pinned_info{commit} (only while pinned); /healthz (the [Status] as JSON, 503 when
+// _source_errors_total, _pinned_info{commit} (only while pinned);
+// rackctl_rollout_wave (the last wave of the last rollout that became
+// healthy), rackctl_rollout_stopped_total, and, live during an apply when
+// the Reconciler is a [ProgressReconciler], rackctl_rollout_wave_in_progress
+// (the wave being applied or waited on, 0: none) and
+// rackctl_rollout_wave_nodes{state} (the rollout's nodes: pending,
+// in_progress, healthy, unhealthy); /healthz (the [Status] as JSON, 503 when
 // the loop is not running); and /webhook when Config.Webhook is set. [Watcher.Register]
 // adds collectors of others to it (the notifier's rackctl_notify_*, the
 // engine's rackctl_maintenance_local_overrides).

@@ -77,6 +77,8 @@ type testReconciler struct {
 	// (reconcile.ComputeWaves over the reinstalled nodes) and is the
 	// health gate's verdict on every node it names.
 	unhealthy map[string]string
+	// gate, when set, is the health gate instead of unhealthy's.
+	gate reconcile.HealthGate
 }
 
 func newTestReconciler(t *testing.T) *testReconciler {
@@ -132,6 +134,21 @@ func (r *testReconciler) Plan(ctx context.Context, rack *schema.Rack, commit str
 }
 
 func (r *testReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
+	return r.apply(ctx, rack, p, nil)
+}
+
+// progressing is a testReconciler that reports its applies' progress (a
+// type of its own: embedding testReconciler to override Apply must not
+// bring an ApplyProgress that bypasses the override).
+type progressing struct{ *testReconciler }
+
+var _ ProgressReconciler = progressing{}
+
+func (r progressing) ApplyProgress(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error) {
+	return r.apply(ctx, rack, p, progress)
+}
+
+func (r *testReconciler) apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error) {
 	r.mu.Lock()
 	block, started := r.blockApply, r.applyStart
 	r.mu.Unlock()
@@ -144,8 +161,12 @@ func (r *testReconciler) Apply(ctx context.Context, rack *schema.Rack, p *reconc
 		execs = append(execs, observingVerify{})
 	}
 	r.mu.Unlock()
+	var gate reconcile.HealthGate = gateOf(r.unhealthy)
+	if r.gate != nil {
+		gate = r.gate
+	}
 	opts := reconcile.ApplyOptions{Root: r.root, StateDir: r.stateDir, Commit: p.Commit, Executors: execs,
-		Waves: reconcile.WaveOptions{Health: gateOf(r.unhealthy)}}
+		Waves: reconcile.WaveOptions{Health: gate}, Progress: progress}
 	if block {
 		opts.BeforePhase = func(ctx context.Context, _ reconcile.Layer) { <-ctx.Done() }
 	}

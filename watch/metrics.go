@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,7 +30,28 @@ type metrics struct {
 	pinned      *prometheus.GaugeVec
 	wave        prometheus.Gauge
 	stopped     prometheus.Counter
+	live        waveProgress
 }
+
+// waveProgress follows the running apply's rollout, wave by wave:
+// rackctl_rollout_wave_in_progress and rackctl_rollout_wave_nodes.
+type waveProgress struct {
+	inProgress prometheus.Gauge
+	nodes      *prometheus.GaugeVec
+	// Of the running apply (set from its goroutine alone, one event at a
+	// time; a scrape reads the gauges).
+	waves map[int][]string
+	wave  int
+	count map[string]int // nodes by state
+}
+
+// States of a rollout's nodes (rackctl_rollout_wave_nodes' label).
+const (
+	wavePending    = "pending"     // in a wave not started, or not judged healthy
+	waveInProgress = "in_progress" // in the wave being applied or waited on
+	waveHealthy    = "healthy"     // in a wave that became healthy
+	waveUnhealthy  = "unhealthy"   // named by the stop of the rollout
+)
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -91,9 +113,20 @@ func newMetrics() *metrics {
 			Name: "rackctl_rollout_stopped_total",
 			Help: "Rollouts stopped because a wave did not become healthy in time.",
 		}),
+		live: waveProgress{
+			inProgress: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "rackctl_rollout_wave_in_progress",
+				Help: "The wave of the running apply's rollout being applied or waited on until healthy (0: none).",
+			}),
+			nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+				Name: "rackctl_rollout_wave_nodes",
+				Help: "Nodes of the running (else the last) apply's rollout by state: pending (a later wave, or left untouched by a stop), in_progress, healthy (their wave passed its health gate; without one, its changes succeeded), unhealthy (named by the stop).",
+			}, []string{"state"}),
+		},
 	}
+	m.live.publish()
 	m.reg.MustRegister(m.lastApplied, m.lastTime, m.duration, m.actions, m.revisions, m.bmc,
-		m.drift, m.held, m.failures, m.panics, m.sourceErrs, m.pinned, m.wave, m.stopped,
+		m.drift, m.held, m.failures, m.panics, m.sourceErrs, m.pinned, m.wave, m.stopped, m.live.inProgress, m.live.nodes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +160,73 @@ func (m *metrics) observeResult(res reconcile.Result) {
 		}
 	case res.Outcome != "":
 		m.wave.Set(0)
+	}
+}
+
+// rolloutStarts resets the live rollout metrics for p: every node of its
+// waves pending, none when it has none.
+func (m *metrics) rolloutStarts(p *reconcile.Plan) {
+	lp := &m.live
+	lp.waves, lp.count = map[int][]string{}, map[string]int{}
+	if p.Rollout != nil {
+		for _, w := range p.Rollout.Waves {
+			lp.waves[w.Number] = w.Nodes
+			lp.count[wavePending] += len(w.Nodes)
+		}
+	}
+	lp.wave = 0
+	lp.publish()
+}
+
+// observeProgress follows the rollout's events: a wave started, became
+// healthy or stopped the rollout.
+func (m *metrics) observeProgress(ev reconcile.Event) {
+	lp := &m.live
+	if ev.Layer != reconcile.LayerRollout {
+		return
+	}
+	nodes := len(lp.waves[ev.Wave])
+	switch ev.Status {
+	case reconcile.StatusStarted:
+		lp.wave = ev.Wave
+		lp.count[wavePending] -= nodes
+		lp.count[waveInProgress] = nodes
+	case reconcile.StatusDone:
+		lp.wave = 0
+		lp.count[waveInProgress] = 0
+		lp.count[waveHealthy] += nodes
+	case reconcile.StatusFailed:
+		// The stop names the unhealthy nodes (of this wave, or the other
+		// controllers it waited for); the wave's others were not seen
+		// healthy for the settle time: pending.
+		bad := 0
+		for _, n := range lp.waves[ev.Wave] {
+			if slices.Contains(ev.Nodes, n) {
+				bad++
+			}
+		}
+		lp.wave = 0
+		lp.count[waveInProgress] = 0
+		lp.count[waveUnhealthy] = bad
+		lp.count[wavePending] += nodes - bad
+	}
+	lp.publish()
+}
+
+// rolloutEnds: no wave is in progress once the apply returned (cancelled
+// in a wave, say); the nodes' counts stay, of the last apply.
+func (m *metrics) rolloutEnds() {
+	lp := &m.live
+	lp.wave = 0
+	lp.count[wavePending] += lp.count[waveInProgress]
+	lp.count[waveInProgress] = 0
+	lp.publish()
+}
+
+func (lp *waveProgress) publish() {
+	lp.inProgress.Set(float64(lp.wave))
+	for _, st := range []string{wavePending, waveInProgress, waveHealthy, waveUnhealthy} {
+		lp.nodes.WithLabelValues(st).Set(float64(lp.count[st]))
 	}
 }
 

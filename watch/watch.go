@@ -36,6 +36,15 @@ type Reconciler interface {
 	Apply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error)
 }
 
+// ProgressReconciler is a Reconciler whose Apply also reports its
+// progress as it goes (reconcile.Event): the loop's live rollout metrics
+// follow the waves with it. The engine's Reconciler is one. A Reconciler
+// that wraps another by embedding it and overrides Apply must override
+// ApplyProgress too, or the loop calls the embedded one.
+type ProgressReconciler interface {
+	ApplyProgress(ctx context.Context, rack *schema.Rack, p *reconcile.Plan, progress func(reconcile.Event)) (reconcile.Result, error)
+}
+
 // Config configures a Watcher.
 type Config struct {
 	Source     source.Source
@@ -498,7 +507,7 @@ func (w *Watcher) hold(trig Trigger, cur *desired, dec *Decision, decRec *state.
 func (w *Watcher) applyPlan(ctx context.Context, trig Trigger, cur *desired, p *reconcile.Plan, dec *Decision, decRec *state.PolicyDecision, counts reconcile.Counts, log *slog.Logger) (Outcome, error) {
 	commit := cur.rev.Commit
 	log.Info("applying", "add", counts.Add, "change", counts.Change, "destroy", counts.Destroy, "disruptiveNodes", dec.DisruptiveNodes())
-	res, err := w.cfg.Reconciler.Apply(ctx, cur.rack, p)
+	res, err := w.reconcilerApply(ctx, cur.rack, p)
 	w.m.observeResult(res)
 	if err == nil && res.Outcome != reconcile.OutcomeSuccess && res.Outcome != "" {
 		err = fmt.Errorf("apply ended %s", res.Outcome)
@@ -533,6 +542,17 @@ func (w *Watcher) applyPlan(ctx context.Context, trig Trigger, cur *desired, p *
 	rec.Planned, rec.Policy = &counts, decRec
 	w.record(rec)
 	return OutcomeApplied, nil
+}
+
+// reconcilerApply applies p, following its rollout's waves in the live
+// metrics when the Reconciler reports progress.
+func (w *Watcher) reconcilerApply(ctx context.Context, rack *schema.Rack, p *reconcile.Plan) (reconcile.Result, error) {
+	w.m.rolloutStarts(p)
+	defer w.m.rolloutEnds()
+	if pr, ok := w.cfg.Reconciler.(ProgressReconciler); ok {
+		return pr.ApplyProgress(ctx, rack, p, w.m.observeProgress)
+	}
+	return w.cfg.Reconciler.Apply(ctx, rack, p)
 }
 
 // releasable tells whether a held plan may now go: its approval arrived or

@@ -652,3 +652,71 @@ func grep(s, sub string) string {
 	}
 	return fmt.Sprint(out)
 }
+
+// heldGate is a health gate that finds every node healthy, but holds the
+// first question about node until released: the wave of node is waiting
+// to become healthy meanwhile (a fake: the engine's gate is tested on the
+// simulated rack).
+type heldGate struct {
+	node           string
+	asked, release chan struct{}
+	once           sync.Once
+}
+
+func (g *heldGate) Unhealthy(ctx context.Context, nodes []string) (map[string]string, error) {
+	if slices.Contains(nodes, g.node) {
+		g.once.Do(func() {
+			close(g.asked)
+			select {
+			case <-g.release:
+			case <-ctx.Done():
+			}
+		})
+	}
+	return nil, nil
+}
+
+// TestRolloutMetricsLive: while a rollout runs, /metrics shows the wave
+// being waited on (rackctl_rollout_wave_in_progress) and its nodes by
+// state; once it is done, no wave is in progress and every node is
+// healthy. 3 of 5 workers reinstalled in waves of one: the scrape happens
+// while wave 2 waits to become healthy.
+func TestRolloutMetricsLive(t *testing.T) {
+	src := make(chanSource)
+	rec := newTestReconciler(t)
+	rec.unhealthy = map[string]string{} // follow the spec's rollout
+	l := startLoop(t, Config{Source: src, Reconciler: progressing{rec}, StateDir: rec.stateDir, Policy: DefaultPolicy()})
+	srv := httptest.NewServer(l.w.Handler())
+	defer srv.Close()
+	spec := baseSpec(t) + "rollout: {settle: 0s, timeout: 1m, maxUnavailable: {worker: 1}}\n"
+	src <- revision("c1", spec)
+	l.expect(t, OutcomeApplied)
+
+	gate := &heldGate{node: "lokomotive-worker-1", asked: make(chan struct{}), release: make(chan struct{})}
+	rec.mu.Lock()
+	rec.gate = gate
+	rec.mu.Unlock()
+	src <- revision("c2", withReprovision(t, spec, "r2", "lokomotive-worker-0", "lokomotive-worker-1", "lokomotive-worker-2"))
+	select {
+	case <-gate.asked:
+	case <-time.After(time.Minute): // a bound on a hang, no timing assertion
+		t.Fatal("wave 2 was never gated on health")
+	}
+	assertMetrics(t, get(t, srv.URL+"/metrics", http.StatusOK), "while wave 2 waits", "rackctl_rollout_wave_in_progress 2",
+		`rackctl_rollout_wave_nodes{state="healthy"} 1`, `rackctl_rollout_wave_nodes{state="in_progress"} 1`,
+		`rackctl_rollout_wave_nodes{state="pending"} 1`, `rackctl_rollout_wave_nodes{state="unhealthy"} 0`)
+	close(gate.release)
+	l.expect(t, OutcomeApplied)
+	assertMetrics(t, get(t, srv.URL+"/metrics", http.StatusOK), "after the rollout", "rackctl_rollout_wave_in_progress 0",
+		`rackctl_rollout_wave_nodes{state="healthy"} 3`, `rackctl_rollout_wave_nodes{state="in_progress"} 0`,
+		`rackctl_rollout_wave_nodes{state="pending"} 0`, "rackctl_rollout_wave 3")
+}
+
+func assertMetrics(t *testing.T, body, when string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(body, w+"\n") {
+			t.Errorf("%s: /metrics lacks %s", when, w)
+		}
+	}
+}

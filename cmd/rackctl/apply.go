@@ -28,11 +28,13 @@ func newApplyCmd(g *globals) *cobra.Command {
 		Short: "Make the rack match rack.yaml (or carry out a saved plan)",
 		Long: `apply builds the plan, shows it, asks for confirmation (unless
 --auto-approve) and carries it out in phases: files, dhcp, flags,
-provisioner, bmc, verify, credentials. With a rollout section in rack.yaml, the
-per-node phases of the nodes a plan disrupts run in waves (see 'rackctl plan'),
-each waiting until its nodes are healthy; a wave that is not stops the
-rollout, leaving the later waves' nodes untouched (--wave N, --no-waves
-override). A failed phase stops the later ones (a
+provisioner, bmc, verify, credentials. When a plan disrupts more than one
+installed node (reinstalls, re-Ignitions, DHCP drift power cycles), their
+per-node phases run in waves (see 'rackctl plan'): rack.yaml's rollout
+section, or without one a canary of one node, controllers one at a time, then
+waves of at most --max-disruptive-*-percent of a role. Each wave waits until
+its nodes are healthy; a wave that is not stops the rollout, leaving the
+later waves' nodes untouched (--wave N, --no-waves override). A failed phase stops the later ones (a
 BMC failing stops only its own node, but the credentials phase then runs for
 none); a rerun converges. The credentials phase (bmc.rotate) runs last, so
 everything before it uses the credentials in force; it rotates every BMC in
@@ -53,8 +55,8 @@ state, address source and user list of the BMCs it acts on, rotation state). The
 	cmd.Flags().BoolVar(&af.detailedExitcode, "detailed-exitcode", false, "exit 2 when apply made changes, 0 when there was nothing to do")
 	cmd.Flags().StringSliceVar(&af.targets, "target", nil, "limit the apply to these nodes; repeatable")
 	registerDriverFlags(cmd.Flags(), &af.drivers)
-	cmd.Flags().IntVar(&af.drivers.Rollout.OnlyWave, "wave", 0, "with a rollout (rack.yaml rollout:), apply the changes before the waves and wave N alone")
-	cmd.Flags().BoolVar(&af.drivers.Rollout.NoWaves, "no-waves", false, "with a rollout (rack.yaml rollout:), apply the plan in one step, without waves or health gates")
+	cmd.Flags().IntVar(&af.drivers.Rollout.OnlyWave, "wave", 0, "apply the changes before the waves and wave N alone")
+	cmd.Flags().BoolVar(&af.drivers.Rollout.NoWaves, "no-waves", false, "apply the plan in one step, without waves or health gates")
 	return cmd
 }
 

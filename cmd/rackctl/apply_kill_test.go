@@ -117,7 +117,11 @@ func (k *killRack) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	// The servers behind these BMCs do not boot: installs are assumed.
 	base := []string{"-f", k.spec, "--root", k.root, "--dnsmasq-reload-cmd", "true", "--lokoctl", lokoctlStandin(k.t), "--timeout", "10s", "--verify", "flag"}
 	if args[0] == "apply" {
-		base = append(base, "--auto-approve")
+		// --no-waves: this rack has no cluster to ask whether a wave's
+		// nodes are Ready (the lokoctl stand-in, no kubeconfig), so a
+		// waved apply stops at its first wave; what is killed here is
+		// the one-step apply.
+		base = append(base, "--auto-approve", "--no-waves")
 	}
 	c := exec.CommandContext(ctx, k.bin, append(args, base...)...)
 	c.Env = append(os.Environ(), "RACKCTL_LOKOCTL_RECORD="+k.lokoRecord, "NO_COLOR=1")

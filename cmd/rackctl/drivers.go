@@ -38,5 +38,9 @@ func registerDriverFlags(f *pflag.FlagSet, d *engine.DriverConfig) {
 	f.StringVar(&d.SSHKey, "ssh-key", "", "with --verify ssh: the private key to log in to the nodes as core (default: the SSH agent, else "+engine.DefaultSSHKey+" beneath --root)")
 	f.StringVar(&d.SSHProxyCommand, "ssh-proxy-command", "", "with --verify ssh: reach the nodes through this command's stdin/stdout, %h and %p replaced (OpenSSH's ProxyCommand; split on spaces, no shell), e.g. 'ip netns exec rack nc %h %p'")
 	f.StringSliceVar(&d.PassEnv, "pass-env", nil, "pass these variables of rackctl's environment on to terraform, lokoctl and the dnsmasq commands, which otherwise get only PATH, HOME, locale, proxies and their own settings (TF_*, KUBECONFIG, ...); never RACKCTL_BMC_* or other secrets; repeatable")
+	// The blast-radius limits are the default rollout's wave sizes for
+	// plan and apply and watch's limits: one setting, so they agree.
+	f.IntVar(&d.Rollout.MaxWorkersPercent, "max-disruptive-workers-percent", 25, "percent of the workers one wave may disrupt when rack.yaml's rollout leaves maxUnavailable out, and one commit may disrupt in watch without approval; at least 1 (-1: no limit)")
+	f.IntVar(&d.Rollout.MaxNodesPercent, "max-disruptive-nodes-percent", 25, "flatcar: the same for the nodes")
 	f.DurationVar(&d.VerifyTimeout, "verify-timeout", cluster.DefaultWaitTimeout, "with --verify ssh or cluster: how long to wait for each installed node (nodes are waited for in parallel, --parallel at once)")
 }

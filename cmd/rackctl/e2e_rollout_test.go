@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rackctl/rackctl/internal/simnode"
 	"github.com/rackctl/rackctl/state"
@@ -217,4 +221,127 @@ func (e *e2eRack) countChassisSets(match func(string) bool) []int {
 		}
 	}
 	return out
+}
+
+// TestDefaultWavesFollowTheLimits: without a rollout section a commit
+// that reinstalls 4 installed nodes is planned in waves: a canary, then
+// waves of the management node's limit, 25% (one node) by default; the
+// config file's watch.maxDisruptiveNodesPercent (the setting watch holds
+// commits by) makes them 50% (two), and the flag wins over the file.
+// The plan says how the waves were made.
+func TestDefaultWavesFollowTheLimits(t *testing.T) {
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 4, "defwave-secret-pw", "defwave")
+	e.writeSpec(map[int]string{})
+	e.run("apply (first installs)", 0, "apply", "--auto-approve", "--timeout", "15s")
+	e.writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
+
+	waves := func(what string, extra ...string) string {
+		var view struct {
+			Rollout *struct {
+				Rule  string `json:"rule"`
+				Waves []struct {
+					Canary bool     `json:"canary"`
+					Nodes  []string `json:"nodes"`
+				} `json:"waves"`
+			} `json:"rollout"`
+		}
+		p := e.run(what, 0, "plan", append([]string{"-o", "json"}, extra...)...)
+		must(t, json.Unmarshal([]byte(p.stdout), &view))
+		if view.Rollout == nil {
+			return "no waves"
+		}
+		if !strings.HasPrefix(view.Rollout.Rule, "the default rollout (no rollout: section)") {
+			t.Errorf("%s: rule %q does not say the waves are the default's", what, view.Rollout.Rule)
+		}
+		return fmt.Sprint(view.Rollout.Waves)
+	}
+	if got, want := waves("plan (default limit)"), "[{true [node-0]} {false [node-1]} {false [node-2]} {false [node-3]}]"; got != want {
+		t.Errorf("default waves %s, want %s", got, want)
+	}
+	cfg := filepath.Join(e.root, "etc/rackctl/config.yaml")
+	must(t, os.MkdirAll(filepath.Dir(cfg), 0o755))
+	must(t, os.WriteFile(cfg, []byte("apiVersion: rackctl/v1alpha1\nkind: Config\nwatch:\n  maxDisruptiveNodesPercent: 50\n"), 0o644))
+	if got, want := waves("plan (config 50%)"), "[{true [node-0]} {false [node-1 node-2]} {false [node-3]}]"; got != want {
+		t.Errorf("waves with watch.maxDisruptiveNodesPercent 50: %s, want %s", got, want)
+	}
+	if got, want := waves("plan (flag 100%)", "--max-disruptive-nodes-percent", "100"), "[{true [node-0]} {false [node-1 node-2 node-3]}]"; got != want {
+		t.Errorf("waves with --max-disruptive-nodes-percent 100: %s, want %s", got, want)
+	}
+	p := e.run("plan (human)", 0, "plan")
+	for _, want := range []string{"Rollout in 3 waves, gated on health:", "waves by the default rollout (no rollout: section): a canary of 1, controllers one at a time, then waves of at most node 50% (2)", "healthy for 30s (at most 15m"} {
+		if !strings.Contains(p.stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, p.stdout)
+		}
+	}
+}
+
+// TestWatchRolloutMetricsLive: `rackctl watch` carrying out a commit that
+// reinstalls 4 installed servers (ipmi_sim BMCs) in the default waves
+// (canary, then one node a wave: 25% of 4; settle 3s so each wave waits a
+// while) shows the wave it is waiting on in /metrics: scraped while wave 2
+// settles, rackctl_rollout_wave_in_progress is 2 with one node healthy,
+// one in progress and two pending; once the commit is applied no wave is
+// in progress and the 4 are healthy.
+func TestWatchRolloutMetricsLive(t *testing.T) {
+	e := newE2ERack(t, filepath.Join(t.TempDir(), "rack.yaml"), 4, "livewave-secret-pw", "livewave")
+	writeSpec := func(rp map[int]string) {
+		e.writeSpec(rp)
+		f, err := os.OpenFile(e.spec, os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteString("rollout: {settle: 3s, timeout: 1m}\n")
+		must(t, err)
+		must(t, f.Close())
+	}
+	writeSpec(map[int]string{})
+	e.run("apply (first installs)", 0, "apply", "--auto-approve", "--timeout", "15s")
+	writeSpec(map[int]string{0: "r2", 1: "r2", 2: "r2", 3: "r2"})
+
+	listen := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	g := &globals{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() {
+		done <- execute(ctx, g, e.args("watch", "--listen", listen, "--timeout", "15s", "--drift-interval", "0"))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	const (
+		inWave2 = "rackctl_rollout_wave_in_progress 2\n"
+		applied = `rackctl_rollout_wave_nodes{state="healthy"} 4` + "\n"
+	)
+	var during, after string
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline) && after == ""; time.Sleep(100 * time.Millisecond) {
+		body := scrape("http://" + listen + "/metrics")
+		switch {
+		case strings.Contains(body, inWave2) && during == "":
+			during = body
+		case strings.Contains(body, applied):
+			after = body
+		}
+	}
+	if during == "" || after == "" {
+		t.Fatalf("wave 2 seen in /metrics: %v; the rollout seen done: %v\nstderr:\n%s", during != "", after != "", lastLines(g.stderr.(*syncBuffer).String(), 30))
+	}
+	for _, want := range []string{`rackctl_rollout_wave_nodes{state="healthy"} 1`, `rackctl_rollout_wave_nodes{state="in_progress"} 1`,
+		`rackctl_rollout_wave_nodes{state="pending"} 2`, `rackctl_rollout_wave_nodes{state="unhealthy"} 0`} {
+		if !strings.Contains(during, want+"\n") {
+			t.Errorf("while wave 2 settles, /metrics lacks %s", want)
+		}
+	}
+	for _, want := range []string{"rackctl_rollout_wave_in_progress 0", `rackctl_rollout_wave_nodes{state="in_progress"} 0`, "rackctl_rollout_wave 4"} {
+		if !strings.Contains(after, want+"\n") {
+			t.Errorf("after the rollout, /metrics lacks %s", want)
+		}
+	}
+}
+
+// scrape is the body of url, "" while it does not answer.
+func scrape(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -40,8 +40,6 @@ type watchFlags struct {
 	webhookSecretFile string
 	repoPasswordFile  string
 	maxControllers    int
-	maxWorkersPercent int
-	maxNodesPercent   int
 	windows           []string
 	driftInterval     time.Duration
 	backoffMin        time.Duration
@@ -69,7 +67,9 @@ signed by those keys are followed.
 Safety: a plan that would reinstall or power-cycle more nodes than the limits
 allow (--max-disruptive-*) is held, whole, until 'rackctl approve COMMIT'; with
 --disruptive-window, a plan with any disruptive change waits for a window
-(non-disruptive plans apply at any time). A held plan is re-planned before it
+(non-disruptive plans apply at any time). A plan within the limits is
+carried out in waves as 'rackctl apply' does (--no-waves: in one step), and
+the limits count the largest wave. A held plan is re-planned before it
 is applied. The applied revision is re-planned every --drift-interval and any
 drift is fixed under the same rules. Failures are retried with exponential
 backoff.
@@ -115,8 +115,6 @@ already in sync, 2 when held, 1 otherwise.`,
 	f.StringVar(&wf.webhookSecretFile, "webhook-secret-file", "", "file holding the secret POST /webhook requires (X-Hub-Signature-256 HMAC of the body, X-Gitlab-Token or "+source.WebhookSecretHeader+")")
 	f.StringVar(&wf.repoPasswordFile, "repo-password-file", "", "file holding the password or token of an http(s) --repo (user from the URL, else \"git\"): keeps it out of the URL and the process list")
 	f.IntVar(&wf.maxControllers, "max-disruptive-controllers", 1, "controllers one commit may reinstall or power-cycle without approval (-1: no limit)")
-	f.IntVar(&wf.maxWorkersPercent, "max-disruptive-workers-percent", 25, "percent of the workers one commit may disrupt without approval, at least 1 (-1: no limit)")
-	f.IntVar(&wf.maxNodesPercent, "max-disruptive-nodes-percent", 25, "flatcar: percent of the nodes one commit may disrupt without approval, at least 1 (-1: no limit)")
 	f.StringArrayVar(&wf.windows, "disruptive-window", nil, `when disruptive changes may run, local time, e.g. "Mon-Fri 09:00-17:00"; repeatable (default: any time)`)
 	f.DurationVar(&wf.driftInterval, "drift-interval", watch.DefaultDriftInterval, "re-plan the applied revision this often (0: off)")
 	f.DurationVar(&wf.backoffMin, "backoff-min", watch.DefaultBackoffMin, "wait after the first failure; doubles with each failure in a row")
@@ -128,6 +126,7 @@ already in sync, 2 when held, 1 otherwise.`,
 	registerWebFlags(f, &wf.web)
 	f.BoolVar(&wf.once, "once", false, "handle the current revision once and exit")
 	registerDriverFlags(f, &wf.drivers)
+	f.BoolVar(&wf.drivers.Rollout.NoWaves, "no-waves", false, "carry out every plan in one step, without waves or health gates; the limits then count every node a plan disrupts")
 	return cmd
 }
 
@@ -254,8 +253,8 @@ func (g *globals) serveWatch(ctx context.Context, w *watch.Watcher, wf *watchFla
 func watchPolicy(wf *watchFlags) (watch.Policy, error) {
 	pol := watch.Policy{
 		MaxControllers:    wf.maxControllers,
-		MaxWorkersPercent: wf.maxWorkersPercent,
-		MaxNodesPercent:   wf.maxNodesPercent,
+		MaxWorkersPercent: wf.drivers.Rollout.MaxWorkersPercent,
+		MaxNodesPercent:   wf.drivers.Rollout.MaxNodesPercent,
 	}
 	for _, s := range wf.windows {
 		w, err := watch.ParseWindow(s)
