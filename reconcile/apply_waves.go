@@ -198,7 +198,11 @@ func (a *Applier) gateWave(ctx context.Context, ro *Rollout, w Wave, run *applyR
 		return !slices.Contains(w.Nodes, f.Change.Node)
 	}))
 	if bad := a.awaitHealthy(ctx, ro, w.Nodes, failed); len(bad) > 0 {
-		a.stopRollout(w, bad, "not healthy in "+ro.Timeout, run)
+		why := "not healthy in " + ro.Timeout
+		if len(failed) > 0 {
+			why = "a change of this wave failed" // no wait: it cannot become healthy
+		}
+		a.stopRollout(w, bad, why, run)
 		return
 	}
 	run.res.Rollout.Completed = w.Number

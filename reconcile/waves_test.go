@@ -201,7 +201,7 @@ func TestApplyWaveUnhealthyStops(t *testing.T) {
 	})
 	w := applyWaves(t, wavePlan(), WaveOptions{Health: unhealthy})
 	res, err, log, stateDir := w.res, w.err, w.log, w.stateDir
-	if err == nil || !strings.Contains(err.Error(), "rollout stopped at wave 1 of 3") || !strings.Contains(err.Error(), "n1 (not Ready)") {
+	if err == nil || !strings.Contains(err.Error(), "rollout stopped at wave 1 of 3 (not healthy in ") || !strings.Contains(err.Error(), "n1 (not Ready)") {
 		t.Fatalf("err = %v, want the rollout stopped at wave 1 naming n1", err)
 	}
 	for _, l := range log {
@@ -224,13 +224,13 @@ func TestApplyWaveUnhealthyStops(t *testing.T) {
 
 func TestApplyWaveFailedChangeStops(t *testing.T) {
 	tests := map[string]struct {
-		fail, wantWave string
-		notRun         []string
+		fail, wantWave, why string
+		notRun              []string
 	}{
-		"in wave 2":          {"n2", "wave 2 of 3", []string{"bmc:n4"}},
-		"before the waves":   {"n9", "wave 1 of 3", []string{"bmc:n1", "bmc:n4"}},
-		"in the canary wave": {"n1", "wave 1 of 3", []string{"bmc:n2", "bmc:n4"}},
-		"before --wave 3":    {"n9", "wave 3 of 3", []string{"bmc:n4"}},
+		"in wave 2":          {"n2", "wave 2 of 3", "a change of this wave failed", []string{"bmc:n4"}},
+		"before the waves":   {"n9", "wave 1 of 3", "changes before this wave failed", []string{"bmc:n1", "bmc:n4"}},
+		"in the canary wave": {"n1", "wave 1 of 3", "a change of this wave failed", []string{"bmc:n2", "bmc:n4"}},
+		"before --wave 3":    {"n9", "wave 3 of 3", "changes before this wave failed", []string{"bmc:n4"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -244,8 +244,8 @@ func TestApplyWaveFailedChangeStops(t *testing.T) {
 			res, err := Apply(context.Background(), wavePlan(), ApplyOptions{Root: t.TempDir(), StateDir: t.TempDir(), Waves: wo,
 				Executors: []Executor{recordingExecutor{layer: LayerDHCP, mu: &mu, log: &log}, failBMC,
 					recordingExecutor{layer: LayerVerify, mu: &mu, log: &log}, recordingExecutor{layer: LayerSettle, mu: &mu, log: &log}}})
-			if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), tc.wantWave) || res.Rollout.Unhealthy[tc.fail] == "" {
-				t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at %s naming %s", res.Outcome, err, res.Rollout, tc.wantWave, tc.fail)
+			if res.Outcome != OutcomeRolloutStopped || err == nil || !strings.Contains(err.Error(), tc.wantWave+" ("+tc.why+")") || res.Rollout.Unhealthy[tc.fail] == "" {
+				t.Fatalf("outcome %s, err %v, rollout %+v: want stopped at %s (%s) naming %s", res.Outcome, err, res.Rollout, tc.wantWave, tc.why, tc.fail)
 			}
 			for _, c := range tc.notRun {
 				if slices.Contains(log, c) {

@@ -34,6 +34,8 @@ type e2eRack struct {
 	macs  []string // node i's primary MAC
 	// sshPub, when set, is the spec's SSH key (else a key no one holds).
 	sshPub string
+	// rollout, when set, is the spec's rollout: section (YAML, top level).
+	rollout string
 }
 
 const (
@@ -136,6 +138,7 @@ nodes:
 			fmt.Fprintf(&b, "    reprovision: %q\n", v)
 		}
 	}
+	b.WriteString(e.rollout)
 	must(e.t, os.WriteFile(e.spec, []byte(b.String()), 0o644))
 }
 

@@ -85,6 +85,9 @@ func (b *bootRack) statusConfigs(t *testing.T) map[string]string {
 // alone with the hint, the others converge.
 func TestE2EReignite(t *testing.T) {
 	b := startBootRack(t, 3)
+	// The key change re-Ignites all three nodes in waves of one; a short
+	// settle keeps the waves (and their health gates) without 30 s each.
+	b.rollout = "rollout:\n  settle: 1s\n"
 	oldKey, newKey := newOpsKey(t, "old@ops"), newOpsKey(t, "new@ops")
 	mgmt := b.sshPub
 	b.setKeys(mgmt, oldKey.pub)
@@ -102,6 +105,9 @@ func TestE2EReignite(t *testing.T) {
 		if !strings.Contains(p.stdout, fmt.Sprintf("reignite node-%d will reboot, no PXE install", i)) || !strings.Contains(p.stdout, "re-run Ignition (config ") {
 			t.Errorf("plan does not re-run Ignition on node-%d:\n%s", i, p.stdout)
 		}
+	}
+	if !strings.Contains(p.stdout, "Rollout in 3 waves, gated on health:") {
+		t.Errorf("plan does not re-Ignite the three installed nodes one wave at a time:\n%s", p.stdout)
 	}
 	if strings.Contains(p.stdout, "pxe-reinstall") || strings.Contains(p.stdout, "PXE-booted") {
 		t.Errorf("a key change plans a PXE reinstall:\n%s", p.stdout)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rackctl/rackctl/api"
 	"github.com/rackctl/rackctl/engine"
+	"github.com/rackctl/rackctl/notify"
 	"github.com/rackctl/rackctl/schema"
 	"github.com/rackctl/rackctl/source"
 	"github.com/rackctl/rackctl/state"
@@ -188,13 +189,8 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	if err != nil {
 		return err
 	}
-	if err := w.Register(eng.MaintenanceGauge(w.Spec)); err != nil {
+	if err := registerWatchCollectors(w, eng, notifier); err != nil {
 		return err
-	}
-	if notifier != nil {
-		if err := w.Register(notifier.Collectors()...); err != nil {
-			return err
-		}
 	}
 	stop, err := g.serveWatch(ctx, w, wf, &kick)
 	if err != nil {
@@ -212,6 +208,18 @@ func (g *globals) runWatch(ctx context.Context, cmd *cobra.Command, wf *watchFla
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// registerWatchCollectors adds the engine's and the notifier's metrics to
+// the watcher's registry, so /metrics serves them next to the loop's own.
+func registerWatchCollectors(w *watch.Watcher, eng *engine.Engine, notifier *notify.Notifier) error {
+	if err := w.Register(eng.MaintenanceGauge(w.Spec)); err != nil {
+		return err
+	}
+	if notifier == nil {
+		return nil
+	}
+	return w.Register(notifier.Collectors()...)
 }
 
 // watchSettings are the loop's policy and drift interval (negative: off);
