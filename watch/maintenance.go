@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rackctl/rackctl/state"
@@ -52,7 +53,7 @@ func SetMaintenance(stateDir, node string, o *state.MaintenanceOverride, by, rea
 // loop goroutine.
 type maintenanceState struct {
 	digest string    // of the file at the last poll ("" when missing)
-	since  time.Time // operator records up to here were handed to OnEvent
+	since  time.Time // operator records (maintenance, pin) up to here were handed to OnEvent
 }
 
 // maintenanceChanged tells whether maintenance.json changed since the
@@ -73,23 +74,28 @@ func (w *Watcher) maintenanceChanged() bool {
 		return false
 	}
 	if changed {
-		w.forwardMaintenanceRecords()
+		w.forwardOperatorRecords()
 	}
 	return changed
 }
 
-func (w *Watcher) forwardMaintenanceRecords() {
+// forwardOperatorRecords hands the records other processes appended for
+// an operator's action since the last call — rackctl maintenance, pin,
+// unpin and rollback — to Config.OnEvent, so a running watch notifies
+// them (maintenance.changed, pin.changed) as it does its own.
+func (w *Watcher) forwardOperatorRecords() {
 	evs, err := w.state.ReadWatchEvents()
 	if err != nil {
-		w.log.Warn("maintenance records not read", "err", err)
+		w.log.Warn("operator records not read", "err", err)
 		return
 	}
 	for _, r := range evs {
-		if r.Outcome != OutcomeMaintenance || !r.Time.After(w.maint.since) {
+		if r.Trigger != TriggerOperator || !r.Time.After(w.maint.since) ||
+			!slices.Contains([]Outcome{OutcomeMaintenance, OutcomePin, OutcomeUnpin}, r.Outcome) {
 			continue
 		}
 		w.maint.since = r.Time
-		w.log.Info("local maintenance override changed", "by", r.Author, "reason", r.Reason)
+		w.log.Info("operator record", "outcome", r.Outcome, "by", r.Author, "reason", r.Reason)
 		if w.cfg.OnEvent != nil {
 			w.cfg.OnEvent(r)
 		}

@@ -55,6 +55,18 @@ func pinAt(t *testing.T, stateDir, commit string) {
 	}
 }
 
+// expectOperator waits for the next record and checks it is the
+// operator's pin or unpin, handed on by the running loop (so notification
+// targets see pin.changed) before the loop acts on it.
+func (l *loop) expectOperator(t *testing.T, out Outcome, by, commit string) EventRecord {
+	t.Helper()
+	r := l.expectTrig(t, out, TriggerOperator)
+	if r.Author != by || r.Commit != commit {
+		t.Fatalf("%s record %+v: want by %s of %s", out, r, by, commit)
+	}
+	return r
+}
+
 // expectTrig waits for the next record and checks its outcome and trigger.
 func (l *loop) expectTrig(t *testing.T, out Outcome, trig Trigger) EventRecord {
 	t.Helper()
@@ -86,6 +98,7 @@ func TestPinKeepsCommitUntilUnpinned(t *testing.T) {
 	}
 
 	pinAt(t, rec.stateDir, a[:9]+a[9:]) // the CLI resolves prefixes; the file holds the full hash
+	l.expectOperator(t, OutcomePin, "alice", a)
 	if r := l.expectTrig(t, OutcomeApplied, TriggerPin); r.Commit != a {
 		t.Fatalf("pin applied %s, want a %s", r.Commit, a)
 	}
@@ -127,6 +140,7 @@ func TestPinKeepsCommitUntilUnpinned(t *testing.T) {
 	if had, err := Unpin(rec.stateDir, "bob", "label fixed", time.Now()); !had || err != nil {
 		t.Fatalf("Unpin = %v, %v", had, err)
 	}
+	l.expectOperator(t, OutcomeUnpin, "bob", a)
 	if r := l.expectTrig(t, OutcomeApplied, TriggerUnpin); r.Commit != c {
 		t.Fatalf("unpin applied %s, want the head c %s", r.Commit, c)
 	}
@@ -166,6 +180,7 @@ func TestPinSurvivesRestart(t *testing.T) {
 	l := startLoop(t, Config{Source: src, Pins: src, Reconciler: rec, StateDir: rec.stateDir, Policy: DefaultPolicy(), PollInterval: 50 * time.Millisecond})
 	l.expect(t, OutcomeApplied)
 	pinAt(t, rec.stateDir, a)
+	l.expectOperator(t, OutcomePin, "alice", a)
 	l.expectTrig(t, OutcomeUnchanged, TriggerPin)
 	l.stop(t)
 
@@ -257,6 +272,9 @@ func TestRollbackPinsLastVerified(t *testing.T) {
 	}
 	if err := SetPin(rec.stateDir, state.Pin{Commit: good.Commit, By: "alice", At: time.Now(), Rollback: true}); err != nil {
 		t.Fatal(err)
+	}
+	if r := l.expectOperator(t, OutcomePin, "alice", a); !strings.Contains(r.Reason, "rolled back by alice") {
+		t.Errorf("rollback record %+v: want it named a rollback", r)
 	}
 	if r := l.expectTrig(t, OutcomeApplied, TriggerPin); r.Commit != a {
 		t.Fatalf("rollback applied %s, want a %s", r.Commit, a)

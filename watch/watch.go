@@ -237,6 +237,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		case <-poll.C:
 			if w.pins.seen && w.pinChanged() {
+				w.forwardOperatorRecords() // who pinned or unpinned, before what the loop does about it
 				w.followPinNow(ctx)
 				continue
 			}
