@@ -98,12 +98,16 @@ type BootDevice struct {
 }
 
 func newLease(l engine.LeaseStatus) Lease {
-	v := Lease{State: l.State, IP: l.IP, MAC: l.MAC, Reason: l.Reason}
-	if !l.Expiry.IsZero() {
-		t := l.Expiry.UTC()
-		v.Expires = &t
+	return Lease{State: l.State, IP: l.IP, MAC: l.MAC, Reason: l.Reason, Expires: utcOrNil(l.Expiry)}
+}
+
+// utcOrNil is t in UTC, or nil (left out of the JSON) when t is zero.
+func utcOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	return v
+	t = t.UTC()
+	return &t
 }
 
 // Install is a node's install (the INSTALL column).
@@ -116,12 +120,7 @@ type Install struct {
 }
 
 func newInstall(in engine.InstallStatus) Install {
-	v := Install{State: in.State, Verify: in.Verify, Reason: in.Reason, Commit: in.Commit}
-	if !in.Since.IsZero() {
-		t := in.Since.UTC()
-		v.Since = &t
-	}
-	return v
+	return Install{State: in.State, Verify: in.Verify, Reason: in.Reason, Commit: in.Commit, Since: utcOrNil(in.Since)}
 }
 
 type Diag struct {
@@ -267,11 +266,8 @@ func NewHistory(entries []engine.HistoryEntry) History {
 			if w.Planned != nil {
 				ev.Planned = &Counts{w.Planned.Add, w.Planned.Change, w.Planned.Destroy}
 			}
-			wv := &WatchRecord{Trigger: string(w.Trigger), AuthorEmail: w.AuthorEmail, SignedBy: w.SignedBy}
-			if !w.CommitTime.IsZero() {
-				t := w.CommitTime.UTC()
-				wv.CommitTime = &t
-			}
+			wv := &WatchRecord{Trigger: string(w.Trigger), AuthorEmail: w.AuthorEmail, SignedBy: w.SignedBy,
+				CommitTime: utcOrNil(w.CommitTime)}
 			if d := w.Policy; d != nil {
 				wv.OverLimit, wv.OutsideWindow, wv.Approved = d.OverLimit, d.OutsideWindow, d.Approved
 				for _, role := range slices.Sorted(maps.Keys(d.Disruptive)) {
