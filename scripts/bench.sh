@@ -240,6 +240,13 @@ limit() {
 		printf "| %s | %s %s | — | — | < %s %s | %s |\n", f, v, u, t, u, (v + 0 < t + 0 ? "PASS" : "MISS")
 	}'
 }
+# info FIGURE VALUE UNIT: a figure reported without a target.
+info() {
+	awk -v f="$1" -v v="$2" -v u="$3" 'BEGIN {
+		if (v == "") { print "bench: no figure for " f > "/dev/stderr"; exit 1 }
+		printf "| %s | %s %s | — | — | — | info |\n", f, v, u
+	}'
+}
 {
 	echo "| figure | value | floor or baseline (same run) | ratio | target | result |"
 	echo "|---|---|---|---|---|---|"
@@ -258,10 +265,12 @@ limit() {
 	limit "first apply, 1000 lokomotive nodes, whole process (validate + plan + files)" "$(cli "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)")" s 1.5
 	limit "first apply, 1000 lokomotive nodes, file layer (Apply alone, Go benchmark)" "$(gobench BenchmarkFirstApply1000)" s 1.5
 	limit "first apply, 1000 flatcar nodes, whole process (validate + plan + files)" "$(cli "first apply, 1000 flatcar nodes, empty host (file layer, whole process)")" s 1.5
-	# The CPU the first applies took: on this shared 2-core machine their
-	# wall time is mostly the wait for a core and for the disk.
+	# The CPU the first applies took, without a verdict: target 3 is the
+	# elapsed time, and CPU above it is both cores at work (the issue asks
+	# for that). On a loaded machine, where the wall time is mostly the
+	# wait for a core, this row says how much of it was our own work.
 	for prov in lokomotive flatcar; do
-		limit "first apply, 1000 $prov nodes, whole process, CPU (user + sys)" "$(cpu "first apply, 1000 $prov nodes, empty host (file layer, whole process)")" s 1.5
+		info "first apply, 1000 $prov nodes, whole process, CPU (user + sys; target 3 is the wall time above)" "$(cpu "first apply, 1000 $prov nodes, empty host (file layer, whole process)")" s
 	done
 	# Issue 17 target 6: every layer on against recording fakes; the
 	# benchmark fails (and nothing is published) if the reconcile started
