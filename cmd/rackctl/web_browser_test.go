@@ -86,11 +86,37 @@ func TestWebViewBrowser(t *testing.T) {
 	saveShot(t, b, filepath.Join(shots, "web-rack.png"), `#rack-section`)
 
 	checkDetail(t, b, doc, "node-0")
+	checkMaintenanceMark(t, b, specFile, root, "node-3")
 	checkPlanPanel(t, b, listen)
 	saveShot(t, b, filepath.Join(shots, "web-node-detail.png"), "")
 	checkPrint(t, b, len(doc.Nodes))
 	checkPhoneWidth(t, b, `#rack svg`)
 	saveShot(t, b, filepath.Join(shots, "web-phone.png"), "")
+}
+
+// checkMaintenanceMark: a local maintenance override (rackctl maintenance,
+// not in git) shows on the open page without a reload — the slot's mark
+// and label, and the node's detail — and goes when it is turned off.
+func checkMaintenanceMark(t *testing.T, b context.Context, specFile, root, node string) {
+	t.Helper()
+	if r := cli(t, "maintenance", "-f", specFile, "--root", root, node, "on", "--reason", "disk swap"); r.code != 0 {
+		t.Fatalf("maintenance %s on: exit %d: %s", node, r.code, r.stderr)
+	}
+	marked := `#rack .slot[data-node="` + node + `"][data-maintenance="local"]`
+	inBrowser(t, b, chromedp.WaitVisible(chromedp.CSS(marked)),
+		chromedp.Click(chromedp.CSS(marked+` rect`)), chromedp.WaitVisible(chromedp.CSS(`#detail h3[data-node="`+node+`"]`)))
+	slot := fromBrowser(t, b, chromedp.Evaluate[domSlot](`(() => { const g = document.querySelector('`+marked+`');
+		return {Node: g.dataset.node, State: g.dataset.state, Text: g.textContent, Label: g.getAttribute('aria-label'), Y: 0}; })()`))
+	if !strings.Contains(slot.Text, node+" ⚑*") || !strings.Contains(slot.Label, "maintenance on, local override (rackctl maintenance, not in git)") {
+		t.Errorf("%s in local maintenance: slot %+v, want the mark ⚑* and the words", node, slot)
+	}
+	if d := text(t, b, `#detail [data-fact="maintenance"]`); !strings.HasPrefix(d, "on, local override") {
+		t.Errorf("%s detail maintenance %q, want the local override", node, d)
+	}
+	if r := cli(t, "maintenance", "-f", specFile, "--root", root, node, "off"); r.code != 0 {
+		t.Fatalf("maintenance %s off: exit %d: %s", node, r.code, r.stderr)
+	}
+	inBrowser(t, b, chromedp.WaitNotPresent(chromedp.CSS(marked)))
 }
 
 // checkPlanPanel: the plan panel shows /api/plan's layers, one entry per

@@ -12,6 +12,14 @@ const STATES = {
   excluded: { symbol: "⊘", label: "excluded" },
   unknown: { symbol: "?", label: "not observed" },
 };
+// MAINTENANCE: where a node's maintenance comes from (/api/status
+// nodes[].maintenance): rack.yaml, or a local override (rackctl
+// maintenance, not in git: drift from git, marked "*").
+const MAINTENANCE = {
+  spec: { mark: "⚑", text: "on (rack.yaml): no BMC, provisioner or drift change" },
+  local: { mark: "⚑*", text: "on, local override (rackctl maintenance, not in git): no BMC, provisioner or drift change" },
+  "off-local": { mark: "⚐*", text: "off, local override (rackctl maintenance, not in git); rack.yaml says maintenance: true" },
+};
 const SVGNS = "http://www.w3.org/2000/svg";
 const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
 const docs = { status: null, plan: null, history: null };
@@ -118,7 +126,13 @@ function renderRack(st) {
   document.getElementById("rack").replaceChildren(elevation(st.rack, st.nodes, select));
   const legend = document.getElementById("legend");
   legend.replaceChildren(...Object.entries(STATES).map(([k, v]) =>
-    el("li", {}, el("span", { class: `badge state-${k}` }, `${v.symbol} ${k}`), " ", v.label)));
+    el("li", {}, el("span", { class: `badge state-${k}` }, `${v.symbol} ${k}`), " ", v.label)),
+    el("li", {}, el("span", { class: "badge" }, "⚑ maintenance"), " out of automation; * a local override, not in git"));
+}
+
+// maintenanceText is a node's maintenance in words, for labels and detail.
+function maintenanceText(n) {
+  return MAINTENANCE[n.maintenance] ? `maintenance ${MAINTENANCE[n.maintenance].text}` : "";
 }
 
 // elevation draws a rack's nodes as it stands, one slot per server (the
@@ -148,13 +162,16 @@ function elevation(rack, nodes, onSelect) {
 function slot(n, x, y, w, h, onSelect) {
   const state = STATES[n.state] ? n.state : "unknown";
   const controller = n.role === "controller";
-  const label = `${n.name}, ${n.role}${controller ? " (controller)" : ""}: ${n.state}${n.reason ? ", " + n.reason : ""}`;
+  const maint = MAINTENANCE[n.maintenance];
+  const label = `${n.name}, ${n.role}${controller ? " (controller)" : ""}: ${n.state}${n.reason ? ", " + n.reason : ""}` +
+    (maint ? `; ${maintenanceText(n)}` : "");
   const g = svg("g", { class: `slot state-${state}${onSelect && n.name === selected ? " selected" : ""}`,
     "data-node": n.name, "data-state": n.state, "aria-label": label });
-  g.append(svg("title", {}, `${n.name} (${n.role}): ${n.state}${n.reason ? " — " + n.reason : ""}`));
+  if (maint) g.setAttribute("data-maintenance", n.maintenance);
+  g.append(svg("title", {}, `${n.name} (${n.role}): ${n.state}${n.reason ? " — " + n.reason : ""}${maint ? "; " + maintenanceText(n) : ""}`));
   g.append(svg("rect", { class: "body", x, y, width: w, height: h, rx: 2 }));
   g.append(svg("text", { x: x + 8, y: y + h / 2 + 4, class: "symbol" }, STATES[state].symbol));
-  g.append(svg("text", { x: x + 26, y: y + h / 2 + 4, class: "name" }, `${controller ? "★ " : ""}${n.name}`));
+  g.append(svg("text", { x: x + 26, y: y + h / 2 + 4, class: "name" }, `${controller ? "★ " : ""}${n.name}${maint ? " " + maint.mark : ""}`));
   g.append(svg("text", { x: x + w * 0.55, y: y + h / 2 + 4, class: "role" }, n.role));
   g.append(svg("text", { x: x + w - 8, y: y + h / 2 + 4, class: "state", "text-anchor": "end" }, n.state));
   if (!onSelect) return g;
@@ -198,7 +215,8 @@ function renderDetail() {
   const head = el("h3", { "data-node": n.name }, `${n.name} `,
     el("span", { class: `badge state-${state}`, "data-state": n.state }, `${STATES[state].symbol} ${n.state}`));
   const rows = [["role", n.role + (n.role === "controller" ? " ★" : ""), "role"], n.reason && ["why", n.reason, "reason"],
-    ["BMC protocol", orUnknown(n.bmc_protocol), "bmc_protocol"]];
+    ["BMC protocol", orUnknown(n.bmc_protocol), "bmc_protocol"],
+    ["maintenance", MAINTENANCE[n.maintenance] ? MAINTENANCE[n.maintenance].text : "off", "maintenance"]];
   if (obs) {
     const inst = obs.install || {};
     rows.push(["primary MAC", obs.mac, "mac"], ["BMC MAC", obs.bmc_mac, "bmc_mac"], ["IP", orUnknown(obs.ip), "ip"],
