@@ -28,8 +28,8 @@ provisioner or drift change, DHCP reservation, hosts entry and IP kept.
 maintenance NODE... off puts them back, also when rack.yaml says
 maintenance: true. Nothing is written to git: the override lives in the
 state directory (maintenance.json) with who, when and --reason, and plan,
-apply, watch (from its next drift check, retry or revision), status and
-the API apply it. Until rack.yaml says the same it is drift from git:
+apply, watch (a running watch sees the change at its next --approval-poll
+and checks drift at once), status and the API apply it. Until rack.yaml says the same it is drift from git:
 plan notes it, status marks the node "(maintenance, local)" and
 rackctl_maintenance_local_overrides counts it. Once rack.yaml says the
 same the override is spent and the next apply (or watch's next plan)
