@@ -31,29 +31,44 @@ fail() {
 # run instead of one emptied by rm -rf: ext4 without a journal scans
 # recently deleted inodes on every create, which would time our own clean-up.
 measure() {
-	local label=$1 want=$2 code run runs=${RUNS:-3}
+	local label=$1 want=$2 run
 	shift 2
-	: >"$tmp/times"
-	for ((run = 1; run <= runs; run++)); do
-		code=0
-		/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "${@//@RUN@/$run}" >"$tmp/stdout" 2>"$tmp/stderr" || code=$?
-		if [ "$code" -ne "$want" ]; then
-			tail -n 20 "$tmp/stderr" >&2
-			fail "$label: exit $code, want $want ($*, run $run)"
-		fi
-		# time(1) puts "Command exited with non-zero status N" first.
-		tail -n 1 "$tmp/time" >>"$tmp/times"
+	for ((run = 1; run <= ${RUNS:-3}; run++)); do
+		measure_once "$label" "$want" "$run" "$@"
 	done
+	measure_row "$label"
+}
+
+# measure_once LABEL WANT RUN CMD...: one run of measure's, its times
+# added to LABEL's. Figures compared as a ratio are measured in rounds
+# (each round runs every one of them once) so that a neighbour's load
+# that comes and goes over minutes weighs on both sides of the ratio.
+measure_once() {
+	local label=$1 want=$2 run=$3 code=0
+	shift 3
+	/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "${@//@RUN@/$run}" >"$tmp/stdout" 2>"$tmp/stderr" || code=$?
+	if [ "$code" -ne "$want" ]; then
+		tail -n 20 "$tmp/stderr" >&2
+		fail "$label: exit $code, want $want ($*, run $run)"
+	fi
+	# time(1) puts "Command exited with non-zero status N" first.
+	tail -n 1 "$tmp/time" >>"$tmp/times-$(printf %s "$label" | md5sum | cut -c1-16)"
+}
+
+# measure_row LABEL: LABEL's row of $tmp/cli.md from its runs' times.
+measure_row() {
+	local times="$tmp/times-$(printf %s "$1" | md5sum | cut -c1-16)"
 	# CPU (user + sys) next to the wall time: on a machine shared with
 	# other work the wall time mostly measures the wait for a core.
-	awk -v label="$label" '
+	awk -v label="$1" '
 		function median(a, n,   i, j, t) {
 			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		}
 		{ wall[NR] = $1; cpu[NR] = $3 + $4; if ($2 > rss) rss = $2 }
 		END { printf "| %s | %.2f s | %d MB | %.2f s |\n", label, median(wall, NR), rss / 1024, median(cpu, NR) }
-	' "$tmp/times" >>"$tmp/cli.md"
+	' "$times" >>"$tmp/cli.md"
+	rm -f "$times"
 }
 
 # history_len DIR: entries in DIR/var/lib/rackctl/history.jsonl.
@@ -79,14 +94,24 @@ echo "bench: validate + plan at 1000 and 10 000 nodes, first apply of 1000 (issu
 for prov in lokomotive flatcar; do
 	for n in 1000 10000; do
 		go run ./spec-examples/gen -n $n -provisioner $prov >"$tmp/$prov-$n.yaml"
-		measure "validate, $n $prov nodes" 0 $bin validate -f "$tmp/$prov-$n.yaml"
-		grep -q "$prov, $n nodes" "$tmp/stdout" || fail "validate of $n $prov nodes: $(cat "$tmp/stdout")"
-		# exit 2: the plan has changes (an empty host); it must plan every
-		# node's files, not stop early.
-		measure "validate + plan, $n $prov nodes, empty host (file layer)" 2 $bin plan -f "$tmp/$prov-$n.yaml" --root "$tmp/empty-$prov-$n" --bmc none --dhcp none --provisioner-run never --detailed-exitcode
-		adds=$(sed -n 's/^Plan: \([0-9]*\) to add.*/\1/p' "$tmp/stdout")
-		[ "${adds:-0}" -ge $((2 * n)) ] || fail "plan of $n $prov nodes planned ${adds:-no} creates, want ≥ $((2 * n)): $(tail -n 2 "$tmp/stdout")"
-		[ ! -e "$tmp/empty-$prov-$n/var/lib/rackctl/managed-files.json" ] || fail "plan of $n $prov nodes wrote the manifest"
+	done
+	# Rounds: validate and plan of 1000 and of 10 000 nodes once each per
+	# round, so the ratios between them (targets 1 and 2) see one load.
+	for ((run = 1; run <= ${RUNS:-3}; run++)); do
+		for n in 1000 10000; do
+			measure_once "validate, $n $prov nodes" 0 $run $bin validate -f "$tmp/$prov-$n.yaml"
+			grep -q "$prov, $n nodes" "$tmp/stdout" || fail "validate of $n $prov nodes: $(cat "$tmp/stdout")"
+			# exit 2: the plan has changes (an empty host); it must plan
+			# every node's files, not stop early.
+			measure_once "validate + plan, $n $prov nodes, empty host (file layer)" 2 $run $bin plan -f "$tmp/$prov-$n.yaml" --root "$tmp/empty-$prov-$n" --bmc none --dhcp none --provisioner-run never --detailed-exitcode
+			adds=$(sed -n 's/^Plan: \([0-9]*\) to add.*/\1/p' "$tmp/stdout")
+			[ "${adds:-0}" -ge $((2 * n)) ] || fail "plan of $n $prov nodes planned ${adds:-no} creates, want ≥ $((2 * n)): $(tail -n 2 "$tmp/stdout")"
+			[ ! -e "$tmp/empty-$prov-$n/var/lib/rackctl/managed-files.json" ] || fail "plan of $n $prov nodes wrote the manifest"
+		done
+	done
+	for n in 1000 10000; do
+		measure_row "validate, $n $prov nodes"
+		measure_row "validate + plan, $n $prov nodes, empty host (file layer)"
 	done
 done
 measure "first apply, 1000 lokomotive nodes, empty host (file layer, whole process)" 0 $bin apply -f "$tmp/lokomotive-1000.yaml" --root "$tmp/applyroot-@RUN@" --auto-approve --bmc none --dhcp none --provisioner-run never
