@@ -58,16 +58,22 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 // Fill gives the new temp file f its mode and data, makes them durable and
 // closes it: the steps before the rename that every atomic writer shares.
 func Fill(f *os.File, data []byte, mode fs.FileMode) error {
+	if err := FillOpen(f, data, mode); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// FillOpen is Fill leaving f open: a file without a name yet (O_TMPFILE)
+// is linked into place through its descriptor.
+func FillOpen(f *os.File, data []byte, mode fs.FileMode) error {
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	return f.Sync()
 }
 
 // Leftovers lists the temp files a writer of path killed mid-write left

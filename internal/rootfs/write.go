@@ -8,15 +8,18 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rackctl/rackctl/internal/atomicfile"
 )
 
-// WriteFile replaces the file rel with data atomically: a temp file in the
-// same directory, fsync, renameat over the target, fsync of the directory.
+// WriteFile replaces the file rel with data atomically: a file without a
+// name in the same directory (O_TMPFILE; else a temp file), fsync, linked
+// or renamed into place, fsync of the directory.
 // Missing parent directories are created 0755. A link at rel or on the way
 // to it is refused. When rel already exists, the new file keeps its owner
 // (in Racker's layout /home/core files belong to core, and a root-owned
@@ -88,10 +91,102 @@ func (r *Root) openParent(dir string) (*os.File, error) {
 	return d, err
 }
 
-// replaceIn replaces name in the directory dfd by a file holding data:
-// written to a temporary file (owned by uid:gid when not -1), fsynced,
-// renamed over name, and the rename made durable.
-func replaceIn(dfd int, name string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
+// replaceIn replaces name in the directory dfd by a file holding data
+// (owned by uid:gid when not -1), fsynced before it takes name, and makes
+// that durable with an fsync of the directory.
+func replaceIn(dfd int, name string, data []byte, mode fs.FileMode, uid, gid int) error {
+	err := linkUnnamed(dfd, name, data, mode, uid, gid)
+	if errors.Is(err, errNoUnnamed) {
+		err = renameTemp(dfd, name, data, mode, uid, gid)
+	}
+	if err != nil {
+		return err
+	}
+	// The data was fsynced before it took name; that is durable once the
+	// directory is fsynced after it. dirSync shares that fsync among the
+	// writers in the same directory at the same time (see
+	// atomicfile.DirSync for why that is as durable as one fsync each), and
+	// returns only once it is done, so a caller that records the write
+	// afterwards (the manifest, the state) never records a file a crash
+	// could undo.
+	if err = dirSync.Sync(dfd); err != nil {
+		// The new content is in place but not known to be durable: fail
+		// the write (without removing the file) so it is not recorded as
+		// done.
+		return fmt.Errorf("fsync directory: %w", err)
+	}
+	return nil
+}
+
+// errNoUnnamed: the file system (or a missing /proc) does not let a file
+// be created without a name and linked later; renameTemp does the work.
+var errNoUnnamed = errors.New("no O_TMPFILE")
+
+// unnamedOff is set once O_TMPFILE or the /proc link failed, so later
+// writes go straight to renameTemp.
+var unnamedOff atomic.Bool
+
+// linkUnnamed writes data into a file created without a name in dfd
+// (O_TMPFILE), fsyncs it and links it as name: a crash before the link
+// leaves nothing behind, and a new file costs one directory entry instead
+// of a temp name created and renamed away — on a first apply of 1000
+// nodes, about a third of the files phase (make bench). A name that
+// exists is replaced through a temp name and a rename, as renameTemp
+// does.
+func linkUnnamed(dfd int, name string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
+	if unnamedOff.Load() {
+		return errNoUnnamed
+	}
+	fd, err := unix.Openat(dfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		unnamedOff.Store(true)
+		return errNoUnnamed
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if err := fillOwned(f, data, mode, uid, gid, atomicfile.FillOpen); err != nil {
+		return err
+	}
+	// linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc
+	// link of the descriptor does not.
+	proc := "/proc/self/fd/" + strconv.Itoa(fd)
+	switch err := unix.Linkat(unix.AT_FDCWD, proc, dfd, name, unix.AT_SYMLINK_FOLLOW); {
+	case err == nil:
+		return nil
+	case err != unix.EEXIST:
+		if errors.Is(err, unix.ENOENT) {
+			unnamedOff.Store(true) // no /proc
+			return errNoUnnamed
+		}
+		return err
+	}
+	tmp, err := linkTemp(dfd, name, proc)
+	if err != nil {
+		return err
+	}
+	if err := unix.Renameat(dfd, tmp, dfd, name); err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+		return err
+	}
+	return nil
+}
+
+// linkTemp links the file at proc beside name under a free temp name.
+func linkTemp(dfd int, name, proc string) (string, error) {
+	for range 100 {
+		tmp := tempName(name)
+		err := unix.Linkat(unix.AT_FDCWD, proc, dfd, tmp, unix.AT_SYMLINK_FOLLOW)
+		if err == unix.EEXIST {
+			continue
+		}
+		return tmp, err
+	}
+	return "", fmt.Errorf("no free temp name beside %s", name)
+}
+
+// renameTemp writes data to a temp file beside name, fsyncs it and
+// renames it over name.
+func renameTemp(dfd int, name string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
 	tmp, f, err := createTemp(dfd, name)
 	if err != nil {
 		return err
@@ -102,31 +197,21 @@ func replaceIn(dfd int, name string, data []byte, mode fs.FileMode, uid, gid int
 			unix.Unlinkat(dfd, tmp, 0)
 		}
 	}()
+	if err = fillOwned(f, data, mode, uid, gid, atomicfile.Fill); err != nil {
+		return err
+	}
+	return unix.Renameat(dfd, tmp, dfd, name)
+}
+
+// fillOwned gives f its owner (uid:gid when not -1 and not ours), then
+// fills it.
+func fillOwned(f *os.File, data []byte, mode fs.FileMode, uid, gid int, fill func(*os.File, []byte, fs.FileMode) error) error {
 	if uid >= 0 && uid != os.Geteuid() {
-		if err = f.Chown(uid, gid); err != nil {
+		if err := f.Chown(uid, gid); err != nil {
 			return err
 		}
 	}
-	if err = atomicfile.Fill(f, data, mode); err != nil {
-		return err
-	}
-	if err = unix.Renameat(dfd, tmp, dfd, name); err != nil {
-		return err
-	}
-	// The data was fsynced before the rename; the rename is durable once
-	// the directory is fsynced after it. dirSync shares that fsync among
-	// the writers renaming into the same directory at the same time (see
-	// atomicfile.DirSync for why that is as durable as one fsync each), and
-	// returns only once it is done, so a caller that records the write
-	// afterwards (the manifest, the state) never records a rename a crash
-	// could undo.
-	if err = dirSync.Sync(dfd); err != nil {
-		// The new content is in place but not known to be durable: fail
-		// the write (without removing the renamed file) so it is not
-		// recorded as done.
-		return fmt.Errorf("fsync directory: %w", err)
-	}
-	return nil
+	return fill(f, data, mode)
 }
 
 // dirSync is shared by every Root: directories are told apart by device
@@ -137,9 +222,7 @@ var dirSync = new(atomicfile.DirSync)
 // createTemp creates a new 0600 file beside name in directory dfd.
 func createTemp(dfd int, name string) (string, *os.File, error) {
 	for range 100 {
-		rnd := make([]byte, 6)
-		rand.Read(rnd)
-		tmp := "." + name + atomicfile.TempSuffix + hex.EncodeToString(rnd)
+		tmp := tempName(name)
 		fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == unix.EEXIST {
 			continue
@@ -150,6 +233,13 @@ func createTemp(dfd int, name string) (string, *os.File, error) {
 		return tmp, os.NewFile(uintptr(fd), tmp), nil
 	}
 	return "", nil, fmt.Errorf("no free temp name beside %s", name)
+}
+
+// tempName is a random temp name beside name, as Leftovers finds them.
+func tempName(name string) string {
+	rnd := make([]byte, 6)
+	rand.Read(rnd)
+	return "." + name + atomicfile.TempSuffix + hex.EncodeToString(rnd)
 }
 
 // Leftovers lists the temp files beside rel that a writer killed between
