@@ -240,6 +240,9 @@ lock in rename 15 % (the owner holds it through its slow create). File writers a
 vs 2, four alternating runs each with fresh roots: 16 was fastest in wall time in three of four and
 no worse in CPU; fewer writers only lengthen the wait. What is left is this file system's inode
 allocator; on a journalled ext4 (a Racker management node) recently_deleted is not consulted.
+Since then a new file is created without a name (O_TMPFILE), fsynced and linked into place, which
+saves the temp name's directory entry and the rename: over 7 alternating runs of the flatcar first
+apply, median 1.19 s wall and 0.59 s system CPU against 1.26 s and 0.65 s before (internal/rootfs).
 NOTES
 }
 
