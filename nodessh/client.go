@@ -162,13 +162,13 @@ type Session struct {
 
 // Dial connects and logs in to t, checking its host key under policy.
 func (c *Client) Dial(ctx context.Context, t Target, policy HostKeyPolicy) (*Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
-	conn, err := c.connect(ctx, t)
+	conn, err := c.connect(dctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: connect to %s: %w", t.Node, t.addr(c.opts.Port), err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() }) // bounds the handshake
+	stop := context.AfterFunc(dctx, func() { conn.Close() }) // bounds the handshake
 	cfg := &ssh.ClientConfig{
 		User:            c.opts.User,
 		Auth:            c.auth,
@@ -178,10 +178,18 @@ func (c *Client) Dial(ctx context.Context, t Target, policy HostKeyPolicy) (*Ses
 	sc, chans, reqs, err := ssh.NewClientConn(conn, t.addr(c.opts.Port), cfg)
 	if !stop() && err == nil {
 		sc.Close()
-		err = ctx.Err()
+		err = dctx.Err()
 	}
 	if err != nil {
 		conn.Close()
+		// A handshake cut by closing its connection reports a read of a
+		// closed pipe or socket: say what cut it.
+		switch {
+		case ctx.Err() != nil:
+			err = fmt.Errorf("login abandoned: %w", ctx.Err())
+		case dctx.Err() != nil:
+			err = fmt.Errorf("no login within %s: %w", c.opts.DialTimeout, dctx.Err())
+		}
 		return nil, fmt.Errorf("node %s: ssh login as %s: %w", t.Node, c.opts.User, err)
 	}
 	return &Session{t: t, client: ssh.NewClient(sc, chans, reqs)}, nil

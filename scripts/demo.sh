@@ -278,17 +278,12 @@ echo
 run $rackctl ipmi "${flags[@]}" --all power status
 
 echo
-if $rackctl watch --help >/dev/null 2>&1; then
-	echo "demo: starting rackctl watch on $demo/repo (log $demo/watch.log, web view http://$WATCH_LISTEN/, metrics http://$WATCH_LISTEN/metrics)"
-	$rackctl watch --repo "$PWD/$demo/repo" --branch main --root "$demo/root" \
-		--interval 10s --listen "$WATCH_LISTEN" >"$demo/watch.log" 2>&1 &
-	echo $! >"$demo/watch.pid"
-	watching="rackctl watch (pid $(cat "$demo/watch.pid")) applies every commit to $demo/repo within 10s.
+echo "demo: starting rackctl watch on $demo/repo (log $demo/watch.log, web view http://$WATCH_LISTEN/, metrics http://$WATCH_LISTEN/metrics)"
+$rackctl watch --repo "$PWD/$demo/repo" --branch main --root "$demo/root" \
+	--interval 10s --listen "$WATCH_LISTEN" >"$demo/watch.log" 2>&1 &
+echo $! >"$demo/watch.pid"
+watching="rackctl watch (pid $(cat "$demo/watch.pid")) applies every commit to $demo/repo within 10s.
 The rack's web view: http://$WATCH_LISTEN/"
-else
-	# TODO: start rackctl watch here once the command exists.
-	watching="(rackctl watch is not in this build: apply by hand)"
-fi
 
 env_hint=""
 if [ "$PROVISIONER" = lokomotive ]; then
