@@ -71,7 +71,9 @@
 // nothing is applied until it is fixed or removed. `rackctl unpin` removes
 // the file; the loop then reconciles the head. [SetPin] and [Unpin] record
 // the operator's action in watch-events.jsonl (trigger "operator", outcome
-// "pin"/"unpin", the operator as author). [LastGood] is rollback's choice:
+// "pin"/"unpin", the operator as author); a running loop that sees the pin
+// change hands those records to Config.OnEvent before it acts on the pin,
+// so notifications say who pinned. [LastGood] is rollback's choice:
 // the newest commit of history.jsonl whose apply succeeded with at least
 // one install the verify phase saw (HistoryRecord.Verified).
 //
