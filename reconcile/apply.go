@@ -114,13 +114,23 @@ func (e Event) String() string {
 		s += fmt.Sprintf(": wave %d (%s)", e.Wave, summarize(e.Nodes, 10))
 	}
 	if e.Change != nil {
-		s += ": " + string(e.Change.Action) + " " + displayAddress(e.Change.Address)
+		s += ": " + string(e.Change.Action) + " " + eventAddress(e.Layer, e.Change.Address)
 	}
 	s += ": " + string(e.Status)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
 	return termtext.Lines(s)
+}
+
+// eventAddress is a change's address after its layer's name: without
+// its kind when that is the layer ("bmc: pxe-reinstall node-0", not
+// "bmc: pxe-reinstall bmc node-0").
+func eventAddress(l Layer, address string) string {
+	if rest, ok := strings.CutPrefix(address, string(l)+":"); ok {
+		return rest
+	}
+	return displayAddress(address)
 }
 
 // Result tells what an apply did. Its changes carry no Content or Diff.

@@ -341,7 +341,7 @@ func TestFailingPhaseStopsLaterPhases(t *testing.T) {
 		Root: root, StateDir: state, Executors: []Executor{prov, bmc, dhcp},
 		Progress: func(e Event) {
 			events = append(events, string(e.Status)+" "+e.Change.Address)
-			if e.Status == StatusFailed && e.String() != "bmc: power-cycle bmc node-0: failed: ipmi timeout" && e.Change.Address == "bmc:node-0" {
+			if e.Status == StatusFailed && e.String() != "bmc: power-cycle node-0: failed: ipmi timeout" && e.Change.Address == "bmc:node-0" {
 				t.Errorf("event string %q", e.String())
 			}
 		},

@@ -134,7 +134,7 @@ func (b *bootRack) timedApply(t *testing.T, extra ...string) *bootTimeline {
 		if strings.Contains(l.text, ": waiting for it to run its config") && tl.verifyStart.IsZero() {
 			tl.verifyStart = l.at
 		}
-		if strings.HasPrefix(l.text, "verify: verify verify node-") && (strings.Contains(l.text, ": done") || strings.Contains(l.text, ": failed")) {
+		if strings.HasPrefix(l.text, "verify: verify node-") && (strings.Contains(l.text, ": done") || strings.Contains(l.text, ": failed")) {
 			tl.verifyEnd = l.at
 		}
 	}

@@ -126,7 +126,7 @@ func assertWaveOrder(t *testing.T, out string, waves [][]string) {
 			t.Errorf("wave %d events %q, %q: want wave %d of %v started then done", w+1, out[start[0]:start[1]], out[done[0]:done[1]], w+1, nodes)
 		}
 		for _, nd := range nodes {
-			at := strings.Index(out, "bmc: pxe-reinstall bmc "+nd+": started")
+			at := strings.Index(out, "bmc: pxe-reinstall "+nd+": started")
 			if at < start[1] || at > done[0] {
 				t.Errorf("%s power-cycled at offset %d, outside its wave %d (%d..%d)", nd, at, w+1, start[1], done[0])
 			}

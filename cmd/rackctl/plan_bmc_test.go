@@ -105,7 +105,7 @@ func TestPlanApplyRotation(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("apply: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"credentials: rotate-credentials credentials node-1: done", "credentials: switch-credentials credentials files: done"} {
+	for _, want := range []string{"credentials: rotate-credentials node-1: done", "credentials: switch-credentials files: done"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("apply output lacks %q:\n%s", want, r.stdout)
 		}
@@ -177,7 +177,7 @@ func TestPlanApplyAddressSource(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("apply: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "bmc: bmc-dhcp-renew bmc node-2:ipsrc: done") {
+	if !strings.Contains(r.stdout, "bmc: bmc-dhcp-renew node-2:ipsrc: done") {
 		t.Errorf("apply output lacks node-2's renew:\n%s", r.stdout)
 	}
 	out := ipmi("--all", "lan", "print", "1").stdout
