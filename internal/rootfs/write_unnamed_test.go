@@ -29,6 +29,11 @@ func TestLinkUnnamed(t *testing.T) {
 	if err := linkUnnamed(dfd, "old.conf", []byte("replaced\n"), 0o600, 1000, 1000); err != nil {
 		t.Fatalf("linkUnnamed over an existing file: %v", err)
 	}
+	// A write's own failure (here a closed directory descriptor) is its
+	// error, not a reason to give up the fast path for every later write.
+	if err := linkUnnamed(-1, "x.conf", []byte("x\n"), 0o644, -1, -1); err == nil || err == errNoUnnamed {
+		t.Errorf("linkUnnamed in no directory: %v, want its own error", err)
+	}
 	if unnamedOff.Load() {
 		t.Fatal("the unnamed path switched itself off on this machine")
 	}
